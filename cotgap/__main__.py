@@ -1,0 +1,3 @@
+from cotgap.cli import main
+
+main()

@@ -1,0 +1,2 @@
+"""Backends behind small interfaces: generation (vLLM, else transformers), evaluation (lm-eval),
+training (transformers Trainer + peft)."""

@@ -1,0 +1,72 @@
+"""Generation backends as lm-eval ``LM`` objects: vLLM when importable, else transformers.
+
+Both evaluation and teacher generation go through lm-eval with one of these, so prompts,
+stop strings and answer extraction are identical everywhere. At most one engine is alive at a
+time (models are large relative to this machine); :func:`open_lm` reuses it for the same model.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+from cotgap.backends import runtime
+from cotgap.errors import UserError
+
+_current: dict[str, Any] = {}
+
+
+def pick_backend(requested: str = "auto") -> str:
+    if requested == "auto":
+        return "vllm" if runtime.vllm_available() else "hf"
+    if requested == "vllm" and not runtime.vllm_available():
+        raise UserError("backend 'vllm' requested but vLLM is not installed (pip install 'cotgap[cpu]' or '[gpu]')")
+    if requested not in ("vllm", "hf"):
+        raise UserError(f"unknown backend {requested!r} (auto, vllm, hf)")
+    return requested
+
+
+def close() -> None:
+    """Free the current engine."""
+    _current.clear()
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:
+        pass
+
+
+def open_lm(path: str, *, backend: str = "auto", seed: int = 0, max_model_len: int = 4096,
+            batch_size: int = 8, model: Any = None, tokenizer: Any = None):
+    """An lm-eval LM for ``path`` (or for an in-memory ``model``, transformers backend only)."""
+    if path.startswith("scripted"):
+        from cotgap.backends.scripted import ScriptedLM
+
+        return ScriptedLM(path, seed=seed)
+    backend = "hf" if model is not None else pick_backend(backend)
+    key = f"{backend}:{path}:{id(model) if model is not None else ''}"
+    if _current.get("key") == key:
+        return _current["lm"]
+    close()
+    if backend == "vllm":
+        from vllm import LLM
+
+        from cotgap.backends.vllm_lm import VLLMLM
+
+        dtype = "bfloat16" if (runtime.has_cuda() or runtime.cpu_supports_bf16()) else "float32"
+        llm = LLM(model=path, dtype=dtype, enforce_eager=not runtime.has_cuda(), max_model_len=max_model_len,
+                  seed=seed, gpu_memory_utilization=0.85 if runtime.has_cuda() else 0.9)
+        lm = VLLMLM(llm, name=path, seed=seed)
+    else:
+        from lm_eval.models.huggingface import HFLM
+
+        device = "cuda" if runtime.has_cuda() else "cpu"
+        if model is None:
+            lm = HFLM(pretrained=path, device=device, batch_size=batch_size, dtype="bfloat16" if runtime.cpu_supports_bf16() else "float32")
+        else:
+            lm = HFLM(pretrained=model, tokenizer=tokenizer, device=device, batch_size=batch_size)
+    _current.update(key=key, lm=lm)
+    return lm

@@ -1,0 +1,57 @@
+"""Process-wide runtime settings: threads and the environment vLLM needs on a CPU.
+
+Must run before torch/vLLM are imported (the CLI calls :func:`configure` first thing).
+On machines with <= 2 cores torch is often faster on 1 thread, so that is the default there.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def default_threads() -> int:
+    n = os.cpu_count() or 1
+    return 1 if n <= 2 else min(n, 16)
+
+
+def configure(threads: int | None = None) -> int:
+    threads = int(threads or os.environ.get("COTGAP_THREADS") or default_threads())
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ.setdefault("MKL_NUM_THREADS", str(threads))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # vLLM on CPU: run the engine in this process, with a bounded KV cache.
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import sys
+
+    if "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(threads)
+    return threads
+
+
+def has_cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:
+        return False
+
+
+def cpu_supports_bf16() -> bool:
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def vllm_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None

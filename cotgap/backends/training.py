@@ -1,0 +1,228 @@
+"""Student fine-tuning: transformers ``Trainer`` + peft.
+
+Defaults follow Kajitsuka et al.: LoRA r=16 on all linear layers (lr 1e-4) or full fine-tuning
+(lr 1e-5), 2 epochs, cosine schedule, 3% warmup, bf16 where the hardware supports it. The loss
+covers only the rationale tokens: prompt tokens are masked with -100.
+
+Strategies customise training without touching this module's callers: per-example ``weights``
+(a ``weight`` column the weighted trainer multiplies into each example's loss), extra
+``callbacks``, or their own ``trainer_cls`` (a ``Trainer`` subclass, e.g. MIND's).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cotgap.backends import runtime
+
+
+@dataclass
+class TrainConfig:
+    method: str = "lora"  # "lora" | "full"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    learning_rate: float | None = None  # None: 1e-4 for LoRA, 1e-5 for full
+    epochs: float = 2.0
+    batch_size: int = 4
+    grad_accum: int = 1
+    scheduler: str = "cosine"
+    warmup_ratio: float = 0.03
+    max_length: int = 1024
+    bf16: str | bool = "auto"
+    seed: int = 1234
+    max_steps: int = -1  # >0 fixes the number of optimizer updates (equal-budget comparisons)
+
+    def lr(self) -> float:
+        if self.learning_rate is not None:
+            return float(self.learning_rate)
+        return 1e-4 if self.method == "lora" else 1e-5
+
+    def use_bf16(self) -> bool:
+        if self.bf16 == "auto":
+            return runtime.has_cuda() or runtime.cpu_supports_bf16()
+        return bool(self.bf16)
+
+    def updates(self, n_examples: int) -> int:
+        """Optimizer updates this config performs on ``n_examples`` (what the Trainer will do)."""
+        if self.max_steps and self.max_steps > 0:
+            return self.max_steps
+        per_epoch = math.ceil(math.ceil(n_examples / self.batch_size) / self.grad_accum)
+        return math.ceil(per_epoch * self.epochs)
+
+
+@dataclass
+class TrainResult:
+    path: str  # merged, loadable model folder
+    adapter_path: str | None
+    updates: int
+    examples: int
+    loss_history: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def tokenize(tokenizer, examples: list[dict], max_length: int) -> list[dict]:
+    """``{"prompt", "completion"[, "weight"]}`` -> input ids with prompt tokens masked out."""
+    rows = []
+    eos = tokenizer.eos_token or ""
+    for i, ex in enumerate(examples):
+        p_ids = tokenizer(ex["prompt"], add_special_tokens=False)["input_ids"]
+        c_ids = tokenizer(ex["completion"] + eos, add_special_tokens=False)["input_ids"]
+        ids = (p_ids + c_ids)[:max_length]
+        labels = ([-100] * len(p_ids) + c_ids)[:max_length]
+        row = {"input_ids": ids, "labels": labels, "example_index": i}
+        if "weight" in ex:
+            row["weight"] = float(ex["weight"])
+        rows.append(row)
+    return rows
+
+
+class Collator:
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, batch: list[dict]) -> dict:
+        import torch
+
+        n = max(len(b["input_ids"]) for b in batch)
+        out = {
+            "input_ids": torch.tensor([b["input_ids"] + [self.pad_id] * (n - len(b["input_ids"])) for b in batch]),
+            "labels": torch.tensor([b["labels"] + [-100] * (n - len(b["labels"])) for b in batch]),
+            "attention_mask": torch.tensor([[1] * len(b["input_ids"]) + [0] * (n - len(b["input_ids"])) for b in batch]),
+            "example_index": torch.tensor([b["example_index"] for b in batch]),
+        }
+        if "weight" in batch[0]:
+            out["weight"] = torch.tensor([b["weight"] for b in batch], dtype=torch.float32)
+        return out
+
+
+def per_example_loss(logits, labels):
+    """Mean token cross-entropy of each example (rationale tokens only)."""
+    import torch.nn.functional as F
+
+    shift_logits = logits[:, :-1, :].float()
+    shift_labels = labels[:, 1:]
+    tok = F.cross_entropy(shift_logits.transpose(1, 2), shift_labels, ignore_index=-100, reduction="none")
+    mask = (shift_labels != -100).float()
+    return (tok * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def _trainer_base():
+    from transformers import Trainer
+
+    class WeightedTrainer(Trainer):
+        """Trainer whose loss is the (optionally weighted) mean of per-example rationale losses."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            inputs = dict(inputs)
+            weight = inputs.pop("weight", None)
+            index = inputs.pop("example_index", None)
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            losses = per_example_loss(outputs.logits, labels)
+            self.on_example_losses(index, losses.detach())
+            loss = (losses * weight.to(losses.dtype)).sum() / weight.sum().clamp(min=1e-8) if weight is not None else losses.mean()
+            return (loss, outputs) if return_outputs else loss
+
+        def on_example_losses(self, index, losses) -> None:
+            """Hook for subclasses (e.g. loss-aware reweighting)."""
+
+    return WeightedTrainer
+
+
+def weighted_trainer_class():
+    return _trainer_base()
+
+
+def train_sft(base_path: str, examples: list[dict], out_dir: str | Path, cfg: TrainConfig, *,
+              trainer_cls=None, callbacks=(), trainer_kwargs: dict | None = None, model: Any = None,
+              tokenizer: Any = None, progress: bool = True) -> TrainResult:
+    """Fine-tune ``base_path`` on prompt -> completion pairs and write a merged model to ``out_dir``."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
+
+    out_dir = Path(out_dir)
+    torch.manual_seed(cfg.seed)
+    tokenizer = tokenizer or AutoTokenizer.from_pretrained(base_path)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    bf16 = cfg.use_bf16()
+    if model is None:
+        model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    if cfg.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(
+            model,
+            LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                       target_modules="all-linear", task_type="CAUSAL_LM"),
+        )
+    elif cfg.method != "full":
+        raise ValueError(f"unknown training method {cfg.method!r} (lora, full)")
+
+    rows = tokenize(tokenizer, examples, cfg.max_length)
+    dataset = Dataset.from_list(rows)
+    work = out_dir.parent / (out_dir.name + ".work")
+    args = TrainingArguments(
+        output_dir=str(work),
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.lr(),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        lr_scheduler_type=cfg.scheduler,
+        warmup_steps=math.ceil(cfg.warmup_ratio * cfg.updates(len(rows))),
+        bf16=bf16,
+        use_cpu=not runtime.has_cuda(),
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=not progress,
+    )
+    cls = trainer_cls or weighted_trainer_class()
+    trainer = cls(model=model, args=args, train_dataset=dataset, data_collator=Collator(tokenizer.pad_token_id),
+                  callbacks=list(callbacks), **(trainer_kwargs or {}))
+    trainer.train()
+    history = [
+        {"step": h["step"], "loss": h["loss"], "lr": h.get("learning_rate")}
+        for h in trainer.state.log_history
+        if "loss" in h
+    ]
+    staging = out_dir.parent / (out_dir.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    adapter_path = None
+    if cfg.method == "lora":
+        trainer.model.save_pretrained(staging / "adapter")
+        adapter_path = str(out_dir / "adapter")
+        merged = trainer.model.merge_and_unload()
+    else:
+        merged = trainer.model
+    merged = merged.to(torch.bfloat16) if bf16 else merged
+    merged.save_pretrained(staging / "model")
+    tokenizer.save_pretrained(staging / "model")
+    result = TrainResult(
+        path=str(out_dir / "model"),
+        adapter_path=adapter_path,
+        updates=int(trainer.state.global_step),
+        examples=len(examples),
+        loss_history=history,
+    )
+    (staging / "train.json").write_text(json.dumps({"config": asdict(cfg), **result.to_json()}, indent=2))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(staging, out_dir)
+    shutil.rmtree(work, ignore_errors=True)
+    return result

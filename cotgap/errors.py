@@ -1,0 +1,9 @@
+"""Errors the CLI reports as one line with exit code 2 (bad input) instead of a traceback."""
+
+
+class UserError(Exception):
+    """Bad input from the user: unknown strategy/task/model, malformed config, protocol violation."""
+
+
+class ProtocolError(UserError):
+    """A request that would break the practical protocol (e.g. student not smaller than teacher)."""

@@ -1,0 +1,49 @@
+"""Hook specifications: what a cotgap strategy plugin may implement.
+
+A strategy is three stages — ``generate``, ``filter``, ``train`` — around which the core runs
+the practical protocol (baseline, per-teacher filtering, size rule, evaluation, report).
+Every hook receives the ``strategy`` name the user selected, so one plugin module may provide
+several strategies; the core only calls the plugin that registered the selected strategy.
+"""
+
+from pluggy import HookimplMarker, HookspecMarker
+
+hookspec = HookspecMarker("cotgap")
+hookimpl = HookimplMarker("cotgap")
+
+
+@hookspec
+def register_strategies(register):
+    """Register strategies: ``register(name, description=..., defaults={param: value})``.
+
+    ``defaults`` are the strategy's parameters; users override them under ``strategy_params``
+    in the config file. ``description`` is shown by ``cotgap plugins``.
+    """
+
+
+@hookspec(firstresult=True)
+def generate(strategy, ctx):
+    """Produce rationales for the task's *train* split.
+
+    Return ``{source_name: [record, ...]}`` where each source is one teacher (or one
+    teacher-derived model, e.g. a teacher assistant). Records come from
+    ``ctx.generate_rationales(...)``, which runs the task through lm-eval on the train split and
+    marks each record ``correct`` with the task's own answer extraction.
+    """
+
+
+@hookspec(firstresult=True)
+def filter(strategy, ctx, source, records):
+    """Select the records of ONE source to train on. Return a subset of ``records``.
+
+    The core calls this once per source and passes nothing of other sources (no cross-teacher
+    filtering); it rejects a result that is not a subset of what it was given.
+    """
+
+
+@hookspec(firstresult=True)
+def train(strategy, ctx, data):
+    """Fine-tune the student on ``data`` (``{source_name: [kept record, ...]}``).
+
+    Return the ``TrainResult`` of ``ctx.train_student(...)`` (or an equivalent one).
+    """

@@ -1,0 +1,1 @@
+"""Models: the embedded zoo (real small models shipped inside PyPI packages) and model resolution."""

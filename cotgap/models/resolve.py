@@ -1,0 +1,100 @@
+"""Turn a model argument into a ``ModelRef``: a zoo short name, a local folder, or a hub id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from cotgap.errors import UserError
+from cotgap.models import zoo
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    spec: str  # what the user wrote
+    kind: str  # "zoo" | "local" | "hub" | "scripted"
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(self.spec).name if self.kind == "local" else self.spec)
+
+    def path(self, log=print) -> str:
+        """Folder (or hub id) that transformers / vLLM can load; converts a zoo model once."""
+        if self.kind == "zoo":
+            return str(zoo.ensure(self.spec, log=log))
+        return self.spec
+
+    @property
+    def n_params(self) -> int:
+        return count_params(self)
+
+    @property
+    def fingerprint(self) -> str:
+        """Identity used in cache keys: pinned checksum, folder contents summary, or hub id."""
+        if self.kind == "scripted":
+            return f"scripted:{self.spec}"
+        if self.kind == "zoo":
+            return f"zoo:{self.spec}:{zoo.ZOO[self.spec].gguf_sha256}"
+        if self.kind == "local":
+            p = Path(self.spec)
+            items = sorted(
+                (f.name, f.stat().st_size, int(f.stat().st_mtime))
+                for f in p.iterdir()
+                if f.is_file()
+            )
+            return f"local:{p.resolve()}:" + hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
+        return f"hub:{self.spec}"
+
+
+def resolve(spec: str) -> ModelRef:
+    spec = str(spec).strip()
+    if spec.startswith("scripted"):
+        from cotgap.backends.scripted import parse
+
+        if parse(spec) is None:
+            raise UserError(f"bad scripted teacher {spec!r}: use scripted[:short|long][:ERROR_RATE]")
+        return ModelRef(spec, "scripted")
+    if spec in zoo.ZOO:
+        return ModelRef(spec, "zoo")
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        if not (p / "config.json").exists():
+            raise UserError(f"model folder {spec} has no config.json")
+        return ModelRef(str(p.resolve()), "local")
+    if HUB_ID.match(spec) and not spec.startswith((".", "/")):
+        return ModelRef(spec, "hub")
+    raise UserError(
+        f"unknown model {spec!r}: not a zoo name ({', '.join(zoo.ZOO)}), a local folder, or a hub id"
+    )
+
+
+@lru_cache(maxsize=None)
+def count_params(ref: ModelRef) -> int:
+    """Parameter count from the model's config alone: the model is built on the meta device."""
+    if ref.kind == "zoo":
+        return zoo.ZOO[ref.spec].n_params
+    if ref.kind == "scripted":
+        raise UserError("the scripted teacher is not a model and has no size; use it as a teacher only")
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    try:
+        config = AutoConfig.from_pretrained(ref.spec)
+    except Exception as exc:
+        raise UserError(f"cannot read the config of model {ref.spec!r}: {str(exc).splitlines()[0]}") from None
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def has_chat_template(path: str) -> bool:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    return bool(getattr(tok, "chat_template", None))

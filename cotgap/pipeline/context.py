@@ -1,0 +1,172 @@
+"""``RunContext``: what the core offers strategy hooks.
+
+Hooks never load models or touch lm-eval directly; they ask the context, which applies the
+protocol (train split only for teachers, one answer extraction, caching and resumption):
+
+- ``ctx.generate_rationales(model, ...)`` — rationales for the train split, via lm-eval, cached
+  by (model, task, split, prompt, sampling) and shared across runs;
+- ``ctx.train_student(records, ...)`` — SFT of the student on prompt -> rationale;
+- ``ctx.stage(name, inputs, compute)`` — a cached, resumable step of the strategy's own;
+- ``ctx.require_smaller(small, big)`` — the size rule for extra models (e.g. a teacher assistant);
+- ``ctx.record(key, value)`` — strategy facts for ``report.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from cotgap.backends import evaluation, generation
+from cotgap.errors import UserError
+from cotgap.backends.training import TrainConfig, TrainResult, train_sft
+from cotgap.models.resolve import ModelRef, resolve
+from cotgap.pipeline.rundir import RunDir, key_of, read_jsonl, write_jsonl
+from cotgap.protocol import rules
+
+
+def _stable(v: Any) -> Any:
+    if callable(v):
+        return f"{getattr(v, '__module__', '')}.{getattr(v, '__qualname__', type(v).__name__)}"
+    if isinstance(v, dict):
+        return {str(k): _stable(x) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(v, (list, tuple)):
+        return [_stable(x) for x in v]
+    return v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)
+
+
+def task_fingerprint(task) -> str:
+    """Hash of the task's prompt/generation/filter config (not of run metadata)."""
+    cfg = {k: v for k, v in task.dump_config().items() if k != "metadata"}
+    return hashlib.sha256(repr(_stable(cfg)).encode()).hexdigest()[:16]
+
+
+class RunContext:
+    def __init__(self, config, run: RunDir, student: ModelRef, teachers: list[ModelRef], params: dict,
+                 task_settings: evaluation.TaskSettings, cache_dir: Path, console, log):
+        self.config = config
+        self.run = run
+        self.student = student
+        self.teachers = teachers
+        self.params = params
+        self.task_settings = task_settings
+        self.cache_dir = Path(cache_dir)
+        self.console = console
+        self.log = log
+        self.records: dict[str, Any] = {}
+        self.generation_stats = {"computed": 0, "reused": 0}
+        self._train_task = None
+
+    # -- models --------------------------------------------------------------------------------
+    def resolve_model(self, spec: str) -> ModelRef:
+        return resolve(spec)
+
+    def require_smaller(self, small: ModelRef, big: ModelRef) -> None:
+        rules.check_student_smaller(small, [big])
+
+    # -- strategy bookkeeping --------------------------------------------------------------------
+    def record(self, key: str, value: Any) -> None:
+        self.records[key] = value
+
+    def stage(self, name: str, inputs: Any, compute) -> dict:
+        return self.run.stage(f"strategy.{name}", inputs, compute, log=self.log)
+
+    def workdir(self, name: str) -> Path:
+        p = self.run.path / "strategy" / name
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    # -- generation ------------------------------------------------------------------------------
+    def train_task(self):
+        if self._train_task is None:
+            self._train_task = evaluation.load_task(self.task_settings, split="train")
+        return self._train_task
+
+    def generate_rationales(self, model: ModelRef | str, *, source: str | None = None, samples: int = 1,
+                            temperature: float = 0.0, description: str | None = None,
+                            max_new_tokens: int | None = None) -> list[dict]:
+        """Rationales of ``model`` for every train example, each marked ``correct`` by the task's
+        own answer extraction. ``samples`` > 1 draws that many sampled rationales per question
+        (``temperature`` must then be > 0); ``description`` replaces the task's instruction (a
+        "perspective" prompt). Cached by everything that determines the output."""
+        ref = resolve(model) if isinstance(model, str) else model
+        task = self.train_task()
+        gen = self.config.generation
+        max_new = max_new_tokens or gen.max_new_tokens
+        key = key_of({
+            "model": ref.fingerprint, "task": self.task_settings.name, "split": "train",
+            "task_config": task_fingerprint(task), "data": asdict(self.task_settings),
+            "samples": samples, "temperature": temperature, "description": description,
+            "max_new_tokens": max_new, "backend": generation.pick_backend(gen.backend),
+        })
+        path = self.cache_dir / "generations" / f"{ref.slug}-{key}.jsonl"
+        if path.exists():
+            self.generation_stats["reused"] += 1
+            self.log(f"  generations of {ref.spec}: reused cache {path.name}")
+            return read_jsonl(path)
+        self.generation_stats["computed"] += 1
+        self.log(f"  generating rationales with {ref.spec} on {len(evaluation.docs(task))} train examples × {samples}")
+        lm = generation.open_lm(ref.path(log=self.log), backend=gen.backend, seed=self.config.seed)
+        records: list[dict] = []
+        for s in range(samples):
+            t = evaluation.load_task(self.task_settings, split="train")
+            kw = dict(t.config.generation_kwargs or {})
+            if max_new:
+                kw["max_gen_toks"] = max_new
+            if temperature > 0:
+                kw.update(do_sample=True, temperature=temperature, seed=self.config.seed + s)
+            t.set_config(key="generation_kwargs", value=kw)
+            if description is not None:
+                t.set_config(key="description", value=description)
+            _, recs = evaluation.run(lm, t, scoring=self.task_settings.scoring)
+            for r in recs:
+                r.update(sample=s, source=source or ref.spec, model=ref.spec)
+            records.extend(recs)
+        write_jsonl(path, records)
+        return records
+
+    # -- training ----------------------------------------------------------------------------------
+    def training_config(self, **overrides) -> TrainConfig:
+        cfg = TrainConfig(**{**asdict(self.config.training), **overrides})
+        return cfg
+
+    def training_examples(self, records: list[dict], tokenizer) -> list[dict]:
+        """prompt -> rationale pairs in the student's own chat format (lm-eval builds the prompt)."""
+        task = self.train_task()
+        docs = evaluation.docs(task)
+        chat = bool(getattr(tokenizer, "chat_template", None))
+
+        def template(history, add_generation_prompt=True):
+            return tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+        out = []
+        for r in records:
+            prompt = task.fewshot_context(
+                docs[r["doc_id"]], num_fewshot=self.config.train_shots, apply_chat_template=chat,
+                fewshot_as_multiturn=False, chat_template=template if chat else None,
+            )
+            ex = {"prompt": prompt, "completion": r["response"].strip(), "doc_id": r["doc_id"], "source": r.get("source")}
+            if "weight" in r:
+                ex["weight"] = r["weight"]
+            out.append(ex)
+        return out
+
+    def train_student(self, records: list[dict], *, trainer_cls=None, callbacks=(), trainer_kwargs=None,
+                      base: ModelRef | None = None, out_dir: Path | None = None, **cfg_overrides) -> TrainResult:
+        """Fine-tune the student (or ``base``) on kept records; returns where the merged model is."""
+        from transformers import AutoTokenizer
+
+        if not records:
+            raise UserError("no correct rationales survived the filter: nothing to train the student on "
+                            "(try a stronger teacher, more examples, or a larger --limit)")
+        base = base or self.student
+        path = base.path(log=self.log)
+        generation.close()  # free the generation engine before training
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        examples = self.training_examples(records, tokenizer)
+        cfg = self.training_config(**cfg_overrides)
+        self.log(f"  training {base.spec} ({cfg.method}) on {len(examples)} rationales, "
+                 f"{cfg.updates(len(examples))} optimizer updates")
+        return train_sft(path, examples, out_dir or (self.run.path / "student"), cfg, trainer_cls=trainer_cls,
+                         callbacks=callbacks, trainer_kwargs=trainer_kwargs, tokenizer=tokenizer)

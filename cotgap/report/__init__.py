@@ -1,0 +1,1 @@
+"""Reports: one run's report (``run_report``), cross-run analysis (``analysis``) and plots."""

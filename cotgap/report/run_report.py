@@ -1,0 +1,120 @@
+"""One run's report, rebuilt from the run directory's stored results (no model is loaded)."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from cotgap.pipeline.rundir import read_json, read_jsonl
+from cotgap.protocol.stats import paired_bootstrap
+
+
+def _length_stats(records: list[dict]) -> dict:
+    if not records:
+        return {"n": 0}
+    words = [len(r["response"].split()) for r in records]
+    return {"n": len(records), "mean_words": round(statistics.mean(words), 1),
+            "median_words": statistics.median(words), "mean_chars": round(statistics.mean(len(r["response"]) for r in records), 1)}
+
+
+def build(run: Path, bootstrap_iters: int = 10000) -> dict:
+    run = Path(run)
+    cfg = read_json(run / "config.json")
+    manifest = read_json(run / "manifest.json")
+    base = {r["doc_id"]: r for r in read_jsonl(run / "baseline" / "samples.jsonl")}
+    dist = {r["doc_id"]: r for r in read_jsonl(run / "distilled" / "samples.jsonl")}
+    ids = sorted(base)
+    if sorted(dist) != ids:
+        raise ValueError("baseline and distilled evaluations cover different test examples")
+    comparison = paired_bootstrap([base[i]["correct"] for i in ids], [dist[i]["correct"] for i in ids],
+                                  iters=bootstrap_iters, seed=cfg["seed"])
+    gen_index = read_json(run / "generations" / "index.json")
+    stages = {p.stem: read_json(p) for p in (run / "stages").glob("*.json")}
+    sources = []
+    for name, fname in gen_index.items():
+        gens = read_jsonl(run / "generations" / fname)
+        kept = read_jsonl(run / "filtered" / fname) if (run / "filtered" / fname).exists() else []
+        questions = {r["doc_id"] for r in gens}
+        sources.append({
+            "source": name,
+            "generated": len(gens),
+            "questions": len(questions),
+            "correct": sum(r["correct"] for r in gens),
+            "train_accuracy": 100 * sum(r["correct"] for r in gens) / max(1, len(gens)),
+            "kept": len(kept),
+            "rationale_length_all": _length_stats(gens),
+            "rationale_length_kept": _length_stats(kept),
+        })
+    train = stages.get("train", {}).get("result", {})
+    strategy_records = {}
+    for s in ("generate", "filter", "train"):
+        strategy_records.update(stages.get(s, {}).get("strategy_records", {}))
+    return {
+        "schema": "cotgap.run/1",
+        "task": cfg["task"],
+        "strategy": manifest["strategy"],
+        "ablation": cfg.get("ablation"),
+        "student": cfg["student"],
+        "teachers": cfg["teachers"],
+        "parameters": manifest["parameters"],
+        "data": manifest["data"],
+        "scoring": cfg["scoring"],
+        "baseline": {"accuracy": comparison.get("baseline"), "n": comparison["n"]},
+        "distilled": {"accuracy": comparison.get("distilled"), "n": comparison["n"]},
+        "difference": {k: comparison[k] for k in ("diff", "low", "high", "confidence", "iters") if k in comparison},
+        "verdict": comparison["verdict"],
+        "sources": sources,
+        "training": {"examples": train.get("examples"), "updates": train.get("updates"),
+                     "final_loss": (train.get("loss_history") or [{}])[-1].get("loss")},
+        "strategy_records": strategy_records,
+        "stage_seconds": {k: v.get("seconds") for k, v in stages.items()},
+    }
+
+
+def render(report: dict, console) -> None:
+    from rich.table import Table
+
+    title = f"cotgap · {report['strategy']['name']} · {report['task']} · student {report['student']}"
+    if report.get("ablation"):
+        title += f"  [ABLATION: {report['ablation']}]"
+    t = Table(title=title, show_lines=False)
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    t.add_row("baseline (pre-distillation) accuracy", f"{report['baseline']['accuracy']:.1f}%  (n={report['baseline']['n']})")
+    for s in report["sources"]:
+        t.add_row(f"teacher {s['source']}: train accuracy", f"{s['train_accuracy']:.1f}%  ({s['correct']}/{s['generated']})")
+        t.add_row(f"teacher {s['source']}: examples kept", str(s["kept"]))
+    tr = report["training"]
+    t.add_row("training examples / optimizer updates", f"{tr['examples']} / {tr['updates']}")
+    t.add_row("distilled accuracy", f"{report['distilled']['accuracy']:.1f}%")
+    d = report["difference"]
+    t.add_row("distilled − baseline (95% CI)", f"{d['diff']:+.1f}  [{d['low']:+.1f}, {d['high']:+.1f}]")
+    colour = {"helped": "green", "hurt": "red"}.get(report["verdict"], "yellow")
+    t.add_row("verdict", f"[bold {colour}]{report['verdict']}[/]")
+    console.print(t)
+
+
+def plot(report: dict, path: Path) -> Path:
+    """Baseline vs distilled (with the paired 95% interval) and kept examples per source."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+    base, dist, d = report["baseline"]["accuracy"], report["distilled"]["accuracy"], report["difference"]
+    a.bar(["baseline", "distilled"], [base, dist], color=["#999999", "#3b7dd8"])
+    a.errorbar([1], [dist], yerr=[[d["diff"] - d["low"]], [d["high"] - d["diff"]]], fmt="none", ecolor="black", capsize=6)
+    a.axhline(base, ls="--", color="black", lw=1)
+    a.set_ylabel("test accuracy (%)")
+    a.set_title(f"{report['task']}: {report['verdict']}")
+    names = [s["source"].split("/")[-1] for s in report["sources"]]
+    b.bar(names, [s["generated"] for s in report["sources"]], color="#dddddd", label="generated")
+    b.bar(names, [s["kept"] for s in report["sources"]], color="#2a9d8f", label="kept (correct)")
+    b.set_title("training rationales per source")
+    b.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

