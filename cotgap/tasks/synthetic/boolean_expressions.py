@@ -63,8 +63,10 @@ class _Reducer:
 
     def _flat(self, toks: list[str], frame) -> list[tuple]:
         toks, steps = list(toks), []
-        while "not" in toks:  # innermost (rightmost) "not" first
-            i = max(j for j, t in enumerate(toks) if t == "not")
+        while "not" in toks:  # leftmost chain of "not"s first, innermost "not" of it first
+            i = toks.index("not")
+            while toks[i + 1] == "not":
+                i += 1
             text = f"not {toks[i + 1]}"
             toks[i:i + 2] = [self._apply("not", [toks[i + 1]])]
             steps.append(("not", text, toks[i], list(toks), frame(toks)))
@@ -149,12 +151,16 @@ class BooleanExpressions(SyntheticTask):
             f"Call the whole expression Z = {' '.join(toks)}.",
         ]
         all_steps = []
-        for kind, inner, steps, value, after in red.events:
+        events = red.events
+        for n, (kind, inner, steps, value, after) in enumerate(events):
             all_steps.extend(steps)
             if kind == "group":
                 group = f"( {' '.join(inner)} )"
-                if not steps:
-                    lines.append(f"{group} just contains {value}, so Z = {' '.join(after)}.")
+                if not steps:  # brackets around a single value: report a run of these at once
+                    if n + 1 < len(events) and events[n + 1][0] == "group" and not events[n + 1][2]:
+                        continue
+                    lines.append(f"Brackets around a single value can simply be dropped, so "
+                                 f"Z = {' '.join(after)}.")
                 elif long:
                     lines.append(f"The innermost parentheses hold {group}.")
                     for op, op_text, res, _, full in steps:

@@ -1,0 +1,396 @@
+"""micota — Mid-CoT Teacher Assistant distillation (Ding, Wang, Zhu, Tao, Jiang, Zhou 2025,
+"MiCoTA: Bridging the Learnability Gap with Intermediate CoT and Teacher Assistants",
+arXiv:2507.01887, code: github.com/OPPO-PersonalAI/MiCoTA).
+
+The method: a small student learns long chain-of-thought badly from a large teacher (the
+"learnability gap"), so a *teacher assistant* (TA) of intermediate size writes *intermediate-
+length* CoT, and the student is fine-tuned on the TA's correct rationales. The TA is a DARE-TIES
+weight merge (made with mergekit) of a long-CoT model and a short-CoT model of the same
+architecture and size; the paper reports TA rationales of roughly half the teacher's length.
+
+Stages here:
+
+- generate: (1) every teacher writes one greedy CoT per *train* question (the long CoT);
+  (2) the long-CoT parent: ``long_parent`` if given, else the short parent fine-tuned (LoRA by
+  default) on the teachers' *correct* long CoT; (3) the TA = mergekit ``dare_ties`` merge of
+  the two parents (YAML config written to the run dir, ``strategy/micota/ta_merge.yml``, and
+  next to the merged model); (4) the TA writes CoT for the train split; (5) optionally the short
+  parent too, only to measure lengths. Rationale lengths are recorded in *tokens of the
+  student's tokenizer* (``strategy_records.rationale_tokens``: teacher, TA, short parent, and
+  TA/teacher ratio). Sources returned: each teacher (``<teacher spec>``) and the TA
+  (``TA:dare_ties(<short>,<long>)``), so the report shows both; the short parent is not a source.
+- filter: each source's correct rationales (the task's own answer extraction).
+- train: SFT of the student on the **TA's** kept rationales only — that is the method; the
+  teachers' kept data appears in the report (it made the long parent) but is not trained on.
+
+Size rule: student < TA < every model teacher (``ctx.require_smaller``; the scripted teacher is
+exempt as everywhere). The TA has the short parent's architecture, so the rule is checked from
+configs before any work, and again on the merged model.
+
+Caching: the long parent and the TA are built once per set of inputs under
+``$COTGAP_CACHE/micota/`` (default ``~/.cache/cotgap/micota``): ``long-<key>/`` keyed by the
+short parent, the exact training examples and the training config; ``ta-<key>/`` keyed by the
+merge config with model identities, the seed and the mergekit version. Each step is also a
+``ctx.stage`` of the run (``stages/strategy.micota.*.json``), so the run records what it used
+and whether it was built or reused; another run with the same inputs reuses both folders, and
+the TA's generations then hit the generation cache too.
+
+Choices the paper leaves open, each a parameter (``strategy_params``) with its default:
+
+- ``short_parent`` ("qwen2.5-coder-0.5b-instruct"): the short-CoT parent and the TA's size.
+  Default setting: teacher qwen2.5-coder-1.5b-instruct > TA (0.5B) > student smollm2-135m.
+- ``long_parent`` (null): a long-CoT model of the short parent's architecture and size. null:
+  made by fine-tuning the short parent on the teachers' correct long CoT (the paper takes an
+  existing long-CoT model; at this scale none exists, so we make one).
+- ``long_parent_lora`` ({"method": "lora", "epochs": 2.0}): overrides of the run's
+  ``training`` section (any TrainConfig field) for making the long parent.
+- ``base_model`` (null): mergekit ``base_model``, the origin of the task vectors. null: the
+  short parent itself, so the one task vector is long − short and the TA is
+  ``short + weight_long · DARE(long − short)`` — in expectation the point ``weight_long`` of
+  the way from the short to the long parent. A separate base (e.g. the shared pre-trained
+  model) gives two task vectors, weighted ``weight_long``/``weight_short``, with TIES sign
+  election between them.
+- ``density`` (0.5): DARE keep probability of delta entries (kept ones rescaled by 1/density).
+- ``weight_long`` (0.5) / ``weight_short`` (0.5): task-vector weights; ``weight_short`` is
+  only used when ``base_model`` is set (the short parent is otherwise the base).
+- ``normalize`` (null): mergekit's ``normalize``. null: false with one task vector (true would
+  divide ``weight_long`` away), true with two.
+- ``int8_mask`` (true) and ``dtype`` ("bfloat16"): mergekit settings (memory/precision only).
+- ``merge_seed`` (null → the run's ``seed``): seed of DARE's random dropping; the merge is
+  deterministic for a seed and equals ``mergekit-yaml <ta_merge.yml> OUT --random-seed <seed>``.
+- ``ta_samples`` (1) / ``ta_temperature`` (0.0): TA rationales per train question; greedy by
+  default like the paper's data generation; >1 samples needs a temperature > 0.
+- ``measure_short_parent`` (true): also generate the short parent's rationales, only to
+  report their token length next to the teacher's and the TA's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from cotgap.errors import ProtocolError, UserError
+from cotgap.hookspecs import hookimpl
+
+NAME = "micota"
+DEFAULTS = {
+    "short_parent": "qwen2.5-coder-0.5b-instruct",
+    "long_parent": None,
+    "long_parent_lora": {"method": "lora", "epochs": 2.0},
+    "base_model": None,
+    "density": 0.5,
+    "weight_long": 0.5,
+    "weight_short": 0.5,
+    "normalize": None,
+    "int8_mask": True,
+    "dtype": "bfloat16",
+    "merge_seed": None,
+    "ta_samples": 1,
+    "ta_temperature": 0.0,
+    "measure_short_parent": True,
+}
+TA_PREFIX = "TA:"
+CACHE_VERSION = 1
+
+
+@hookimpl
+def register_strategies(register):
+    register(NAME, description="MiCoTA: student learns from a DARE-TIES merged teacher assistant's "
+                               "intermediate-length CoT (Ding et al. 2025)", defaults=DEFAULTS)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _key(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def cache_root() -> Path:
+    from cotgap.models import zoo
+
+    return zoo.cache_root() / "micota"
+
+
+def _name(ref) -> str:
+    if ref.kind != "local":
+        return ref.spec
+    p = Path(ref.spec)  # a trained model's folder is ".../<run>/model": keep the informative part
+    return f"{p.parent.name}-{p.name}" if p.name == "model" else p.name
+
+
+def _params(ctx) -> dict:
+    p = dict(ctx.params)
+    try:
+        p["density"] = float(p["density"])
+        p["weight_long"] = float(p["weight_long"])
+        p["weight_short"] = float(p["weight_short"])
+        p["ta_samples"] = int(p["ta_samples"])
+        p["ta_temperature"] = float(p["ta_temperature"])
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"micota: bad numeric parameter ({exc})") from None
+    if not 0 < p["density"] <= 1:
+        raise UserError(f"micota: density must be in (0, 1], got {p['density']}")
+    if p["ta_samples"] < 1:
+        raise UserError("micota: ta_samples must be >= 1")
+    if p["ta_samples"] > 1 and p["ta_temperature"] <= 0:
+        raise UserError("micota: ta_samples > 1 needs ta_temperature > 0 (greedy samples are identical)")
+    if p["normalize"] is not None and not isinstance(p["normalize"], bool):
+        raise UserError("micota: normalize must be true, false or null")
+    if not p["short_parent"]:
+        raise UserError("micota: short_parent is required")
+    lora = p["long_parent_lora"] or {}
+    if not isinstance(lora, dict):
+        raise UserError("micota: long_parent_lora must be a mapping of training settings")
+    from cotgap.backends.training import TrainConfig
+
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(lora) - known)
+    if unknown:
+        raise UserError(f"micota: unknown long_parent_lora key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    p["long_parent_lora"] = dict(lora)
+    p["merge_seed"] = int(ctx.config.seed if p["merge_seed"] is None else p["merge_seed"])
+    return p
+
+
+def check_sizes(ctx, ta, *, what: str = "teacher assistant") -> dict:
+    """Size rule for the TA: student < TA < every (model) teacher. Returns the counts."""
+    sizes = {"student": ctx.student.n_params, "ta": ta.n_params, "teachers": {}}
+    try:
+        ctx.require_smaller(ctx.student, ta)
+    except ProtocolError:
+        raise ProtocolError(
+            f"micota: the {what} {ta.spec} ({sizes['ta']:,} parameters) is not larger than the student "
+            f"{ctx.student.spec} ({sizes['student']:,}); MiCoTA requires student < TA < teacher") from None
+    for t in ctx.teachers:
+        if t.kind == "scripted":
+            sizes["teachers"][t.spec] = None  # not a model: exempt, as in the core rule
+            continue
+        try:
+            ctx.require_smaller(ta, t)
+        except ProtocolError:
+            raise ProtocolError(
+                f"micota: the {what} {ta.spec} ({sizes['ta']:,} parameters) is not smaller than the teacher "
+                f"{t.spec} ({t.n_params:,}); MiCoTA requires student < TA < teacher") from None
+        sizes["teachers"][t.spec] = t.n_params
+    return sizes
+
+
+SHAPE_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads",
+              "num_key_value_heads", "vocab_size")
+
+
+def _shape(ctx, ref) -> dict:
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(ref.path(log=ctx.log)).to_dict()
+    return {k: cfg.get(k) for k in SHAPE_KEYS}
+
+
+def _same_shape(ctx, short, other, role: str) -> None:
+    """Merging needs one architecture and size (compared on the configs, not on parameter counts:
+    a zoo model's count is the pinned tied-embedding one, its converted folder may be untied)."""
+    a, b = _shape(ctx, short), _shape(ctx, other)
+    if a != b:
+        diff = ", ".join(f"{k} {a[k]} vs {b[k]}" for k in SHAPE_KEYS if a[k] != b[k])
+        raise UserError(f"micota: {role} {other.spec} must have the short parent's architecture and size to be "
+                        f"merged with it ({short.spec}): {diff}")
+
+
+def token_stats(records: list[dict], tokenizer) -> dict:
+    def n_tok(r):
+        return len(tokenizer(r["response"].strip(), add_special_tokens=False)["input_ids"])
+
+    def summary(rs):
+        if not rs:
+            return {"n": 0}
+        toks = [n_tok(r) for r in rs]
+        return {"n": len(toks), "mean": round(statistics.mean(toks), 1), "median": statistics.median(toks)}
+
+    return {"all": summary(records), "correct": summary([r for r in records if r.get("correct")])}
+
+
+def _ratio(a: dict, b: dict, part: str):
+    x, y = a[part].get("mean"), b[part].get("mean")
+    return round(x / y, 3) if x is not None and y else None
+
+
+def _cached_stage(ctx, name: str, inputs: dict, build) -> dict:
+    """``ctx.stage`` for a step whose artefact lives in the cross-run cache; rebuilds if it vanished.
+
+    (``build``'s info must not use the keys ``key``/``seconds``: the stage record owns them.)"""
+    rec = ctx.stage(name, inputs, build)
+    if not (Path(rec["path"]) / "config.json").exists():
+        rec = {**rec, **build()}
+    return rec
+
+
+# -- the long-CoT parent --------------------------------------------------------------------------
+def make_long_parent(ctx, short, records: list[dict], lora: dict) -> dict:
+    """Fine-tune the short parent on the teachers' correct long CoT, once per inputs (cached)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(short.path(log=ctx.log))
+    examples = ctx.training_examples(records, tokenizer)
+    cfg = ctx.training_config(**lora)
+    inputs = {"version": CACHE_VERSION, "step": "long_parent", "short_parent": short.fingerprint,
+              "examples": _key([[e["prompt"], e["completion"]] for e in examples]), "n": len(examples),
+              "training": asdict(cfg)}
+    key = _key(inputs)
+    folder = cache_root() / f"long-{key}"
+
+    def build() -> dict:
+        done = folder / "micota.json"
+        if done.exists():
+            ctx.log(f"  micota: long-CoT parent reused from cache {folder}")
+            return {**json.loads(done.read_text()), "cache": "reused"}
+        ctx.log(f"  micota: making the long-CoT parent: {short.spec} fine-tuned on {len(records)} teacher rationales")
+        t0 = time.time()
+        result = ctx.train_student(records, base=short, out_dir=folder, **lora)
+        info = {"path": result.path, "cache_key": key, "updates": result.updates, "examples": result.examples,
+                "final_loss": (result.loss_history or [{}])[-1].get("loss"), "build_seconds": round(time.time() - t0, 1)}
+        (folder / "micota.json").write_text(json.dumps({**info, "inputs": inputs}, indent=2))
+        return {**info, "cache": "built"}
+
+    return _cached_stage(ctx, "micota.long_parent", inputs, build)
+
+
+# -- the teacher assistant ----------------------------------------------------------------------------
+def make_ta(ctx, p: dict, short, long_ref, long_identity: str, base) -> dict:
+    """DARE-TIES merge of the parents with mergekit, once per inputs (cached)."""
+    from importlib.metadata import version
+
+    from cotgap_plugins import _merge
+
+    config = _merge.dare_ties_config(
+        short_parent=short.path(log=ctx.log), long_parent=long_ref.path(log=ctx.log),
+        base_model=base.path(log=ctx.log) if base is not None else None, density=p["density"],
+        weight_long=p["weight_long"], weight_short=p["weight_short"], normalize=p["normalize"],
+        int8_mask=bool(p["int8_mask"]), dtype=str(p["dtype"]))
+    yaml_text = _merge.to_yaml(config)
+    (ctx.workdir("micota") / "ta_merge.yml").write_text(yaml_text)
+    identities = {short.path(log=ctx.log): short.fingerprint, long_ref.path(log=ctx.log): long_identity}
+    if base is not None:
+        identities[base.path(log=ctx.log)] = base.fingerprint
+    abstract = json.loads(json.dumps(config))
+    abstract["base_model"] = identities[abstract["base_model"]]
+    for m in abstract["models"]:
+        m["model"] = identities[m["model"]]
+    inputs = {"version": CACHE_VERSION, "step": "ta_merge", "config": abstract, "seed": p["merge_seed"],
+              "mergekit": version("mergekit")}
+    key = _key(inputs)
+    folder = cache_root() / f"ta-{key}"
+
+    def build() -> dict:
+        done = folder / "micota.json"
+        if done.exists():
+            ctx.log(f"  micota: teacher assistant reused from cache {folder}")
+            return {**json.loads(done.read_text()), "cache": "reused"}
+        ctx.log(f"  micota: merging the teacher assistant (dare_ties, density {p['density']}, "
+                f"weight_long {p['weight_long']}, seed {p['merge_seed']})")
+        from cotgap.backends import generation
+
+        generation.close()
+        merged = _merge.run_merge(config, folder, seed=p["merge_seed"], yaml_text=yaml_text)
+        info = {"path": str(folder), "cache_key": key, "merge_seconds": merged["seconds"],
+                "mergekit": merged["mergekit"], "merge_seed": merged["seed"]}
+        (folder / "micota.json").write_text(json.dumps({**info, "inputs": inputs}, indent=2))
+        return {**info, "cache": "built"}
+
+    return _cached_stage(ctx, "micota.ta_merge", inputs, build)
+
+
+# -- hooks ----------------------------------------------------------------------------------------------
+@hookimpl
+def generate(strategy, ctx):
+    if strategy != NAME:
+        return None
+    p = _params(ctx)
+    short = ctx.resolve_model(p["short_parent"])
+    long_ref = ctx.resolve_model(p["long_parent"]) if p["long_parent"] else None
+    base = ctx.resolve_model(p["base_model"]) if p["base_model"] else None
+    for ref, role in ((short, "short_parent"), (long_ref, "long_parent"), (base, "base_model")):
+        if ref is not None and ref.kind == "scripted":
+            raise UserError(f"micota: {role} must be a model, not the scripted teacher")
+    # The TA has the short parent's architecture: refuse a size-rule violation before any work.
+    check_sizes(ctx, short, what="teacher assistant (short parent's size)")
+    if long_ref is not None:
+        _same_shape(ctx, short, long_ref, "long_parent")
+        if long_ref.fingerprint == short.fingerprint:
+            raise UserError("micota: long_parent and short_parent are the same model; nothing to merge")
+    if base is not None:
+        _same_shape(ctx, short, base, "base_model")
+
+    sources = {t.spec: ctx.generate_rationales(t) for t in ctx.teachers}
+    info: dict = {"short_parent": short.spec, "merge_seed": p["merge_seed"], "cache_dir": str(cache_root())}
+
+    if long_ref is None:
+        long_cot = [r for t in ctx.teachers for r in sources[t.spec] if r["correct"]]
+        if not long_cot:
+            raise UserError("micota: the teacher got no train question right, so there is no long CoT to make "
+                            "the long-CoT parent from (set strategy_params.long_parent, or use a stronger teacher)")
+        lp = make_long_parent(ctx, short, long_cot, p["long_parent_lora"])
+        long_ref = ctx.resolve_model(lp["path"])
+        long_identity = f"micota-long:{lp['cache_key']}"
+        info["long_parent"] = {"made_from": short.spec, "examples": lp.get("examples"), "updates": lp.get("updates"),
+                               "final_loss": lp.get("final_loss"), "path": lp["path"], "cache": lp.get("cache"),
+                               "training": p["long_parent_lora"]}
+        long_name = "long-cot-ft"
+    else:
+        long_identity = long_ref.fingerprint
+        info["long_parent"] = {"given": long_ref.spec}
+        long_name = _name(long_ref)
+
+    ta_rec = make_ta(ctx, p, short, long_ref, long_identity, base)
+    ta = ctx.resolve_model(ta_rec["path"])
+    sizes = check_sizes(ctx, ta)
+    ta_source = f"{TA_PREFIX}dare_ties({_name(short)},{long_name})"
+    info["ta"] = {"source": ta_source, "path": ta_rec["path"], "n_params": sizes["ta"], "cache": ta_rec.get("cache"),
+                  "merge_seconds": ta_rec.get("merge_seconds"), "mergekit": ta_rec.get("mergekit"),
+                  "config": str(ctx.workdir("micota") / "ta_merge.yml")}
+    info["sizes"] = sizes
+    sources[ta_source] = ctx.generate_rationales(ta, source=ta_source, samples=p["ta_samples"],
+                                                 temperature=p["ta_temperature"])
+
+    short_recs = None
+    if p["measure_short_parent"]:
+        short_recs = ctx.generate_rationales(short, source="short parent")
+        from cotgap.pipeline.rundir import write_jsonl
+
+        write_jsonl(ctx.workdir("micota") / "short_parent_generations.jsonl", short_recs)
+
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(ctx.student.path(log=ctx.log))
+    teacher_recs = [r for t in ctx.teachers for r in sources[t.spec]]
+    tokens = {"tokenizer": ctx.student.spec,
+              "teacher": token_stats(teacher_recs, tok),
+              "ta": token_stats(sources[ta_source], tok)}
+    if len(ctx.teachers) > 1:
+        tokens["teachers"] = {t.spec: token_stats(sources[t.spec], tok) for t in ctx.teachers}
+    if short_recs is not None:
+        tokens["short_parent"] = token_stats(short_recs, tok)
+    tokens["ta_over_teacher"] = {part: _ratio(tokens["ta"], tokens["teacher"], part) for part in ("all", "correct")}
+    ctx.record("rationale_tokens", tokens)
+    ctx.record("micota", info)
+    return sources
+
+
+@hookimpl
+def filter(strategy, ctx, source, records):
+    if strategy != NAME:
+        return None
+    return [r for r in records if r["correct"]]
+
+
+@hookimpl
+def train(strategy, ctx, data):
+    if strategy != NAME:
+        return None
+    records = [r for name, recs in data.items() if name.startswith(TA_PREFIX) for r in recs]
+    if not records:
+        raise UserError("micota: the teacher assistant got no train question right, so there is nothing to train "
+                        "the student on (try a larger --limit, a stronger long parent, or a higher weight_long)")
+    return ctx.train_student(records)

@@ -1,0 +1,441 @@
+"""mind — capability-aware multi-perspective CoT distillation (Cui, Guo, Zhou, Yang, Lu, Xu, Song,
+Zhao, Ren 2026, "MIND: From Passive Mimicry to Active Reasoning through Capability-Aware
+Multi-Perspective CoT Distillation", ACL 2026, arXiv:2601.03717).
+
+The method: instead of one "golden" rationale per question, the student sees several reasoning
+*perspectives* per question, and a "Feedback-Driven Inertia Calibration" aligns the supervision
+with what the student can currently absorb: an *inertia-filtered* (smoothed) training loss per
+rationale drives the weight each rationale gets, recalibrated as training proceeds, so that
+rationales the student cannot yet follow (out-of-distribution for it) are down-weighted rather
+than forced on it. The paper synthesises perspectives with a "Teaching Assistant" network; here
+perspectives come from what the practical protocol allows: several teachers, several
+perspective prompts and/or several samples per teacher.
+
+Stages:
+
+- generate: for every teacher and every perspective prompt, ``ctx.generate_rationales`` on the
+  *train* split (``description=`` replaces the task's instruction by the task's instruction
+  followed by the perspective's extra instruction; null keeps the task's own prompt), with
+  ``samples`` rationales per question. One source per teacher (``<teacher spec>``; ``#2``... if
+  the same spec is given twice); each record carries ``perspective`` (index) and
+  ``perspective_text``, and ``sample`` is renumbered ``perspective * samples + s`` so every
+  rationale of a teacher has its own identity.
+- filter: per source (one teacher), every correct rationale — all perspectives, all samples —
+  by the task's own answer extraction; nothing is filtered across teachers.
+- train: SFT on all kept rationales with :class:`MindWeights` driving per-rationale loss weights
+  inside a ``Trainer`` subclass of ``weighted_trainer_class()`` (see ``trainer_class``).
+
+The weighting (the paper does not publish its formula; this is ours). For rationale ``i`` with
+per-example loss ``l_i`` (mean token cross-entropy over the rationale tokens) observed in a
+training batch:
+
+    EMA_i <- l_i                                  on its first observation
+    EMA_i <- beta * EMA_i + (1 - beta) * l_i        afterwards                 (beta = inertia)
+
+For the group ``G`` of rationales of one question (all its teachers/perspectives/samples):
+
+    p_i = softmax_{j in G}( -EMA_j / tau )_i                                  (tau = temperature_tau)
+    w_i = m + (1 - m) * |G| * p_i                                             (m = min_weight)
+
+so the weights of a question average exactly 1 (the question keeps its total weight; only the
+split between its perspectives changes), no weight falls below ``m``, higher-loss ("not yet
+absorbable") rationales get less, and equal EMAs give exactly w = 1. A rationale not observed
+yet takes the mean EMA of its group's observed ones (neutral); a group with no observation, or
+with one rationale, has weight 1. Weights used for a batch are computed from the EMAs *before*
+that batch's losses are folded in ("feedback" from earlier batches: in the first epoch weights
+are near neutral, they take effect as the student's losses are observed). The batch loss is
+``sum_i w_i * l_i / batch_size`` (absolute weights, mean 1 over the data; see
+``batch_normalise``). The EMA and weight of every rationale are logged to
+``strategy/mind/weights.jsonl`` (index -> question/source/perspective in ``examples.jsonl``)
+and plotted to ``strategy/mind/weights.png``.
+
+Choices the paper leaves open, each a parameter (``strategy_params``) with its default:
+
+- ``perspectives`` ([null, "Reason step by step, verifying each intermediate result.",
+  "Reason concisely, stating only the essential steps."]): one generation per entry and
+  teacher; null (or "") is the task's own prompt, a string is appended to the task's
+  instruction (the ``description`` lm-eval puts before the few-shot exemplars).
+- ``samples`` (1) / ``temperature`` (0.0): rationales per question, teacher and perspective;
+  >1 needs temperature > 0.
+- ``inertia`` (0.9): beta of the loss EMA (the "inertia filter"); 0 = raw latest loss.
+- ``temperature_tau`` (1.0): tau of the softmax over -EMA; smaller = sharper down-weighting,
+  large = nearly uniform.
+- ``min_weight`` (0.1): floor m in [0, 1] of every weight (1 disables the reweighting).
+- ``group`` ("question"): what the weights are normalised over — "question" (the rationales
+  of one question compete; weights mean 1 per question) or "all" (every rationale competes
+  with every other; weights mean 1 over the data set).
+- ``batch_normalise`` (false): false: batch loss = sum(w*l)/batch size (a down-weighted
+  rationale really contributes less); true: sum(w*l)/sum(w) (only the split inside the batch
+  changes, like the core's ``weight`` column).
+- ``log_every`` (null): optimizer steps between logged weight snapshots; null = about 100
+  snapshots over training (plus the first and last step).
+
+Fixed choices (no parameter): the EMA starts at the first observed loss (no bias towards 0);
+a rationale's loss is its mean token cross-entropy (so length does not by itself lower a
+weight); the weight of a batch comes from the EMAs before that batch; a teacher is one source
+(its perspectives are told apart by the ``perspective`` field, not by separate sources);
+gradient accumulation averages micro-batches (``loss_is_scaled_for_ga = False``).
+
+Recorded (``report.json`` -> ``strategy_records``): ``mind.params``, ``mind.generated``
+(rationales and correct ones per teacher and perspective), ``mind.examples_per_source``,
+``mind.examples_per_perspective``, ``mind.training`` (updates, examples, final weight summary
+per perspective and source, paths of the weight log and plot).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+from cotgap.errors import UserError
+from cotgap.hookspecs import hookimpl
+
+NAME = "mind"
+DEFAULT_PERSPECTIVES = [
+    None,
+    "Reason step by step, verifying each intermediate result.",
+    "Reason concisely, stating only the essential steps.",
+]
+DEFAULTS = {
+    "perspectives": DEFAULT_PERSPECTIVES,
+    "samples": 1,
+    "temperature": 0.0,
+    "inertia": 0.9,
+    "temperature_tau": 1.0,
+    "min_weight": 0.1,
+    "group": "question",
+    "batch_normalise": False,
+    "log_every": None,
+}
+
+
+@hookimpl
+def register_strategies(register):
+    register(NAME, description="MIND: several reasoning perspectives per question, each rationale weighted by "
+                               "the student's inertia-filtered loss on it (Cui et al. 2026)", defaults=DEFAULTS)
+
+
+# -- parameters ---------------------------------------------------------------------------------
+def resolve_params(params: dict) -> dict:
+    p = {**DEFAULTS, **params}
+    persp = p["perspectives"]
+    if not isinstance(persp, list) or not persp or not all(x is None or isinstance(x, str) for x in persp):
+        raise UserError("mind: perspectives must be a non-empty list of instructions (null = the task's own prompt)")
+    p["perspectives"] = [x if (x is not None and x.strip()) else None for x in persp]
+    try:
+        p["samples"] = int(p["samples"])
+        for k in ("temperature", "inertia", "temperature_tau", "min_weight"):
+            p[k] = float(p[k])
+        if p["log_every"] is not None:
+            p["log_every"] = int(p["log_every"])
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"mind: bad numeric parameter ({exc})") from None
+    if p["samples"] < 1:
+        raise UserError("mind: samples must be >= 1")
+    if p["samples"] > 1 and p["temperature"] <= 0:
+        raise UserError("mind: samples > 1 needs temperature > 0 (greedy samples are identical)")
+    if not 0.0 <= p["inertia"] < 1.0:
+        raise UserError(f"mind: inertia must be in [0, 1), got {p['inertia']}")
+    if p["temperature_tau"] <= 0:
+        raise UserError(f"mind: temperature_tau must be > 0, got {p['temperature_tau']}")
+    if not 0.0 <= p["min_weight"] <= 1.0:
+        raise UserError(f"mind: min_weight must be in [0, 1], got {p['min_weight']}")
+    if p["group"] not in ("question", "all"):
+        raise UserError(f"mind: group must be 'question' or 'all', got {p['group']!r}")
+    if not isinstance(p["batch_normalise"], bool):
+        raise UserError("mind: batch_normalise must be true or false")
+    if p["log_every"] is not None and p["log_every"] < 1:
+        raise UserError("mind: log_every must be >= 1 or null")
+    return p
+
+
+def perspective_label(i: int, text: str | None) -> str:
+    return f"p{i}: task prompt" if text is None else f"p{i}: {text}"
+
+
+# -- the weighting ------------------------------------------------------------------------------
+class MindWeights:
+    """Per-rationale inertia-filtered loss (EMA) and the capability-aware weights derived from it.
+
+    ``groups[i]`` is the group key of example ``i`` (its question, or one key for all). Pure
+    Python: ``update`` with observed per-example losses, ``weights_for``/``weights`` to read.
+    """
+
+    def __init__(self, groups, *, inertia: float = 0.9, tau: float = 1.0, min_weight: float = 0.1):
+        if not 0.0 <= inertia < 1.0:
+            raise ValueError("inertia must be in [0, 1)")
+        if tau <= 0:
+            raise ValueError("tau must be > 0")
+        if not 0.0 <= min_weight <= 1.0:
+            raise ValueError("min_weight must be in [0, 1]")
+        self.groups = list(groups)
+        self.inertia, self.tau, self.min_weight = float(inertia), float(tau), float(min_weight)
+        self.ema: list[float | None] = [None] * len(self.groups)
+        self.observations = [0] * len(self.groups)
+        self.members: dict = defaultdict(list)
+        for i, g in enumerate(self.groups):
+            self.members[g].append(i)
+        self._w = [1.0] * len(self.groups)
+        self._dirty: set = set()
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def update(self, indices, losses) -> None:
+        """Fold observed losses into the EMAs (``EMA <- beta*EMA + (1-beta)*loss``; first = loss)."""
+        b = self.inertia
+        for i, loss in zip(indices, losses):
+            i, loss = int(i), float(loss)
+            if not math.isfinite(loss):
+                continue
+            prev = self.ema[i]
+            self.ema[i] = loss if prev is None else b * prev + (1.0 - b) * loss
+            self.observations[i] += 1
+            self._dirty.add(self.groups[i])
+
+    def _recompute(self, g) -> None:
+        idx = self.members[g]
+        known = [self.ema[i] for i in idx if self.ema[i] is not None]
+        if len(idx) == 1 or not known:
+            for i in idx:
+                self._w[i] = 1.0
+            return
+        neutral = sum(known) / len(known)
+        e = [self.ema[i] if self.ema[i] is not None else neutral for i in idx]
+        if max(e) == min(e):  # equal EMAs: exactly uniform
+            for i in idx:
+                self._w[i] = 1.0
+            return
+        z = [-x / self.tau for x in e]
+        top = max(z)
+        ex = [math.exp(v - top) for v in z]
+        s = sum(ex)
+        n, m = len(idx), self.min_weight
+        for i, v in zip(idx, ex):
+            self._w[i] = m + (1.0 - m) * n * v / s
+
+    def _refresh(self) -> None:
+        for g in self._dirty:
+            self._recompute(g)
+        self._dirty.clear()
+
+    def weights_for(self, indices) -> list[float]:
+        self._refresh()
+        return [self._w[int(i)] for i in indices]
+
+    def weights(self) -> list[float]:
+        self._refresh()
+        return list(self._w)
+
+    def snapshot(self, step: int, epoch: float | None = None) -> dict:
+        w = self.weights()
+        return {"step": int(step), "epoch": None if epoch is None else round(float(epoch), 4),
+                "weight": [round(x, 6) for x in w],
+                "ema": [None if x is None else round(x, 6) for x in self.ema]}
+
+
+def trainer_class():
+    """A ``Trainer`` subclass of ``weighted_trainer_class()`` driven by a :class:`MindWeights`.
+
+    Constructor keywords (via ``trainer_kwargs``): ``mind_weights`` (required) and
+    ``batch_normalise`` (bool). ``on_example_losses`` feeds the EMAs; ``compute_loss`` looks up
+    the current weights by ``example_index`` for every batch.
+    """
+    import torch
+
+    from cotgap.backends.training import per_example_loss, weighted_trainer_class
+
+    base = weighted_trainer_class()
+
+    class MindTrainer(base):
+        def __init__(self, *args, mind_weights: MindWeights, batch_normalise: bool = False, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.mind = mind_weights
+            self.batch_normalise = batch_normalise
+            # compute_loss returns a per-micro-batch mean (num_items_in_batch is not used): let the
+            # Trainer divide it by the gradient-accumulation steps, so grad_accum > 1 averages
+            self.loss_is_scaled_for_ga = False
+
+        def on_example_losses(self, index, losses) -> None:
+            if index is None:
+                return
+            self.mind.update(index.tolist(), losses.detach().float().cpu().tolist())
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            inputs = dict(inputs)
+            inputs.pop("weight", None)  # MIND's weights replace any static weight column
+            index = inputs.pop("example_index")
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            losses = per_example_loss(outputs.logits, labels)
+            w = torch.tensor(self.mind.weights_for(index.tolist()), dtype=losses.dtype, device=losses.device)
+            if model.training:  # weights above come from earlier batches; now fold this one in
+                self.on_example_losses(index, losses.detach())
+            denom = w.sum().clamp(min=1e-8) if self.batch_normalise else float(len(w))
+            loss = (losses * w).sum() / denom
+            return (loss, outputs) if return_outputs else loss
+
+    return MindTrainer
+
+
+def logger_callback(weights: MindWeights, path: Path, every: int | None):
+    """A ``TrainerCallback`` appending weight/EMA snapshots to ``path`` (jsonl)."""
+    from transformers import TrainerCallback
+
+    class MindLog(TrainerCallback):
+        def __init__(self):
+            self.every = every
+            self.last = None
+            path.write_text("")
+
+        def _write(self, state):
+            if self.last == state.global_step:
+                return
+            self.last = state.global_step
+            with open(path, "a") as f:
+                f.write(json.dumps(weights.snapshot(state.global_step, state.epoch)) + "\n")
+
+        def on_train_begin(self, args, state, control, **kw):
+            if self.every is None:
+                self.every = max(1, int(state.max_steps or 1) // 100)
+            self._write(state)
+
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step % self.every == 0:
+                self._write(state)
+
+        def on_train_end(self, args, state, control, **kw):
+            self._write(state)
+
+    return MindLog()
+
+
+def plot_weights(log_path: Path, examples: list[dict], out: Path, max_lines: int = 300) -> Path:
+    """Weight and EMA evolution: thin line per rationale, thick mean per source x perspective."""
+    from matplotlib.figure import Figure
+
+    rows = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    fig = Figure(figsize=(9, 6.5))
+    ax_w, ax_e = fig.subplots(2, 1, sharex=True)
+    steps = [r["step"] for r in rows]
+    n = len(examples)
+    stride = max(1, math.ceil(n / max_lines))
+    for i in range(0, n, stride):
+        ax_w.plot(steps, [r["weight"][i] for r in rows], color="#bbbbbb", lw=0.6, alpha=0.6)
+    keys = sorted({(e["source"], e["perspective"]) for e in examples})
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+    for k, (src, persp) in enumerate(keys):
+        idx = [e["index"] for e in examples if (e["source"], e["perspective"]) == (src, persp)]
+        label = f"{str(src).split('/')[-1]} · p{persp}"
+        c = colours[k % len(colours)]
+        ax_w.plot(steps, [sum(r["weight"][i] for i in idx) / len(idx) for r in rows], color=c, lw=2, label=label)
+        ema_means = []
+        for r in rows:
+            vals = [r["ema"][i] for i in idx if r["ema"][i] is not None]
+            ema_means.append(sum(vals) / len(vals) if vals else float("nan"))
+        ax_e.plot(steps, ema_means, color=c, lw=2, label=label)
+    ax_w.axhline(1.0, color="black", lw=0.8, ls="--")
+    ax_w.set_ylabel("weight")
+    ax_w.set_title("MIND: per-rationale weights (grey) and mean per source · perspective")
+    ax_w.legend(fontsize=7, loc="best")
+    ax_e.set_ylabel("inertia-filtered loss (EMA)")
+    ax_e.set_xlabel("optimizer step")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", dpi=110)
+    return out
+
+
+# -- hooks --------------------------------------------------------------------------------------
+def _source_names(ctx) -> list[str]:
+    names, seen = [], defaultdict(int)
+    for t in ctx.teachers:
+        seen[t.spec] += 1
+        names.append(t.spec if seen[t.spec] == 1 else f"{t.spec}#{seen[t.spec]}")
+    return names
+
+
+def _description(ctx, instruction: str | None) -> str | None:
+    if instruction is None:
+        return None
+    base = (ctx.train_task().config.description or "").rstrip()
+    return (f"{base}\n{instruction.strip()}" if base else instruction.strip()) + "\n\n"
+
+
+@hookimpl
+def generate(strategy, ctx):
+    if strategy != NAME:
+        return None
+    p = resolve_params(ctx.params)
+    ctx.record("mind.params", {k: p[k] for k in DEFAULTS})
+    out, stats = {}, {}
+    for name, t in zip(_source_names(ctx), ctx.teachers):
+        recs = []
+        for k, instr in enumerate(p["perspectives"]):
+            got = ctx.generate_rationales(t, source=name, samples=p["samples"], temperature=p["temperature"],
+                                          description=_description(ctx, instr))
+            for r in got:
+                r = dict(r)
+                r["sample_in_perspective"] = r.get("sample", 0)
+                r["sample"] = k * p["samples"] + r.get("sample", 0)
+                r["perspective"] = k
+                r["perspective_text"] = instr
+                recs.append(r)
+            stats.setdefault(name, {})[perspective_label(k, instr)] = {
+                "generated": len(got), "correct": sum(bool(r["correct"]) for r in got)}
+        out[name] = recs
+    ctx.record("mind.generated", stats)
+    return out
+
+
+@hookimpl
+def filter(strategy, ctx, source, records):
+    if strategy != NAME:
+        return None
+    return [r for r in records if r["correct"]]
+
+
+@hookimpl
+def train(strategy, ctx, data):
+    if strategy != NAME:
+        return None
+    p = resolve_params(ctx.params)
+    records = [r for recs in data.values() for r in recs]
+    examples = [{"index": i, "doc_id": r["doc_id"], "source": r.get("source"), "perspective": r.get("perspective", 0),
+                 "sample": r.get("sample", 0)} for i, r in enumerate(records)]
+    per_persp = defaultdict(int)
+    for r in records:
+        k = r.get("perspective", 0)
+        per_persp[perspective_label(k, p["perspectives"][k] if k < len(p["perspectives"]) else None)] += 1
+    ctx.record("mind.examples_per_source", {name: len(recs) for name, recs in data.items()})
+    ctx.record("mind.examples_per_perspective", dict(per_persp))
+
+    groups = [r["doc_id"] if p["group"] == "question" else 0 for r in records]
+    weights = MindWeights(groups, inertia=p["inertia"], tau=p["temperature_tau"], min_weight=p["min_weight"])
+    work = ctx.workdir(NAME)
+    with open(work / "examples.jsonl", "w") as f:
+        for e in examples:
+            f.write(json.dumps(e) + "\n")
+    log_path = work / "weights.jsonl"
+    result = ctx.train_student(
+        records, trainer_cls=trainer_class(),
+        trainer_kwargs={"mind_weights": weights, "batch_normalise": p["batch_normalise"]},
+        callbacks=[logger_callback(weights, log_path, p["log_every"])],
+    )
+    png = plot_weights(log_path, examples, work / "weights.png") if records else None
+
+    final = weights.weights()
+    by = defaultdict(list)
+    for e, w in zip(examples, final):
+        by[f"{e['source']} · p{e['perspective']}"].append(w)
+    ctx.record("mind.training", {
+        "updates": result.updates, "examples": result.examples,
+        "weights_final": {"min": min(final, default=None), "max": max(final, default=None),
+                          "mean_by_source_perspective": {k: sum(v) / len(v) for k, v in sorted(by.items())}},
+        "observed_examples": sum(1 for x in weights.ema if x is not None),
+        "weights_log": str(log_path.relative_to(ctx.run.path)),
+        "weights_plot": str(png.relative_to(ctx.run.path)) if png else None,
+    })
+    return result

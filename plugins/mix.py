@@ -1,0 +1,330 @@
+"""mix — Mix Distillation (Li, Yue, Xu, Jiang, Niu, Lin, Ramasubramanian, Poovendran 2025,
+"Small Models Struggle to Learn from Strong Reasoners", arXiv:2502.12143,
+project page small-model-gap.github.io).
+
+The paper's finding (the "small model learnability gap"): students of <= 3B parameters learn
+less from long CoT, or from a much larger teacher, than from short CoT or a smaller teacher.
+Its remedy: train on a *mix* that is mostly the easy-to-learn data with a minority of the
+strong reasoner's data. Two variants, both at a 1:4 ratio (strong : easy):
+
+- **Mix-Long**: long-CoT rationales (a reasoning model) mixed with short-CoT rationales;
+- **Mix-Large**: rationales of a large model mixed with rationales of a smaller model.
+
+Here the two data sources are exactly two teachers, given in that order:
+``--teacher <long-CoT or large> --teacher <short-CoT or small>`` (``ctx.teachers[0]`` is the
+"strong" source, ``ctx.teachers[1]`` the "easy" one). Any other number of teachers is refused.
+
+Stages:
+
+- generate: each teacher writes one greedy CoT rationale per *train* question (task's few-shot
+  CoT prompt via lm-eval). Sources are named ``"<teacher spec> [<role>]"`` with roles
+  long/short (preset ``mix-long``), large/small (``mix-large``) or strong/easy (no preset).
+- filter: each source keeps its OWN correct rationales (the task's answer extraction). The
+  mix never restricts a teacher to the questions both teachers solved.
+- train: the mixed set is drawn from the two kept sets (below), written to
+  ``strategy/mix/mixed.jsonl`` (exactly the records passed to training) and the student is
+  fine-tuned on it.
+
+Mixing (the paper gives the ratio, not the procedure). With target size ``N``,
+``n_strong = round(ratio * N)`` rationales are drawn from the strong teacher's correct ones and
+``n_easy = N - n_strong`` from the easy teacher's correct ones, without replacement, with a
+seeded ``random.Random``. A question solved by only one teacher is eligible for that teacher's
+draw like any other (its rationale can only come from that teacher); a question solved by both
+contributes (by default) at most one rationale, from whichever teacher's draw reached it first —
+the strong draw is made first, then the easy draw prefers questions the strong draw did not
+take (``distinct_questions``). If a teacher has fewer correct rationales than its share, all of
+them are taken and ``ctx.record("shortfall", ...)`` says so; ``shortfall`` decides what the
+other teacher does then.
+
+Training budget: by default the ordinary ``training`` config (the same batching, hence the same
+number of optimizer updates, as ``plain`` on a data set of the same size). The paper's own runs
+used batch 5 x grad-accum 4 (and plain SFT batch 2 x 1 in its baselines), which gives mix far
+fewer updates than its baselines; ``published_batching: true`` reproduces that and records
+``unequal_updates``.
+
+Choices the paper leaves open, each a parameter (``strategy_params``) with its default:
+
+- ``ratio`` (0.2): share of the mixed set drawn from the strong (long/large) teacher; 0.2 is the
+  paper's 1:4. A float in [0, 1] or a string ``"a:b"`` (strong:easy).
+- ``preset`` (null): ``"mix-long"`` (teacher 0 = long-CoT source, teacher 1 = short-CoT) or
+  ``"mix-large"`` (teacher 0 = larger model, teacher 1 = smaller); both fix the ratio at 1:4
+  (an explicitly different ``ratio`` is refused) and only name the roles; the preset is
+  recorded in the report. null: roles "strong"/"easy", ratio as given.
+- ``size`` ("short"): the target size N of the mixed set. ``"short"``: as many rationales as the
+  easy (short/small) teacher kept, i.e. the data set the easy-only baseline would train on;
+  ``"all"``: the number of distinct questions solved by at least one teacher; an int: exactly that.
+- ``distinct_questions`` (true): the easy draw first takes questions the strong draw did not
+  take, and only then (if it needs more) questions already covered; false: the two draws are
+  independent and a question may appear once per teacher.
+- ``shortfall`` ("keep"): when a teacher has fewer correct rationales than its share:
+  ``"keep"`` — it gives all it has and the other teacher still gives its planned share (smaller
+  set, ratio off target); ``"ratio"`` — the other teacher's share is cut so the ratio holds
+  (largest set <= N that both can supply); ``"fill"`` — the other teacher makes up the
+  difference where it can (size holds, ratio off target).
+- ``seed`` (null -> the run's ``seed``): seed of the sampling.
+- ``published_batching`` (false): train with batch 5 x grad-accum 4 instead of the run's
+  ``training`` batching; the number of optimizer updates then differs from ``plain`` and the
+  report carries ``strategy_records.unequal_updates``.
+
+Fixed choices (no parameter): the strong teacher's share is ``round(ratio * N)`` (Python's
+round-half-to-even), the rest is the easy teacher's; the strong draw is made first; each
+teacher gives one greedy rationale per question (as in the paper's data); the mixed set is
+shuffled (seeded) before training; the easy-teacher-only and strong-teacher-only questions are
+never dropped for lack of the other teacher's answer.
+
+Recorded (``report.json`` -> ``strategy_records``): ``mix.params`` (resolved parameters and
+preset, with the teachers' roles), ``mix.available`` (correct rationales per source),
+``mix.examples_per_source``, ``mix.ratio`` (target and achieved), ``mix.shortfall`` (when a
+teacher ran short), ``mix.training`` (batching and optimizer updates, plus what ``plain``'s
+batching would have done) and ``unequal_updates`` when ``published_batching`` is on.
+"""
+
+from __future__ import annotations
+
+import random
+from fractions import Fraction
+
+from cotgap.errors import UserError
+from cotgap.hookspecs import hookimpl
+
+NAME = "mix"
+DEFAULTS = {
+    "ratio": 0.2,
+    "preset": None,
+    "size": "short",
+    "distinct_questions": True,
+    "shortfall": "keep",
+    "seed": None,
+    "published_batching": False,
+}
+PRESETS = {
+    "mix-long": {"ratio": 0.2, "roles": ("long", "short"),
+                 "doc": "Mix-Long: teacher 0 writes long CoT, teacher 1 short CoT; 1:4 long:short"},
+    "mix-large": {"ratio": 0.2, "roles": ("large", "small"),
+                  "doc": "Mix-Large: teacher 0 is the larger model, teacher 1 the smaller; 1:4 large:small"},
+}
+DEFAULT_ROLES = ("strong", "easy")
+PUBLISHED_BATCHING = {"batch_size": 5, "grad_accum": 4}
+
+
+@hookimpl
+def register_strategies(register):
+    register(NAME, description="Mix Distillation: 1:4 mix of a long-CoT/large teacher's and a "
+                               "short-CoT/small teacher's correct rationales (Li et al. 2025)",
+             defaults=DEFAULTS)
+
+
+# -- parameters ---------------------------------------------------------------------------------
+def parse_ratio(value) -> float:
+    """0.2, "0.2" or "1:4" -> share of the strong teacher in [0, 1]."""
+    try:
+        if isinstance(value, str) and ":" in value:
+            a, b = (float(x) for x in value.split(":"))
+            if a < 0 or b < 0 or a + b <= 0:
+                raise ValueError
+            r = a / (a + b)
+        else:
+            r = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"mix: ratio must be a number in [0, 1] or 'a:b', got {value!r}") from None
+    if not 0.0 <= r <= 1.0:
+        raise UserError(f"mix: ratio must be in [0, 1], got {value!r}")
+    return r
+
+
+def resolve_params(params: dict, explicit: dict | None = None, run_seed: int = 0) -> dict:
+    """Validated parameters; ``explicit`` are the ones the user set (to catch preset conflicts)."""
+    p = {**DEFAULTS, **params}
+    explicit = explicit or {}
+    preset = p["preset"]
+    if preset is not None and preset not in PRESETS:
+        raise UserError(f"mix: unknown preset {preset!r} (known: null, {', '.join(PRESETS)})")
+    ratio = parse_ratio(p["ratio"])
+    if preset is not None:
+        if "ratio" in explicit and abs(parse_ratio(explicit["ratio"]) - PRESETS[preset]["ratio"]) > 1e-9:
+            raise UserError(f"mix: preset {preset} fixes ratio 1:4 (0.2); drop ratio={explicit['ratio']!r} "
+                            "or set preset: null")
+        ratio = PRESETS[preset]["ratio"]
+    size = p["size"]
+    if isinstance(size, bool) or not (size in ("short", "all") or (isinstance(size, int) and size >= 0)):
+        raise UserError(f"mix: size must be 'short', 'all' or a non-negative integer, got {size!r}")
+    if p["shortfall"] not in ("keep", "ratio", "fill"):
+        raise UserError(f"mix: shortfall must be 'keep', 'ratio' or 'fill', got {p['shortfall']!r}")
+    for k in ("distinct_questions", "published_batching"):
+        if not isinstance(p[k], bool):
+            raise UserError(f"mix: {k} must be true or false, got {p[k]!r}")
+    seed = run_seed if p["seed"] is None else p["seed"]
+    try:
+        seed = int(seed)
+    except (TypeError, ValueError):
+        raise UserError(f"mix: seed must be an integer or null, got {p['seed']!r}") from None
+    roles = PRESETS[preset]["roles"] if preset else DEFAULT_ROLES
+    frac = Fraction(ratio).limit_denominator(100)
+    return {**p, "ratio": ratio, "seed": seed, "roles": list(roles),
+            "ratio_fraction": f"{frac.numerator}:{frac.denominator - frac.numerator}"}
+
+
+def _params(ctx) -> dict:
+    return resolve_params(ctx.params, getattr(ctx.config, "strategy_params", {}) or {}, ctx.config.seed)
+
+
+def _check_teachers(ctx) -> None:
+    if len(ctx.teachers) != 2:
+        raise UserError(f"mix needs exactly 2 teachers (long-CoT/large first, short-CoT/small second), "
+                        f"got {len(ctx.teachers)}")
+
+
+def source_names(ctx, p: dict) -> tuple[str, str]:
+    strong, easy = ctx.teachers
+    return f"{strong.spec} [{p['roles'][0]}]", f"{easy.spec} [{p['roles'][1]}]"
+
+
+# -- the mix ------------------------------------------------------------------------------------
+def _draw(records: list[dict], k: int, rng: random.Random, avoid: set) -> list[dict]:
+    """``k`` records without replacement, preferring questions not in ``avoid`` and not yet drawn."""
+    if k <= 0:
+        return []
+    order = list(records)
+    rng.shuffle(order)
+    picked, seen, rest = [], set(), []
+    for r in order:  # first pass: new questions only
+        if len(picked) < k and r["doc_id"] not in avoid and r["doc_id"] not in seen:
+            picked.append(r)
+            seen.add(r["doc_id"])
+        else:
+            rest.append(r)
+    for r in rest:  # then anything left, in the same shuffled order
+        if len(picked) >= k:
+            break
+        picked.append(r)
+    return picked
+
+
+def plan_counts(n_target: int, ratio: float, avail_strong: int, avail_easy: int, shortfall: str) -> tuple[int, int]:
+    """How many rationales each teacher gives (see the module docstring's ``shortfall``)."""
+    want_s = round(ratio * n_target)
+    want_e = n_target - want_s
+    take_s, take_e = min(want_s, avail_strong), min(want_e, avail_easy)
+    if take_s == want_s and take_e == want_e:
+        return take_s, take_e
+    if shortfall == "fill":
+        take_e = min(avail_easy, n_target - take_s)
+        take_s = min(avail_strong, n_target - take_e)
+    elif shortfall == "ratio":
+        for m in range(n_target, -1, -1):
+            s = round(ratio * m)
+            if s <= avail_strong and m - s <= avail_easy:
+                return s, m - s
+    return take_s, take_e
+
+
+def mix_records(strong: list[dict], easy: list[dict], *, ratio: float, size="short", distinct_questions=True,
+                shortfall="keep", seed: int = 0) -> tuple[list[dict], dict]:
+    """The mixed training set from each teacher's own correct rationales, and what happened."""
+    strong = [r for r in strong if r.get("correct", True)]
+    easy = [r for r in easy if r.get("correct", True)]
+    if size == "short":
+        n_target = len(easy)
+    elif size == "all":
+        n_target = len({r["doc_id"] for r in strong} | {r["doc_id"] for r in easy})
+    else:
+        n_target = int(size)
+    want_s = round(ratio * n_target)
+    n_s, n_e = plan_counts(n_target, ratio, len(strong), len(easy), shortfall)
+    rng = random.Random(f"cotgap-mix:{seed}")
+    picked_s = _draw(strong, n_s, rng, set())
+    avoid = {r["doc_id"] for r in picked_s} if distinct_questions else set()
+    picked_e = _draw(easy, n_e, rng, avoid)
+    mixed = picked_s + picked_e
+    rng.shuffle(mixed)
+    total = len(mixed)
+    both = {r["doc_id"] for r in strong} & {r["doc_id"] for r in easy}
+    info = {
+        "target_size": n_target,
+        "wanted": {"strong": want_s, "easy": n_target - want_s},
+        "taken": {"strong": len(picked_s), "easy": len(picked_e)},
+        "available": {"strong": len(strong), "easy": len(easy)},
+        "ratio_target": ratio,
+        "ratio_achieved": (len(picked_s) / total) if total else None,
+        "questions": len({r["doc_id"] for r in mixed}),
+        "questions_solved_by_both": len(both),
+        "questions_in_both_draws": len({r["doc_id"] for r in picked_s} & {r["doc_id"] for r in picked_e}),
+        "shortfall": {role: {"wanted": w, "available": a}
+                      for role, w, a in (("strong", want_s, len(strong)), ("easy", n_target - want_s, len(easy)))
+                      if a < w},
+    }
+    return mixed, info
+
+
+# -- hooks --------------------------------------------------------------------------------------
+@hookimpl
+def generate(strategy, ctx):
+    if strategy != NAME:
+        return None
+    _check_teachers(ctx)
+    p = _params(ctx)
+    names = source_names(ctx, p)
+    ctx.record("mix.params", {k: p[k] for k in ("ratio", "ratio_fraction", "preset", "size", "distinct_questions",
+                                                  "shortfall", "seed", "published_batching")}
+               | {"preset_doc": PRESETS[p["preset"]]["doc"] if p["preset"] else None,
+                  "roles": {names[0]: p["roles"][0], names[1]: p["roles"][1]}})
+    return {name: ctx.generate_rationales(t, source=name) for name, t in zip(names, ctx.teachers)}
+
+
+@hookimpl
+def filter(strategy, ctx, source, records):
+    if strategy != NAME:
+        return None
+    return [r for r in records if r["correct"]]
+
+
+@hookimpl
+def train(strategy, ctx, data):
+    if strategy != NAME:
+        return None
+    _check_teachers(ctx)
+    p = _params(ctx)
+    s_name, e_name = source_names(ctx, p)
+    missing = [n for n in (s_name, e_name) if n not in data]
+    if missing:
+        raise UserError(f"mix: no kept data for source(s) {', '.join(missing)}")
+    mixed, info = mix_records(data[s_name], data[e_name], ratio=p["ratio"], size=p["size"],
+                              distinct_questions=p["distinct_questions"], shortfall=p["shortfall"], seed=p["seed"])
+    roles = {"strong": s_name, "easy": e_name}
+    ctx.record("mix.available", {roles[k]: v for k, v in info["available"].items()})
+    ctx.record("mix.examples_per_source", {roles[k]: v for k, v in info["taken"].items()})
+    ctx.record("mix.ratio", {"target": info["ratio_target"], "target_fraction": p["ratio_fraction"],
+                             "achieved": info["ratio_achieved"], "target_size": info["target_size"],
+                             "size": len(mixed), "questions": info["questions"],
+                             "questions_solved_by_both": info["questions_solved_by_both"],
+                             "questions_in_both_draws": info["questions_in_both_draws"]})
+    if info["shortfall"]:
+        ctx.record("mix.shortfall", {"policy": p["shortfall"],
+                                     "sources": {roles[k]: v for k, v in info["shortfall"].items()},
+                                     "note": "a teacher had fewer correct rationales than its share: all of them "
+                                             "were taken"})
+        ctx.log(f"  mix: shortfall {info['shortfall']} (policy {p['shortfall']})")
+    from cotgap.pipeline.rundir import write_jsonl
+
+    write_jsonl(ctx.workdir(NAME) / "mixed.jsonl", mixed)
+    ctx.log(f"  mix: {info['taken']['strong']} from {s_name} + {info['taken']['easy']} from {e_name} "
+            f"(target ratio {p['ratio']:.3g}, achieved {info['ratio_achieved']})")
+
+    overrides = dict(PUBLISHED_BATCHING) if p["published_batching"] else {}
+    plain_cfg = ctx.training_config()
+    cfg = ctx.training_config(**overrides)
+    result = ctx.train_student(mixed, **overrides)
+    plain_updates = plain_cfg.updates(len(mixed))
+    ctx.record("mix.training", {"batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum,
+                                "updates": result.updates, "examples": result.examples,
+                                "plain_batch_size": plain_cfg.batch_size, "plain_grad_accum": plain_cfg.grad_accum,
+                                "plain_updates": plain_updates, "published_batching": p["published_batching"]})
+    if p["published_batching"]:
+        ctx.record("unequal_updates", {
+            "strategy": NAME, "updates": result.updates, "plain_updates": plain_updates,
+            "batching": f"{cfg.batch_size} x {cfg.grad_accum}",
+            "plain_batching": f"{plain_cfg.batch_size} x {plain_cfg.grad_accum}",
+            "note": "published_batching: the paper's batch 5 x grad-accum 4 — not the same number of optimizer "
+                    "updates as plain on the same data; compare with care",
+        })
+    return result

@@ -1,0 +1,178 @@
+"""micota: the DARE-TIES teacher assistant (mergekit), the size rule, cross-run caching, one CLI run.
+
+All on tiny random-init Llama models (tests/tiny.py). A random-init TA gets no train question
+right, so the end-to-end run gives the merge a long parent that has learnt the answer format
+(the short parent fully fine-tuned to say "So the answer is Yes."): the TA inherits it and gets
+the "Yes" questions right. The plugin's own way of making the long parent (fine-tuning the short
+parent on the teacher's long CoT) is exercised in-process, where a correct TA is not needed.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from cotgap import plugins
+from cotgap.errors import ProtocolError, UserError
+from cotgap.pipeline.rundir import read_json
+from cotgap_plugins import _merge, micota
+
+MERGEKIT_YAML = Path(sys.executable).parent / "mergekit-yaml"
+
+
+def _tensors(folder) -> dict:
+    from safetensors.torch import load_file
+
+    out = {}
+    for f in sorted(Path(folder).glob("*.safetensors")):
+        out.update(load_file(f))
+    return out
+
+
+@pytest.fixture(scope="module")
+def other_parent(tmp_path_factory):
+    """Same architecture and size as the session ``tiny_teacher`` (96x3), another random init."""
+    from tests.tiny import build_model
+
+    return build_model(tmp_path_factory.mktemp("tiny-long"), hidden=96, layers=3, seed=2)
+
+
+@pytest.fixture(scope="module")
+def format_long_parent(tmp_path_factory, tiny_teacher):
+    """The short parent (tiny_teacher) fully fine-tuned to answer "So the answer is Yes."."""
+    from cotgap.backends.training import TrainConfig, train_sft
+    from cotgap.tasks import synthetic
+
+    task = synthetic.get("synthetic_navigate")
+    examples = [{"prompt": f"Q: {e['input']}\nA: Let's think step by step.\n", "completion": "So the answer is Yes."}
+                for e in task.generate(8, seed=3)]
+    cfg = TrainConfig(method="full", learning_rate=3e-3, epochs=20, batch_size=8, warmup_ratio=0.0, bf16=False)
+    out = tmp_path_factory.mktemp("format-long") / "ft"
+    return Path(train_sft(str(tiny_teacher), examples, out, cfg, progress=False).path)
+
+
+def _runner(tmp_path, out, **overrides):
+    from rich.console import Console
+
+    from cotgap import config as config_mod
+    from cotgap.pipeline.runner import Runner
+
+    cfg = config_mod.load(None, {"strategy": "micota", "task": "synthetic_navigate", "limit": 4,
+                                 "out": str(tmp_path / out), **overrides})
+    cfg.generation.backend = "hf"
+    cfg.generation.max_new_tokens = 48  # random-init models write until the limit: keep it short
+    return Runner(cfg, Console(quiet=True)).prepare()
+
+
+@pytest.fixture()
+def caches(tmp_path, monkeypatch):
+    monkeypatch.setenv("COTGAP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("COTGAP_GENERATION_CACHE", str(tmp_path / "gencache"))
+    return tmp_path
+
+
+def test_registered_and_inert_for_other_strategies():
+    strat = plugins.strategies()["micota"]
+    assert strat.defaults == micota.DEFAULTS and strat.defaults["short_parent"] == "qwen2.5-coder-0.5b-instruct"
+    assert micota.generate(strategy="plain", ctx=None) is None
+    assert micota.filter(strategy="plain", ctx=None, source="x", records=[]) is None
+    assert micota.train(strategy="plain", ctx=None, data={}) is None
+
+
+def test_merge_equals_mergekit_cli_and_differs_from_parents(tmp_path, tiny_teacher, other_parent):
+    config = _merge.dare_ties_config(short_parent=str(tiny_teacher), long_parent=str(other_parent))
+    assert config["merge_method"] == "dare_ties" and config["base_model"] == str(tiny_teacher)
+    assert config["models"] == [{"model": str(other_parent), "parameters": {"density": 0.5, "weight": 0.5}}]
+    assert config["dtype"] == "bfloat16" and config["parameters"] == {"normalize": False, "int8_mask": True}
+    text = _merge.to_yaml(config)
+    (tmp_path / "ta.yml").write_text(text)
+    _merge.run_merge(config, tmp_path / "api", seed=7, yaml_text=text)
+    cli = subprocess.run([str(MERGEKIT_YAML), str(tmp_path / "ta.yml"), str(tmp_path / "cli"), "--random-seed", "7"],
+                         capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    api, ref = _tensors(tmp_path / "api"), _tensors(tmp_path / "cli")
+    assert api and api.keys() == ref.keys()
+    assert all(torch.equal(api[k], ref[k]) for k in api)  # tensor for tensor
+    short, long = _tensors(tiny_teacher), _tensors(other_parent)
+    differing = [k for k in api if not torch.equal(short[k], long[k])]
+    assert differing and api.keys() == short.keys()
+    for k in differing:
+        assert not torch.equal(api[k], short[k].to(api[k].dtype)) and not torch.equal(api[k], long[k].to(api[k].dtype)), k
+    # DARE's dropping follows the seed: another seed, another TA
+    _merge.run_merge(config, tmp_path / "seed8", seed=8, yaml_text=text)
+    assert any(not torch.equal(api[k], v) for k, v in _tensors(tmp_path / "seed8").items())
+    # with a separate base, both parents are task vectors and the weights are normalised
+    two = _merge.dare_ties_config(short_parent=str(tiny_teacher), long_parent=str(other_parent), base_model="/b")
+    assert len(two["models"]) == 2 and two["parameters"]["normalize"] is True
+
+
+def test_size_rule_student_lt_ta_lt_teacher(caches, tiny_student, tiny_teacher):
+    hooks = plugins.strategy_hooks("micota")
+    # TA (the short parent's size) not larger than the student
+    for short in (tiny_student, tiny_teacher):
+        r = _runner(caches, f"r-{short.name}", student=str(tiny_teacher), teachers=["scripted:long"],
+                    strategy_params={"short_parent": str(short)})
+        with pytest.raises(ProtocolError, match="not larger than the student"):
+            hooks.generate(strategy="micota", ctx=r.ctx)
+    # TA not smaller than the teacher
+    r = _runner(caches, "r-teacher", student=str(tiny_student), teachers=[str(tiny_teacher)],
+                strategy_params={"short_parent": str(tiny_teacher)})
+    with pytest.raises(ProtocolError, match="not smaller than the teacher"):
+        hooks.generate(strategy="micota", ctx=r.ctx)
+    # parents of different architectures cannot be merged
+    r = _runner(caches, "r-shape", student=str(tiny_student), teachers=["scripted:long"],
+                strategy_params={"short_parent": str(tiny_teacher), "long_parent": str(tiny_student)})
+    with pytest.raises(UserError, match="architecture"):
+        hooks.generate(strategy="micota", ctx=r.ctx)
+    assert not (caches / "gencache").exists() and not (caches / "cache").exists()  # refused before any work
+
+
+def test_long_parent_and_ta_are_built_once_and_reused_by_another_run(caches, tiny_student, tiny_teacher):
+    params = {"short_parent": str(tiny_teacher), "long_parent_lora": {"method": "lora", "epochs": 1}}
+    hooks = plugins.strategy_hooks("micota")
+    infos = []
+    for out in ("run-a", "run-b"):
+        r = _runner(caches, out, student=str(tiny_student), teachers=["scripted:long"], strategy_params=params)
+        sources = hooks.generate(strategy="micota", ctx=r.ctx)
+        info, tokens = r.ctx.records["micota"], r.ctx.records["rationale_tokens"]
+        assert set(sources) == {"scripted:long", info["ta"]["source"]} and info["ta"]["source"].startswith("TA:")
+        assert tokens["teacher"]["all"]["n"] == 4 and tokens["teacher"]["all"]["mean"] > 0
+        assert {"ta", "short_parent", "ta_over_teacher"} <= set(tokens)
+        assert (r.run.path / "strategy" / "micota" / "ta_merge.yml").exists()
+        assert (r.run.path / "stages" / "strategy.micota.ta_merge.json").exists()
+        infos.append((info, dict(r.ctx.generation_stats)))
+    (a, _), (b, gen_b) = infos
+    assert a["long_parent"]["cache"] == "built" and a["ta"]["cache"] == "built"
+    assert b["long_parent"]["cache"] == "reused" and b["ta"]["cache"] == "reused"
+    assert a["ta"]["path"] == b["ta"]["path"] and Path(a["ta"]["path"]).parent == caches / "cache" / "micota"
+    assert gen_b == {"computed": 0, "reused": 3}  # teacher, TA and short parent generations all cached
+    merged = yaml.safe_load((Path(a["ta"]["path"]) / "micota_merge.yml").read_text())
+    assert merged["base_model"] == str(tiny_teacher) and merged["models"][0]["model"] == a["long_parent"]["path"]
+
+
+def test_cli_run_trains_on_the_ta(tmp_path, tiny_student, tiny_teacher, format_long_parent):
+    cfg = tmp_path / "micota.yaml"
+    cfg.write_text(yaml.safe_dump({"generation": {"max_new_tokens": 48}, "strategy_params": {
+        "short_parent": str(tiny_teacher), "long_parent": str(format_long_parent), "weight_long": 1.0}}))
+    out = subprocess.run(
+        [sys.executable, "-m", "cotgap", "run", "--strategy", "micota", "--config", str(cfg),
+         "--student", str(tiny_student), "--teacher", "scripted:long", "--task", "synthetic_navigate",
+         "--limit", "6", "--backend", "hf", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True,
+        env={**os.environ, "COTGAP_CACHE": str(tmp_path / "cache"), "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")})
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    report = read_json(tmp_path / "run" / "report.json")
+    sources = {s["source"]: s for s in report["sources"]}
+    ta = next(name for name in sources if name.startswith("TA:"))
+    assert set(sources) == {"scripted:long", ta}
+    assert sources[ta]["kept"] > 0 and report["training"]["examples"] == sources[ta]["kept"]  # TA data only
+    tokens = report["strategy_records"]["rationale_tokens"]
+    assert tokens["teacher"]["correct"]["n"] == 6 and tokens["ta"]["correct"]["n"] == sources[ta]["kept"]
+    assert "short_parent" in tokens and tokens["ta_over_teacher"]["all"] is not None
+    info = report["strategy_records"]["micota"]
+    assert info["sizes"]["student"] < info["sizes"]["ta"] and info["long_parent"] == {"given": str(format_long_parent)}
+    assert (tmp_path / "run" / "strategy" / "micota" / "ta_merge.yml").exists()

@@ -1,0 +1,180 @@
+"""mind: the capability-aware weighting (unit level) and one end-to-end CLI run on tiny models."""
+
+import json
+import os
+import subprocess
+import sys
+import types
+
+import pytest
+
+from cotgap.errors import UserError
+from cotgap_plugins import mind
+from cotgap_plugins.mind import MindWeights
+
+
+# -- the weighting ------------------------------------------------------------------------------
+def test_ema_follows_inertia():
+    w = MindWeights([0, 0], inertia=0.9)
+    w.update([0], [2.0])
+    assert w.ema[0] == 2.0 and w.ema[1] is None  # first observation initialises the EMA
+    w.update([0], [1.0])
+    assert w.ema[0] == pytest.approx(0.9 * 2.0 + 0.1 * 1.0)
+    w.update([0], [4.0])
+    assert w.ema[0] == pytest.approx(0.9 * (0.9 * 2.0 + 0.1 * 1.0) + 0.1 * 4.0)
+    raw = MindWeights([0], inertia=0.0)
+    raw.update([0, 0], [3.0, 5.0])
+    assert raw.ema[0] == 5.0  # beta = 0: the latest loss
+
+
+def test_weights_lower_for_higher_loss_and_mean_one_per_question():
+    # question "a" has three perspectives with different losses, question "b" two with equal losses
+    w = MindWeights(["a", "a", "a", "b", "b"], inertia=0.9, tau=1.0, min_weight=0.1)
+    w.update(range(5), [1.0, 2.0, 3.0, 2.0, 2.0])
+    ws = w.weights()
+    assert ws[0] > ws[1] > ws[2]  # the rationale the student absorbs worst gets the least weight
+    assert sum(ws[:3]) / 3 == pytest.approx(1.0)
+    assert min(ws) >= 0.1
+    assert ws[3] == ws[4] == 1.0  # equal EMAs: exactly uniform
+    # the formula of the docstring
+    import math
+
+    ex = [math.exp(-x) for x in (1.0, 2.0, 3.0)]
+    assert ws[0] == pytest.approx(0.1 + 0.9 * 3 * ex[0] / sum(ex))
+    # recalibrated from feedback: once rationale 2 becomes easy, its weight rises above the others
+    for _ in range(60):
+        w.update([0, 1, 2], [1.0, 2.0, 0.2])
+    ws2 = w.weights()
+    assert ws2[2] > ws2[0] > ws2[1]
+
+
+def test_equal_losses_stay_exactly_uniform():
+    w = MindWeights([0, 0, 0, 1, 1, 2], inertia=0.5, tau=0.3, min_weight=0.0)
+    for step in range(5):
+        w.update(range(6), [1.7 + step] * 6)
+        assert w.weights() == [1.0] * 6
+    assert MindWeights(["x"] * 4).weights() == [1.0] * 4  # nothing observed yet
+
+
+def test_tau_floor_and_unseen_rationales():
+    sharp = MindWeights([0, 0], tau=0.01, min_weight=0.25)
+    sharp.update([0, 1], [1.0, 2.0])
+    assert sharp.weights() == pytest.approx([1.75, 0.25])  # the floor holds, the mean stays 1
+    flat = MindWeights([0, 0], tau=1e6, min_weight=0.0)
+    flat.update([0, 1], [1.0, 2.0])
+    assert flat.weights() == pytest.approx([1.0, 1.0], abs=1e-5)
+    partial = MindWeights([0, 0, 0])
+    partial.update([0, 1], [1.0, 3.0])  # rationale 2 unseen: neutral (mean EMA of its group)
+    ws = partial.weights()
+    assert ws[0] > ws[2] > ws[1] and sum(ws) / 3 == pytest.approx(1.0)
+    everyone = MindWeights([0, 0, 0, 0])  # group "all": everything competes
+    everyone.update(range(4), [1.0, 1.0, 2.0, 2.0])
+    assert everyone.weights()[0] > 1.0 > everyone.weights()[3]
+
+
+def test_params_are_validated():
+    assert mind.resolve_params({})["perspectives"][0] is None
+    for bad in ({"inertia": 1.0}, {"temperature_tau": 0}, {"min_weight": 2}, {"samples": 2},
+                {"perspectives": []}, {"group": "teacher"}):
+        with pytest.raises(UserError):
+            mind.resolve_params(bad)
+
+
+def test_trainer_uses_current_weights_then_updates_emas(tiny_student):
+    """compute_loss weights each example by the weights *before* this batch, then feeds the EMAs."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cotgap.backends.training import Collator, per_example_loss, tokenize
+
+    tok = AutoTokenizer.from_pretrained(tiny_student)
+    model = AutoModelForCausalLM.from_pretrained(tiny_student).eval()
+    rows = tokenize(tok, [{"prompt": "Q: a? A:", "completion": " Yes."},
+                          {"prompt": "Q: b? A:", "completion": " No, because the walk ends elsewhere."}], 64)
+    batch = Collator(tok.pad_token_id)(rows)
+    weights = MindWeights([0, 0], inertia=0.5, min_weight=0.0)
+    weights.update([0, 1], [1.0, 3.0])  # earlier feedback: example 1 is hard
+    before = weights.weights()
+    cls = mind.trainer_class()
+    fake = types.SimpleNamespace(mind=weights, batch_normalise=False)
+    fake.on_example_losses = lambda index, losses: cls.on_example_losses(fake, index, losses)
+    model.train()  # dropout-free tiny model: deterministic forward
+    with torch.no_grad():
+        loss = cls.compute_loss(fake, model, dict(batch))
+        per = per_example_loss(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
+                               batch["labels"])
+    assert loss.item() == pytest.approx((before[0] * per[0] + before[1] * per[1]).item() / 2, rel=1e-5)
+    assert weights.ema[0] == pytest.approx(0.5 * 1.0 + 0.5 * per[0].item(), rel=1e-5)
+    assert weights.observations == [2, 2]
+
+
+def test_generate_asks_each_teacher_for_each_perspective():
+    """Perspective prompts = the task's instruction + the extra instruction; one source per teacher."""
+    calls = []
+
+    def generate_rationales(t, *, source, samples, temperature, description):
+        calls.append((t.spec, source, samples, temperature, description))
+        return [{"doc_id": d, "response": f"{t.spec}/{description}/{s}", "correct": d != 1, "sample": s}
+                for s in range(samples) for d in range(3)]
+
+    task = types.SimpleNamespace(config=types.SimpleNamespace(description="Decide the thing.\n\n"))
+    ctx = types.SimpleNamespace(
+        params={"perspectives": [None, "Be brief."], "samples": 2, "temperature": 0.7},
+        teachers=[types.SimpleNamespace(spec="t-a"), types.SimpleNamespace(spec="t-a")],
+        records={}, generate_rationales=generate_rationales, train_task=lambda: task)
+    ctx.record = ctx.records.__setitem__
+    assert mind.generate("plain", ctx) is None and mind.filter("plain", ctx, "x", []) is None
+    out = mind.generate("mind", ctx)
+    assert list(out) == ["t-a", "t-a#2"]  # the same spec twice: still two sources
+    assert [c[4] for c in calls] == [None, "Decide the thing.\nBe brief.\n\n"] * 2
+    assert all(c[2:4] == (2, 0.7) for c in calls)
+    recs = out["t-a"]
+    assert len(recs) == 2 * 2 * 3
+    # every rationale of a teacher has its own (doc_id, sample) identity, tagged with its perspective
+    assert len({(r["doc_id"], r["sample"]) for r in recs}) == len(recs)
+    assert {(r["perspective"], r["sample"]) for r in recs} == {(0, 0), (0, 1), (1, 2), (1, 3)}
+    assert ctx.records["mind.generated"]["t-a"]["p1: Be brief."] == {"generated": 6, "correct": 4}
+    kept = mind.filter("mind", ctx, "t-a", recs)
+    assert len(kept) == 8 and all(r["correct"] for r in kept)
+
+
+# -- end to end ---------------------------------------------------------------------------------
+def test_cli_run_writes_weight_log_and_plot(tmp_path, tiny_student):
+    # one perspective per teacher keeps this fast (every generation is its own lm-eval run, ~6 s);
+    # the perspective prompts are covered above. Rationales of a question: long vs short CoT.
+    cfg = tmp_path / "mind.yaml"
+    cfg.write_text("strategy_params:\n  perspectives: [null]\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "cotgap", "run", "--strategy", "mind", "--teacher", "scripted:long",
+         "--teacher", "scripted:short", "--student", str(tiny_student), "--task", "synthetic_navigate",
+         "--limit", "10", "--backend", "hf", "--config", str(cfg), "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, env={**os.environ, "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")},
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    run = tmp_path / "run"
+    work = run / "strategy" / "mind"
+    assert (work / "weights.png").stat().st_size > 1000
+    examples = [json.loads(line) for line in (work / "examples.jsonl").read_text().splitlines()]
+    snaps = [json.loads(line) for line in (work / "weights.jsonl").read_text().splitlines()]
+    report = json.loads((run / "report.json").read_text())
+    recs = report["strategy_records"]
+    updates = report["training"]["updates"]
+
+    # 2 teachers x 1 perspective x 10 questions, all correct (error rate 0)
+    assert len(examples) == 20 == report["training"]["examples"]
+    assert recs["mind.examples_per_source"] == {"scripted:long": 10, "scripted:short": 10}
+    assert recs["mind.examples_per_perspective"] == {"p0: task prompt": 20}
+    assert recs["mind.training"]["updates"] == updates > 0
+    assert recs["mind.params"]["inertia"] == 0.9
+    assert {s["source"]: s["kept"] for s in report["sources"]} == {"scripted:long": 10, "scripted:short": 10}
+
+    # a snapshot at the start (uniform) and at the last step; weights mean 1 per question, floor holds
+    assert snaps[0]["step"] == 0 and set(snaps[0]["weight"]) == {1.0}
+    assert snaps[-1]["step"] == updates
+    final = snaps[-1]["weight"]
+    assert all(e is not None for e in snaps[-1]["ema"])
+    by_q = {}
+    for e, w in zip(examples, final):
+        by_q.setdefault(e["doc_id"], []).append(w)
+    assert all(len(v) == 2 and sum(v) / 2 == pytest.approx(1.0, abs=1e-4) for v in by_q.values())
+    assert min(final) >= 0.1 - 1e-9 and max(final) > min(final)  # long vs short CoT: not uniform

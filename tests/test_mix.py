@@ -1,0 +1,180 @@
+"""mix: the mixing rule (unit level) and two real runs on a tiny student with scripted teachers.
+
+The runs share one run directory and generation cache (baseline and generations are reused by the
+second run): the default command through the CLI, then ``published_batching: true`` in-process with
+a spy on ``RunContext.train_student`` that sees exactly what went into training.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import types
+
+import pytest
+
+from cotgap.errors import UserError
+from cotgap.pipeline.rundir import read_json, read_jsonl
+from cotgap_plugins import mix
+
+LONG, SHORT = "scripted:long:0.3", "scripted:short:0.3"
+S_NAME, E_NAME = f"{LONG} [strong]", f"{SHORT} [easy]"
+
+
+def _recs(doc_ids, tag, correct=True):
+    return [{"doc_id": d, "response": f"{tag}{d}", "correct": correct, "sample": 0} for d in doc_ids]
+
+
+# -- the mixing rule ----------------------------------------------------------------------------
+def test_ratio_and_each_teacher_keeps_its_own_questions():
+    strong = _recs(range(0, 30), "L")  # questions 0-29 (0-9 only the strong teacher solved)
+    easy = _recs(range(10, 50), "S")  # questions 10-49 (30-49 only the easy teacher solved)
+    mixed, info = mix.mix_records(strong, easy, ratio=0.2, seed=1)
+    assert info["target_size"] == 40 and info["taken"] == {"strong": 8, "easy": 32}
+    assert len(mixed) == 40 and info["ratio_achieved"] == 0.2
+    assert {r["response"] for r in mixed} <= {r["response"] for r in strong + easy}
+    # distinct questions: nothing is drawn twice, and one-teacher questions are used
+    assert len({r["doc_id"] for r in mixed}) == 40 and info["questions_in_both_draws"] == 0
+    # seeded and reproducible
+    assert mix.mix_records(strong, easy, ratio=0.2, seed=1)[0] == mixed
+    assert mix.mix_records(strong, easy, ratio=0.2, seed=2)[0] != mixed
+
+
+def test_size_and_overlap_options():
+    strong, easy = _recs(range(0, 30), "L"), _recs(range(10, 50), "S")
+    _, all_info = mix.mix_records(strong, easy, ratio=0.25, size="all")
+    assert all_info["target_size"] == 50 and all_info["taken"] == {"strong": 12, "easy": 38}
+    fixed, info = mix.mix_records(strong, easy, ratio=0.5, size=10)
+    assert len(fixed) == 10 and info["taken"] == {"strong": 5, "easy": 5}
+    same = _recs(range(20), "L"), _recs(range(20), "S")
+    _, indep = mix.mix_records(*same, ratio=0.5, distinct_questions=False, seed=3)
+    _, dist = mix.mix_records(*same, ratio=0.5, distinct_questions=True, seed=3)
+    assert dist["questions"] == 20 and indep["questions"] < 20
+
+
+def test_shortfall_policies():
+    strong, easy = _recs(range(3), "L"), _recs(range(40), "S")  # strong has 3, its share is 8
+    _, keep = mix.mix_records(strong, easy, ratio=0.2, shortfall="keep")
+    assert keep["taken"] == {"strong": 3, "easy": 32} and keep["shortfall"]["strong"] == {"wanted": 8, "available": 3}
+    _, fill = mix.mix_records(strong, easy, ratio=0.2, shortfall="fill")
+    assert fill["taken"] == {"strong": 3, "easy": 37}
+    _, ratio = mix.mix_records(strong, easy, ratio=0.2, shortfall="ratio")
+    assert ratio["taken"]["strong"] == 3 and abs(ratio["ratio_achieved"] - 0.2) < 0.05
+    _, ok = mix.mix_records(strong, easy, ratio=0.05)
+    assert ok["shortfall"] == {}
+
+
+def test_params_presets_and_teacher_count():
+    assert mix.parse_ratio("1:4") == pytest.approx(0.2) and mix.parse_ratio(0.5) == 0.5
+    p = mix.resolve_params({"preset": "mix-large"}, {"preset": "mix-large"})
+    assert p["ratio"] == 0.2 and p["roles"] == ["large", "small"] and p["ratio_fraction"] == "1:4"
+    with pytest.raises(UserError, match="preset"):
+        mix.resolve_params({"preset": "mix-long", "ratio": 0.5}, {"preset": "mix-long", "ratio": 0.5})
+    for bad in ({"ratio": 1.5}, {"ratio": "x"}, {"preset": "mix-huge"}, {"size": "some"}, {"shortfall": "no"}):
+        with pytest.raises(UserError):
+            mix.resolve_params(bad, bad)
+    ctx = types.SimpleNamespace(teachers=[object()] * 3, params={}, config=types.SimpleNamespace(seed=0))
+    assert mix.generate("plain", ctx) is None and mix.train("plain", ctx, {}) is None
+    with pytest.raises(UserError, match="exactly 2 teachers"):
+        mix.generate("mix", ctx)
+
+
+# -- real runs ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_student):
+    from rich.console import Console
+
+    from cotgap import config as config_mod
+    from cotgap.pipeline.context import RunContext
+    from cotgap.pipeline.runner import Runner
+
+    tmp = tmp_path_factory.mktemp("mix")
+    run = tmp / "run"
+    env = {**os.environ, "COTGAP_GENERATION_CACHE": str(tmp / "gc")}
+    cli = subprocess.run(
+        [sys.executable, "-m", "cotgap", "run", "--strategy", "mix", "--teacher", LONG, "--teacher", SHORT,
+         "--student", str(tiny_student), "--task", "synthetic_navigate", "--limit", "20", "--backend", "hf",
+         "--out", str(run)],
+        capture_output=True, text=True, env=env,
+    )
+    assert cli.returncode == 0, cli.stdout[-3000:] + cli.stderr[-3000:]
+    default = {"report": read_json(run / "report.json"),
+               "mixed": read_jsonl(run / "strategy" / "mix" / "mixed.jsonl"),
+               "filtered": {name: read_jsonl(run / "filtered" / f)
+                            for name, f in read_json(run / "generations" / "index.json").items()},
+               "generations": {name: read_jsonl(run / "generations" / f)
+                               for name, f in read_json(run / "generations" / "index.json").items()}}
+    shutil.copytree(run, tmp / "default-run")
+
+    trained = []
+    original = RunContext.train_student
+
+    def spy(self, records, **kw):
+        trained.append([dict(r) for r in records])
+        return original(self, records, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COTGAP_GENERATION_CACHE", str(tmp / "gc"))
+        mp.setattr(RunContext, "train_student", spy)
+        cfg = config_mod.load(None, {"strategy": "mix", "student": str(tiny_student), "teachers": [LONG, SHORT],
+                                     "task": "synthetic_navigate", "limit": 20, "out": str(run),
+                                     "strategy_params": {"published_batching": True}})
+        cfg.generation.backend = "hf"
+        published = Runner(cfg, Console(quiet=True)).prepare().execute()
+    assert len(trained) == 1
+    return {"default": default, "published": published, "trained": trained[0], "run": run}
+
+
+def _key(r):
+    return (r["source"], r["doc_id"], r["response"])
+
+
+def test_mix_ratio_is_exact_and_only_correct_rationales(runs):
+    d = runs["default"]
+    trained, mixed = runs["trained"], d["mixed"]
+    # the spy saw exactly the set the plugin wrote out (same data, same seed in both runs)
+    assert sorted(map(_key, trained)) == sorted(map(_key, mixed))
+    # both teachers got some wrong, and kept exactly their own correct rationales
+    for name in (S_NAME, E_NAME):
+        gens, kept = d["generations"][name], d["filtered"][name]
+        assert 0 < sum(not g["correct"] for g in gens) < len(gens)
+        assert sorted(map(_key, kept)) == sorted(map(_key, [g for g in gens if g["correct"]]))
+    # every trained rationale is one its own teacher got right
+    kept_keys = {name: set(map(_key, recs)) for name, recs in d["filtered"].items()}
+    correct = {_key(g): g["correct"] for recs in d["generations"].values() for g in recs}
+    for r in trained:
+        assert r["correct"] and correct[_key(r)] is True and _key(r) in kept_keys[r["source"]]
+    n_short = len(d["filtered"][E_NAME])
+    n_strong = sum(r["source"] == S_NAME for r in trained)
+    assert len(trained) == n_short  # size "short": as many as the short teacher kept
+    assert abs(n_strong - 0.2 * n_short) <= 1 and n_strong >= 1
+    assert len(trained) - n_strong == sum(r["source"] == E_NAME for r in trained)
+    recs = d["report"]["strategy_records"]
+    assert recs["mix.examples_per_source"] == {S_NAME: n_strong, E_NAME: len(trained) - n_strong}
+    assert recs["mix.ratio"]["achieved"] == pytest.approx(n_strong / len(trained))
+
+
+def test_cli_run_reports_strategy_records(runs):
+    report = runs["default"]["report"]
+    assert report["strategy"]["name"] == "mix" and report["verdict"]
+    recs = report["strategy_records"]
+    assert recs["mix.params"]["ratio"] == 0.2 and recs["mix.params"]["ratio_fraction"] == "1:4"
+    assert recs["mix.params"]["preset"] is None and recs["mix.params"]["published_batching"] is False
+    assert recs["mix.ratio"]["target"] == 0.2
+    tr = recs["mix.training"]
+    assert tr["updates"] == report["training"]["updates"] == tr["plain_updates"]  # same budget as plain
+    assert "unequal_updates" not in recs
+    assert {s["source"] for s in report["sources"]} == {S_NAME, E_NAME}
+    assert (runs["run"].parent / "default-run" / "student" / "model" / "config.json").exists()
+
+
+def test_published_batching_gives_fewer_updates_and_is_flagged(runs):
+    default, published = runs["default"]["report"], runs["published"]
+    assert published["training"]["examples"] == default["training"]["examples"]
+    assert published["training"]["updates"] < default["training"]["updates"]
+    flag = published["strategy_records"]["unequal_updates"]
+    assert flag["updates"] == published["training"]["updates"]
+    assert flag["plain_updates"] == default["training"]["updates"]
+    assert flag["batching"] == "5 x 4"
+    assert published["strategy_records"]["mix.params"]["published_batching"] is True
+    assert published["run"]["cached"] == ["baseline"]  # only the protocol's baseline is shared
