@@ -132,23 +132,172 @@ def models(as_json):
 
 @cli.command()
 @click.option("--include-path", multiple=True, help="Extra folder of lm-eval task YAMLs.")
+@click.option("--data-dir", default=None, help="Folder with benchmark data (or COTGAP_DATA_DIR).")
 @click.option("--json", "as_json", is_flag=True)
-def tasks(include_path, as_json):
-    """Built-in and added tasks."""
+def tasks(include_path, data_dir, as_json):
+    """Built-in and added tasks, their data source and train/test sizes."""
     from cotgap.backends.evaluation import list_tasks
 
-    rows = list_tasks(include_path)
+    rows = list_tasks(include_path, data_dir=data_dir)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     from rich.table import Table
 
     t = Table(title="cotgap tasks")
-    t.add_column("task")
-    t.add_column("source")
+    for c in ("task", "group", "source", "data", "train", "test"):
+        t.add_column(c, justify="right" if c in ("train", "test") else "left",
+                     no_wrap=c in ("group", "train", "test"), overflow="fold")
     for r in rows:
-        t.add_row(r["task"], r["source"])
+        sizes = ("[yellow]no data[/]", "") if r["train"] is None else (str(r["train"]), str(r["test"]))
+        t.add_row(r["task"], r["group"], r["source"], r["data"], *sizes)
     console.print(t)
+
+
+
+@cli.command("select")
+@click.option("--icl-table", type=click.Path(dir_okay=False),
+              help="CSV task,model,role,accuracy (role teacher|student, accuracy in percent).")
+@click.option("--threshold", type=float, default=30.0, show_default=True,
+              help="Select a task when mean teacher − mean student accuracy exceeds this (points, strictly).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--measure", is_flag=True, help="Measure the table first: few-shot CoT on each task's test split.")
+@click.option("--task", "tasks", multiple=True, help="With --measure: task (repeat).")
+@click.option("--teacher", "teachers", multiple=True, help="With --measure: teacher model (repeat).")
+@click.option("--student", "students", multiple=True, help="With --measure: student model (repeat).")
+@click.option("--out", default=None, help="With --measure: CSV to write (default icl-table.csv).")
+@click.option("--limit", type=int, default=None, help="With --measure: at most N test examples.")
+@click.option("--synthetic-n", type=int, default=100, show_default=True, help="Examples per synthetic split.")
+@click.option("--seed", type=int, default=1234, show_default=True, help="Split seed (same as `cotgap run`).")
+@click.option("--data-dir", default=None, help="Folder with benchmark data (or COTGAP_DATA_DIR).")
+@click.option("--include-path", multiple=True, help="Extra folder of lm-eval task YAMLs.")
+@click.option("--threads", type=int, default=None, help="Torch/OMP threads.")
+@click.option("--backend", type=click.Choice(["auto", "vllm", "hf"]), default="auto", help="Generation backend.")
+def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students, out, limit, synthetic_n, seed,
+               data_dir, include_path, threads, backend):
+    """Which tasks are worth distilling: teacher − student few-shot accuracy gap above a threshold."""
+    import math
+
+    from cotgap.report import analysis
+
+    if not math.isfinite(threshold):
+        raise UserError(f"--threshold must be a number, got {threshold}")
+    if measure:
+        if icl_table:
+            raise UserError("--icl-table and --measure exclude each other (--measure writes its table to --out)")
+        from cotgap.backends import runtime
+
+        runtime.configure(threads)
+        from cotgap.report import icl
+
+        icl_table = out or "icl-table.csv"
+        icl.measure(tasks, teachers, students, icl_table, limit=limit, seed=seed, synthetic_n=synthetic_n,
+                    data_dir=data_dir, include_paths=include_path, backend=backend,
+                    log=lambda m: err.print(m, highlight=False))
+        err.print(f"wrote {icl_table}")
+    else:
+        if not icl_table:
+            raise UserError("give --icl-table FILE (CSV task,model,role,accuracy) or --measure --task … "
+                            "--teacher … --student …")
+        if out or tasks or teachers or students:
+            raise UserError("--task/--teacher/--student/--out are for --measure")
+    try:
+        rows = analysis.read_csv(icl_table, analysis.TASK_SELECTION_COLUMNS)
+        selections = analysis.select_tasks(rows, threshold)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({"threshold": threshold, "table": str(icl_table), "tasks": [
+            {"task": s.task, "teacher_mean": s.teacher_mean, "student_mean": s.student_mean, "gap": s.gap,
+             "selected": s.selected, "n_teachers": s.n_teachers, "n_students": s.n_students} for s in selections]},
+            indent=2))
+        return
+    analysis.render_selection(selections, console, threshold)
+    chosen = [s.task for s in selections if s.selected]
+    console.print(f"selected: {', '.join(chosen) if chosen else 'none'}", highlight=False)
+
+
+@cli.command()
+@click.option("--config", "config_file", required=True, type=click.Path(dir_okay=False),
+              help="Grid YAML: tasks, students, teachers, strategies (+ any `cotgap run` setting).")
+@click.option("--out", default=None, help="Sweep directory (default: the grid's out, else sweeps/<name>).")
+@click.option("--limit", type=int, default=None, help="At most N train and N test examples (overrides the grid).")
+@click.option("--backend", type=click.Choice(["auto", "vllm", "hf"]), default=None, help="Generation backend.")
+@click.option("--threads", type=int, default=None, help="Torch/OMP threads (default 1 on <=2 cores).")
+@click.option("--ablation", type=click.Choice(["cross-teacher-filter"]), default=None,
+              help="Also run every cell under this ablation (filtered next to unfiltered).")
+@click.option("--dry-run", is_flag=True, help="List the cells (and those the size rule skips) and stop.")
+@click.option("--no-report", is_flag=True, help="Do not build the cross-run report at the end.")
+def sweep(config_file, out, limit, backend, threads, ablation, dry_run, no_report):
+    """Run a grid of runs with shared teacher generations, then report on it."""
+    from cotgap.backends import runtime
+    from cotgap.pipeline import sweep as sweep_mod
+
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be a positive integer, got {limit}")
+    runtime.configure(threads)
+    grid = sweep_mod.load_grid(config_file, out=out, limit=limit, backend=backend, add_ablation=ablation)
+    if dry_run:
+        from rich.table import Table
+
+        t = Table(title=f"sweep {grid.name}: {len(grid.cells)} cells → {grid.out}")
+        for c in ("task", "setting", "student", "teachers", "status"):
+            t.add_column(c)
+        for c in grid.cells:
+            reason = sweep_mod.precheck(c)
+            t.add_row(c.task, c.setting, c.student, " + ".join(c.teachers) or "(strategy default)",
+                      f"[yellow]skip: {reason}[/]" if reason else "run")
+        console.print(t)
+        return
+    console.print(f"[bold]cotgap sweep[/] {grid.name}: {len(grid.cells)} cells → {grid.out} "
+                  f"(shared generations: {grid.cache})")
+    summary = sweep_mod.run_sweep(grid, console)
+    sweep_mod.render_summary(summary, console)
+    if not no_report and summary["counts"].get("done"):
+        from cotgap.report import cross_run
+
+        report, out_dir = cross_run.make_report([str(grid.out)], out=grid.out, console=console)
+        console.print(f"report: {out_dir / 'report.json'}  {out_dir / 'report.md'}  "
+                      f"plots: {', '.join(_plot_files(report))}")
+    if summary["counts"].get("failed"):
+        err.print(f"[bold red]{summary['counts']['failed']} cell(s) failed[/] (see {grid.out / 'sweep.json'}); "
+                  "fix and re-run the same command to resume")
+        sys.exit(1)
+
+
+def _plot_files(report: dict) -> list[str]:
+    plots = (report.get("files") or {}).get("plots") or {}
+    out = []
+    for v in plots.values():
+        out.extend(v if isinstance(v, list) else [v])
+    return out
+
+
+@cli.command()
+@click.argument("dirs", nargs=-1, type=click.Path())
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False),
+              help="External distilled results: setting,task,teacher,student,student_size,accuracy.")
+@click.option("--baseline-csv", type=click.Path(dir_okay=False),
+              help="Pre-distillation results: task,student,student_size,accuracy.")
+@click.option("--teacher-csv", type=click.Path(dir_okay=False), help="Teachers: task,teacher,accuracy[,kept].")
+@click.option("--out", default=None, help="Output folder (default: the first DIR, or ./cotgap-report).")
+@click.option("--noise-margin", type=float, default=1.0, show_default=True,
+              help="Points within which differences count as noise (verdicts without intervals, capacity gap).")
+@click.option("--kept-ratio", type=float, default=1.3, show_default=True,
+              help="Kept-example ratio at which the stronger teacher is preferred.")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of tables.")
+def report(dirs, csv_file, baseline_csv, teacher_csv, out, noise_margin, kept_ratio, as_json):
+    """Analyse stored runs / sweeps (or external CSV results): report.json, report.md, plots."""
+    from cotgap.report import cross_run
+
+    rep, out_dir = cross_run.make_report(dirs, csv_file=csv_file, baseline_csv=baseline_csv, teacher_csv=teacher_csv,
+                                         out=out, noise_margin=noise_margin, kept_ratio_threshold=kept_ratio,
+                                         console=None if as_json else console)
+    if as_json:
+        click.echo(json.dumps(rep, indent=2, default=str))
+        return
+    console.print(f"report: {out_dir / 'report.json'}  {out_dir / 'report.md'}  "
+                  f"plots: {', '.join(str(out_dir / f) for f in _plot_files(rep))}", highlight=False)
 
 
 def main():

@@ -14,7 +14,7 @@ import yaml
 from cotgap.backends.training import TrainConfig
 from cotgap.errors import UserError
 
-DEFAULT_TASK = "synthetic_navigate"
+DEFAULT_TASK = "synthetic_object_counting"
 DEFAULT_STUDENT = "smollm2-135m-instruct"
 DEFAULT_TEACHERS = ("qwen2.5-coder-1.5b-instruct",)
 
@@ -30,7 +30,8 @@ class RunConfig:
     strategy: str = "plain"
     task: str = DEFAULT_TASK
     student: str = DEFAULT_STUDENT
-    teachers: list[str] = field(default_factory=lambda: list(DEFAULT_TEACHERS))
+    # Empty: the strategy's own default teachers if it registered some, else DEFAULT_TEACHERS.
+    teachers: list[str] = field(default_factory=list)
     out: str | None = None
     limit: int | None = None
     seed: int = 1234
@@ -97,8 +98,8 @@ def load(path: str | None, overrides: dict) -> RunConfig:
 def _validate(cfg: RunConfig) -> None:
     if isinstance(cfg.teachers, str):
         cfg.teachers = [cfg.teachers]
-    if not cfg.teachers:
-        raise UserError("at least one teacher is required")
+    if not all(isinstance(t, str) and t for t in cfg.teachers):
+        raise UserError(f"teachers must be model names, got {cfg.teachers!r}")
     if cfg.limit is not None and (not isinstance(cfg.limit, int) or cfg.limit < 1):
         raise UserError(f"limit must be a positive integer, got {cfg.limit!r}")
     if cfg.scoring not in ("robust", "strict"):

@@ -14,10 +14,21 @@ hookimpl = HookimplMarker("cotgap")
 
 @hookspec
 def register_strategies(register):
-    """Register strategies: ``register(name, description=..., defaults={param: value})``.
+    """Register strategies: ``register(name, description=..., defaults={param: value},
+    default_teachers=[...])``.
 
     ``defaults`` are the strategy's parameters; users override them under ``strategy_params``
-    in the config file. ``description`` is shown by ``cotgap plugins``.
+    in the config file. ``description`` is shown by ``cotgap plugins``. ``default_teachers``
+    (optional) are used when the user names no teacher (e.g. a strategy that needs two).
+    """
+
+
+@hookspec
+def check(strategy, ctx):
+    """Optional: validate the run before any work starts (teachers, parameters, models).
+
+    Raise ``cotgap.errors.UserError`` with a one-line reason to refuse the run. Called once,
+    after the core's own checks (student < teachers, task, split) and before the baseline.
     """
 
 

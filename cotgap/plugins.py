@@ -35,6 +35,7 @@ class Strategy:
     plugin_name: str
     description: str = ""
     defaults: dict = field(default_factory=dict)
+    default_teachers: list = field(default_factory=list)  # used when the user names no teacher
 
 
 def _register_module(name: str, module_path: str) -> None:
@@ -77,8 +78,8 @@ def strategies() -> dict[str, Strategy]:
             continue
         plugin_name = pm.get_name(plugin)
 
-        def register(name, description="", defaults=None, _p=plugin_name):
-            found[name] = Strategy(name, _p, description, dict(defaults or {}))
+        def register(name, description="", defaults=None, default_teachers=None, _p=plugin_name):
+            found[name] = Strategy(name, _p, description, dict(defaults or {}), list(default_teachers or []))
 
         impl(register=register)
     return found
@@ -91,6 +92,7 @@ def strategy_hooks(strategy: str):
     others = [p for p in pm.get_plugins() if p is not owner]
 
     class _Hooks:
+        check = pm.subset_hook_caller("check", remove_plugins=others)
         generate = pm.subset_hook_caller("generate", remove_plugins=others)
         filter = pm.subset_hook_caller("filter", remove_plugins=others)
         train = pm.subset_hook_caller("train", remove_plugins=others)

@@ -303,11 +303,8 @@ def make_ta(ctx, p: dict, short, long_ref, long_identity: str, base) -> dict:
 
 
 # -- hooks ----------------------------------------------------------------------------------------------
-@hookimpl
-def generate(strategy, ctx):
-    if strategy != NAME:
-        return None
-    p = _params(ctx)
+def _models(ctx, p: dict):
+    """The parents and base, validated: models (not scripted), size rule, mergeable shapes."""
     short = ctx.resolve_model(p["short_parent"])
     long_ref = ctx.resolve_model(p["long_parent"]) if p["long_parent"] else None
     base = ctx.resolve_model(p["base_model"]) if p["base_model"] else None
@@ -322,6 +319,23 @@ def generate(strategy, ctx):
             raise UserError("micota: long_parent and short_parent are the same model; nothing to merge")
     if base is not None:
         _same_shape(ctx, short, base, "base_model")
+    return short, long_ref, base
+
+
+@hookimpl
+def check(strategy, ctx):
+    """Refuse before the baseline: bad parameters, student < TA < teacher violated, unmergeable parents."""
+    if strategy != NAME:
+        return
+    _models(ctx, _params(ctx))
+
+
+@hookimpl
+def generate(strategy, ctx):
+    if strategy != NAME:
+        return None
+    p = _params(ctx)
+    short, long_ref, base = _models(ctx, p)  # (already checked by ``check``; cheap to repeat)
 
     sources = {t.spec: ctx.generate_rationales(t) for t in ctx.teachers}
     info: dict = {"short_parent": short.spec, "merge_seed": p["merge_seed"], "cache_dir": str(cache_root())}

@@ -151,6 +151,14 @@ def resolve_params(params: dict) -> dict:
     return p
 
 
+@hookimpl
+def check(strategy, ctx):
+    """Refuse bad parameters before the baseline."""
+    if strategy != NAME:
+        return
+    resolve_params(ctx.params)
+
+
 def perspective_label(i: int, text: str | None) -> str:
     return f"p{i}: task prompt" if text is None else f"p{i}: {text}"
 

@@ -12,7 +12,9 @@ strong reasoner's data. Two variants, both at a 1:4 ratio (strong : easy):
 
 Here the two data sources are exactly two teachers, given in that order:
 ``--teacher <long-CoT or large> --teacher <short-CoT or small>`` (``ctx.teachers[0]`` is the
-"strong" source, ``ctx.teachers[1]`` the "easy" one). Any other number of teachers is refused.
+"strong" source, ``ctx.teachers[1]`` the "easy" one). Any other number of teachers is refused
+before any work starts (``check`` hook). With no ``--teacher`` the strategy's default teachers
+are the zoo's Qwen2.5-Coder 1.5B (strong/large) and 0.5B (easy/small): Mix-Large in effect.
 
 Stages:
 
@@ -104,6 +106,8 @@ PRESETS = {
                   "doc": "Mix-Large: teacher 0 is the larger model, teacher 1 the smaller; 1:4 large:small"},
 }
 DEFAULT_ROLES = ("strong", "easy")
+#: With no ``--teacher``: Mix-Large on the embedded zoo (the larger model first, as the 20% share).
+DEFAULT_TEACHERS = ("qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct")
 PUBLISHED_BATCHING = {"batch_size": 5, "grad_accum": 4}
 
 
@@ -111,7 +115,15 @@ PUBLISHED_BATCHING = {"batch_size": 5, "grad_accum": 4}
 def register_strategies(register):
     register(NAME, description="Mix Distillation: 1:4 mix of a long-CoT/large teacher's and a "
                                "short-CoT/small teacher's correct rationales (Li et al. 2025)",
-             defaults=DEFAULTS)
+             defaults=DEFAULTS, default_teachers=list(DEFAULT_TEACHERS))
+
+
+@hookimpl
+def check(strategy, ctx):
+    if strategy != NAME:
+        return
+    _check_teachers(ctx)
+    _params(ctx)
 
 
 # -- parameters ---------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ HERE = Path(__file__).resolve().parent.parent / "task_configs" / "synthetic"
 UTILS = '''"""Functions the synthetic task YAMLs reference with ``!function utils.<name>``."""
 
 from cotgap.tasks.datasets import lm_eval_dataset as load  # noqa: F401
-from cotgap.tasks.extraction import robust_filter  # noqa: F401
+from cotgap.tasks.extraction import lm_eval_bbh_stops, robust_filter  # noqa: F401
 from cotgap.tasks.fewshot import synthetic_fewshot
 from cotgap.tasks.synthetic import TASKS
 

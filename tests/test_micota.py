@@ -111,24 +111,33 @@ def test_merge_equals_mergekit_cli_and_differs_from_parents(tmp_path, tiny_teach
 
 
 def test_size_rule_student_lt_ta_lt_teacher(caches, tiny_student, tiny_teacher):
-    hooks = plugins.strategy_hooks("micota")
+    """Refused by the ``check`` hook inside ``Runner.prepare``: before the baseline, before any model runs."""
     # TA (the short parent's size) not larger than the student
     for short in (tiny_student, tiny_teacher):
-        r = _runner(caches, f"r-{short.name}", student=str(tiny_teacher), teachers=["scripted:long"],
-                    strategy_params={"short_parent": str(short)})
         with pytest.raises(ProtocolError, match="not larger than the student"):
-            hooks.generate(strategy="micota", ctx=r.ctx)
+            _runner(caches, f"r-{short.name}", student=str(tiny_teacher), teachers=["scripted:long"],
+                    strategy_params={"short_parent": str(short)})
     # TA not smaller than the teacher
-    r = _runner(caches, "r-teacher", student=str(tiny_student), teachers=[str(tiny_teacher)],
-                strategy_params={"short_parent": str(tiny_teacher)})
     with pytest.raises(ProtocolError, match="not smaller than the teacher"):
-        hooks.generate(strategy="micota", ctx=r.ctx)
+        _runner(caches, "r-teacher", student=str(tiny_student), teachers=[str(tiny_teacher)],
+                strategy_params={"short_parent": str(tiny_teacher)})
     # parents of different architectures cannot be merged
-    r = _runner(caches, "r-shape", student=str(tiny_student), teachers=["scripted:long"],
-                strategy_params={"short_parent": str(tiny_teacher), "long_parent": str(tiny_student)})
     with pytest.raises(UserError, match="architecture"):
-        hooks.generate(strategy="micota", ctx=r.ctx)
+        _runner(caches, "r-shape", student=str(tiny_student), teachers=["scripted:long"],
+                strategy_params={"short_parent": str(tiny_teacher), "long_parent": str(tiny_student)})
+    # bad parameters too
+    with pytest.raises(UserError, match="density"):
+        _runner(caches, "r-density", student=str(tiny_student), teachers=["scripted:long"],
+                strategy_params={"short_parent": str(tiny_teacher), "density": 0})
     assert not (caches / "gencache").exists() and not (caches / "cache").exists()  # refused before any work
+    for out in ("r-teacher", "r-shape", "r-density"):
+        assert not (caches / out / "baseline").exists() and not (caches / out / "manifest.json").exists()
+    # the same checks guard ``generate`` (a hook caller that skipped ``check``)
+    ok = _runner(caches, "r-ok", student=str(tiny_student), teachers=["scripted:long"],
+                 strategy_params={"short_parent": str(tiny_teacher)})
+    ok.ctx.params = {**ok.ctx.params, "short_parent": str(tiny_student)}
+    with pytest.raises(ProtocolError, match="not larger than the student"):
+        plugins.strategy_hooks("micota").generate(strategy="micota", ctx=ok.ctx)
 
 
 def test_long_parent_and_ta_are_built_once_and_reused_by_another_run(caches, tiny_student, tiny_teacher):

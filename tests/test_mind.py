@@ -80,6 +80,20 @@ def test_params_are_validated():
             mind.resolve_params(bad)
 
 
+def test_bad_params_refused_before_the_baseline(tmp_path, tiny_student):
+    from rich.console import Console
+
+    from cotgap import config as config_mod
+    from cotgap.pipeline.runner import Runner
+
+    cfg = config_mod.load(None, {"strategy": "mind", "student": str(tiny_student), "teachers": ["scripted"],
+                                 "task": "synthetic_navigate", "limit": 4, "out": str(tmp_path / "run"),
+                                 "strategy_params": {"inertia": 1.5}})
+    with pytest.raises(UserError, match="inertia"):
+        Runner(cfg, Console(quiet=True)).prepare()  # the ``check`` hook
+    assert not (tmp_path / "run" / "manifest.json").exists() and not (tmp_path / "run" / "baseline").exists()
+
+
 def test_trainer_uses_current_weights_then_updates_emas(tiny_student):
     """compute_loss weights each example by the weights *before* this batch, then feeds the EMAs."""
     import torch
@@ -167,6 +181,11 @@ def test_cli_run_writes_weight_log_and_plot(tmp_path, tiny_student):
     assert recs["mind.training"]["updates"] == updates > 0
     assert recs["mind.params"]["inertia"] == 0.9
     assert {s["source"]: s["kept"] for s in report["sources"]} == {"scripted:long": 10, "scripted:short": 10}
+    assert report["training"]["examples_per_source"] == {"scripted:long": 10, "scripted:short": 10}
+    assert all(s["trained"] == 10 and s["rationale_length_kept"]["mean_tokens"] > 0 for s in report["sources"])
+    long_len, short_len = (next(s for s in report["sources"] if s["source"] == n)["rationale_length_kept"]["mean_tokens"]
+                           for n in ("scripted:long", "scripted:short"))
+    assert long_len > short_len
 
     # a snapshot at the start (uniform) and at the last step; weights mean 1 per question, floor holds
     assert snaps[0]["step"] == 0 and set(snaps[0]["weight"]) == {1.0}

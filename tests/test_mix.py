@@ -178,3 +178,39 @@ def test_published_batching_gives_fewer_updates_and_is_flagged(runs):
     assert flag["batching"] == "5 x 4"
     assert published["strategy_records"]["mix.params"]["published_batching"] is True
     assert published["run"]["cached"] == ["baseline"]  # only the protocol's baseline is shared
+
+
+# -- the check hook and default teachers ----------------------------------------------------------
+def test_wrong_teacher_count_refused_before_any_work(tmp_path, tiny_student):
+    out = tmp_path / "one-teacher"
+    cli = subprocess.run(
+        [sys.executable, "-m", "cotgap", "run", "--strategy", "mix", "--teacher", LONG, "--student", str(tiny_student),
+         "--task", "synthetic_navigate", "--limit", "4", "--backend", "hf", "--out", str(out)],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")})
+    assert cli.returncode == 2, cli.stdout[-2000:] + cli.stderr[-2000:]
+    assert "exactly 2 teachers" in cli.stderr and "Traceback" not in cli.stderr
+    # refused by the ``check`` hook in Runner.prepare: no baseline, no manifest, no generation
+    assert not (out / "baseline").exists() and not (out / "stages").exists() and not (out / "manifest.json").exists()
+    assert not (tmp_path / "gc").exists()
+
+
+def test_no_teacher_given_uses_mix_default_teachers(tmp_path, tiny_student):
+    from rich.console import Console
+
+    from cotgap import config as config_mod
+    from cotgap.config import DEFAULT_TEACHERS
+    from cotgap.pipeline.runner import Runner
+
+    def prepared(strategy):
+        cfg = config_mod.load(None, {"strategy": strategy, "student": str(tiny_student), "task": "synthetic_navigate",
+                                     "limit": 4, "out": str(tmp_path / strategy)})
+        assert cfg.teachers == []  # nothing named: the runner fills in the strategy's default teachers
+        return Runner(cfg, Console(quiet=True)).prepare()
+
+    r = prepared("mix")  # resolves zoo names only (pinned sizes): no model is fetched or loaded
+    assert [t.spec for t in r.teachers] == list(mix.DEFAULT_TEACHERS) == ["qwen2.5-coder-1.5b-instruct",
+                                                                           "qwen2.5-coder-0.5b-instruct"]
+    assert read_json(r.run / "config.json")["teachers"] == list(mix.DEFAULT_TEACHERS)
+    assert len(read_json(r.run / "manifest.json")["models"]["teachers"]) == 2
+    # a strategy that registered no default teachers keeps the core's default
+    assert [t.spec for t in prepared("plain").teachers] == list(DEFAULT_TEACHERS)

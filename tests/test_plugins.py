@@ -79,23 +79,29 @@ def test_register_and_unregister_by_name():
 
 def test_only_selected_strategy_hooks_run():
     calls = []
-    mod = types.ModuleType("cotgap_test_spy")
 
-    @hookimpl
-    def register_strategies(register):
-        register("spy")
+    def make(name):
+        mod = types.ModuleType(f"cotgap_test_{name}")
 
-    @hookimpl
-    def generate(strategy, ctx):
-        calls.append(strategy)
-        return {"x": []}
+        @hookimpl
+        def register_strategies(register):
+            register(name)
 
-    mod.register_strategies, mod.generate = register_strategies, generate
-    plugins.pm.register(mod, name="spy-test")
+        @hookimpl
+        def generate(strategy, ctx):
+            calls.append(name)
+            return {name: []}
+
+        mod.register_strategies, mod.generate = register_strategies, generate
+        plugins.pm.register(mod, name=f"{name}-test")
+
+    make("spy1")
+    make("spy2")
     try:
-        plugins.strategy_hooks("plain").generate(strategy="plain", ctx=types.SimpleNamespace(teachers=[]))
-        assert calls == []  # the spy plugin's generate was not called for another strategy
-        assert plugins.strategy_hooks("spy").generate(strategy="spy", ctx=None) == {"x": []}
-        assert calls == ["spy"]
+        assert plugins.strategy_hooks("spy1").generate(strategy="spy1", ctx=None) == {"spy1": []}
+        assert calls == ["spy1"]  # spy2's generate (and the built-ins') never ran
+        assert plugins.strategy_hooks("spy2").generate(strategy="spy2", ctx=None) == {"spy2": []}
+        assert calls == ["spy1", "spy2"]
     finally:
-        plugins.pm.unregister(name="spy-test")
+        plugins.pm.unregister(name="spy1-test")
+        plugins.pm.unregister(name="spy2-test")

@@ -49,7 +49,7 @@ class ScriptedLM(LM):
                 task = synthetic.get(source)
             except KeyError:
                 raise UserError(f"the scripted teacher only knows synthetic tasks, not {source!r}") from None
-            rng = random.Random(f"{self.seed}:{req.doc['input']}")
+            rng = random.Random(f"{self.seed}:{self.verbosity}:{self.error_rate}:{req.doc['input']}")
             wrong = rng.random() < self.error_rate
             out.append(task.rationale({"input": req.doc["input"], "target": req.doc["target"]},
                                       verbosity=self.verbosity, wrong=wrong))

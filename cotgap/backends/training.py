@@ -122,6 +122,10 @@ def _trainer_base():
     class WeightedTrainer(Trainer):
         """Trainer whose loss is the (optionally weighted) mean of per-example rationale losses."""
 
+        # Our loss is a per-batch mean: the Trainer divides it by the gradient accumulation
+        # steps, so grad_accum > 1 averages over the accumulated batch instead of summing.
+        loss_is_scaled_for_ga = False
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs = dict(inputs)
             weight = inputs.pop("weight", None)

@@ -144,7 +144,7 @@ class RunContext:
         for r in records:
             prompt = task.fewshot_context(
                 docs[r["doc_id"]], num_fewshot=self.config.train_shots, apply_chat_template=chat,
-                fewshot_as_multiturn=False, chat_template=template if chat else None,
+                fewshot_as_multiturn=chat, chat_template=template if chat else None,
             )
             ex = {"prompt": prompt, "completion": r["response"].strip(), "doc_id": r["doc_id"], "source": r.get("source")}
             if "weight" in r:
@@ -168,5 +168,10 @@ class RunContext:
         cfg = self.training_config(**cfg_overrides)
         self.log(f"  training {base.spec} ({cfg.method}) on {len(examples)} rationales, "
                  f"{cfg.updates(len(examples))} optimizer updates")
+        if base is self.student:  # the student's training set, per source (report.json -> training)
+            per_source: dict[str, int] = {}
+            for r in records:
+                per_source[str(r.get("source"))] = per_source.get(str(r.get("source")), 0) + 1
+            self.record("training.examples_per_source", per_source)
         return train_sft(path, examples, out_dir or (self.run.path / "student"), cfg, trainer_cls=trainer_cls,
                          callbacks=callbacks, trainer_kwargs=trainer_kwargs, tokenizer=tokenizer)

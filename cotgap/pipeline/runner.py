@@ -22,6 +22,7 @@ from pathlib import Path
 
 from cotgap import plugins
 from cotgap.backends import evaluation, generation
+from cotgap.config import DEFAULT_TEACHERS
 from cotgap.errors import ProtocolError, UserError
 from cotgap.models.resolve import resolve
 from cotgap.pipeline.context import RunContext, task_fingerprint
@@ -50,10 +51,14 @@ def default_run_dir(cfg) -> Path:
 
 
 class Runner:
-    def __init__(self, cfg, console, log=None):
+    def __init__(self, cfg, console, log=None, *, generation_cache=None, ablation_peers=None):
         self.cfg = cfg
         self.console = console
         self.log = log or console.print
+        # A sweep passes its shared teacher-generation cache, and (for the cross-teacher-filter
+        # ablation) the other teachers it compares, whose correct questions the filter intersects.
+        self.generation_cache = generation_cache
+        self.ablation_peers = list(ablation_peers or [])
 
     # -- checks before any work ------------------------------------------------------------------
     def prepare(self):
@@ -67,6 +72,8 @@ class Runner:
             raise UserError(f"unknown parameter(s) for strategy {cfg.strategy}: {', '.join(unknown)} "
                             f"(known: {', '.join(sorted(self.strategy.defaults)) or 'none'})")
         self.params = {**self.strategy.defaults, **cfg.strategy_params}
+        if not cfg.teachers:
+            cfg.teachers = list(self.strategy.default_teachers or DEFAULT_TEACHERS)
         self.student = resolve(cfg.student)
         self.teachers = [resolve(t) for t in cfg.teachers]
         self.sizes = rules.check_student_smaller(self.student, self.teachers)
@@ -86,9 +93,11 @@ class Runner:
                      "test": {"n": len(test_docs), "sha256": data_hash(test_docs)}}
         self.task_fp = task_fingerprint(self.test_task)
         self.run = RunDir(cfg.out or default_run_dir(cfg))
-        cache = Path(os.environ.get("COTGAP_GENERATION_CACHE") or (self.run.path.parent / "_generations"))
+        cache = Path(self.generation_cache or os.environ.get("COTGAP_GENERATION_CACHE")
+                     or (self.run.path.parent / "_generations"))
         self.ctx = RunContext(cfg, self.run, self.student, self.teachers, self.params, self.task_settings,
                               cache, self.console, self.log)
+        plugins.strategy_hooks(cfg.strategy).check(strategy=cfg.strategy, ctx=self.ctx)
         write_json(self.run / "config.json", cfg.to_dict())
         write_json(self.run / "manifest.json", {
             "strategy": {"name": self.strategy.name, "plugin": self.strategy.plugin_name, "params": self.params},
@@ -122,8 +131,9 @@ class Runner:
                   "backend": generation.pick_backend(cfg.generation.backend)}
         t0 = time.time()
 
-        run.stage("baseline", {**common, "student": self.student.fingerprint},
-                  self._evaluate("baseline", lambda: self.student.path(log=self.log)), log=self.log)
+        base_inputs = {**common, "student": self.student.fingerprint}
+        run.stage("baseline", base_inputs, self._shared_baseline(
+            base_inputs, self._evaluate("baseline", lambda: self.student.path(log=self.log))), log=self.log)
 
         gen_inputs = {**common, "strategy": cfg.strategy, "params": self.params,
                       "teachers": [t.fingerprint for t in self.teachers], "student": self.student.fingerprint,
@@ -147,19 +157,21 @@ class Runner:
 
         def do_filter():
             kept_index = {}
+            peer_sources = self._peer_sources(sources)
             for name, recs in sources.items():
                 # Each source is filtered alone: the hook sees nothing of the other teachers.
                 kept = hooks.filter(strategy=cfg.strategy, ctx=ctx, source=name, records=[dict(r) for r in recs])
                 if kept is None:
                     raise UserError(f"strategy {cfg.strategy} has no filter hook")
                 rules.check_filter_subset(name, recs, kept)
-                kept = _ablate(cfg.ablation, kept, sources)
+                kept = _ablate(cfg.ablation, kept, {**peer_sources, **sources})
                 fname = gen_rec["sources"][name]
                 write_jsonl(run / "filtered" / fname, kept)
                 kept_index[name] = fname
-            return {"sources": kept_index, "strategy_records": ctx.records}
+            return {"sources": kept_index, "strategy_records": ctx.records, **peers}
 
-        filt_rec = run.stage("filter", {**gen_inputs, "generate": gen_rec["key"]}, do_filter, log=self.log)
+        peers = {"ablation_peers": sorted(self.ablation_peers)} if cfg.ablation and self.ablation_peers else {}
+        filt_rec = run.stage("filter", {**gen_inputs, "generate": gen_rec["key"], **peers}, do_filter, log=self.log)
         ctx.records.update(filt_rec.get("strategy_records", {}))
         kept = {name: read_jsonl(run / "filtered" / f) for name, f in filt_rec["sources"].items()}
 
@@ -182,6 +194,44 @@ class Runner:
         report["run"] = {"computed": run.computed, "cached": run.skipped, "seconds": round(time.time() - t0, 1)}
         write_json(run / "report.json", report)
         return report
+
+    def _shared_baseline(self, inputs: dict, compute):
+        """In a sweep (shared cache given), one student's baseline on one test split is evaluated once
+        and copied into every cell that needs it (same inputs, hence identical results)."""
+        if not self.generation_cache:
+            return compute
+        shared = Path(self.generation_cache) / "baselines" / key_of(inputs)
+
+        def wrapped():
+            import shutil
+
+            if (shared / "results.json").exists() and (shared / "samples.jsonl").exists():
+                self.log(f"  baseline of {self.student.spec}: reused from {shared}")
+                (self.run / "baseline").mkdir(parents=True, exist_ok=True)
+                for f in ("samples.jsonl", "results.json"):
+                    shutil.copyfile(shared / f, self.run / "baseline" / f)
+                summary = read_json(shared / "results.json")
+                return {"accuracy": summary["accuracy"], "n": summary["n"], "shared": str(shared)}
+            info = compute()
+            shared.mkdir(parents=True, exist_ok=True)
+            for f in ("samples.jsonl", "results.json"):  # results.json last: it marks the copy complete
+                tmp = shared / f".{f}.tmp"
+                shutil.copyfile(self.run / "baseline" / f, tmp)
+                tmp.replace(shared / f)
+            return info
+
+        return wrapped
+
+    def _peer_sources(self, sources: dict) -> dict:
+        """Generations of the sweep's other teachers (cross-teacher-filter ablation only), with the
+        strategy's sampling settings, so "solved by every teacher" spans all compared teachers."""
+        if not self.cfg.ablation or not self.ablation_peers:
+            return {}
+        own = {t.spec for t in self.teachers}
+        p = self.params
+        return {f"peer:{spec}": self.ctx.generate_rationales(spec, samples=int(p.get("samples", 1)),
+                                                             temperature=float(p.get("temperature", 0.0)))
+                for spec in self.ablation_peers if spec not in own and spec not in sources}
 
 
 def _slug(name: str) -> str:

@@ -61,6 +61,12 @@ def _distilled_points(distilled: Sequence[Mapping]) -> list[tuple[str, str, str,
     return out
 
 
+def _accuracy_axis(ax, values, headroom: float = 1.12) -> None:
+    """Accuracy axis from 0 (a flat line at 0 % must not look like noise around 0)."""
+    top = max([0.0, *values])
+    ax.set_ylim(0, min(100.0 * headroom, max(5.0, top * headroom + 1.0)))
+
+
 def _size_axis(ax, sizes: dict[float, str]) -> None:
     xs = sorted(sizes)
     ax.set_xscale("log")
@@ -136,6 +142,7 @@ def plot_accuracy_vs_size(distilled: Sequence[Mapping], baseline: Sequence[Mappi
                 label="baseline (pre-distillation)",
             )
         _size_axis(ax, sizes)
+        _accuracy_axis(ax, [p[6] for p in tp] + [a for accs in bpts.values() for a in accs])
         ax.set_title(task)
         ax.set_xlabel("student size")
         ax.set_ylabel("accuracy (%)")
@@ -163,7 +170,7 @@ def plot_kept(teachers: Sequence[Mapping], path: str | Path) -> Path:
 
     tasks = list(data)
     names = list(dict.fromkeys(t for d in data.values() for t in d))
-    fig = Figure(figsize=(min(20.0, max(5.0, 1.5 + 0.6 * len(tasks) * len(names))), 4.2), layout="constrained")
+    fig = Figure(figsize=(min(23.0, 3.0 + max(5.0, 1.5 + 0.6 * len(tasks) * len(names))), 4.2), layout="constrained")
     ax = fig.add_subplot()
     if not tasks:
         ax.text(0.5, 0.5, "no kept counts available", ha="center", va="center", transform=ax.transAxes)
@@ -180,7 +187,7 @@ def plot_kept(teachers: Sequence[Mapping], path: str | Path) -> Path:
     ax.set_ylabel("kept training examples")
     ax.set_title("Correct (kept) training examples per teacher")
     ax.margins(y=0.12)
-    ax.legend(title="teacher", fontsize="small")
+    ax.legend(title="teacher", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, path)
 
 
@@ -247,7 +254,7 @@ def plot_filter_ablation(
         ax.set_title(task)
         ax.set_ylabel("accuracy (%)")
         ax.set_xlabel("teacher → student size")
-        ax.margins(y=0.12)
+        _accuracy_axis(ax, unf + fil, headroom=1.3)
         ax.legend(fontsize="small")
     for idx in range(len(tasks), nrows * ncols):
         axes[idx // ncols][idx % ncols].set_visible(False)

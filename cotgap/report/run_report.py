@@ -9,12 +9,29 @@ from cotgap.pipeline.rundir import read_json, read_jsonl
 from cotgap.protocol.stats import paired_bootstrap
 
 
-def _length_stats(records: list[dict]) -> dict:
+def _length_stats(records: list[dict], tokenizer=None) -> dict:
     if not records:
         return {"n": 0}
     words = [len(r["response"].split()) for r in records]
-    return {"n": len(records), "mean_words": round(statistics.mean(words), 1),
-            "median_words": statistics.median(words), "mean_chars": round(statistics.mean(len(r["response"]) for r in records), 1)}
+    out = {"n": len(records), "mean_words": round(statistics.mean(words), 1),
+           "median_words": statistics.median(words), "mean_chars": round(statistics.mean(len(r["response"]) for r in records), 1)}
+    if tokenizer is not None:  # tokens of the student's tokenizer (what the student trains on)
+        toks = [len(tokenizer(r["response"].strip(), add_special_tokens=False)["input_ids"]) for r in records]
+        out.update(mean_tokens=round(statistics.mean(toks), 1), median_tokens=statistics.median(toks))
+    return out
+
+
+def _student_tokenizer(train: dict):
+    """The trained student's tokenizer (saved next to its weights), or None if unavailable."""
+    path = train.get("path")
+    if not path or not (Path(path) / "tokenizer_config.json").exists():
+        return None
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(path)
+    except Exception:
+        return None
 
 
 def build(run: Path, bootstrap_iters: int = 10000) -> dict:
@@ -30,6 +47,12 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
                                   iters=bootstrap_iters, seed=cfg["seed"])
     gen_index = read_json(run / "generations" / "index.json")
     stages = {p.stem: read_json(p) for p in (run / "stages").glob("*.json")}
+    train = stages.get("train", {}).get("result", {})
+    tokenizer = _student_tokenizer(train)
+    strategy_records = {}
+    for s in ("generate", "filter", "train"):
+        strategy_records.update(stages.get(s, {}).get("strategy_records", {}))
+    trained = strategy_records.get("training.examples_per_source") or {}
     sources = []
     for name, fname in gen_index.items():
         gens = read_jsonl(run / "generations" / fname)
@@ -42,13 +65,10 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
             "correct": sum(r["correct"] for r in gens),
             "train_accuracy": 100 * sum(r["correct"] for r in gens) / max(1, len(gens)),
             "kept": len(kept),
-            "rationale_length_all": _length_stats(gens),
-            "rationale_length_kept": _length_stats(kept),
+            "trained": trained.get(name, 0) if trained else None,  # kept ones the student was trained on
+            "rationale_length_all": _length_stats(gens, tokenizer),
+            "rationale_length_kept": _length_stats(kept, tokenizer),
         })
-    train = stages.get("train", {}).get("result", {})
-    strategy_records = {}
-    for s in ("generate", "filter", "train"):
-        strategy_records.update(stages.get(s, {}).get("strategy_records", {}))
     return {
         "schema": "cotgap.run/1",
         "task": cfg["task"],
@@ -65,6 +85,7 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         "verdict": comparison["verdict"],
         "sources": sources,
         "training": {"examples": train.get("examples"), "updates": train.get("updates"),
+                     "examples_per_source": trained or None,
                      "final_loss": (train.get("loss_history") or [{}])[-1].get("loss")},
         "strategy_records": strategy_records,
         "stage_seconds": {k: v.get("seconds") for k, v in stages.items()},

@@ -1,7 +1,7 @@
 """Functions the synthetic task YAMLs reference with ``!function utils.<name>``."""
 
 from cotgap.tasks.datasets import lm_eval_dataset as load  # noqa: F401
-from cotgap.tasks.extraction import robust_filter  # noqa: F401
+from cotgap.tasks.extraction import lm_eval_bbh_stops, robust_filter  # noqa: F401
 from cotgap.tasks.fewshot import synthetic_fewshot
 from cotgap.tasks.synthetic import TASKS
 

@@ -1,0 +1,236 @@
+"""`cotgap sweep`: grid expansion and validation, skipped / failed cells, and a real 2 × 2 sweep on
+tiny models showing that teacher generations are computed once per teacher and reused."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cotgap.cli import cli
+from cotgap.errors import UserError
+from cotgap.pipeline import sweep
+from cotgap.pipeline.rundir import read_json
+
+ROOT = Path(__file__).resolve().parents[1]
+Q05, Q15 = "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"
+
+
+def grid_file(tmp_path: Path, text: str, name: str = "grid.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# grid files
+# ---------------------------------------------------------------------------------------------
+
+
+def test_expansion_teacher_sets_strategies_ablations(tmp_path):
+    g = sweep.load_grid(grid_file(tmp_path, f"""
+tasks: [synthetic_navigate, synthetic_object_counting]
+students: [smollm2-135m-instruct, gemma-3-270m]
+teachers: [{Q05}, {Q15}, [{Q15}, {Q05}]]
+strategies:
+  - plain
+  - {{name: mix, teachers: [[{Q15}, {Q05}]], params: {{ratio: 0.2}}}}
+strategy_params: {{plain: {{samples: 1}}}}
+ablations: [none, cross-teacher-filter]
+limit: 5
+training: {{epochs: 1}}
+"""), out=str(tmp_path / "sw"))
+    # per task: plain 2 students x 3 teacher sets x 2 ablations = 12, mix 2 x 1 x 2 = 4
+    assert len(g.cells) == 2 * (12 + 4)
+    assert len({c.name for c in g.cells}) == len(g.cells)
+    assert g.out == (tmp_path / "sw").resolve() and g.cache == g.out / "_generations"
+    plain = [c for c in g.cells if c.strategy == "plain" and c.task == "synthetic_navigate"]
+    assert sorted({tuple(c.teachers) for c in plain}) == [(Q05,), (Q15,), (Q15, Q05)]
+    assert all(c.config.limit == 5 and c.config.training.epochs == 1 for c in g.cells)
+    assert all(c.params == {"samples": 1} for c in plain)
+    mix = [c for c in g.cells if c.strategy == "mix"]
+    assert {tuple(c.teachers) for c in mix} == {(Q15, Q05)} and mix[0].params == {"ratio": 0.2}
+    ablated = [c for c in plain if c.ablation]
+    assert len(ablated) == 6 and all(c.setting == "plain+cross-teacher-filter" for c in ablated)
+    assert all(c.peers == [Q05, Q15] and c.config.ablation == "cross-teacher-filter" for c in ablated)
+    assert all(c.peers == [] for c in plain if not c.ablation)
+    assert all(Path(c.config.out).parent == g.out for c in g.cells)
+    assert not any(sweep.precheck(c) for c in g.cells)  # every student is smaller than every teacher
+
+
+def test_cli_overrides_and_added_ablation(tmp_path):
+    g = sweep.load_grid(grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [gemma-3-270m]\n"
+                                            f"teachers: [{Q05}]\nlimit: 50\n"),
+                        limit=3, backend="hf", add_ablation="cross-teacher-filter")
+    assert [c.ablation for c in g.cells] == [None, "cross-teacher-filter"]
+    assert all(c.config.limit == 3 and c.config.generation.backend == "hf" for c in g.cells)
+    assert g.out == (Path("sweeps") / "grid").resolve()
+
+
+def test_size_rule_skips_cells(tmp_path):
+    g = sweep.load_grid(grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [{Q05}]\n"
+                                            f"teachers: [{Q05}, {Q15}, scripted]\n"))
+    reasons = [sweep.precheck(c) for c in g.cells]
+    assert "not smaller" in reasons[0] and reasons[1] is None and reasons[2] is None
+
+
+def test_example_zoo_grid_loads():
+    g = sweep.load_grid(ROOT / "examples" / "grid-zoo.yaml")
+    assert len(g.cells) == 4 and {c.config.limit for c in g.cells} == {20}
+    assert {c.student for c in g.cells} == {"smollm2-135m-instruct", "gemma-3-270m"}
+    assert {tuple(c.teachers) for c in g.cells} == {(Q05,), (Q15,)}
+    assert not any(sweep.precheck(c) for c in g.cells)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("tasks: [", "not valid YAML"),
+    ("- a\n- b\n", "top level must be a mapping"),
+    ("students: [gemma-3-270m]\nteachers: [scripted]\n", "missing 'tasks'"),
+    ("tasks: [synthetic_navigate]\nstudents: []\n", "students must be a non-empty list"),
+    ("tasks: [x]\nstudents: [gemma-3-270m]\nfoo: 1\n", "unknown key(s) foo"),
+    ("tasks: [x]\nstudent: gemma-3-270m\n", "student cannot be a common setting"),
+    ("tasks: [x]\nstudents: [gemma-3-270m]\nstrategies: [nope]\n", "unknown strategy 'nope'"),
+    ("tasks: [x]\nstudents: [gemma-3-270m]\nstrategy_params: {samples: 2}\n", "not a strategy of this grid"),
+    ("tasks: [x]\nstudents: [gemma-3-270m]\nstrategy_params: {plain: {bogus: 2}}\n", "unknown parameter(s)"),
+    ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted, scripted]\n", "listed twice"),
+    ("tasks: [x]\nstudents: [no-such-model]\nteachers: [scripted]\n", "unknown model"),
+    ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted]\nablations: [magic]\n", "unknown ablation"),
+    ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted]\nlimit: 0\n", "limit must be a positive"),
+    ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted]\ntraining: {nope: 1}\n", "unknown key(s) nope"),
+])
+def test_bad_grid_is_a_user_error(tmp_path, text, message):
+    p = grid_file(tmp_path, text)
+    with pytest.raises(UserError, match=None) as exc:
+        sweep.load_grid(p)
+    assert message in str(exc.value)
+    res = CliRunner().invoke(cli, ["sweep", "--config", str(p), "--dry-run"])
+    assert res.exit_code == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_missing_grid_file(tmp_path):
+    res = CliRunner().invoke(cli, ["sweep", "--config", str(tmp_path / "nope.yaml")])
+    assert res.exit_code == 2 and "does not exist" in res.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# skipped and failed cells (runner replaced: no model work)
+# ---------------------------------------------------------------------------------------------
+
+
+class FakeRunner:
+    seen: list = []
+
+    def __init__(self, cfg, console, log=None, *, generation_cache=None, ablation_peers=None):
+        self.cfg = cfg
+        FakeRunner.seen.append((list(cfg.teachers), generation_cache))
+
+    def prepare(self):
+        if "scripted:long:0.2" in self.cfg.teachers:
+            raise UserError("no correct rationales survived the filter")
+        if "scripted:long:0.5" in self.cfg.teachers:
+            raise RuntimeError("something internal")
+        self.run = types.SimpleNamespace(computed=["baseline", "generate"], skipped=[], record=lambda name: None)
+        self.ctx = types.SimpleNamespace(generation_stats={"computed": 1, "reused": 0})
+        return self
+
+    def execute(self):
+        return {"verdict": "helped"}
+
+
+def test_skipped_and_failed_cells_do_not_stop_the_sweep(tmp_path, monkeypatch):
+    monkeypatch.setattr("cotgap.pipeline.runner.Runner", FakeRunner)
+    FakeRunner.seen = []
+    p = grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [{Q05}]\n"
+                            f"teachers: [{Q05}, 'scripted:long:0.2', 'scripted:long:0.5', 'scripted:short']\n")
+    res = CliRunner().invoke(cli, ["sweep", "--config", str(p), "--out", str(tmp_path / "sw"), "--no-report"])
+    assert res.exit_code == 1, res.output
+    s = read_json(tmp_path / "sw" / "sweep.json")
+    assert s["schema"] == "cotgap.sweep/1"
+    assert [c["status"] for c in s["cells"]] == ["skipped", "failed", "failed", "done"]
+    assert "not smaller" in s["cells"][0]["reason"]
+    assert "no correct rationales" in s["cells"][1]["reason"]
+    assert "internal error: RuntimeError" in s["cells"][2]["reason"]
+    assert (Path(s["cells"][2]["dir"]) / "error.log").read_text().count("RuntimeError") >= 1
+    assert s["counts"] == {"done": 1, "skipped": 1, "failed": 2}
+    assert s["generations"] == {"computed": 1, "reused": 0}
+    # the runner got the sweep's shared generation cache explicitly
+    assert {c for _, c in FakeRunner.seen} == {(tmp_path / "sw" / "_generations").resolve()}
+    assert "2 cell(s) failed" in res.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# a real sweep on tiny models
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, tiny_student, tiny_teacher):
+    """2 students (the two tiny models) x 2 teachers (the scripted reference teacher, short CoT and
+    long CoT with 20 % errors) on one synthetic task: 4 cells, 2 teacher generations."""
+    tmp = tmp_path_factory.mktemp("sweep")
+    grid = grid_file(tmp, f"""
+name: tiny
+tasks: [synthetic_navigate]
+students: ["{tiny_student}", "{tiny_teacher}"]
+teachers: ["scripted:short", "scripted:long:0.2"]
+strategies: [plain]
+limit: 4
+bootstrap_iters: 500
+generation: {{backend: hf}}
+""")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("COTGAP_GENERATION_CACHE", raising=False)
+        first = CliRunner().invoke(cli, ["sweep", "--config", str(grid), "--out", str(tmp / "sw")])
+        summary, report = read_json(tmp / "sw" / "sweep.json"), read_json(tmp / "sw" / "report.json")
+        again = CliRunner().invoke(cli, ["sweep", "--config", str(grid), "--out", str(tmp / "sw")])
+    return tmp / "sw", first, summary, report, again
+
+
+def test_sweep_computes_each_teacher_generation_once(swept):
+    sw, first, summary, _, _ = swept
+    assert first.exit_code == 0, first.output[-3000:]
+    assert summary["counts"] == {"done": 4, "skipped": 0, "failed": 0}
+    assert summary["generations"] == {"computed": 2, "reused": 2}  # = teachers; cells - teachers
+    assert [c["generations"]["computed"] for c in summary["cells"]] == [1, 1, 0, 0]
+    # each student's baseline is evaluated once too (cells: s1/short, s1/long, s2/short, s2/long)
+    assert [c["baseline"] for c in summary["cells"]] == ["computed", "reused", "computed", "reused"]
+    assert summary["baselines"] == {"computed": 2, "reused": 2}
+    assert all(c["computed"] == ["baseline", "generate", "filter", "train", "distilled"] for c in summary["cells"])
+    assert len(list((sw / "_generations" / "generations").glob("*.jsonl"))) == 2
+    assert "2 computed, 2 reused" in first.output
+
+
+def test_sweep_report(swept):
+    sw, _, _, rep, _ = swept  # the report the first sweep wrote
+    assert rep["schema"] == "cotgap.report/1" and rep["generation"]["computed"] == 2
+    (task,) = rep["tasks"]
+    assert task["task"] == "synthetic_navigate" and task["n_cells"] == 4
+    teachers = {t["teacher"]: t for t in task["teachers"]}
+    assert teachers["scripted:short"]["accuracy"] == 100 and teachers["scripted:short"]["kept"] == 4
+    assert teachers["scripted:long:0.2"]["kept"] == round(teachers["scripted:long:0.2"]["accuracy"] * 4 / 100)
+    sizes = sorted({c["student_size"] for c in task["cells"]}, key=lambda s: float(s[:-1]))
+    assert len(sizes) == 2 and all(s.endswith("M") for s in sizes)
+    assert all(c["updates"] for c in task["cells"]) and all(c["ci_low"] is not None for c in task["cells"])
+    for f in ("report.md", "accuracy_vs_size.png", "kept.png", "tables/distilled.csv"):
+        assert (sw / f).is_file(), f
+    assert "## Teacher generations" in (sw / "report.md").read_text()
+
+
+def test_sweep_rerun_recomputes_nothing(swept):
+    sw, _, _, _, again = swept
+    assert again.exit_code == 0, again.output[-3000:]
+    s = read_json(sw / "sweep.json")
+    assert s["generations"] == {"computed": 0, "reused": 4}
+    assert s["baselines"] == {"computed": 0, "reused": 4}
+    assert all(c["computed"] == [] and c["status"] == "done" for c in s["cells"])
+
+
+def test_report_regenerates_from_stored_results(swept, tmp_path):
+    sw, *_ = swept
+    res = CliRunner().invoke(cli, ["report", str(sw), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output[-3000:]
+    new, old = read_json(tmp_path / "r" / "report.json"), read_json(sw / "report.json")
+    assert new["tasks"] == old["tasks"] and new["generation"] == old["generation"]
+    assert new["generation"]["sweeps"][0]["name"] == "tiny"
