@@ -45,6 +45,10 @@ def test_run_writes_every_artefact(finished_run):
     assert report["baseline"]["n"] == int(LIMIT)
     src = report["sources"][0]
     assert src["source"] == "scripted" and src["generated"] == int(LIMIT) and src["kept"] == src["correct"] == int(LIMIT)
+    # the scripted teacher is marked, and the report says the size rule does not apply to it
+    assert src["scripted"] is True and report["scripted_teachers"] == ["scripted"]
+    assert any("size rule does not apply" in n for n in report["notes"])
+    assert "(scripted)" in out.stdout and "size rule does not apply" in out.stdout
     manifest = read_json(run / "manifest.json")
     assert manifest["data"]["train"]["n"] == int(LIMIT) and "lm-eval" in manifest["packages"]
     assert "distilled − baseline" in out.stdout and "verdict" in out.stdout

