@@ -62,14 +62,17 @@ def cli():
 @click.option("--backend", type=click.Choice(["auto", "vllm", "hf"]), default=None, help="Generation backend.")
 @click.option("--ablation", type=click.Choice(["cross-teacher-filter"]), default=None,
               help="Named ablation (labelled in every output).")
-def run(strategy, config_file, task, student, teachers, out, limit, data_dir, include_path, threads, backend, ablation):
+@click.option("--scoring", type=click.Choice(["robust", "strict"]), default=None,
+              help="Scoring that decides correctness (teacher filter and verdict); both are reported.")
+def run(strategy, config_file, task, student, teachers, out, limit, data_dir, include_path, threads, backend, ablation,
+        scoring):
     """Run baseline -> generate -> filter -> train -> evaluate -> report."""
     from cotgap import config as config_mod
     from cotgap.backends import runtime
 
     overrides = {"strategy": strategy, "task": task, "student": student, "teachers": teachers, "out": out,
                  "limit": limit, "data_dir": data_dir, "include_path": include_path, "threads": threads,
-                 "ablation": ablation}
+                 "ablation": ablation, "scoring": scoring}
     cfg = config_mod.load(config_file, overrides)
     if backend:
         cfg.generation.backend = backend

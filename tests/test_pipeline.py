@@ -42,6 +42,10 @@ def test_run_writes_every_artefact(finished_run):
         assert (run / rel).exists(), rel
     report = read_json(run / "report.json")
     assert report["verdict"] in ("helped", "no significant change", "hurt")
+    # both scorings are reported; the configured one (robust) is the headline number
+    assert set(report["accuracy_by_scoring"]["baseline"]) == {"strict", "robust"}
+    assert report["accuracy_by_scoring"]["distilled"]["robust"] == pytest.approx(report["distilled"]["accuracy"], abs=0.01)
+    assert "strict scoring" in out.stdout
     assert report["baseline"]["n"] == int(LIMIT)
     src = report["sources"][0]
     assert src["source"] == "scripted" and src["generated"] == int(LIMIT) and src["kept"] == src["correct"] == int(LIMIT)

@@ -7,6 +7,8 @@ time (models are large relative to this machine); :func:`open_lm` reuses it for 
 
 from __future__ import annotations
 
+import os
+
 import gc
 from typing import Any
 
@@ -56,7 +58,7 @@ def open_lm(path: str, *, backend: str = "auto", seed: int = 0, max_model_len: i
 
         from cotgap.backends.vllm_lm import VLLMLM
 
-        dtype = "bfloat16" if (runtime.has_cuda() or runtime.cpu_supports_bf16()) else "float32"
+        dtype = os.environ.get("COTGAP_VLLM_DTYPE") or ("bfloat16" if (runtime.has_cuda() or runtime.cpu_supports_bf16()) else "float32")
         llm = LLM(model=path, dtype=dtype, enforce_eager=not runtime.has_cuda(), max_model_len=max_model_len,
                   seed=seed, gpu_memory_utilization=0.85 if runtime.has_cuda() else 0.9)
         lm = VLLMLM(llm, name=path, seed=seed)

@@ -104,7 +104,10 @@ class RunContext:
         if path.exists():
             self.generation_stats["reused"] += 1
             self.log(f"  generations of {ref.spec}: reused cache {path.name}")
-            return read_jsonl(path)
+            records = read_jsonl(path)
+            for r in records:  # the cache is shared across strategies: label with *this* caller's source
+                r.update(source=source or ref.spec, model=ref.spec)
+            return records
         self.generation_stats["computed"] += 1
         self.log(f"  generating rationales with {ref.spec} on {len(evaluation.docs(task))} train examples × {samples}")
         lm = generation.open_lm(ref.path(log=self.log), backend=gen.backend, seed=self.config.seed)

@@ -55,6 +55,11 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         raise ValueError("baseline and distilled evaluations cover different test examples")
     comparison = paired_bootstrap([base[i]["correct"] for i in ids], [dist[i]["correct"] for i in ids],
                                   iters=bootstrap_iters, seed=cfg["seed"])
+    by_scoring = {}
+    for stage in ("baseline", "distilled"):
+        res = run / stage / "results.json"
+        acc = read_json(res).get("accuracy_by_scoring", {}) if res.exists() else {}
+        by_scoring[stage] = {k: round(100 * v, 2) for k, v in acc.items()}
     gen_index = read_json(run / "generations" / "index.json")
     stages = {p.stem: read_json(p) for p in (run / "stages").glob("*.json")}
     train = stages.get("train", {}).get("result", {})
@@ -94,6 +99,8 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         "distilled": {"accuracy": comparison.get("distilled"), "n": comparison["n"]},
         "difference": {k: comparison[k] for k in ("diff", "low", "high", "confidence", "iters") if k in comparison},
         "verdict": comparison["verdict"],
+        # every scoring the task defines (e.g. strict = lm-eval's own, robust = the default), in %
+        "accuracy_by_scoring": by_scoring,
         "sources": sources,
         "training": {"examples": train.get("examples"), "updates": train.get("updates"),
                      "examples_per_source": trained or None,
@@ -127,6 +134,13 @@ def render(report: dict, console) -> None:
     t.add_row("distilled − baseline (95% CI)", f"{d['diff']:+.1f}  [{d['low']:+.1f}, {d['high']:+.1f}]")
     colour = {"helped": "green", "hurt": "red"}.get(report["verdict"], "yellow")
     t.add_row("verdict", f"[bold {colour}]{report['verdict']}[/]")
+    scorings = report.get("accuracy_by_scoring") or {}
+    for name in sorted(set(scorings.get("baseline", {})) | set(scorings.get("distilled", {}))):
+        if name == report.get("scoring"):
+            continue
+        b, d = scorings.get("baseline", {}).get(name), scorings.get("distilled", {}).get(name)
+        t.add_row(f"[dim]{name} scoring: baseline → distilled[/]",
+                  f"[dim]{'–' if b is None else f'{b:.1f}%'} → {'–' if d is None else f'{d:.1f}%'}[/]")
     console.print(t)
     for note in report.get("notes", []):
         console.print(f"[yellow]note:[/] {note}")

@@ -1,0 +1,67 @@
+"""plain and what every strategy shares: the plugin listing, the generation cache's source labels, and
+the report's per-source training counts and token lengths (issue #4, item 4) on one tiny run."""
+
+import os
+import subprocess
+import sys
+
+from cotgap import plugins
+from cotgap.pipeline.rundir import read_json
+
+
+def test_all_four_strategies_listed_with_their_hooks():
+    rows = {r["name"]: r for r in plugins.describe_plugins()}
+    for name in ("plain", "mix", "micota", "mind"):
+        assert rows[name]["strategies"] == [name]
+        assert {"register_strategies", "generate", "filter", "train"} <= set(rows[name]["hooks"])
+    for name in ("mix", "micota", "mind"):  # refuse bad runs before the baseline
+        assert "check" in rows[name]["hooks"]
+    out = subprocess.run([sys.executable, "-m", "cotgap", "plugins", "--json"], capture_output=True, text=True)
+    assert out.returncode == 0
+    import json
+
+    listed = {r["name"]: r for r in json.loads(out.stdout)}
+    assert all(listed[n]["strategies"] == [n] for n in ("plain", "mix", "micota", "mind"))
+
+
+def test_cached_generations_carry_the_callers_source_label(tmp_path, tiny_student, monkeypatch):
+    """The generation cache is shared across strategies; a reused record must not keep the label (e.g.
+    "<model> [large]") of the strategy that generated it first."""
+    from rich.console import Console
+
+    from cotgap import config as config_mod
+    from cotgap.pipeline.runner import Runner
+
+    monkeypatch.setenv("COTGAP_GENERATION_CACHE", str(tmp_path / "gc"))
+    cfg = config_mod.load(None, {"strategy": "plain", "student": str(tiny_student), "teachers": ["scripted"],
+                                 "task": "synthetic_navigate", "limit": 3, "out": str(tmp_path / "run")})
+    cfg.generation.backend = "hf"
+    ctx = Runner(cfg, Console(quiet=True)).prepare().ctx
+    first = ctx.generate_rationales("scripted", source="scripted [large]")
+    again = ctx.generate_rationales("scripted")
+    assert ctx.generation_stats == {"computed": 1, "reused": 1}
+    assert {r["source"] for r in first} == {"scripted [large]"} and {r["source"] for r in again} == {"scripted"}
+    assert [r["response"] for r in first] == [r["response"] for r in again]
+
+
+def test_report_counts_training_examples_per_source_and_tokens(tmp_path, tiny_student):
+    out = subprocess.run(
+        [sys.executable, "-m", "cotgap", "run", "--teacher", "scripted:long:0.3", "--teacher", "scripted:short",
+         "--student", str(tiny_student), "--task", "synthetic_navigate", "--limit", "8", "--backend", "hf",
+         "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, cwd=tmp_path,
+        env={**os.environ, "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")})
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    report = read_json(tmp_path / "run" / "report.json")
+    assert report["strategy"] == {"name": "plain", "plugin": "plain", "params": {"samples": 1, "temperature": 0.0}}
+    src = {s["source"]: s for s in report["sources"]}
+    assert src["scripted:long:0.3"]["kept"] < 8 == src["scripted:short"]["kept"]
+    # plain trains on every kept rationale of every teacher
+    assert report["training"]["examples_per_source"] == {n: s["kept"] for n, s in src.items()}
+    assert all(s["trained"] == s["kept"] for s in src.values())
+    assert report["training"]["examples"] == sum(s["kept"] for s in src.values())
+    assert report["training"]["updates"] > 0
+    long_len = src["scripted:long:0.3"]["rationale_length_all"]
+    short_len = src["scripted:short"]["rationale_length_all"]
+    assert long_len["mean_tokens"] > short_len["mean_tokens"] > 0  # student-tokenizer lengths
+    assert long_len["mean_words"] > short_len["mean_words"] > 0
