@@ -13,6 +13,7 @@ import traceback
 import click
 from rich.console import Console
 
+from cotgap.config import RunConfig
 from cotgap.errors import UserError
 
 console = Console(stderr=False)
@@ -170,7 +171,8 @@ def tasks(include_path, data_dir, as_json):
 @click.option("--student", "students", multiple=True, help="With --measure: student model (repeat).")
 @click.option("--out", default=None, help="With --measure: CSV to write (default icl-table.csv).")
 @click.option("--limit", type=int, default=None, help="With --measure: at most N test examples.")
-@click.option("--synthetic-n", type=int, default=100, show_default=True, help="Examples per synthetic split.")
+@click.option("--synthetic-n", type=int, default=RunConfig.synthetic_n, show_default=True,
+              help="Examples generated per synthetic task (split 3:2), as in `cotgap run`.")
 @click.option("--seed", type=int, default=1234, show_default=True, help="Split seed (same as `cotgap run`).")
 @click.option("--data-dir", default=None, help="Folder with benchmark data (or COTGAP_DATA_DIR).")
 @click.option("--include-path", multiple=True, help="Extra folder of lm-eval task YAMLs.")

@@ -37,7 +37,7 @@ class RunConfig:
     seed: int = 1234
     data_dir: str | None = None
     include_path: list[str] = field(default_factory=list)
-    synthetic_n: int = 60  # synthetic tasks: examples generated (3:2 -> 36 train / 24 test)
+    synthetic_n: int = 50  # synthetic tasks: examples generated (3:2 -> 30 train / 20 test)
     scoring: str = "robust"
     threads: int | None = None
     train_shots: int = 0  # few-shot exemplars in the *training* prompt (0: question only)

@@ -20,6 +20,12 @@ for _name in TASKS:
 '''
 
 
+# Generation budget per task where the template's 384 tokens is far more than a correct CoT needs.
+# Measured: Qwen2.5-Coder-1.5B-Instruct's object-counting rationales are 47-124 tokens, while a
+# student that loops runs to the cap; 256 keeps 2x headroom and cuts evaluation time by a third.
+MAX_GEN_TOKS = {"synthetic_object_counting": 256}
+
+
 def main() -> None:
     HERE.mkdir(parents=True, exist_ok=True)
     (HERE / "utils.py").write_text(UTILS)
@@ -36,6 +42,14 @@ def main() -> None:
             f"  cotgap_source: {name}\n"
             f"  cotgap_answer_type: {task.answer_type}\n"
         )
+        if name in MAX_GEN_TOKS:  # lm-eval replaces the whole mapping, so repeat the template's keys
+            body += (
+                "generation_kwargs:\n"
+                f"  max_gen_toks: {MAX_GEN_TOKS[name]}\n"
+                '  until: ["\\nQ:", "\\n\\n\\n"]\n'
+                "  do_sample: false\n"
+                "  temperature: 0.0\n"
+            )
         (HERE / f"{name}.yaml").write_text(body)
         print("wrote", name)
 

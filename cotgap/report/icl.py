@@ -18,7 +18,7 @@ COLUMNS = ("task", "model", "role", "accuracy")
 
 
 def measure(tasks, teachers, students, out: str | Path, *, limit: int | None = None, seed: int = 1234,
-            synthetic_n: int = 100, data_dir: str | None = None, include_paths=(), scoring: str = "robust",
+            synthetic_n: int = 50, data_dir: str | None = None, include_paths=(), scoring: str = "robust",
             backend: str = "auto", log=print) -> list[dict]:
     """Evaluate every model on every task; write and return the rows."""
     from cotgap.backends import evaluation, generation
