@@ -91,7 +91,7 @@ def test_loss_only_on_rationale_tokens(tiny_student):
     assert batch["labels"].shape == batch["input_ids"].shape
 
 
-def test_filter_receives_one_source_and_must_return_subset(tmp_path, tiny_student):
+def test_filter_receives_one_source_and_must_return_subset(tmp_path, tiny_student, monkeypatch):
     """A plugin that tries to smuggle another source's record into a filter result is refused."""
     from cotgap import config as config_mod
     from cotgap.errors import ProtocolError
@@ -121,8 +121,7 @@ def test_filter_receives_one_source_and_must_return_subset(tmp_path, tiny_studen
         cfg = config_mod.load(None, {"strategy": "cheat", "student": str(tiny_student), "teachers": ["scripted"],
                                      "task": "synthetic_navigate", "limit": 4, "out": str(tmp_path / "r")})
         cfg.generation.backend = "hf"
-        import os
-        os.environ["COTGAP_GENERATION_CACHE"] = str(tmp_path / "gc")
+        monkeypatch.setenv("COTGAP_GENERATION_CACHE", str(tmp_path / "gc"))
         runner = Runner(cfg, Console(quiet=True)).prepare()
         with pytest.raises(ProtocolError, match="subset"):
             runner.execute()
