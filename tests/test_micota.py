@@ -141,7 +141,8 @@ def test_size_rule_student_lt_ta_lt_teacher(caches, tiny_student, tiny_teacher):
 
 
 def test_long_parent_and_ta_are_built_once_and_reused_by_another_run(caches, tiny_student, tiny_teacher):
-    params = {"short_parent": str(tiny_teacher), "long_parent_lora": {"method": "lora", "epochs": 1}}
+    # 3 epochs on 4 examples: 3 updates (with a single update the warm-up step has lr 0: no change at all)
+    params = {"short_parent": str(tiny_teacher), "long_parent_lora": {"method": "lora", "epochs": 3}}
     hooks = plugins.strategy_hooks("micota")
     infos = []
     for out in ("run-a", "run-b"):
@@ -161,6 +162,14 @@ def test_long_parent_and_ta_are_built_once_and_reused_by_another_run(caches, tin
     assert gen_b == {"computed": 0, "reused": 3}  # teacher, TA and short parent generations all cached
     merged = yaml.safe_load((Path(a["ta"]["path"]) / "micota_merge.yml").read_text())
     assert merged["base_model"] == str(tiny_teacher) and merged["models"][0]["model"] == a["long_parent"]["path"]
+    # merged in float32: the LoRA task vector is far below bfloat16's resolution and would round away
+    assert merged["dtype"] == "float32"
+    short, long, ta = (_tensors(p) for p in (tiny_teacher, a["long_parent"]["path"], a["ta"]["path"]))
+    changed = [k for k in ta if not torch.equal(long[k], short[k])]
+    assert changed  # the long parent learnt something
+    for k in changed:  # DARE keeps about half of the task vector's entries
+        frac = (ta[k] != short[k]).float().mean().item()
+        assert 0.3 < frac < 0.7, (k, frac)
 
 
 def test_cli_run_trains_on_the_ta(tmp_path, tiny_student, tiny_teacher, format_long_parent):

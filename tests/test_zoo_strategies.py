@@ -40,6 +40,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from cotgap.backends.training import TrainConfig
@@ -113,6 +114,16 @@ def cotgap_run(zoo_env, name: str, *args: str, strategy_params: dict | None = No
     return out, report
 
 
+def _tensor(folder, name: str):
+    from safetensors import safe_open
+
+    for f in sorted(Path(folder).glob("*.safetensors")):
+        with safe_open(str(f), framework="pt") as st:
+            if name in st.keys():
+                return st.get_tensor(name)
+    raise KeyError(f"{name} not in {folder}")
+
+
 def _ident(r: dict) -> tuple:
     return r["doc_id"], r.get("sample", 0), r["response"]
 
@@ -164,7 +175,8 @@ def test_plain(zoo_env):
 def test_micota(zoo_env):
     """The embedded default: teacher 1.5B > TA (0.5B size) > student 135M; the long-CoT parent made by LoRA
     on the teacher's correct CoT, the TA by a mergekit DARE-TIES merge, the student trained on the TA's CoT."""
-    params = {"long_parent_lora": {"method": "lora", "epochs": 1.0, "batch_size": 4}}
+    # 3 epochs: a few real updates (at 1 update the warm-up step has lr 0 and the long parent = the short one)
+    params = {"long_parent_lora": {"method": "lora", "epochs": 3.0, "batch_size": 4}}
     run, report = cotgap_run(zoo_env, "micota", "--strategy", "micota", strategy_params=params)  # default teacher
     check_report(run, report, "micota", params)
     assert report["teachers"] == [LARGE]
@@ -188,6 +200,11 @@ def test_micota(zoo_env):
     assert merge["merge_method"] == "dare_ties" and merge["models"][0]["parameters"] == {"density": 0.5, "weight": 0.5}
     assert merge["base_model"] == str(zoo_env["root"] / "cache" / "zoo" / TEACHER)  # the short parent
     assert merge["models"][0]["model"] == lp["path"]
+    # the TA is neither parent: short + 0.5 * DARE(long - short) on the tensors LoRA changed
+    name = "model.layers.0.self_attn.q_proj.weight"
+    short_w, long_w, ta_w = (_tensor(p, name) for p in (merge["base_model"], lp["path"], ta_path))
+    assert not torch.equal(long_w, short_w)
+    assert not torch.equal(ta_w, short_w.to(ta_w.dtype)) and not torch.equal(ta_w, long_w.to(ta_w.dtype))
     # rationale lengths in the student's tokens: teacher, TA and short parent (its generations: the cache)
     for who in ("teacher", "ta", "short_parent"):
         assert tokens[who]["all"]["n"] == LIMIT and tokens[who]["all"]["mean"] > 0
