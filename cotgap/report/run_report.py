@@ -113,11 +113,13 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
 
 
 def render(report: dict, console) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    title = f"cotgap · {report['strategy']['name']} · {report['task']} · student {report['student']}"
+    # names are data, not markup: a source such as "model [strong]" must print as it is
+    title = escape(f"cotgap · {report['strategy']['name']} · {report['task']} · student {report['student']}")
     if report.get("ablation"):
-        title += f"  [ABLATION: {report['ablation']}]"
+        title += escape(f"  [ABLATION: {report['ablation']}]")
     t = Table(title=title, show_lines=False)
     t.add_column("measure")
     t.add_column("value", justify="right")
@@ -125,8 +127,8 @@ def render(report: dict, console) -> None:
     for s in report["sources"]:
         if s.get("scripted"):
             s = {**s, "source": f"{s['source']} (scripted)"}
-        t.add_row(f"teacher {s['source']}: train accuracy", f"{s['train_accuracy']:.1f}%  ({s['correct']}/{s['generated']})")
-        t.add_row(f"teacher {s['source']}: examples kept", str(s["kept"]))
+        t.add_row(f"teacher {escape(s['source'])}: train accuracy", f"{s['train_accuracy']:.1f}%  ({s['correct']}/{s['generated']})")
+        t.add_row(f"teacher {escape(s['source'])}: examples kept", str(s["kept"]))
     tr = report["training"]
     t.add_row("training examples / optimizer updates", f"{tr['examples']} / {tr['updates']}")
     t.add_row("distilled accuracy", f"{report['distilled']['accuracy']:.1f}%")
@@ -139,11 +141,11 @@ def render(report: dict, console) -> None:
         if name == report.get("scoring"):
             continue
         b, d = scorings.get("baseline", {}).get(name), scorings.get("distilled", {}).get(name)
-        t.add_row(f"[dim]{name} scoring: baseline → distilled[/]",
+        t.add_row(f"[dim]{escape(name)} scoring: baseline → distilled[/]",
                   f"[dim]{'–' if b is None else f'{b:.1f}%'} → {'–' if d is None else f'{d:.1f}%'}[/]")
     console.print(t)
     for note in report.get("notes", []):
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
 
 
 def plot(report: dict, path: Path) -> Path:

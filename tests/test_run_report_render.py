@@ -1,0 +1,34 @@
+"""The run's rich table prints names as data: mix's sources are "model [strong]" / "model [easy]"."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from cotgap.report.run_report import render
+
+
+def _report(**over) -> dict:
+    src = {"source": "qwen [strong]", "scripted": False, "generated": 30, "correct": 16, "train_accuracy": 53.3, "kept": 16}
+    report = {
+        "strategy": {"name": "mix"}, "task": "t[x]", "student": "s", "ablation": "cross_teacher_intersection [a]",
+        "baseline": {"accuracy": 10.0, "n": 20}, "distilled": {"accuracy": 20.0, "n": 20},
+        "difference": {"diff": 10.0, "low": -5.0, "high": 25.0}, "verdict": "no significant change",
+        "sources": [src, {**src, "source": "small [easy]", "scripted": True}],
+        "training": {"examples": 11, "updates": 6},
+        "accuracy_by_scoring": {"baseline": {"strict": 5.0, "robust": 10.0}, "distilled": {"strict": 15.0, "robust": 20.0}},
+        "scoring": "robust", "notes": ["a note with [brackets]"],
+    }
+    report.update(over)
+    return report
+
+
+def test_source_names_with_brackets_are_printed_verbatim():
+    console = Console(record=True, width=200)
+    render(_report(), console)
+    text = console.export_text()
+    assert "teacher qwen [strong]: train accuracy" in text
+    assert "teacher small [easy] (scripted): examples kept" in text
+    assert "t[x]" in text and "[ABLATION: cross_teacher_intersection [a]]" in text
+    assert "a note with [brackets]" in text
+    assert "strict scoring: baseline → distilled" in text and "5.0% → 15.0%" in text
+    assert "+10.0  [-5.0, +25.0]" in text
