@@ -29,6 +29,9 @@ def check(strategy, ctx):
 
     Raise ``cotgap.errors.UserError`` with a one-line reason to refuse the run. Called once,
     after the core's own checks (student < teachers, task, split) and before the baseline.
+    A strategy that will load other models later (e.g. MiCoTA's parents) may announce them
+    here with ``ctx.will_need(ref)``: zoo models are then converted in the background while
+    the baseline runs.
     """
 
 

@@ -332,7 +332,9 @@ def check(strategy, ctx):
     """Refuse before the baseline: bad parameters, student < TA < teacher violated, unmergeable parents."""
     if strategy != NAME:
         return
-    _models(ctx, _params(ctx))
+    for ref in _models(ctx, _params(ctx)):
+        if ref is not None:
+            ctx.will_need(ref)  # a zoo parent is converted in the background while the baseline runs
 
 
 @hookimpl

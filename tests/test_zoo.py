@@ -76,3 +76,30 @@ def test_models_command_lists_the_zoo():
     assert set(rows) == set(zoo.ZOO)
     assert rows[SMALL]["converted"] is True and rows[SMALL]["path"]
     assert rows["gemma-3-270m"]["chat_template"] is False
+
+
+def test_ensure_waits_for_its_own_model_not_for_the_whole_background_queue(tmp_path, monkeypatch):
+    """prefetch converts several models in one background process, in order; ensure(first) returns
+    as soon as the first is converted, while the process goes on with the next."""
+    import subprocess
+    import sys
+    import time
+
+    from cotgap.models import zoo
+
+    monkeypatch.setenv("COTGAP_CACHE", str(tmp_path))
+    first, second = "smollm2-135m-instruct", "gemma-3-270m"
+    marker = zoo.model_dir(first) / "cotgap-zoo.json"
+    script = (f"import pathlib, time; time.sleep(1); p = pathlib.Path({str(marker)!r}); "
+              "p.parent.mkdir(parents=True); p.write_text('{}'); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    monkeypatch.setitem(zoo._prefetching, first, proc)
+    monkeypatch.setitem(zoo._prefetching, second, proc)
+    try:
+        t0 = time.time()
+        assert zoo.ensure(first, log=lambda *a: None) == zoo.model_dir(first)
+        assert time.time() - t0 < 30 and proc.poll() is None  # did not wait for the queue to finish
+        assert zoo._prefetching.get(second) is proc  # the second model's wait is still pending
+    finally:
+        proc.kill()
+        proc.wait()

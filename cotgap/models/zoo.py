@@ -151,18 +151,38 @@ _prefetching: dict[str, subprocess.Popen] = {}
 
 
 def prefetch(names, log=print) -> None:
-    """Start fetching/converting zoo models that are not converted yet, each in a background
-    process, so that e.g. the teacher is materialised on the second core while the student's
-    baseline runs on the first. :func:`ensure` waits for such a process before doing anything."""
-    for name in dict.fromkeys(names):
-        if name not in ZOO or is_converted(name) or name in _prefetching:
-            continue
-        log(f"zoo: materialising {name} in the background")
-        _prefetching[name] = subprocess.Popen(
-            [sys.executable, "-m", "cotgap.models.zoo", name],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-        )
+    """Start fetching/converting the zoo models among ``names`` that are not converted yet, in
+    order, in one background process, so that e.g. the teacher is materialised on the second core
+    while the student's baseline runs on the first (one at a time: two conversions at once would
+    compete for that core and for memory). :func:`ensure` waits for its model only, not for the
+    ones after it."""
+    todo = [n for n in dict.fromkeys(names) if n in ZOO and not is_converted(n) and n not in _prefetching]
+    if not todo:
+        return
+    log(f"zoo: materialising {', '.join(todo)} in the background")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cotgap.models.zoo", *todo],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    for name in todo:
+        _prefetching[name] = proc
+
+
+def _wait_for(name: str, proc: subprocess.Popen, log) -> None:
+    """Wait until the background process has converted ``name`` (or has stopped)."""
+    if is_converted(name):
+        return
+    log(f"zoo: waiting for the background conversion of {name}")
+    while proc.poll() is None and not is_converted(name):
+        time.sleep(0.5)
+    if is_converted(name):
+        return
+    err = proc.stderr.read() if proc.stderr else ""
+    last = (err.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+    if last.startswith("error: "):  # a UserError from the child (e.g. checksum mismatch)
+        raise UserError(last.removeprefix("error: "))
+    log(f"zoo: background conversion of {name} failed ({last}); converting here")
 
 
 def ensure(name: str, log=print) -> Path:
@@ -170,14 +190,8 @@ def ensure(name: str, log=print) -> Path:
     m = ZOO[name]
     target = model_dir(name)
     proc = _prefetching.pop(name, None)
-    if proc is not None and not is_converted(name):
-        log(f"zoo: waiting for the background conversion of {name}")
-        _, err = proc.communicate()
-        if proc.returncode != 0 and not is_converted(name):
-            last = (err.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-            if last.startswith("error: "):  # a UserError from the child (e.g. checksum mismatch)
-                raise UserError(last.removeprefix("error: "))
-            log(f"zoo: background conversion of {name} failed ({last}); converting here")
+    if proc is not None:
+        _wait_for(name, proc, log)
     if is_converted(name):
         return target
     t0 = time.time()
@@ -242,9 +256,10 @@ def listing() -> list[dict]:
     return rows
 
 
-if __name__ == "__main__":  # python -m cotgap.models.zoo NAME  (used by prefetch)
+if __name__ == "__main__":  # python -m cotgap.models.zoo NAME...  (used by prefetch)
     try:
-        ensure(sys.argv[1], log=lambda *_: None)
+        for _name in sys.argv[1:]:
+            ensure(_name, log=lambda *_: None)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

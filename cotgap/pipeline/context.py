@@ -56,11 +56,19 @@ class RunContext:
         self.log = log
         self.records: dict[str, Any] = {}
         self.generation_stats = {"computed": 0, "reused": 0}
+        self.models_needed: list[str] = []  # beyond student and teachers (see ``will_need``)
         self._train_task = None
 
     # -- models --------------------------------------------------------------------------------
     def resolve_model(self, spec: str) -> ModelRef:
         return resolve(spec)
+
+    def will_need(self, ref: ModelRef) -> None:
+        """Tell the core (from ``check``) that the strategy will load ``ref`` later: a zoo model
+        not converted yet is then materialised in the background after the teachers, while the
+        baseline runs, instead of in the foreground when the strategy first needs it."""
+        if ref.kind == "zoo" and ref.spec not in self.models_needed:
+            self.models_needed.append(ref.spec)
 
     def require_smaller(self, small: ModelRef, big: ModelRef) -> None:
         rules.check_student_smaller(small, [big])

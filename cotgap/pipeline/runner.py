@@ -134,7 +134,8 @@ class Runner:
         # core) while the baseline runs; a no-op once they are converted.
         from cotgap.models import zoo
 
-        zoo.prefetch([t.spec for t in self.teachers if t.kind == "zoo" and t.spec != self.student.spec], log=self.log)
+        needed = [t.spec for t in self.teachers if t.kind == "zoo"] + ctx.models_needed
+        zoo.prefetch([n for n in needed if n != self.student.spec], log=self.log)
 
         base_inputs = {**common, "student": self.student.fingerprint}
         run.stage("baseline", base_inputs, self._shared_baseline(
