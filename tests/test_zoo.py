@@ -92,7 +92,7 @@ def test_ensure_waits_for_its_own_model_not_for_the_whole_background_queue(tmp_p
     marker = zoo.model_dir(first) / "cotgap-zoo.json"
     script = (f"import pathlib, time; time.sleep(1); p = pathlib.Path({str(marker)!r}); "
               "p.parent.mkdir(parents=True); p.write_text('{}'); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", script])
     monkeypatch.setitem(zoo._prefetching, first, proc)
     monkeypatch.setitem(zoo._prefetching, second, proc)
     try:

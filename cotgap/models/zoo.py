@@ -160,11 +160,14 @@ def prefetch(names, log=print) -> None:
     if not todo:
         return
     log(f"zoo: materialising {', '.join(todo)} in the background")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cotgap.models.zoo", *todo],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    zoo_dir().mkdir(parents=True, exist_ok=True)
+    # stderr to a file, not a pipe: the parent polls instead of reading, and a full pipe would
+    # block the child (and with it every wait on it)
+    with open(zoo_dir() / "prefetch.log", "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cotgap.models.zoo", *todo],
+            stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
     for name in todo:
         _prefetching[name] = proc
 
@@ -178,7 +181,8 @@ def _wait_for(name: str, proc: subprocess.Popen, log) -> None:
         time.sleep(0.5)
     if is_converted(name):
         return
-    err = proc.stderr.read() if proc.stderr else ""
+    log_file = zoo_dir() / "prefetch.log"
+    err = log_file.read_text() if log_file.exists() else ""
     last = (err.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
     if last.startswith("error: "):  # a UserError from the child (e.g. checksum mismatch)
         raise UserError(last.removeprefix("error: "))

@@ -67,7 +67,7 @@ class RunContext:
         """Tell the core (from ``check``) that the strategy will load ``ref`` later: a zoo model
         not converted yet is then materialised in the background after the teachers, while the
         baseline runs, instead of in the foreground when the strategy first needs it."""
-        if ref.kind == "zoo" and ref.spec not in self.models_needed:
+        if ref.spec not in self.models_needed:  # zoo.prefetch ignores what is not a zoo model
             self.models_needed.append(ref.spec)
 
     def require_smaller(self, small: ModelRef, big: ModelRef) -> None:

@@ -134,7 +134,7 @@ class Runner:
         # core) while the baseline runs; a no-op once they are converted.
         from cotgap.models import zoo
 
-        needed = [t.spec for t in self.teachers if t.kind == "zoo"] + ctx.models_needed
+        needed = [t.spec for t in self.teachers] + ctx.models_needed  # prefetch skips non-zoo names
         zoo.prefetch([n for n in needed if n != self.student.spec], log=self.log)
 
         base_inputs = {**common, "student": self.student.fingerprint}
