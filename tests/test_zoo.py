@@ -18,6 +18,7 @@ from cotgap.cli import cli
 from cotgap.errors import UserError
 from cotgap.models import zoo
 from cotgap.models.resolve import count_params, resolve
+from tests.conftest import ZOO_MODELS
 
 pytestmark = pytest.mark.zoo
 
@@ -53,7 +54,7 @@ def test_checksum_mismatch_is_refused_and_nothing_is_converted(smol_wheels, tmp_
 @pytest.mark.parametrize("name", list(zoo.ZOO))
 def test_pinned_size_equals_the_converted_config_count(name):
     """The size rule uses pinned counts before conversion; they must be what the folder's config says."""
-    if name == SMALL:
+    if name in ZOO_MODELS:  # converted for the suite anyway (in the background since it started)
         zoo.ensure(name, log=lambda *_: None)
     if not zoo.is_converted(name):
         pytest.skip(f"{name} is not converted on this machine (other zoo tests convert what they use)")
@@ -93,13 +94,45 @@ def test_ensure_waits_for_its_own_model_not_for_the_whole_background_queue(tmp_p
     script = (f"import pathlib, time; time.sleep(1); p = pathlib.Path({str(marker)!r}); "
               "p.parent.mkdir(parents=True); p.write_text('{}'); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", script])
-    monkeypatch.setitem(zoo._prefetching, first, proc)
-    monkeypatch.setitem(zoo._prefetching, second, proc)
+    monkeypatch.setitem(zoo._prefetching, zoo.model_dir(first), proc)
+    monkeypatch.setitem(zoo._prefetching, zoo.model_dir(second), proc)
     try:
         t0 = time.time()
         assert zoo.ensure(first, log=lambda *a: None) == zoo.model_dir(first)
         assert time.time() - t0 < 30 and proc.poll() is None  # did not wait for the queue to finish
-        assert zoo._prefetching.get(second) is proc  # the second model's wait is still pending
+        assert zoo._prefetching.get(zoo.model_dir(second)) is proc  # the second model's wait is still pending
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_ensure_waits_for_another_process_converting_the_same_model(tmp_path, monkeypatch):
+    """Two processes needing the same unconverted model (two runs started together on a fresh machine):
+    the second waits on the conversion lock and then finds the model converted, instead of converting
+    it again."""
+    import subprocess
+    import sys
+    import time
+
+    monkeypatch.setenv("COTGAP_CACHE", str(tmp_path))
+    marker = zoo.model_dir(SMALL) / "cotgap-zoo.json"
+    lock = zoo.zoo_dir() / f".{SMALL}.lock"
+    started = tmp_path / "started"
+    script = (f"import pathlib, time; from filelock import FileLock\n"
+              f"with FileLock({str(lock)!r}):\n"
+              f"    pathlib.Path({str(started)!r}).touch(); time.sleep(2)\n"
+              f"    p = pathlib.Path({str(marker)!r}); p.parent.mkdir(parents=True); p.write_text('{{}}')\n")
+    zoo.zoo_dir().mkdir(parents=True)
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        while not started.exists():
+            assert proc.poll() is None, "the lock holder died"
+            time.sleep(0.05)
+        said = []
+        t0 = time.time()
+        assert zoo.ensure(SMALL, log=said.append) == zoo.model_dir(SMALL)
+        assert time.time() - t0 > 1  # it waited for the holder ...
+        assert said == [f"zoo: another process is converting {SMALL}; waiting for it"]  # ... and fetched nothing
+        assert not (zoo.zoo_dir() / "wheels").exists()
+    finally:
+        proc.wait(timeout=60)

