@@ -35,10 +35,31 @@ def isolated_cache(tmp_path, monkeypatch):
 ZOO_MODELS = ("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
 
 
+def _xdist_worker() -> str | None:
+    return os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The zoo tests run one after another in one xdist worker (``xdist_group("zoo")``: they share a
+    session's generation cache, and two of them at once would not fit in memory), while the other
+    worker runs the rest. Order: the tests needing no zoo model first (a plain ``pytest -n 0`` run
+    overlaps them with the background conversion below), then the zoo runs (``zoo_env``: the first
+    needs only the small models, while the large one is still converting), then the other zoo tests."""
+    for item in items:
+        if item.get_closest_marker("zoo"):
+            item.add_marker(pytest.mark.xdist_group("zoo"))
+    items.sort(key=lambda it: (it.get_closest_marker("zoo") is not None,
+                               it.get_closest_marker("zoo") is not None and "zoo_env" not in it.fixturenames))
+
+
 def pytest_collection_finish(session):
     """On a fresh machine the zoo is fetched and converted (minutes): start that in the background
     (cotgap's own prefetch, one model at a time, on the second core) while the tests that need no
-    zoo model run; the zoo tests (collected last) wait in ``zoo.ensure`` for their model only."""
+    zoo model run. A zoo test waits in ``zoo.ensure`` for its own models only (in this process by
+    polling, in another — the other xdist worker, a ``cotgap run`` subprocess — on the conversion
+    lock). One process starts it: the first xdist worker, or pytest itself without xdist."""
+    if _xdist_worker() not in (None, "gw0"):
+        return
     if any(item.get_closest_marker("zoo") for item in session.items):
         from cotgap.models import zoo
 
@@ -46,7 +67,8 @@ def pytest_collection_finish(session):
 
 
 def pytest_sessionfinish(session):
-    """Stop a background conversion nobody waited for (the zoo tests were skipped or interrupted)."""
+    """Stop a background conversion still running at the end (the zoo tests were deselected by
+    ``-k``, skipped or interrupted); converted models stay, a partial one is removed."""
     from cotgap.models import zoo
 
     for proc in set(zoo._prefetching.values()):

