@@ -40,16 +40,20 @@ def _xdist_worker() -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    """The zoo tests run one after another in one xdist worker (``xdist_group("zoo")``: they share a
-    session's generation cache, and two of them at once would not fit in memory), while the other
-    worker runs the rest. Order: the tests needing no zoo model first (a plain ``pytest -n 0`` run
-    overlaps them with the background conversion below), then the zoo runs (``zoo_env``: the first
-    needs only the small models, while the large one is still converting), then the other zoo tests."""
-    for item in items:
-        if item.get_closest_marker("zoo"):
-            item.add_marker(pytest.mark.xdist_group("zoo"))
-    items.sort(key=lambda it: (it.get_closest_marker("zoo") is not None,
-                               it.get_closest_marker("zoo") is not None and "zoo_env" not in it.fixturenames))
+    """Order the tests so that the zoo conversion and the zoo runs overlap with everything else.
+
+    With xdist (``-n 2 --dist loadfile --no-loadscope-reorder``, the default in pyproject.toml) a
+    file is a unit of work and units go out in collection order, so the zoo runs (the ``zoo_env``
+    tests, one file: they share a session's generation cache, and two at once would not fit in
+    memory) go first, to one worker, and take ~10 minutes while the other worker runs the rest;
+    the other zoo tests (which wait for every zoo model) go last. Without xdist the tests needing no zoo model go first (overlapping the background conversion
+    below), then the zoo runs (the first needs only the small models, while the large one may still
+    be converting), then the other zoo tests."""
+    def key(item):
+        zoo, run = item.get_closest_marker("zoo") is not None, "zoo_env" in item.fixturenames
+        return (not run, zoo) if _xdist_worker() else (zoo, zoo and not run)
+
+    items.sort(key=key)
 
 
 def pytest_collection_finish(session):
