@@ -24,6 +24,13 @@ class VLLMLM(LM):
         self.show_progress = show_progress
         self.tokenizer = llm.get_tokenizer()
 
+    def shutdown(self) -> None:
+        """Release the engine's weights and KV cache now (see ``generation.close``)."""
+        core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if core is not None:
+            core.shutdown()
+        self.llm = None
+
     # -- lm-eval API ---------------------------------------------------------------------------
     @property
     def tokenizer_name(self) -> str:
