@@ -46,9 +46,10 @@ def pytest_collection_modifyitems(config, items):
     file is a unit of work and units go out in collection order, so the zoo runs (the ``zoo_env``
     tests, one file: they share a session's generation cache, and two at once would not fit in
     memory) go first, to one worker, and take ~10 minutes while the other worker runs the rest;
-    the other zoo tests (which wait for every zoo model) go last. Without xdist the tests needing no zoo model go first (overlapping the background conversion
-    below), then the zoo runs (the first needs only the small models, while the large one may still
-    be converting), then the other zoo tests."""
+    the other zoo tests (which wait for every zoo model) go last. Without xdist the tests needing
+    no zoo model go first (overlapping the background conversion below), then the zoo runs (the
+    first needs only the small models, while the large one may still be converting), then the
+    other zoo tests."""
     def key(item):
         zoo, run = item.get_closest_marker("zoo") is not None, "zoo_env" in item.fixturenames
         return (not run, zoo) if _xdist_worker() else (zoo, zoo and not run)
