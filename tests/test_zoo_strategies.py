@@ -47,12 +47,11 @@ import yaml
 
 from cotgap.backends.training import TrainConfig
 from cotgap.pipeline.rundir import read_json, read_jsonl
+from tests.conftest import ZOO_MODELS
 
 pytestmark = pytest.mark.zoo
 
-STUDENT = "smollm2-135m-instruct"
-TEACHER = "qwen2.5-coder-0.5b-instruct"
-LARGE = "qwen2.5-coder-1.5b-instruct"
+STUDENT, TEACHER, LARGE = ZOO_MODELS  # 135M student, 0.5B teacher, 1.5B teacher
 TASK = "zoo_object_counting"
 LIMIT = 8
 #: One epoch at batch 4: ceil(examples / 4) optimizer updates.

