@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 
 from cotgap.config import RunConfig
-from cotgap.errors import UserError
+from cotgap.errors import ServiceError, UserError
 
 console = Console(stderr=False)
 err = Console(stderr=True)
@@ -29,6 +29,9 @@ class CotgapGroup(click.Group):
         except UserError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             sys.exit(2)
+        except ServiceError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(3)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:

@@ -23,6 +23,28 @@ DEFAULT_TEACHERS = ("qwen2.5-coder-1.5b-instruct",)
 class GenerationConfig:
     max_new_tokens: int | None = None  # None: the task YAML's max_gen_toks
     backend: str = "auto"  # auto | vllm | hf
+    # vLLM engine settings per model name (or "default"): see cotgap/backends/engines.py
+    engines: dict = field(default_factory=dict)
+    # in-process vLLM answers this many requests per call while generating rationales, and the
+    # request ledger persists them after each call (what a kill can lose; the API and
+    # transformers backends persist every answer as it arrives)
+    ledger_chunk: int = 256
+
+    def engine_args(self, spec: str) -> dict:
+        """The resolved ``vllm.LLM`` arguments for the model the user named ``spec``."""
+        from cotgap.backends import engines
+
+        return engines.for_model(engines.parse(self.engines), spec)
+
+    def stage_inputs(self) -> dict:
+        """What of this section changes generated text (for stage keys): not parallel sizes,
+        memory limits or the ledger's chunk size."""
+        from cotgap.backends import engines
+
+        parsed = engines.parse(self.engines)
+        names = sorted(set(parsed) | {engines.DEFAULT_KEY})
+        return {"max_new_tokens": self.max_new_tokens, "backend": self.backend,
+                "engines": {n: engines.output_key(engines.for_model(parsed, n)) for n in names}}
 
 
 @dataclass
@@ -96,10 +118,21 @@ def load(path: str | None, overrides: dict) -> RunConfig:
 
 
 def _validate(cfg: RunConfig) -> None:
-    if isinstance(cfg.teachers, str):
+    from cotgap.backends import engines
+    from cotgap.models import api
+
+    if isinstance(cfg.teachers, (str, dict)):
         cfg.teachers = [cfg.teachers]
+    if not isinstance(cfg.teachers, list):
+        raise UserError(f"teachers must be a list of model names, got {cfg.teachers!r}")
+    # an API teacher (a mapping, or openai:<model>@<url>) becomes its canonical spec string
+    cfg.teachers = [api.parse(t).spec() if api.is_api_spec(t) else t for t in cfg.teachers]
     if not all(isinstance(t, str) and t for t in cfg.teachers):
         raise UserError(f"teachers must be model names, got {cfg.teachers!r}")
+    engines.parse(cfg.generation.engines)
+    chunk = cfg.generation.ledger_chunk
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise UserError(f"generation.ledger_chunk must be a positive integer, got {chunk!r}")
     if cfg.limit is not None and (not isinstance(cfg.limit, int) or cfg.limit < 1):
         raise UserError(f"limit must be a positive integer, got {cfg.limit!r}")
     if cfg.scoring not in ("robust", "strict"):

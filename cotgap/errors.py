@@ -7,3 +7,8 @@ class UserError(Exception):
 
 class ProtocolError(UserError):
     """A request that would break the practical protocol (e.g. student not smaller than teacher)."""
+
+
+class ServiceError(Exception):
+    """A service cotgap depends on failed (an API teacher's server stayed down): one line, exit 3,
+    and whatever was computed is kept so that a re-run resumes."""

@@ -47,7 +47,10 @@ def build_tokenizer(path: Path):
     return fast
 
 
-def build_model(path: Path, *, hidden: int = 64, layers: int = 2, seed: int = 0) -> Path:
+def build_model(path: Path, *, hidden: int = 64, layers: int = 2, seed: int = 0, init_std: float = 0.02) -> Path:
+    """``init_std`` 0.2 makes greedy decoding write varied tokens (at 0.02 it repeats a newline),
+    which tests comparing two engines' texts need; vLLM's CPU attention needs hidden >= 128
+    (head_dim 32)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -59,7 +62,7 @@ def build_model(path: Path, *, hidden: int = 64, layers: int = 2, seed: int = 0)
         vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=4096,
         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
-        tie_word_embeddings=True,
+        tie_word_embeddings=True, initializer_range=init_std,
     )
     model = LlamaForCausalLM(cfg)
     model.generation_config.pad_token_id = tok.pad_token_id

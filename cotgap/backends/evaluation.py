@@ -146,6 +146,21 @@ def _task_manager_for_run():
     return _RUN_TM
 
 
+def prompt_text(context) -> str:
+    """A request's prompt as text. Chat-API requests carry lm-eval's ``JsonChatStr`` (the messages
+    as JSON), which lm-eval's logged samples hold as a one-item tuple."""
+    if isinstance(context, tuple) and len(context) == 1 and isinstance(context[0], str):
+        return context[0]
+    return str(getattr(context, "prompt", context))
+
+
+def uses_chat(lm) -> bool:
+    """Chat models get few-shot exemplars as turns: a chat API always, a local model when its
+    tokenizer has a chat template."""
+    return bool(getattr(lm, "chat_api", False)
+                or getattr(getattr(lm, "tokenizer", None), "chat_template", None))
+
+
 def run(lm, task, *, scoring: str = "robust") -> tuple[dict, list[dict]]:
     """Evaluate ``lm`` on ``task``'s current split. Returns (summary, per-example records).
 
@@ -157,7 +172,7 @@ def run(lm, task, *, scoring: str = "robust") -> tuple[dict, list[dict]]:
     """
     import lm_eval
 
-    chat = bool(getattr(getattr(lm, "tokenizer", None), "chat_template", None))
+    chat = uses_chat(lm)
     out = lm_eval.simple_evaluate(
         model=lm,
         tasks=[task],
@@ -172,19 +187,24 @@ def run(lm, task, *, scoring: str = "robust") -> tuple[dict, list[dict]]:
     if not samples:
         raise UserError(f"task {name} has no filter named {scoring!r}")
     records = []
+    reasoning_of = getattr(lm, "reasoning_of", None)  # the request ledger keeps a server's reasoning text
     for s in sorted(samples, key=lambda s: s["doc_id"]):
         doc = s["doc"]
-        records.append(
-            {
-                "doc_id": int(s["doc_id"]),
-                "input": doc["input"],
-                "target": doc["target"],
-                "prompt": s["arguments"][0][0],
-                "response": s["resps"][0][0],
-                "answer": s["filtered_resps"][0],
-                "correct": bool(s["exact_match"]),
-            }
-        )
+        context, gen_kwargs = s["arguments"][0][:2]
+        rec = {
+            "doc_id": int(s["doc_id"]),
+            "input": doc["input"],
+            "target": doc["target"],
+            # chat APIs get messages: lm-eval's JsonChatStr holds them as JSON
+            "prompt": prompt_text(context),
+            "response": str(s["resps"][0][0]),
+            "answer": s["filtered_resps"][0],
+            "correct": bool(s["exact_match"]),
+        }
+        reasoning = reasoning_of(context, gen_kwargs) if reasoning_of else None
+        if reasoning is not None:
+            rec["reasoning"] = reasoning
+        records.append(rec)
     results = {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in out["results"][name].items()}
     by_filter: dict[str, list[float]] = {}
     for s in out["samples"][name]:

@@ -7,8 +7,6 @@ time (models are large relative to this machine); :func:`open_lm` reuses it for 
 
 from __future__ import annotations
 
-import os
-
 import gc
 from typing import Any
 
@@ -48,27 +46,40 @@ def close() -> None:
         pass
 
 
-def open_lm(path: str, *, backend: str = "auto", seed: int = 0, max_model_len: int = 4096,
-            batch_size: int = 8, model: Any = None, tokenizer: Any = None):
-    """An lm-eval LM for ``path`` (or for an in-memory ``model``, transformers backend only)."""
+def open_lm(path: str, *, backend: str = "auto", seed: int = 0, engine_args: dict | None = None,
+            batch_size: int = 8, model: Any = None, tokenizer: Any = None, api: Any = None):
+    """An lm-eval LM for ``path`` (or for an in-memory ``model``, transformers backend only).
+
+    ``engine_args``: the ``vllm.LLM`` arguments (``engines.for_model``; default: this machine's);
+    with data parallel > 1 the model is served by a local ``vllm serve``. ``api``: an
+    ``ApiTeacher``, answered by lm-eval's chat-completions client.
+    """
     if path.startswith("scripted"):
         from cotgap.backends.scripted import ScriptedLM
 
         return ScriptedLM(path, seed=seed)
+    if api is not None:
+        from cotgap.backends.api_lm import ApiChatLM
+
+        return ApiChatLM(api, seed=seed)
+    from cotgap.backends import engines
+
     backend = "hf" if model is not None else pick_backend(backend)
-    key = f"{backend}:{path}:{id(model) if model is not None else ''}"
+    args = dict(engine_args if engine_args is not None else engines.machine_defaults())
+    key = f"{backend}:{path}:{id(model) if model is not None else ''}:{sorted(args.items())}"
     if _current.get("key") == key:
         return _current["lm"]
     close()
-    if backend == "vllm":
+    if backend == "vllm" and engines.served(args):
+        from cotgap.backends.local_server import ServedLM
+
+        lm = ServedLM(path, args, seed=seed)
+    elif backend == "vllm":
         from vllm import LLM
 
         from cotgap.backends.vllm_lm import VLLMLM
 
-        dtype = os.environ.get("COTGAP_VLLM_DTYPE") or ("bfloat16" if (runtime.has_cuda() or runtime.cpu_supports_bf16()) else "float32")
-        llm = LLM(model=path, dtype=dtype, enforce_eager=not runtime.has_cuda(), max_model_len=max_model_len,
-                  seed=seed, gpu_memory_utilization=0.85 if runtime.has_cuda() else 0.9)
-        lm = VLLMLM(llm, name=path, seed=seed)
+        lm = VLLMLM(LLM(model=path, seed=seed, **args), name=path, seed=seed)
     else:
         from lm_eval.models.huggingface import HFLM
 

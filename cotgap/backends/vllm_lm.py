@@ -16,6 +16,10 @@ from lm_eval.api.model import LM
 class VLLMLM(LM):
     """Generation-only lm-eval model backed by ``vllm.LLM``."""
 
+    #: Requests per ``llm.generate`` call while a cache hook (the request ledger) listens: answers
+    #: are persisted after each chunk, so a kill loses at most one chunk. None: one call.
+    chunk_size: int | None = None
+
     def __init__(self, llm: Any, name: str, seed: int = 0, show_progress: bool = True) -> None:
         super().__init__()
         self.llm = llm
@@ -69,8 +73,14 @@ class VLLMLM(LM):
                 )
             )
             prompts.append(context)
-        outputs = self.llm.generate(prompts, params, use_tqdm=self.show_progress and not disable_tqdm)
-        return [o.outputs[0].text for o in outputs]
+        n = self.chunk_size or len(prompts) or 1
+        texts: list[str] = []
+        for i in range(0, len(prompts), n):
+            outputs = self.llm.generate(prompts[i:i + n], params[i:i + n], use_tqdm=self.show_progress and not disable_tqdm)
+            for req, o in zip(requests[i:i + n], outputs):
+                texts.append(o.outputs[0].text)
+                self.cache_hook.add_partial("generate_until", req.args, texts[-1])
+        return texts
 
     def loglikelihood(self, requests, disable_tqdm: bool = False):
         raise NotImplementedError("cotgap evaluates CoT tasks by generation only (generate_until)")

@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from cotgap.errors import UserError
+from cotgap.models import api as api_mod
 from cotgap.models import zoo
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -17,8 +18,9 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 @dataclass(frozen=True)
 class ModelRef:
-    spec: str  # what the user wrote
-    kind: str  # "zoo" | "local" | "hub" | "scripted"
+    spec: str  # what the user wrote (API teachers: the canonical name openai:<model>@<base_url>)
+    kind: str  # "zoo" | "local" | "hub" | "scripted" | "api"
+    api: api_mod.ApiTeacher | None = None  # the endpoint and its settings (kind "api")
 
     @property
     def slug(self) -> str:
@@ -28,6 +30,8 @@ class ModelRef:
         """Folder (or hub id) that transformers / vLLM can load; converts a zoo model once."""
         if self.kind == "zoo":
             return str(zoo.ensure(self.spec, log=log))
+        if self.kind == "api":
+            raise UserError(f"{self.spec} is an API model: it can write rationales but cannot be loaded or trained")
         return self.spec
 
     @property
@@ -39,6 +43,8 @@ class ModelRef:
         """Identity used in cache keys: pinned checksum, folder contents summary, or hub id."""
         if self.kind == "scripted":
             return f"scripted:{self.spec}"
+        if self.kind == "api":  # endpoint and model, never the key or client settings
+            return f"api:{self.spec}"
         if self.kind == "zoo":
             return f"zoo:{self.spec}:{zoo.ZOO[self.spec].gguf_sha256}"
         if self.kind == "local":
@@ -52,7 +58,10 @@ class ModelRef:
         return f"hub:{self.spec}"
 
 
-def resolve(spec: str) -> ModelRef:
+def resolve(spec) -> ModelRef:
+    if api_mod.is_api_spec(spec):
+        teacher = api_mod.parse(spec)
+        return ModelRef(teacher.name, "api", teacher)
     spec = str(spec).strip()
     if spec.startswith("scripted"):
         from cotgap.backends.scripted import parse
@@ -81,6 +90,8 @@ def count_params(ref: ModelRef) -> int:
         return zoo.ZOO[ref.spec].n_params
     if ref.kind == "scripted":
         raise UserError("the scripted teacher is not a model and has no size; use it as a teacher only")
+    if ref.kind == "api":
+        return int(api_mod.require_declared_size(ref.api) * 1e9)
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -91,10 +102,3 @@ def count_params(ref: ModelRef) -> int:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     return sum(p.numel() for p in model.parameters())
-
-
-def has_chat_template(path: str) -> bool:
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(path)
-    return bool(getattr(tok, "chat_template", None))

@@ -18,8 +18,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from cotgap.backends import evaluation, generation
-from cotgap.errors import UserError
+from cotgap.backends import engines, evaluation, generation
+from cotgap.backends.ledger import LedgeredLM, RequestLedger
+from cotgap.errors import ServiceError, UserError
 from cotgap.backends.training import TrainConfig, TrainResult, train_sft
 from cotgap.models.resolve import ModelRef, resolve
 from cotgap.pipeline.rundir import RunDir, key_of, read_jsonl, write_jsonl
@@ -97,16 +98,20 @@ class RunContext:
         """Rationales of ``model`` for every train example, each marked ``correct`` by the task's
         own answer extraction. ``samples`` > 1 draws that many sampled rationales per question
         (``temperature`` must then be > 0); ``description`` replaces the task's instruction (a
-        "perspective" prompt). Cached by everything that determines the output."""
+        "perspective" prompt). Cached by everything that determines the output; answered requests
+        are kept in a ledger as they arrive, so a killed generation resumes where it stopped."""
         ref = resolve(model) if isinstance(model, str) else model
         task = self.train_task()
         gen = self.config.generation
         max_new = max_new_tokens or gen.max_new_tokens
+        backend = "api" if ref.kind == "api" else generation.pick_backend(gen.backend)
+        engine_args = gen.engine_args(ref.spec) if backend == "vllm" else None
         key = key_of({
             "model": ref.fingerprint, "task": self.task_settings.name, "split": "train",
             "task_config": task_fingerprint(task), "data": asdict(self.task_settings),
             "samples": samples, "temperature": temperature, "description": description,
-            "max_new_tokens": max_new, "backend": generation.pick_backend(gen.backend),
+            "max_new_tokens": max_new, "backend": backend,
+            **({"engine": engines.output_key(engine_args)} if engine_args else {}),
         })
         path = self.cache_dir / "generations" / f"{ref.slug}-{key}.jsonl"
         if path.exists():
@@ -117,8 +122,23 @@ class RunContext:
                 r.update(source=source or ref.spec, model=ref.spec)
             return records
         self.generation_stats["computed"] += 1
-        self.log(f"  generating rationales with {ref.spec} on {len(evaluation.docs(task))} train examples × {samples}")
-        lm = generation.open_lm(ref.path(log=self.log), backend=gen.backend, seed=self.config.seed)
+        ledger = RequestLedger(self.cache_dir / "requests" / f"{ref.slug}-{key}.jsonl")
+        resumed = f", {len(ledger)} answered requests kept from an interrupted run" if len(ledger) else ""
+        self.log(f"  generating rationales with {ref.spec} on {len(evaluation.docs(task))} train examples × {samples}{resumed}")
+        inner = generation.open_lm("" if ref.kind == "api" else ref.path(log=self.log), backend=gen.backend,
+                                   seed=self.config.seed, engine_args=engine_args, api=ref.api)
+        if hasattr(inner, "chunk_size"):
+            inner.chunk_size = gen.ledger_chunk
+        lm = LedgeredLM(inner, ledger)
+        records = self._generate_samples(lm, ref, source, samples, temperature, description, max_new)
+        self.log(f"  {ref.spec}: {lm.sent} requests sent, {lm.reused} answered from the ledger")
+        write_jsonl(path, records)
+        ledger.remove()  # the finished generation file supersedes it
+        if ref.kind == "api":
+            generation.close()
+        return records
+
+    def _generate_samples(self, lm, ref: ModelRef, source, samples, temperature, description, max_new) -> list[dict]:
         records: list[dict] = []
         for s in range(samples):
             t = evaluation.load_task(self.task_settings, split="train")
@@ -130,11 +150,16 @@ class RunContext:
             t.set_config(key="generation_kwargs", value=kw)
             if description is not None:
                 t.set_config(key="description", value=description)
-            _, recs = evaluation.run(lm, t, scoring=self.task_settings.scoring)
+            try:
+                _, recs = evaluation.run(lm, t, scoring=self.task_settings.scoring)
+            except Exception as exc:
+                if ref.kind != "api":
+                    raise
+                raise ServiceError(f"API teacher {ref.spec} failed ({type(exc).__name__}: {str(exc)[:160]}); "
+                                   f"{len(lm.ledger)} answered requests are kept — re-run to send only the rest") from None
             for r in recs:
                 r.update(sample=s, source=source or ref.spec, model=ref.spec)
             records.extend(recs)
-        write_jsonl(path, records)
         return records
 
     # -- training ----------------------------------------------------------------------------------

@@ -75,8 +75,12 @@ class Runner:
         if not cfg.teachers:
             cfg.teachers = list(self.strategy.default_teachers or DEFAULT_TEACHERS)
         self.student = resolve(cfg.student)
+        if self.student.kind == "api":
+            raise UserError(f"student {self.student.spec}: an API model can be a teacher, not the student "
+                            "(the student is fine-tuned, so its weights must be local or on the hub)")
         self.teachers = [resolve(t) for t in cfg.teachers]
         self.sizes = rules.check_student_smaller(self.student, self.teachers)
+        self._check_generation_setup()
         self.task_settings = evaluation.TaskSettings(
             name=cfg.task, seed=cfg.seed, limit=cfg.limit, data_dir=cfg.data_dir,
             synthetic_n=cfg.synthetic_n, include_paths=list(cfg.include_path), scoring=cfg.scoring,
@@ -109,14 +113,30 @@ class Runner:
             "packages": _versions(),
             "python": platform.python_version(),
             "backend": generation.pick_backend(cfg.generation.backend),
+            "engines": {t.spec: cfg.generation.engine_args(t.spec) for t in [self.student, *self.teachers]
+                        if t.kind not in ("api", "scripted")},
+            "api_teachers": {t.spec: t.api.record() for t in self.teachers if t.kind == "api"},
             "threads": os.environ.get("OMP_NUM_THREADS"),
         })
         return self
 
+    def _check_generation_setup(self) -> None:
+        """Engine arguments vLLM would refuse, and API teachers whose key variable is missing or whose
+        server cannot be reached, are refused now, before any model loads."""
+        from cotgap.backends import engines
+        from cotgap.models import api
+
+        engines.validate(engines.parse(self.cfg.generation.engines))
+        for t in self.teachers:
+            if t.kind == "api":
+                api.check_reachable(t.api)
+
     # -- stages -----------------------------------------------------------------------------------
     def _evaluate(self, name: str, model_path_fn) -> dict:
         def compute():
-            lm = generation.open_lm(model_path_fn(), backend=self.cfg.generation.backend, seed=self.cfg.seed)
+            gen = self.cfg.generation
+            lm = generation.open_lm(model_path_fn(), backend=gen.backend, seed=self.cfg.seed,
+                                    engine_args=gen.engine_args(self.student.spec))
             summary, records = evaluation.run(lm, self.test_task, scoring=self.cfg.scoring)
             write_jsonl(self.run / name / "samples.jsonl", records)
             write_json(self.run / name / "results.json", summary)
@@ -127,8 +147,11 @@ class Runner:
     def execute(self) -> dict:
         cfg, run, ctx = self.cfg, self.run, self.ctx
         hooks = plugins.strategy_hooks(cfg.strategy)
+        from cotgap.backends import engines
+
         common = {"task": cfg.task, "task_config": self.task_fp, "data": self.data, "scoring": cfg.scoring,
-                  "backend": generation.pick_backend(cfg.generation.backend)}
+                  "backend": generation.pick_backend(cfg.generation.backend),
+                  "engine": engines.output_key(cfg.generation.engine_args(self.student.spec))}
         t0 = time.time()
         # Zoo teachers not converted yet are materialised in a background process (the other
         # core) while the baseline runs; a no-op once they are converted.
@@ -143,7 +166,7 @@ class Runner:
 
         gen_inputs = {**common, "strategy": cfg.strategy, "params": self.params,
                       "teachers": [t.fingerprint for t in self.teachers], "student": self.student.fingerprint,
-                      "generation": asdict(cfg.generation), "ablation": cfg.ablation}
+                      "generation": cfg.generation.stage_inputs(), "ablation": cfg.ablation}
 
         def do_generate():
             sources = hooks.generate(strategy=cfg.strategy, ctx=ctx)

@@ -93,6 +93,8 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         "student": cfg["student"],
         "teachers": cfg["teachers"],
         "parameters": manifest["parameters"],
+        # API teachers' sizes are declared by the user (parameters_b), not counted from a config
+        "api_teachers": manifest.get("api_teachers") or {},
         "data": manifest["data"],
         "scoring": cfg["scoring"],
         "baseline": {"accuracy": comparison.get("baseline"), "n": comparison["n"]},
@@ -129,6 +131,8 @@ def render(report: dict, console) -> None:
             s = {**s, "source": f"{s['source']} (scripted)"}
         t.add_row(f"teacher {escape(s['source'])}: train accuracy", f"{s['train_accuracy']:.1f}%  ({s['correct']}/{s['generated']})")
         t.add_row(f"teacher {escape(s['source'])}: examples kept", str(s["kept"]))
+    for spec, rec in (report.get("api_teachers") or {}).items():
+        t.add_row(f"teacher {escape(spec)}: parameters", f"{rec['parameters_b']}B (declared)")
     tr = report["training"]
     t.add_row("training examples / optimizer updates", f"{tr['examples']} / {tr['updates']}")
     t.add_row("distilled accuracy", f"{report['distilled']['accuracy']:.1f}%")
