@@ -29,6 +29,10 @@ class GenerationConfig:
     # request ledger persists them after each call (what a kill can lose; the API and
     # transformers backends persist every answer as it arrives)
     ledger_chunk: int = 256
+    # transformers backend, rationale generation: requests per batch. 1 keeps each output
+    # independent of which requests share its batch (padding shifts near-tie greedy choices), so a
+    # resumed generation equals an uninterrupted one; larger is faster and gives that up
+    hf_batch_size: int = 1
 
     def engine_args(self, spec: str) -> dict:
         """The resolved ``vllm.LLM`` arguments for the model the user named ``spec``."""
@@ -43,7 +47,7 @@ class GenerationConfig:
 
         parsed = engines.parse(self.engines)
         names = sorted(set(parsed) | {engines.DEFAULT_KEY})
-        return {"max_new_tokens": self.max_new_tokens, "backend": self.backend,
+        return {"max_new_tokens": self.max_new_tokens, "backend": self.backend, "hf_batch_size": self.hf_batch_size,
                 "engines": {n: engines.output_key(engines.for_model(parsed, n)) for n in names}}
 
 
@@ -130,9 +134,10 @@ def _validate(cfg: RunConfig) -> None:
     if not all(isinstance(t, str) and t for t in cfg.teachers):
         raise UserError(f"teachers must be model names, got {cfg.teachers!r}")
     engines.parse(cfg.generation.engines)
-    chunk = cfg.generation.ledger_chunk
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise UserError(f"generation.ledger_chunk must be a positive integer, got {chunk!r}")
+    for name in ("ledger_chunk", "hf_batch_size"):
+        value = getattr(cfg.generation, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f"generation.{name} must be a positive integer, got {value!r}")
     if cfg.limit is not None and (not isinstance(cfg.limit, int) or cfg.limit < 1):
         raise UserError(f"limit must be a positive integer, got {cfg.limit!r}")
     if cfg.scoring not in ("robust", "strict"):

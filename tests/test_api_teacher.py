@@ -135,12 +135,23 @@ def test_api_rationales_equal_in_process_engine(reference, models, tmp_path):
     assert agree == N_TRAIN, [(a["response"][:80], b["response"][:80]) for a, b in zip(api, local) if a != b]
 
 
-def _engine_config(tmp: Path) -> Path:
+def _engine_config(tmp: Path, **per_model) -> Path:
     import yaml
 
     cfg = tmp / "engines.yaml"
-    cfg.write_text(yaml.safe_dump({"generation": {"engines": {"default": ENGINE}}}))
+    cfg.write_text(yaml.safe_dump({"generation": {"engines": {"default": ENGINE, **per_model}}}))
     return cfg
+
+
+def test_data_parallel_teacher_on_a_managed_vllm_serve(reference, models, tmp_path):
+    """data_parallel_size 2: two engine replicas behind a ``vllm serve`` cotgap starts and stops
+    (vLLM's in-process LLM refuses data parallelism); same rationales as the API run."""
+    cfg = _engine_config(tmp_path, teacher={"data_parallel_size": 2, "max_num_seqs": 4})
+    out = cotgap_run(tmp_path, models[1], str(models[0]), "--config", str(cfg), backend="vllm")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    manifest = read_json(tmp_path / "run" / "manifest.json")
+    assert manifest["engines"][str(models[0])]["data_parallel_size"] == 2
+    assert generations(tmp_path) == generations(reference[0])
 
 
 def test_killed_client_resumes_with_only_the_missing_requests(reference, models, proxy, tmp_path):

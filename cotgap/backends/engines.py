@@ -41,7 +41,7 @@ EXECUTOR_BACKENDS = ("mp", "ray", "uni", "external_launcher")
 OUTPUT_NEUTRAL = frozenset({
     "tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "gpu_memory_utilization",
     "max_model_len", "max_num_seqs", "enforce_eager", "distributed_executor_backend", "max_num_batched_tokens",
-    "swap_space", "cpu_offload_gb", "kv_cache_memory_bytes", "enable_prefix_caching", "enable_chunked_prefill",
+    "cpu_offload_gb", "kv_cache_memory_bytes", "enable_prefix_caching", "enable_chunked_prefill",
     "disable_custom_all_reduce", "disable_log_stats", "block_size", "compilation_config",
 })
 DEFAULT_KEY = "default"

@@ -66,7 +66,7 @@ def open_lm(path: str, *, backend: str = "auto", seed: int = 0, engine_args: dic
 
     backend = "hf" if model is not None else pick_backend(backend)
     args = dict(engine_args if engine_args is not None else engines.machine_defaults())
-    key = f"{backend}:{path}:{id(model) if model is not None else ''}:{sorted(args.items())}"
+    key = f"{backend}:{path}:{id(model) if model is not None else ''}:{sorted(args.items())}:{batch_size}"
     if _current.get("key") == key:
         return _current["lm"]
     close()

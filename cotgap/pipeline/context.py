@@ -112,6 +112,7 @@ class RunContext:
             "samples": samples, "temperature": temperature, "description": description,
             "max_new_tokens": max_new, "backend": backend,
             **({"engine": engines.output_key(engine_args)} if engine_args else {}),
+            **({"hf_batch_size": gen.hf_batch_size} if backend == "hf" else {}),
         })
         path = self.cache_dir / "generations" / f"{ref.slug}-{key}.jsonl"
         if path.exists():
@@ -126,7 +127,8 @@ class RunContext:
         resumed = f", {len(ledger)} answered requests kept from an interrupted run" if len(ledger) else ""
         self.log(f"  generating rationales with {ref.spec} on {len(evaluation.docs(task))} train examples × {samples}{resumed}")
         inner = generation.open_lm("" if ref.kind == "api" else ref.path(log=self.log), backend=gen.backend,
-                                   seed=self.config.seed, engine_args=engine_args, api=ref.api)
+                                   seed=self.config.seed, engine_args=engine_args, api=ref.api,
+                                   batch_size=gen.hf_batch_size)
         if hasattr(inner, "chunk_size"):
             inner.chunk_size = gen.ledger_chunk
         lm = LedgeredLM(inner, ledger)
