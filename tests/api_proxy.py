@@ -3,7 +3,8 @@
 It forwards every request to the server unchanged, counts the generation requests that reach
 the server, and can answer some of them itself with an error status first (a server "down for a
 while") or from some point on (a server that stays down), or slow them down (so a client can be
-killed mid-generation).
+killed mid-generation), or add a ``reasoning_content`` field to chat answers (what a reasoning
+model's server sends next to ``content``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class FaultProxy:
         self.fail_first: list[int] = []  # statuses to answer the next requests with, in order
         self.down_after: int | None = None  # forward this many, then answer 503 to every request
         self.delay_s = 0.0
+        self.reasoning: str | None = None  # add it as reasoning_content to each chat answer
         self.lock = threading.Lock()
         proxy = self
 
@@ -54,11 +56,16 @@ class FaultProxy:
                         status, data = r.status, r.read()
                 except urllib.error.HTTPError as exc:
                     status, data = exc.code, exc.read()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                if proxy.reasoning is not None and status == 200 and self.path.endswith("/chat/completions"):
+                    data = proxy._with_reasoning(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client was killed while its request was in flight
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -81,10 +88,19 @@ class FaultProxy:
             self.forwarded += 1
             return None
 
+    def _with_reasoning(self, data: bytes) -> bytes:
+        """What a reasoning model's server answers: the thinking next to the content."""
+        import json
+
+        body = json.loads(data)
+        for choice in body.get("choices", []):
+            choice["message"]["reasoning_content"] = self.reasoning
+        return json.dumps(body).encode()
+
     def reset(self) -> None:
         with self.lock:
             self.forwarded = self.refused = 0
-            self.fail_first, self.down_after, self.delay_s = [], None, 0.0
+            self.fail_first, self.down_after, self.delay_s, self.reasoning = [], None, 0.0, None
 
     def close(self) -> None:
         self.server.shutdown()

@@ -169,18 +169,23 @@ def test_killed_client_resumes_with_only_the_missing_requests(reference, models,
     out = cotgap_run(tmp_path, models[1], teacher_spec(models, proxy.base_url))
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     # only the requests missing from the ledger reached the server the second time
+    print(f"kill-and-resume: {first} requests reached the server before the kill, {kept} answers in the ledger, "
+          f"{proxy.forwarded} sent by the re-run, {N_TRAIN} in all")
     assert proxy.forwarded == N_TRAIN - kept, (first, kept, proxy.forwarded)
     assert f"{N_TRAIN - kept} requests sent, {kept} answered from the ledger" in out.stdout
     assert generations(tmp_path) == generations(reference[0])
     assert ledger_lines(tmp_path) == 0  # the finished generation file superseded the ledger
 
 
-def test_server_errors_for_a_while_are_retried(reference, models, proxy, tmp_path):
+def test_server_errors_for_a_while_are_retried_and_reasoning_is_kept(reference, models, proxy, tmp_path):
     proxy.fail_first = [500, 429, 500]
+    proxy.reasoning = "Let me count carefully."  # as a reasoning model's server adds it
     out = cotgap_run(tmp_path, models[1], teacher_spec(models, proxy.base_url, max_retries=4))
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert proxy.refused == 3 and proxy.forwarded == N_TRAIN
-    assert generations(tmp_path) == generations(reference[0])
+    assert generations(tmp_path) == generations(reference[0])  # content: what the filter scores and the student learns
+    gens = read_jsonl(next((tmp_path / "run" / "generations").glob("00-*.jsonl")))
+    assert all(g["reasoning"] == "Let me count carefully." for g in gens)
 
 
 def test_server_that_stays_down_fails_in_one_line_and_keeps_answers(reference, models, proxy, tmp_path):
