@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 
 from cotgap.config import RunConfig
-from cotgap.errors import ServiceError, UserError
+from cotgap.errors import PluginError, ServiceError, UserError
 
 console = Console(stderr=False)
 err = Console(stderr=True)
@@ -32,6 +32,9 @@ class CotgapGroup(click.Group):
         except ServiceError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             sys.exit(3)
+        except PluginError as exc:
+            err.print(f"[bold red]plugin error:[/] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(1)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:
@@ -112,7 +115,8 @@ def plugins_cmd(as_json):
         if "error" in r:
             t.add_row(r["name"], "", "", f"[yellow]warning: failed to load: {r['error']}[/]")
         else:
-            t.add_row(r["name"], ", ".join(r["strategies"]), ", ".join(r["hooks"]), r["module"])
+            note = f"  [yellow]warning: {r['warning']}[/]" if r.get("warning") else ""
+            t.add_row(r["name"], ", ".join(r["strategies"]), ", ".join(r["hooks"]), r["module"] + note)
     console.print(t)
 
 

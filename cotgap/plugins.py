@@ -19,12 +19,13 @@ import pluggy
 
 from cotgap import hookspecs
 
-
 pm = pluggy.PluginManager("cotgap")
 pm.add_hookspecs(hookspecs)
 
-#: name -> one-line reason, for plugins that could not be loaded.
+#: name -> one-line reason, for plugins that could not be loaded (import or hook validation).
 load_failures: dict[str, str] = {}
+#: strategy name -> the plugins that registered it, for names registered more than once.
+conflicts: dict[str, list[str]] = {}
 
 _loaded = False
 
@@ -45,7 +46,12 @@ def _register_module(name: str, module_path: str) -> None:
         load_failures[name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
         return
     if pm.get_plugin(name) is None and not pm.is_registered(module):
-        pm.register(module, name=name)
+        try:
+            pm.register(module, name=name)
+        except Exception as exc:  # pluggy's PluginValidationError: a hookimpl with a wrong signature
+            if pm.get_plugin(name) is not None:
+                pm.unregister(name=name)
+            load_failures[name] = f"{type(exc).__name__}: " + " ".join(str(exc).split())  # pluggy's is multi-line
 
 
 def load_plugins() -> None:
@@ -72,17 +78,35 @@ def strategies() -> dict[str, Strategy]:
     """All registered strategies, by name."""
     load_plugins()
     found: dict[str, Strategy] = {}
-    for plugin in pm.get_plugins():
+    owners: dict[str, list[str]] = {}
+    for plugin in sorted(pm.get_plugins(), key=lambda p: pm.get_name(p) or ""):
         impl = getattr(plugin, "register_strategies", None)
         if impl is None:
             continue
         plugin_name = pm.get_name(plugin)
 
         def register(name, description="", defaults=None, default_teachers=None, _p=plugin_name):
-            found[name] = Strategy(name, _p, description, dict(defaults or {}), list(default_teachers or []))
+            owners.setdefault(name, []).append(_p)
+            found.setdefault(name, Strategy(name, _p, description, dict(defaults or {}), list(default_teachers or [])))
 
         impl(register=register)
+    conflicts.clear()
+    conflicts.update({n: sorted(ps) for n, ps in owners.items() if len(ps) > 1})
     return found
+
+
+def select(name: str) -> Strategy:
+    """The strategy the user named; refused when unknown or registered by two plugins (no winner
+    is picked: which plugin loads first is an accident of the installation)."""
+    from cotgap.errors import UserError
+
+    found = strategies()
+    if name not in found:
+        raise UserError(f"unknown strategy {name!r} (available: {', '.join(sorted(found)) or 'none'})")
+    if name in conflicts:
+        raise UserError(f"strategy {name!r} is registered by more than one plugin ({' and '.join(conflicts[name])}); "
+                        "uninstall one, or load one with COTGAP_LOAD_PLUGINS")
+    return found[name]
 
 
 def strategy_hooks(strategy: str):
@@ -118,4 +142,8 @@ def describe_plugins() -> list[dict]:
         )
     for name, why in sorted(load_failures.items()):
         out.append({"name": name, "error": why, "hooks": [], "strategies": []})
+    for strat, owners in sorted(conflicts.items()):
+        for row in out:
+            if row["name"] in owners:
+                row["warning"] = f"strategy {strat!r} is also registered by {', '.join(o for o in owners if o != row['name'])}"
     return sorted(out, key=lambda d: d["name"])

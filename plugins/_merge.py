@@ -65,9 +65,9 @@ def run_merge(config: dict, out_dir: str | Path, *, seed: int, yaml_text: str | 
     Returns timing and the mergekit version. ``yaml_text`` is the exact config text to record in
     the output (``mergekit_config.yml``), as the CLI does with its input file.
     """
-    import torch
     from importlib.metadata import version
 
+    import torch
     from mergekit.config import MergeConfiguration
     from mergekit.merge import run_merge as mk_run_merge
     from mergekit.options import MergeOptions

@@ -14,9 +14,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import lm_eval
 import yaml
 
-import lm_eval
 from cotgap.tasks.datasets import CANARY_RE
 from cotgap.tasks.extraction import LM_EVAL_BBH_REGEX, LM_EVAL_BBH_UNTIL
 

@@ -31,7 +31,6 @@ from cotgap.report.analysis import (
 )
 from cotgap.report.plots import plot_accuracy_vs_size, plot_filter_ablation, plot_kept
 
-
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------

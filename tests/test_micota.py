@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from cotgap_plugins import _merge, micota
 
 from cotgap import plugins
 from cotgap.errors import ProtocolError, UserError
 from cotgap.pipeline.rundir import read_json
-from cotgap_plugins import _merge, micota
 
 MERGEKIT_YAML = Path(sys.executable).parent / "mergekit-yaml"
 

@@ -7,10 +7,10 @@ import sys
 import types
 
 import pytest
-
-from cotgap.errors import UserError
 from cotgap_plugins import mind
 from cotgap_plugins.mind import MindWeights
+
+from cotgap.errors import UserError
 
 
 # -- the weighting ------------------------------------------------------------------------------

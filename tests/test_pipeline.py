@@ -1,6 +1,5 @@
 """The real pipeline end to end on tiny random-init models (real lm-eval, Trainer, peft)."""
 
-import json
 import subprocess
 import sys
 import types
@@ -86,17 +85,18 @@ def test_loss_only_on_rationale_tokens(tiny_student):
     rows = tokenize(tok, [{"prompt": "Q: is it? A:", "completion": " So the answer is Yes."}], 128)
     n_prompt = len(tok("Q: is it? A:", add_special_tokens=False)["input_ids"])
     labels = rows[0]["labels"]
-    assert labels[:n_prompt] == [-100] * n_prompt and all(l != -100 for l in labels[n_prompt:])
+    assert labels[:n_prompt] == [-100] * n_prompt and all(x != -100 for x in labels[n_prompt:])
     batch = Collator(tok.pad_token_id)(rows + tokenize(tok, [{"prompt": "x", "completion": "y"}], 128))
     assert batch["labels"].shape == batch["input_ids"].shape
 
 
 def test_filter_receives_one_source_and_must_return_subset(tmp_path, tiny_student, monkeypatch):
     """A plugin that tries to smuggle another source's record into a filter result is refused."""
+    from rich.console import Console
+
     from cotgap import config as config_mod
     from cotgap.errors import ProtocolError
     from cotgap.pipeline.runner import Runner
-    from rich.console import Console
 
     seen = []
     mod = types.ModuleType("cotgap_test_cheat")

@@ -105,3 +105,80 @@ def test_only_selected_strategy_hooks_run():
     finally:
         plugins.pm.unregister(name="spy1-test")
         plugins.pm.unregister(name="spy2-test")
+
+
+def _inline_plugin(plugin_name: str, strategy: str, **hooks):
+    mod = types.ModuleType(f"cotgap_test_{plugin_name}")
+
+    @hookimpl
+    def register_strategies(register):
+        register(strategy)
+
+    mod.register_strategies = register_strategies
+    for name, fn in hooks.items():
+        setattr(mod, name, hookimpl(fn))
+    plugins.pm.register(mod, name=plugin_name)
+    return mod
+
+
+def test_two_plugins_registering_one_name_are_refused_naming_both():
+    from cotgap.errors import UserError
+
+    _inline_plugin("twin-a", "twin")
+    _inline_plugin("twin-b", "twin")
+    try:
+        with pytest.raises(UserError, match="twin-a and twin-b"):
+            plugins.select("twin")
+        rows = {r["name"]: r for r in plugins.describe_plugins()}
+        assert "also registered by twin-b" in rows["twin-a"]["warning"]
+        assert plugins.select("plain").name == "plain"  # other strategies are unaffected
+    finally:
+        plugins.pm.unregister(name="twin-a")
+        plugins.pm.unregister(name="twin-b")
+
+
+def test_plugin_failing_hook_validation_is_listed_and_others_still_run(tmp_path, monkeypatch):
+    (tmp_path / "cotgap_badsig.py").write_text(
+        "from cotgap.hookspecs import hookimpl\n\n"
+        "@hookimpl\ndef generate(strategy, ctx, an_argument_no_spec_has):\n    return {}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins._register_module("badsig", "cotgap_badsig")
+    try:
+        assert plugins.pm.get_plugin("badsig") is None
+        assert "an_argument_no_spec_has" in plugins.load_failures["badsig"]
+        rows = {r["name"]: r for r in plugins.describe_plugins()}
+        assert "PluginValidationError" in rows["badsig"]["error"]
+        assert "plain" in plugins.strategies()
+    finally:
+        plugins.load_failures.pop("badsig", None)
+
+
+@pytest.mark.parametrize("method, returned", [("generate", None), ("generate", {}), ("filter", None),
+                                              ("filter", "all of them"), ("train", None), ("train", "a path")])
+def test_hook_returning_nothing_or_the_wrong_type_is_the_plugins_fault(method, returned, tmp_path, monkeypatch,
+                                                                        tiny_student):
+    from rich.console import Console
+
+    from cotgap import config as config_mod
+    from cotgap.errors import PluginError, UserError
+    from cotgap.pipeline.runner import Runner
+
+    hooks = {"generate": lambda strategy, ctx: {"s": ctx.generate_rationales("scripted", source="s")},
+             "filter": lambda strategy, ctx, source, records: records,
+             "train": lambda strategy, ctx, data: ctx.train_student([r for v in data.values() for r in v])}
+    good = hooks[method]
+    hooks[method] = {"generate": lambda strategy, ctx: returned, "filter": lambda strategy, ctx, source, records: returned,
+                     "train": lambda strategy, ctx, data: returned}[method]
+    assert good is not hooks[method]
+    _inline_plugin("faulty-test", "faulty", **hooks)
+    try:
+        cfg = config_mod.load(None, {"strategy": "faulty", "student": str(tiny_student), "teachers": ["scripted"],
+                                     "task": "synthetic_navigate", "limit": 4, "out": str(tmp_path / "r"),
+                                     "training": {"epochs": 1}})
+        cfg.generation.backend = "hf"
+        monkeypatch.setenv("COTGAP_GENERATION_CACHE", str(tmp_path / "gc"))
+        with pytest.raises(PluginError, match=f"plugin faulty-test: {method}\\(\\) of strategy faulty returned") as exc:
+            Runner(cfg, Console(quiet=True)).prepare().execute()
+        assert not isinstance(exc.value, UserError)  # not reported as the user's error (exit 2)
+    finally:
+        plugins.pm.unregister(name="faulty-test")

@@ -1,7 +1,5 @@
 """The practical protocol's rules, enforced by the core."""
 
-import json
-import os
 import subprocess
 import sys
 
@@ -20,7 +18,7 @@ def _cli(*args, cwd=None):
 
 def _one_line_exit_2(out):
     assert out.returncode == 2, (out.returncode, out.stdout, out.stderr)
-    lines = [l for l in out.stderr.splitlines() if l.strip()]
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in out.stderr and "Traceback" not in out.stdout, out.stderr
 
 

@@ -22,7 +22,7 @@ BBH_DIR = Path(os.environ.get("COTGAP_BBH_DIR", "/work/shared/data/bbh"))
 NAMES = sorted(TASKS)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gen(name: str, n: int, seed: int, knobs: tuple = ()) -> tuple:
     return tuple((e["input"], e["target"]) for e in get(name).generate(n, seed, **dict(knobs)))
 
@@ -383,7 +383,7 @@ def test_formats_of_other_tasks():
         assert re.fullmatch(rf"\({grp}{op}{grp}\) =", text) and re.fullmatch(r"-?\d+", t)
     for text, t in _gen("synthetic_object_counting", 200, 0):
         assert re.fullmatch(r"I have [a-z ,]+\. How many [a-z ]+ do I have\?", text) and t.isdigit()
-    for text, t in _gen("synthetic_web_of_lies", 200, 0):
+    for text, _t in _gen("synthetic_web_of_lies", 200, 0):
         assert re.fullmatch(r"Question: [A-Z]\w+ (lies|tells the truth)\.( [A-Z]\w+ says [A-Z]\w+ "
                             r"(lies|tells the truth)\.){4} Does [A-Z]\w+ tell the truth\?", text)
     for text, t in _gen("synthetic_navigate", 200, 0):

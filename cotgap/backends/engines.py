@@ -130,7 +130,10 @@ def accepted_arguments() -> frozenset[str] | None:
 
 
 def validate(engines: dict[str, EngineSettings]) -> None:
-    """Refuse, by name, any argument ``vllm.LLM`` does not accept (before any model loads)."""
+    """Refuse, by name, any argument ``vllm.LLM`` does not accept (before any model loads).
+    The named settings are vLLM's by construction; only ``engine_kwargs`` needs vLLM imported."""
+    if not any(s.engine_kwargs for s in engines.values()):
+        return
     accepted = accepted_arguments()
     if accepted is None:
         return

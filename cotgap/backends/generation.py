@@ -85,7 +85,8 @@ def open_lm(path: str, *, backend: str = "auto", seed: int = 0, engine_args: dic
 
         device = "cuda" if runtime.has_cuda() else "cpu"
         if model is None:
-            lm = HFLM(pretrained=path, device=device, batch_size=batch_size, dtype="bfloat16" if runtime.cpu_supports_bf16() else "float32")
+            dtype = "bfloat16" if runtime.cpu_supports_bf16() else "float32"
+            lm = HFLM(pretrained=path, device=device, batch_size=batch_size, dtype=dtype)
         else:
             lm = HFLM(pretrained=model, tokenizer=tokenizer, device=device, batch_size=batch_size)
     _current.update(key=key, lm=lm)

@@ -134,7 +134,10 @@ def _trainer_base():
             outputs = model(**inputs)
             losses = per_example_loss(outputs.logits, labels)
             self.on_example_losses(index, losses.detach())
-            loss = (losses * weight.to(losses.dtype)).sum() / weight.sum().clamp(min=1e-8) if weight is not None else losses.mean()
+            if weight is None:
+                loss = losses.mean()
+            else:
+                loss = (losses * weight.to(losses.dtype)).sum() / weight.sum().clamp(min=1e-8)
             return (loss, outputs) if return_outputs else loss
 
         def on_example_losses(self, index, losses) -> None:

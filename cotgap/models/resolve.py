@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from cotgap.errors import UserError
@@ -83,7 +83,7 @@ def resolve(spec) -> ModelRef:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def count_params(ref: ModelRef) -> int:
     """Parameter count from the model's config alone: the model is built on the meta device."""
     if ref.kind == "zoo":

@@ -273,7 +273,8 @@ def listing() -> list[dict]:
                 "title": m.title,
                 "params": m.n_params,
                 "chat_template": m.chat,
-                "packages": f"{m.packages[0][0]}=={m.packages[0][1]}" + (f" (+{len(m.packages) - 1} parts)" if len(m.packages) > 1 else ""),
+                "packages": f"{m.packages[0][0]}=={m.packages[0][1]}"
+                + (f" (+{len(m.packages) - 1} parts)" if len(m.packages) > 1 else ""),
                 "fetched": f"{fetched(m)}/{len(m.packages)}",
                 "converted": is_converted(m.name),
                 "path": str(model_dir(m.name)) if is_converted(m.name) else "",

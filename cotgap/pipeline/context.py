@@ -20,8 +20,8 @@ from typing import Any
 
 from cotgap.backends import engines, evaluation, generation
 from cotgap.backends.ledger import LedgeredLM, RequestLedger
-from cotgap.errors import ServiceError, UserError
 from cotgap.backends.training import TrainConfig, TrainResult, train_sft
+from cotgap.errors import ServiceError, UserError
 from cotgap.models.resolve import ModelRef, resolve
 from cotgap.pipeline.rundir import RunDir, key_of, read_jsonl, write_jsonl
 from cotgap.protocol import rules

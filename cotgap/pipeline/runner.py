@@ -12,7 +12,6 @@ Stages (each cached in the run directory by the hash of its inputs):
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -22,8 +21,9 @@ from pathlib import Path
 
 from cotgap import plugins
 from cotgap.backends import evaluation, generation
+from cotgap.backends.training import TrainResult
 from cotgap.config import DEFAULT_TEACHERS
-from cotgap.errors import ProtocolError, UserError
+from cotgap.errors import PluginError, UserError
 from cotgap.models.resolve import resolve
 from cotgap.pipeline.context import RunContext, task_fingerprint
 from cotgap.pipeline.rundir import RunDir, key_of, read_json, read_jsonl, write_json, write_jsonl
@@ -63,10 +63,7 @@ class Runner:
     # -- checks before any work ------------------------------------------------------------------
     def prepare(self):
         cfg = self.cfg
-        strategies = plugins.strategies()
-        if cfg.strategy not in strategies:
-            raise UserError(f"unknown strategy {cfg.strategy!r} (available: {', '.join(sorted(strategies)) or 'none'})")
-        self.strategy = strategies[cfg.strategy]
+        self.strategy = plugins.select(cfg.strategy)
         unknown = sorted(set(cfg.strategy_params) - set(self.strategy.defaults))
         if unknown:
             raise UserError(f"unknown parameter(s) for strategy {cfg.strategy}: {', '.join(unknown)} "
@@ -170,8 +167,7 @@ class Runner:
 
         def do_generate():
             sources = hooks.generate(strategy=cfg.strategy, ctx=ctx)
-            if not isinstance(sources, dict) or not sources:
-                raise UserError(f"strategy {cfg.strategy} generated no rationales")
+            self._check_returned("generate", sources, dict, "a non-empty {source: [records]} mapping", empty_ok=False)
             index = {}
             for i, (name, recs) in enumerate(sources.items()):
                 fname = f"{i:02d}-{_slug(name)}.jsonl"
@@ -190,8 +186,7 @@ class Runner:
             for name, recs in sources.items():
                 # Each source is filtered alone: the hook sees nothing of the other teachers.
                 kept = hooks.filter(strategy=cfg.strategy, ctx=ctx, source=name, records=[dict(r) for r in recs])
-                if kept is None:
-                    raise UserError(f"strategy {cfg.strategy} has no filter hook")
+                self._check_returned("filter", kept, list, "a list of the records it was given")
                 rules.check_filter_subset(name, recs, kept)
                 kept = _ablate(cfg.ablation, kept, {**peer_sources, **sources})
                 fname = gen_rec["sources"][name]
@@ -206,8 +201,7 @@ class Runner:
 
         def do_train():
             result = hooks.train(strategy=cfg.strategy, ctx=ctx, data=kept)
-            if result is None:
-                raise UserError(f"strategy {cfg.strategy} has no train hook")
+            self._check_returned("train", result, TrainResult, "the TrainResult of ctx.train_student(...)")
             return {"result": result.to_json(), "strategy_records": ctx.records}
 
         train_rec = run.stage("train", {**gen_inputs, "filter": filt_rec["key"], "training": asdict(cfg.training),
@@ -223,6 +217,13 @@ class Runner:
         report["run"] = {"computed": run.computed, "cached": run.skipped, "seconds": round(time.time() - t0, 1)}
         write_json(run / "report.json", report)
         return report
+
+    def _check_returned(self, method: str, value, kind: type, expected: str, empty_ok: bool = True) -> None:
+        """A hook that returns nothing or the wrong type is the plugin's fault, not the user's."""
+        if value is None or not isinstance(value, kind) or (not empty_ok and not value):
+            got = "nothing" if value is None else ("an empty result" if isinstance(value, kind) else type(value).__name__)
+            raise PluginError(f"plugin {self.strategy.plugin_name}: {method}() of strategy {self.cfg.strategy} "
+                              f"returned {got}; it must return {expected}")
 
     def _shared_baseline(self, inputs: dict, compute):
         """In a sweep (shared cache given), one student's baseline on one test split is evaluated once

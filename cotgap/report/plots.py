@@ -12,8 +12,8 @@ global pyplot state and the selected backend are never touched.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from matplotlib.figure import Figure
 

@@ -129,7 +129,8 @@ def render(report: dict, console) -> None:
     for s in report["sources"]:
         if s.get("scripted"):
             s = {**s, "source": f"{s['source']} (scripted)"}
-        t.add_row(f"teacher {escape(s['source'])}: train accuracy", f"{s['train_accuracy']:.1f}%  ({s['correct']}/{s['generated']})")
+        t.add_row(f"teacher {escape(s['source'])}: train accuracy",
+                  f"{s['train_accuracy']:.1f}%  ({s['correct']}/{s['generated']})")
         t.add_row(f"teacher {escape(s['source'])}: examples kept", str(s["kept"]))
     for spec, rec in (report.get("api_teachers") or {}).items():
         t.add_row(f"teacher {escape(spec)}: parameters", f"{rec['parameters_b']}B (declared)")

@@ -174,7 +174,8 @@ def _read_rows(path: Path) -> tuple[list[dict], tuple[str, ...]]:
 def hub_reachable(timeout: float = 3.0) -> bool:
     import socket
 
-    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True") or os.environ.get("HF_DATASETS_OFFLINE") in ("1", "true", "True"):
+    offline = ("1", "true", "True")
+    if os.environ.get("HF_HUB_OFFLINE") in offline or os.environ.get("HF_DATASETS_OFFLINE") in offline:
         return True  # the user asked for the local hub cache: let `datasets` try it
     try:
         from urllib.parse import urlparse

@@ -6,13 +6,13 @@ exemplar's ``target`` is the whole worked rationale (as in lm-eval's ``bbh_cot_f
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 FEWSHOT_K = 3
 FEWSHOT_SEED = 1234
 
 
-@lru_cache(maxsize=None)
+@cache
 def _exemplars(name: str, verbosity: str = "short") -> tuple:
     from cotgap.tasks import synthetic
 

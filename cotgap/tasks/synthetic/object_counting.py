@@ -149,7 +149,7 @@ class ObjectCounting(SyntheticTask):
         if verbosity == "long":
             lines.append(f"Go through the list one item at a time and keep a running count of the {cat}.")
             running = 0
-            for s, q, c in items:
+            for s, q, _c in items:
                 hit = next((x for x in counted if x[0] == s), None)
                 if hit is not None:
                     running += hit[1]
