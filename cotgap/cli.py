@@ -312,7 +312,21 @@ def report(dirs, csv_file, baseline_csv, teacher_csv, out, noise_margin, kept_ra
                   f"plots: {', '.join(str(out_dir / f) for f in _plot_files(rep))}", highlight=False)
 
 
+def add_plugin_commands() -> None:
+    """Commands from plugins' ``register_commands(cli)`` hooks (as simonw/llm's). A plugin whose
+    hook fails is listed by ``cotgap plugins`` with the reason; the other commands still work."""
+    from cotgap import plugins
+
+    plugins.load_plugins()
+    for impl in plugins.pm.hook.register_commands.get_hookimpls():
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:
+            plugins.load_failures[impl.plugin_name] = f"register_commands: {type(exc).__name__}: {exc}".splitlines()[0]
+
+
 def main():
+    add_plugin_commands()
     cli(prog_name="cotgap")
 
 

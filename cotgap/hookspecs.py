@@ -24,6 +24,19 @@ def register_strategies(register):
 
 
 @hookspec
+def register_commands(cli):
+    """Add commands to ``cotgap`` (a ``click.Group``), as simonw/llm's hook of the same name::
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.command()
+            def hello():
+                "Say hello."
+                click.echo("hello from my plugin")
+    """
+
+
+@hookspec
 def check(strategy, ctx):
     """Optional: validate the run before any work starts (teachers, parameters, models).
 

@@ -182,3 +182,31 @@ def test_hook_returning_nothing_or_the_wrong_type_is_the_plugins_fault(method, r
         assert not isinstance(exc.value, UserError)  # not reported as the user's error (exit 2)
     finally:
         plugins.pm.unregister(name="faulty-test")
+
+
+def test_a_plugin_adds_a_command_through_register_commands():
+    import click
+    from click.testing import CliRunner
+
+    from cotgap import cli as cli_mod
+
+    mod = types.ModuleType("cotgap_test_cmd")
+
+    @hookimpl
+    def register_commands(cli):
+        @cli.command(name="hello-plugin")
+        @click.argument("who")
+        def hello(who):
+            """Say hello (added by a plugin)."""
+            click.echo(f"hello {who} from a plugin")
+
+    mod.register_commands = register_commands
+    plugins.pm.register(mod, name="cmd-test")
+    try:
+        cli_mod.add_plugin_commands()
+        out = CliRunner().invoke(cli_mod.cli, ["hello-plugin", "world"])
+        assert out.exit_code == 0 and out.output == "hello world from a plugin\n"
+        assert "hello-plugin" in CliRunner().invoke(cli_mod.cli, ["--help"]).output
+    finally:
+        plugins.pm.unregister(name="cmd-test")
+        cli_mod.cli.commands.pop("hello-plugin", None)
