@@ -2,9 +2,13 @@
 
 Follows simonw/llm: the built-ins in ``plugins/`` (package ``cotgap_plugins``) are ordinary
 plugin modules registered by name; third-party packages declare
-``[project.entry-points.cotgap] name = "module"``. ``COTGAP_LOAD_PLUGINS`` (comma list) is an
-allow-list of entry-point distributions/names to load; set it empty to load none of them.
-A plugin that fails to import is recorded and shown by ``cotgap plugins``, never a crash.
+``[project.entry-points.cotgap] name = "module"`` (a module with hooks), or ``"module:Class"`` /
+``"module:instance"`` (a ``cotgap.Strategy`` subclass or object). A module's
+``register_strategies(register)`` hook may ``register(MyStrategy())``; each strategy object is then
+a plugin of its own, ``<plugin>:<strategy>``, whose methods are the hooks.
+``COTGAP_LOAD_PLUGINS`` (comma list) is an allow-list of entry-point distributions/names to load;
+set it empty to load none of them. A plugin that fails to import or to validate is recorded and
+shown by ``cotgap plugins``, never a crash.
 """
 
 from __future__ import annotations
@@ -18,8 +22,24 @@ from importlib.metadata import entry_points
 import pluggy
 
 from cotgap import hookspecs
+from cotgap.strategy import HOOK_METHODS
+from cotgap.strategy import Strategy as StrategyBase
 
-pm = pluggy.PluginManager("cotgap")
+
+class StrategyPluginManager(pluggy.PluginManager):
+    """pluggy's manager, where every hook method of a strategy object is a hook implementation,
+    decorated or not: a subclass's override replaces the base method, marker and all, and must
+    not silently stop being a hook."""
+
+    def parse_hookimpl_opts(self, plugin, name: str):
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and isinstance(plugin, StrategyBase) and name in HOOK_METHODS:
+            return {"wrapper": False, "hookwrapper": False, "optionalhook": False, "tryfirst": False,
+                    "trylast": False, "specname": None}
+        return opts
+
+
+pm = StrategyPluginManager("cotgap")
 pm.add_hookspecs(hookspecs)
 
 #: name -> one-line reason, for plugins that could not be loaded (import or hook validation).
@@ -31,27 +51,57 @@ _loaded = False
 
 
 @dataclass
-class Strategy:
+class StrategyInfo:
+    """What the host knows of a registered strategy."""
+
     name: str
-    plugin_name: str
+    plugin_name: str  # the plugin whose hooks run it (for a strategy object: "<plugin>:<name>")
     description: str = ""
     defaults: dict = field(default_factory=dict)
     default_teachers: list = field(default_factory=list)  # used when the user names no teacher
+    impl: StrategyBase | None = None  # the strategy object (None: module-function hooks)
+
+    @property
+    def plugin(self) -> str:
+        """The plugin as users know it (its entry point / module name)."""
+        return self.plugin_name.partition(":")[0]
+
+
+def _register(obj, name: str) -> bool:
+    """Register a plugin object; a validation failure is recorded, not raised."""
+    if pm.get_plugin(name) is not None or pm.is_registered(obj):
+        return True
+    try:
+        pm.register(obj, name=name)
+        return True
+    except Exception as exc:  # pluggy's PluginValidationError: a hookimpl with a wrong signature
+        if pm.get_plugin(name) is not None:
+            pm.unregister(name=name)
+        load_failures[name] = f"{type(exc).__name__}: " + " ".join(str(exc).split())  # pluggy's is multi-line
+        return False
+
+
+def _as_plugin(obj):
+    """A module stays a module; a Strategy subclass is instantiated; an instance is itself."""
+    if isinstance(obj, type) and issubclass(obj, StrategyBase):
+        return obj()
+    return obj
 
 
 def _register_module(name: str, module_path: str) -> None:
     try:
-        module = importlib.import_module(module_path)
+        if ":" in module_path:  # "module:attribute" (an entry point naming a class or object)
+            mod, _, attr = module_path.partition(":")
+            obj = _as_plugin(getattr(importlib.import_module(mod), attr))
+        else:
+            obj = importlib.import_module(module_path)
     except Exception as exc:  # a broken plugin must not break cotgap
         load_failures[name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
         return
-    if pm.get_plugin(name) is None and not pm.is_registered(module):
-        try:
-            pm.register(module, name=name)
-        except Exception as exc:  # pluggy's PluginValidationError: a hookimpl with a wrong signature
-            if pm.get_plugin(name) is not None:
-                pm.unregister(name=name)
-            load_failures[name] = f"{type(exc).__name__}: " + " ".join(str(exc).split())  # pluggy's is multi-line
+    if isinstance(obj, StrategyBase) and not obj.name:
+        load_failures[name] = f"{type(obj).__name__} has no name"
+        return
+    _register(obj, name)
 
 
 def load_plugins() -> None:
@@ -74,28 +124,49 @@ def load_plugins() -> None:
         _register_module(ep.name, ep.value)
 
 
-def strategies() -> dict[str, Strategy]:
+def strategies() -> dict[str, StrategyInfo]:
     """All registered strategies, by name."""
     load_plugins()
-    found: dict[str, Strategy] = {}
+    found: dict[str, StrategyInfo] = {}
     owners: dict[str, list[str]] = {}
+
+    def add(info: StrategyInfo) -> None:
+        owners.setdefault(info.name, []).append(info.plugin_name)
+        found.setdefault(info.name, info)
+
     for plugin in sorted(pm.get_plugins(), key=lambda p: pm.get_name(p) or ""):
+        plugin_name = pm.get_name(plugin)
+        if isinstance(plugin, StrategyBase):  # an entry point's strategy object, or one registered below
+            add(_info(plugin, plugin_name))
+            continue
         impl = getattr(plugin, "register_strategies", None)
         if impl is None:
             continue
-        plugin_name = pm.get_name(plugin)
 
         def register(name, description="", defaults=None, default_teachers=None, _p=plugin_name):
-            owners.setdefault(name, []).append(_p)
-            found.setdefault(name, Strategy(name, _p, description, dict(defaults or {}), list(default_teachers or [])))
+            if isinstance(name, StrategyBase):  # register(MyStrategy()): the object becomes a plugin
+                obj_name = f"{_p}:{name.name}"
+                if pm.get_plugin(obj_name) is None:
+                    _register(name, obj_name)
+                return  # listed when the loop reaches it (it sorts after its owner)
+            add(StrategyInfo(name, _p, description, dict(defaults or {}), list(default_teachers or [])))
 
         impl(register=register)
+    for plugin in pm.get_plugins():  # objects registered during this call
+        name = pm.get_name(plugin)
+        if isinstance(plugin, StrategyBase) and name not in [p for ps in owners.values() for p in ps]:
+            add(_info(plugin, name))
     conflicts.clear()
     conflicts.update({n: sorted(ps) for n, ps in owners.items() if len(ps) > 1})
     return found
 
 
-def select(name: str) -> Strategy:
+def _info(obj: StrategyBase, plugin_name: str) -> StrategyInfo:
+    return StrategyInfo(obj.name, plugin_name, obj.description or (type(obj).__doc__ or "").strip().split("\n")[0],
+                        obj.defaults(), list(obj.default_teachers), obj)
+
+
+def select(name: str) -> StrategyInfo:
     """The strategy the user named; refused when unknown or registered by two plugins (no winner
     is picked: which plugin loads first is an accident of the installation)."""
     from cotgap.errors import UserError
@@ -128,22 +199,26 @@ def describe_plugins() -> list[dict]:
     """What ``cotgap plugins`` shows: each plugin, its hooks and strategies, plus failures."""
     load_plugins()
     strats = strategies()
-    out = []
-    for plugin in pm.get_plugins():
+    rows: dict[str, dict] = {}
+    for plugin in sorted(pm.get_plugins(), key=lambda p: pm.get_name(p) or ""):
         name = pm.get_name(plugin)
-        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
-        out.append(
-            {
-                "name": name,
-                "module": getattr(plugin, "__name__", repr(plugin)),
-                "hooks": hooks,
-                "strategies": sorted(s.name for s in strats.values() if s.plugin_name == name),
-            }
-        )
+        hooks = {h.name for h in pm.get_hookcallers(plugin) or []}
+        mine = {s.name for s in strats.values() if s.plugin_name == name}
+        owner = name.partition(":")[0]
+        if isinstance(plugin, StrategyBase) and owner in rows:  # a strategy object its module registered
+            rows[owner]["hooks"] = sorted(set(rows[owner]["hooks"]) | hooks)
+            rows[owner]["strategies"] = sorted(set(rows[owner]["strategies"]) | mine)
+            continue
+        module = (f"{type(plugin).__module__}.{type(plugin).__qualname__}" if isinstance(plugin, StrategyBase)
+                  else getattr(plugin, "__name__", repr(plugin)))
+        rows[name] = {"name": name, "module": module, "hooks": sorted(hooks), "strategies": sorted(mine)}
+    out = list(rows.values())
     for name, why in sorted(load_failures.items()):
         out.append({"name": name, "error": why, "hooks": [], "strategies": []})
     for strat, owners in sorted(conflicts.items()):
         for row in out:
-            if row["name"] in owners:
-                row["warning"] = f"strategy {strat!r} is also registered by {', '.join(o for o in owners if o != row['name'])}"
+            mine = [o for o in owners if o.partition(":")[0] == row["name"]]
+            if mine:
+                others = ", ".join(o for o in owners if o not in mine)
+                row["warning"] = f"strategy {strat!r} is also registered by {others}"
     return sorted(out, key=lambda d: d["name"])

@@ -8,43 +8,19 @@ Capacity Gap in CoT Distillation from a Practical Perspective").
   Each teacher's data is every example *that teacher* got right (no cross-teacher filtering).
 - train: SFT of the student on question -> rationale, all teachers' kept rationales pooled.
 
-Choices and parameters (``strategy_params``):
-- ``samples`` (1): rationales per question and teacher; >1 samples at ``temperature``.
-- ``temperature`` (0.0): greedy by default, as in the paper.
+This is ``cotgap.Strategy``'s own behaviour, so the class only names it. Parameters
+(``strategy_params``, declared by ``Strategy.Params``): ``samples`` (1) rationales per question and
+teacher, >1 sampled at ``temperature`` (0.0: greedy, as in the paper).
 """
 
-from cotgap.hookspecs import hookimpl
+from cotgap import Strategy, hookimpl
 
-NAME = "plain"
-DEFAULTS = {"samples": 1, "temperature": 0.0}
+
+class Plain(Strategy):
+    name = "plain"
+    description = "CoT distillation from each teacher's correct rationales (SFT)"
 
 
 @hookimpl
 def register_strategies(register):
-    register(NAME, description="CoT distillation from each teacher's correct rationales (SFT)", defaults=DEFAULTS)
-
-
-@hookimpl
-def generate(strategy, ctx):
-    if strategy != NAME:
-        return None
-    p = ctx.params
-    return {
-        t.spec: ctx.generate_rationales(t, samples=int(p["samples"]), temperature=float(p["temperature"]))
-        for t in ctx.teachers
-    }
-
-
-@hookimpl
-def filter(strategy, ctx, source, records):
-    if strategy != NAME:
-        return None
-    return [r for r in records if r["correct"]]
-
-
-@hookimpl
-def train(strategy, ctx, data):
-    if strategy != NAME:
-        return None
-    records = [r for recs in data.values() for r in recs]
-    return ctx.train_student(records)
+    register(Plain())

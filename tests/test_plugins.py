@@ -33,7 +33,7 @@ def test_plain_is_listed_with_its_hooks():
 def installed_fixture_plugins(tmp_path_factory):
     """pip-install the fixture packages (real wheels with entry points) into a private target dir."""
     target = tmp_path_factory.mktemp("site")
-    for pkg in ("cotgap_echo_plugin", "cotgap_broken_plugin"):
+    for pkg in ("cotgap_echo_plugin", "cotgap_broken_plugin", "cotgap_shortest_plugin"):
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                         "--target", str(target), str(FIXTURES / pkg)], check=True, capture_output=True)
     return target
@@ -210,3 +210,34 @@ def test_a_plugin_adds_a_command_through_register_commands():
     finally:
         plugins.pm.unregister(name="cmd-test")
         cli_mod.cli.commands.pop("hello-plugin", None)
+
+
+def test_third_party_strategy_class_from_an_entry_point_runs_end_to_end(installed_fixture_plugins, tmp_path,
+                                                                         tiny_student):
+    """tests/fixtures/cotgap_shortest_plugin: one ``cotgap.Strategy`` subclass overriding ``filter``
+    (undecorated: still the hook) with a typed parameter, installed as a real wheel."""
+    import yaml
+
+    from cotgap.pipeline.rundir import read_json, read_jsonl
+
+    source = (FIXTURES / "cotgap_shortest_plugin" / "cotgap_shortest.py").read_text()
+    assert len(source[source.index("class Shortest"):].strip().splitlines()) < 15
+    env = {"PYTHONPATH": f"{installed_fixture_plugins}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")}
+    rows = {r["name"]: r for r in json.loads(_cli("plugins", "--json", env=env).stdout)}
+    assert rows["shortest"]["strategies"] == ["shortest"] and "filter" in rows["shortest"]["hooks"]
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"strategy_params": {"k": 2}, "training": {"epochs": 1}}))
+    args = ("run", "--strategy", "shortest", "--student", str(tiny_student), "--teacher", "scripted",
+            "--task", "synthetic_navigate", "--limit", "6", "--backend", "hf", "--config", str(cfg))
+    out = _cli(*args, "--out", str(tmp_path / "run"), env=env)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    run = tmp_path / "run"
+    (fname,) = read_json(run / "generations" / "index.json").values()
+    gens, kept = read_jsonl(run / "generations" / fname), read_jsonl(run / "filtered" / fname)
+    shortest = sorted((g for g in gens if g["correct"]), key=lambda g: len(g["response"]))[:2]
+    assert [k["response"] for k in kept] == [g["response"] for g in shortest]
+    assert read_json(run / "report.json")["strategy"]["params"] == {"k": 2}
+    cfg.write_text(yaml.safe_dump({"strategy_params": {"k": "two"}}))
+    bad = _cli(*args, "--out", str(tmp_path / "bad"), env=env)
+    assert bad.returncode == 2 and "strategy_params.k of strategy shortest must be int" in bad.stderr, bad.stderr

@@ -64,11 +64,14 @@ class Runner:
     def prepare(self):
         cfg = self.cfg
         self.strategy = plugins.select(cfg.strategy)
-        unknown = sorted(set(cfg.strategy_params) - set(self.strategy.defaults))
-        if unknown:
-            raise UserError(f"unknown parameter(s) for strategy {cfg.strategy}: {', '.join(unknown)} "
-                            f"(known: {', '.join(sorted(self.strategy.defaults)) or 'none'})")
-        self.params = {**self.strategy.defaults, **cfg.strategy_params}
+        if self.strategy.impl is not None:  # typed Params: unknown keys, types and ranges checked by name
+            self.params = self.strategy.impl.validate_params(cfg.strategy_params)
+        else:
+            unknown = sorted(set(cfg.strategy_params) - set(self.strategy.defaults))
+            if unknown:
+                raise UserError(f"unknown parameter(s) for strategy {cfg.strategy}: {', '.join(unknown)} "
+                                f"(known: {', '.join(sorted(self.strategy.defaults)) or 'none'})")
+            self.params = {**self.strategy.defaults, **cfg.strategy_params}
         if not cfg.teachers:
             cfg.teachers = list(self.strategy.default_teachers or DEFAULT_TEACHERS)
         self.student = resolve(cfg.student)
@@ -101,7 +104,7 @@ class Runner:
         plugins.strategy_hooks(cfg.strategy).check(strategy=cfg.strategy, ctx=self.ctx)
         write_json(self.run / "config.json", cfg.to_dict())
         write_json(self.run / "manifest.json", {
-            "strategy": {"name": self.strategy.name, "plugin": self.strategy.plugin_name, "params": self.params},
+            "strategy": {"name": self.strategy.name, "plugin": self.strategy.plugin, "params": self.params},
             "models": {"student": self.student.fingerprint, "teachers": [t.fingerprint for t in self.teachers]},
             "parameters": self.sizes,
             "seeds": {"split": cfg.seed, "training": cfg.training.seed},
@@ -222,7 +225,7 @@ class Runner:
         """A hook that returns nothing or the wrong type is the plugin's fault, not the user's."""
         if value is None or not isinstance(value, kind) or (not empty_ok and not value):
             got = "nothing" if value is None else ("an empty result" if isinstance(value, kind) else type(value).__name__)
-            raise PluginError(f"plugin {self.strategy.plugin_name}: {method}() of strategy {self.cfg.strategy} "
+            raise PluginError(f"plugin {self.strategy.plugin}: {method}() of strategy {self.cfg.strategy} "
                               f"returned {got}; it must return {expected}")
 
     def _shared_baseline(self, inputs: dict, compute):

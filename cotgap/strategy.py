@@ -1,0 +1,112 @@
+"""``cotgap.Strategy``: a strategy is an object whose methods are the hooks.
+
+An instance of a ``Strategy`` subclass is registered with the plugin manager as a pluggy plugin
+(pluggy accepts objects); its ``generate``, ``filter``, ``train`` and ``check`` methods are the
+hook implementations, called by the host only on the selected strategy's object — so no method
+takes a ``strategy`` argument or checks a name. Every one of those methods is a hook whether or
+not it is decorated (``plugins.StrategyPluginManager`` sees to it), so an override cannot be lost
+to a forgotten ``@hookimpl``.
+
+The base class *is* the plain strategy of the practical protocol: one greedy rationale per train
+question per teacher; each source's correct records; SFT on everything kept. A subclass overrides
+only what it changes, and declares its parameters once, as a dataclass ``Params`` (defaults,
+types, and ranges in ``field(metadata={"min": ..., "max": ...})``); the core validates the user's
+``strategy_params`` against it before any work.
+
+    class Shortest(Strategy):
+        name = "shortest"
+        description = "the k shortest correct rationales per teacher"
+
+        @dataclass
+        class Params:
+            k: int = field(default=8, metadata={"min": 1})
+
+        def filter(self, ctx, source, records):
+            correct = [r for r in records if r["correct"]]
+            return sorted(correct, key=lambda r: len(r["response"]))[: ctx.params["k"]]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+
+from cotgap.errors import UserError
+
+#: The methods of a Strategy that are hook implementations.
+HOOK_METHODS = ("check", "generate", "filter", "train")
+
+
+class Strategy:
+    """Base class of strategy objects; behaves as the plain strategy."""
+
+    name: str = ""
+    description: str = ""
+    #: teachers used when the user names none (e.g. a strategy that needs two)
+    default_teachers: tuple[str, ...] = ()
+
+    @dataclass
+    class Params:
+        samples: int = field(default=1, metadata={"min": 1})
+        temperature: float = field(default=0.0, metadata={"min": 0.0})
+
+    # -- hooks (the host calls these only on the selected strategy's object) --------------------
+    def check(self, ctx) -> None:
+        """Refuse a run before any work (raise ``UserError``); nothing to check by default."""
+
+    def generate(self, ctx) -> dict:
+        """``{source: records}``: each teacher's rationales for the train split."""
+        p = ctx.params
+        return {t.spec: ctx.generate_rationales(t, samples=int(p.get("samples", 1)),
+                                                temperature=float(p.get("temperature", 0.0)))
+                for t in ctx.teachers}
+
+    def filter(self, ctx, source, records) -> list[dict]:
+        """ONE source's records to train on: by default those its teacher got right."""
+        return [r for r in records if r["correct"]]
+
+    def train(self, ctx, data):
+        """SFT of the student on every kept record of every source."""
+        return ctx.train_student([r for recs in data.values() for r in recs])
+
+    # -- parameters -------------------------------------------------------------------------------
+    @classmethod
+    def defaults(cls) -> dict:
+        return {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+                for f in dataclasses.fields(cls.Params)}
+
+    @classmethod
+    def validate_params(cls, given: dict) -> dict:
+        """The user's ``strategy_params`` checked against ``Params``: unknown keys, wrong types and
+        values out of range are refused by name. Returns defaults updated with the given values."""
+        fields = {f.name: f for f in dataclasses.fields(cls.Params)}
+        unknown = sorted(set(given) - set(fields))
+        if unknown:
+            raise UserError(f"unknown parameter(s) for strategy {cls.name}: {', '.join(unknown)} "
+                            f"(known: {', '.join(fields) or 'none'})")
+        hints = typing.get_type_hints(cls.Params)
+        out = cls.defaults()
+        for key, value in given.items():
+            out[key] = _checked(cls.name, key, value, hints.get(key), fields[key].metadata)
+        return out
+
+
+def _checked(strategy: str, key: str, value, hint, meta) -> typing.Any:
+    where = f"strategy_params.{key} of strategy {strategy}"
+    kinds = tuple(a for a in typing.get_args(hint) if a is not type(None)) or (hint,)
+    if value is None and type(None) in typing.get_args(hint):
+        return None
+    base = [k for k in kinds if isinstance(k, type)]
+    if float in base and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if base and not any(isinstance(value, k) and not (isinstance(value, bool) and k is not bool) for k in base):
+        names = " or ".join(k.__name__ for k in base)
+        raise UserError(f"{where} must be {names}, got {value!r}")
+    if "min" in meta and value < meta["min"]:
+        raise UserError(f"{where} must be >= {meta['min']}, got {value!r}")
+    if "max" in meta and value > meta["max"]:
+        raise UserError(f"{where} must be <= {meta['max']}, got {value!r}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise UserError(f"{where} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+    return value

@@ -1,0 +1,63 @@
+"""``cotgap.Strategy``: typed parameters checked by name, and every hook method a hook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from cotgap import Strategy, UserError, plugins
+
+
+class Sampled(Strategy):
+    name = "sampled-test"
+
+    @dataclass
+    class Params:
+        samples: int = field(default=2, metadata={"min": 1})
+        temperature: float = field(default=0.7, metadata={"min": 0.0, "max": 2.0})
+        mode: str = field(default="a", metadata={"choices": ("a", "b")})
+        note: str | None = None
+
+    def filter(self, ctx, source, records):  # undecorated override
+        return records[:1]
+
+
+def test_params_defaults_and_valid_values():
+    assert Sampled.validate_params({}) == {"samples": 2, "temperature": 0.7, "mode": "a", "note": None}
+    assert Sampled.validate_params({"temperature": 1, "note": "x"})["temperature"] == 1.0  # int where float is fine
+
+
+@pytest.mark.parametrize("given, needle", [
+    ({"sample": 3}, "unknown parameter(s) for strategy sampled-test: sample"),
+    ({"samples": "3"}, "strategy_params.samples of strategy sampled-test must be int"),
+    ({"samples": True}, "must be int"),
+    ({"samples": 0}, "must be >= 1"),
+    ({"temperature": 3.0}, "must be <= 2.0"),
+    ({"mode": "c"}, "must be one of a, b"),
+])
+def test_bad_params_are_refused_by_name(given, needle):
+    with pytest.raises(UserError) as exc:
+        Sampled.validate_params(given)
+    assert needle in str(exc.value)
+
+
+def test_undecorated_methods_of_a_strategy_object_are_hooks():
+    obj = Sampled()
+    plugins.pm.register(obj, name="sampled-test-plugin")
+    try:
+        hooks = {h.name for h in plugins.pm.get_hookcallers(obj)}
+        assert {"check", "generate", "filter", "train"} <= hooks
+        info = plugins.strategies()["sampled-test"]
+        assert info.impl is obj and info.defaults["samples"] == 2
+        caller = plugins.strategy_hooks("sampled-test")
+        assert caller.filter(strategy="sampled-test", ctx=None, source="s", records=[1, 2, 3]) == [1]
+    finally:
+        plugins.pm.unregister(name="sampled-test-plugin")
+
+
+def test_plain_is_the_base_class_under_its_name():
+    info = plugins.select("plain")
+    assert type(info.impl).__mro__[1] is Strategy and info.defaults == {"samples": 1, "temperature": 0.0}
+    assert plugins.describe_plugins()[[r["name"] for r in plugins.describe_plugins()].index("plain")]["module"] \
+        == "cotgap_plugins.plain"
