@@ -61,3 +61,30 @@ def test_plain_is_the_base_class_under_its_name():
     assert type(info.impl).__mro__[1] is Strategy and info.defaults == {"samples": 1, "temperature": 0.0}
     assert plugins.describe_plugins()[[r["name"] for r in plugins.describe_plugins()].index("plain")]["module"] \
         == "cotgap_plugins.plain"
+
+
+def test_fake_context_unit_tests_one_method():
+    from cotgap.testing import FakeContext
+
+    ctx = FakeContext(params={"samples": 1, "temperature": 0.0}, teacher_names=("a", "b"))
+    data = Strategy().generate(ctx)
+    assert set(data) == {"a", "b"} and all(len(v) == 4 for v in data.values())
+    records = data["a"] + [{"doc_id": 9, "response": "wrong", "correct": False}]
+    assert Strategy().filter(ctx, "a", records) == data["a"]
+    Strategy().train(ctx, data)
+    assert len(ctx.trained[0]["records"]) == 8
+
+
+def test_run_strategy_end_to_end_on_tiny_models(tmp_path):
+    from cotgap.testing import run_strategy
+
+    class FirstTwo(Strategy):
+        name = "first-two-test"
+
+        def filter(self, ctx, source, records):
+            return [r for r in records if r["correct"]][:2]
+
+    report = run_strategy(FirstTwo(), tmp_path)
+    assert report["strategy"]["name"] == "first-two-test"
+    assert [s["kept"] for s in report["sources"]] == [2] and report["training"]["examples"] == 2
+    assert report["verdict"] in {"helped", "hurt", "no significant change"}

@@ -1,0 +1,137 @@
+"""``cotgap.testing``: a kit for testing strategies (as pytest ships ``pytester``).
+
+- ``build_model`` / ``build_tokenizer``: tiny random-init Llama models with a BPE tokenizer trained
+  on the fly (milliseconds to build). They generate and train fast enough for tests of the real
+  pipeline (real lm-eval, real transformers Trainer + peft), and their configs give real parameter
+  counts for the size rule.
+- ``FakeContext``: what a strategy's methods receive, without models: canned rationales from
+  ``generate_rationales``, and ``train_student`` calls recorded — for unit tests of one method.
+- ``run_strategy``: a strategy object run end to end by the real core on tiny models (scripted
+  teacher, transformers backend); returns the run's ``report.json``.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def corpus() -> list[str]:
+    from cotgap.tasks import synthetic
+
+    lines = []
+    for name in ("synthetic_navigate", "synthetic_boolean_expressions", "synthetic_object_counting"):
+        task = synthetic.get(name)
+        for ex in task.generate(40, seed=7):
+            lines.append(ex["input"])
+            lines.append(task.rationale(ex))
+    return lines
+
+
+def build_tokenizer(path: Path):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=512,
+        special_tokens=["<unk>", "<pad>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(corpus(), trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<|im_end|>", bos_token="<|im_start|>"
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(path)
+    return fast
+
+
+def build_model(path: Path, *, hidden: int = 64, layers: int = 2, seed: int = 0, init_std: float = 0.02) -> Path:
+    """``init_std`` 0.2 makes greedy decoding write varied tokens (at 0.02 it repeats a newline),
+    which tests comparing two engines' texts need; vLLM's CPU attention needs hidden >= 128
+    (head_dim 32)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer(path)
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=4096,
+        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
+        tie_word_embeddings=True, initializer_range=init_std,
+    )
+    model = LlamaForCausalLM(cfg)
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(path)
+    return path
+
+
+@dataclass
+class FakeContext:
+    """A stand-in for the run context, for calling one strategy method in-process.
+
+    ``rationales`` maps a model name to the records ``generate_rationales`` returns for it
+    (default: one correct record per ``doc_id`` 0..3); ``trained`` collects what
+    ``train_student`` was given; ``recorded`` what ``record`` was.
+    """
+
+    params: dict = field(default_factory=dict)
+    teacher_names: tuple[str, ...] = ("teacher",)
+    rationales: dict = field(default_factory=dict)
+    trained: list = field(default_factory=list)
+    recorded: dict = field(default_factory=dict)
+    log: Any = print
+
+    @property
+    def teachers(self) -> list:
+        return [types.SimpleNamespace(spec=n, kind="fake") for n in self.teacher_names]
+
+    def generate_rationales(self, model, *, source=None, samples=1, temperature=0.0, **_):
+        name = getattr(model, "spec", model)
+        recs = self.rationales.get(name) or [
+            {"doc_id": i, "sample": 0, "response": f"{name} rationale {i}. So the answer is {i}.", "correct": True}
+            for i in range(4)]
+        return [{**r, "source": source or name, "model": name} for r in recs]
+
+    def train_student(self, records, **kwargs):
+        self.trained.append({"records": list(records), **kwargs})
+        return types.SimpleNamespace(examples=len(records), records=list(records))
+
+    def record(self, key: str, value) -> None:
+        self.recorded[key] = value
+
+
+def run_strategy(strategy, tmp_path: Path, *, task: str = "synthetic_navigate", limit: int = 6,
+                 teachers=("scripted",), strategy_params: dict | None = None, student: Path | None = None) -> dict:
+    """Run a strategy object end to end through the real core on a tiny student; the report."""
+    from rich.console import Console
+
+    from cotgap import config, plugins
+    from cotgap.pipeline.runner import Runner
+
+    tmp_path = Path(tmp_path)
+    student = student or build_model(tmp_path / "tiny-student", hidden=64, layers=2)
+    name = f"testing:{strategy.name}"
+    plugins.pm.register(strategy, name=name)
+    try:
+        cfg = config.load(None, {"strategy": strategy.name, "student": str(student), "teachers": list(teachers),
+                                 "task": task, "limit": limit, "out": str(tmp_path / "run"),
+                                 "strategy_params": dict(strategy_params or {}), "training": {"epochs": 1},
+                                 "generation": {"backend": "hf"}})
+        runner = Runner(cfg, Console(quiet=True), generation_cache=str(tmp_path / "generations"))
+        return runner.prepare().execute()
+    finally:
+        plugins.pm.unregister(name=name)
