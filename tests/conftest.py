@@ -12,14 +12,14 @@ SHARED_DATA = Path(os.environ.get("COTGAP_SHARED_DATA", SHARED / "data"))
 
 @pytest.fixture(scope="session")
 def tiny_student(tmp_path_factory):
-    from tests.tiny import build_model
+    from cotgap.testing import build_model
 
     return build_model(tmp_path_factory.mktemp("tiny-student"), hidden=64, layers=2, seed=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_teacher(tmp_path_factory):
-    from tests.tiny import build_model
+    from cotgap.testing import build_model
 
     return build_model(tmp_path_factory.mktemp("tiny-teacher"), hidden=96, layers=3, seed=1)
 

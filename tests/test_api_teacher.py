@@ -30,7 +30,7 @@ ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "OM
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    from tests.tiny import build_model
+    from cotgap.testing import build_model
 
     root = tmp_path_factory.mktemp("api-models")
     teacher = build_model(root / "teacher", hidden=128, layers=2, seed=1, init_std=0.2)

@@ -24,8 +24,8 @@ def _sources(run) -> tuple[list[dict], list[dict]]:
 
 
 def test_api_teacher_keeps_the_same_rationales_as_in_process(tmp_path):
+    from cotgap.testing import build_model
     from tests.test_zoo_strategies import need
-    from tests.tiny import build_model
 
     need(TEACHER)
     from cotgap.backends.local_server import LocalServer

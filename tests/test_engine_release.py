@@ -41,7 +41,7 @@ print(json.dumps({"opened": opened, "closed": closed, "reopened": anon_mb(), "ge
 @pytest.mark.skipif(not runtime.vllm_available(), reason="vLLM is not installed")
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc to read memory")
 def test_close_frees_the_vllm_engine(tmp_path):
-    from tests.tiny import build_model
+    from cotgap.testing import build_model
 
     model = build_model(tmp_path / "model", hidden=256, layers=2)  # head_dim 64: vLLM's CPU attention needs >= 32
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "OMP_NUM_THREADS": "1"}

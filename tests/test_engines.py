@@ -124,7 +124,7 @@ def test_data_parallel_is_served_by_a_local_vllm_serve(monkeypatch, tiny_student
 
 @pytest.mark.skipif(not runtime.vllm_available(), reason="vLLM is not installed")
 def test_a_real_vllm_engine_starts_with_explicit_settings(tmp_path):
-    from tests.tiny import build_model
+    from cotgap.testing import build_model
 
     model = build_model(tmp_path / "m", hidden=128, layers=1)
     script = r"""

@@ -67,7 +67,7 @@ print(json.dumps({"finished_after_interrupt": len(finished), "kept": kept, "sent
 def test_interrupted_generation_resumes_with_only_the_missing_requests(backend, tmp_path):
     if backend == "vllm" and not runtime.vllm_available():
         pytest.skip("vLLM is not installed")
-    from tests.tiny import build_model
+    from cotgap.testing import build_model
 
     student = build_model(tmp_path / "student", hidden=128, layers=1, seed=0, init_std=0.2)
     teacher = build_model(tmp_path / "teacher", hidden=128, layers=2, seed=1, init_std=0.2)

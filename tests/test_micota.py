@@ -1,6 +1,6 @@
 """micota: the DARE-TIES teacher assistant (mergekit), the size rule, cross-run caching, one CLI run.
 
-All on tiny random-init Llama models (tests/tiny.py). A random-init TA gets no train question
+All on tiny random-init Llama models (cotgap.testing). A random-init TA gets no train question
 right, so the end-to-end run gives the merge a long parent that has learnt the answer format
 (the short parent fully fine-tuned to say "So the answer is Yes."): the TA inherits it and gets
 the "Yes" questions right. The plugin's own way of making the long parent (fine-tuning the short
@@ -36,7 +36,7 @@ def _tensors(folder) -> dict:
 @pytest.fixture(scope="module")
 def other_parent(tmp_path_factory):
     """Same architecture and size as the session ``tiny_teacher`` (96x3), another random init."""
-    from tests.tiny import build_model
+    from cotgap.testing import build_model
 
     return build_model(tmp_path_factory.mktemp("tiny-long"), hidden=96, layers=3, seed=2)
 
