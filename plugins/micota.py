@@ -256,7 +256,7 @@ def make_long_parent(ctx, short, records: list[dict], lora: dict) -> dict:
             return {**json.loads(done.read_text()), "cache": "reused"}
         ctx.log(f"  micota: making the long-CoT parent: {short.spec} fine-tuned on {len(records)} teacher rationales")
         t0 = time.time()
-        result = ctx.train_student(records, base=short, out_dir=folder, **lora)
+        result = ctx.train_model(short, records, folder, **lora)
         info = {"path": result.path, "cache_key": key, "updates": result.updates, "examples": result.examples,
                 "final_loss": (result.loss_history or [{}])[-1].get("loss"), "build_seconds": round(time.time() - t0, 1)}
         (folder / "micota.json").write_text(json.dumps({**info, "inputs": inputs}, indent=2))

@@ -21,7 +21,7 @@ from typing import Any
 from cotgap.backends import engines, evaluation, generation
 from cotgap.backends.ledger import LedgeredLM, RequestLedger
 from cotgap.backends.training import TrainConfig, TrainResult, train_sft
-from cotgap.errors import ServiceError, UserError
+from cotgap.errors import ProtocolError, ServiceError, UserError
 from cotgap.models.resolve import ModelRef, resolve
 from cotgap.pipeline.rundir import RunDir, key_of, read_jsonl, write_jsonl
 from cotgap.protocol import rules
@@ -58,6 +58,7 @@ class RunContext:
         self.records: dict[str, Any] = {}
         self.generation_stats = {"computed": 0, "reused": 0}
         self.models_needed: list[str] = []  # beyond student and teachers (see ``will_need``)
+        self.student_models: set[str] = set()  # folders train_student wrote: the only evaluable ones
         self._train_task = None
 
     # -- models --------------------------------------------------------------------------------
@@ -101,6 +102,7 @@ class RunContext:
         "perspective" prompt). Cached by everything that determines the output; answered requests
         are kept in a ledger as they arrive, so a killed generation resumes where it stopped."""
         ref = resolve(model) if isinstance(model, str) else model
+        rules.check_student_smaller(self.student, [ref])  # whoever writes training data is larger (scripted exempt)
         task = self.train_task()
         gen = self.config.generation
         max_new = max_new_tokens or gen.max_new_tokens
@@ -191,14 +193,35 @@ class RunContext:
         return out
 
     def train_student(self, records: list[dict], *, trainer_cls=None, callbacks=(), trainer_kwargs=None,
-                      base: ModelRef | None = None, out_dir: Path | None = None, **cfg_overrides) -> TrainResult:
-        """Fine-tune the student (or ``base``) on kept records; returns where the merged model is."""
+                      base: ModelRef | None = None, **cfg_overrides) -> TrainResult:
+        """Fine-tune the student on kept records; returns where the merged model is. Only a model
+        made here can be evaluated as the distilled student (the core checks)."""
+        if base is not None and base.fingerprint != self.student.fingerprint:
+            raise ProtocolError(f"train_student fine-tunes the student only, not {base.spec}; "
+                                "train other models with ctx.train_model (they can never be evaluated as the student)")
+        per_source: dict[str, int] = {}
+        for r in records:  # the student's training set, per source (report.json -> training)
+            per_source[str(r.get("source"))] = per_source.get(str(r.get("source")), 0) + 1
+        result = self._fine_tune(self.student, records, self.run.path / "student", trainer_cls=trainer_cls,
+                                 callbacks=callbacks, trainer_kwargs=trainer_kwargs, **cfg_overrides)
+        self.record("training.examples_per_source", per_source)
+        self.student_models.add(str(Path(result.path).resolve()))
+        return result
+
+    def train_model(self, base: ModelRef, records: list[dict], out_dir: Path, *, trainer_cls=None, callbacks=(),
+                    trainer_kwargs=None, **cfg_overrides) -> TrainResult:
+        """Fine-tune a model other than the student (e.g. MiCoTA's long-CoT parent) into ``out_dir``.
+        Its result is never accepted as the distilled student."""
+        return self._fine_tune(base, records, Path(out_dir), trainer_cls=trainer_cls, callbacks=callbacks,
+                               trainer_kwargs=trainer_kwargs, **cfg_overrides)
+
+    def _fine_tune(self, base: ModelRef, records: list[dict], out_dir: Path, *, trainer_cls, callbacks,
+                   trainer_kwargs, **cfg_overrides) -> TrainResult:
         from transformers import AutoTokenizer
 
         if not records:
             raise UserError("no correct rationales survived the filter: nothing to train the student on "
                             "(try a stronger teacher, more examples, or a larger --limit)")
-        base = base or self.student
         path = base.path(log=self.log)
         generation.close()  # free the generation engine before training
         tokenizer = AutoTokenizer.from_pretrained(path)
@@ -206,10 +229,18 @@ class RunContext:
         cfg = self.training_config(**cfg_overrides)
         self.log(f"  training {base.spec} ({cfg.method}) on {len(examples)} rationales, "
                  f"{cfg.updates(len(examples))} optimizer updates")
-        if base is self.student:  # the student's training set, per source (report.json -> training)
-            per_source: dict[str, int] = {}
-            for r in records:
-                per_source[str(r.get("source"))] = per_source.get(str(r.get("source")), 0) + 1
-            self.record("training.examples_per_source", per_source)
-        return train_sft(path, examples, out_dir or (self.run.path / "student"), cfg, trainer_cls=trainer_cls,
-                         callbacks=callbacks, trainer_kwargs=trainer_kwargs, tokenizer=tokenizer)
+        return train_sft(path, examples, out_dir, cfg, trainer_cls=trainer_cls, callbacks=callbacks,
+                         trainer_kwargs=trainer_kwargs, tokenizer=tokenizer)
+
+
+class FilterView:
+    """What a ``filter`` hook sees: the run's strategy parameters and the one source it filters —
+    not the other sources, the run directory or the generation cache (no cross-teacher filtering;
+    the named ablation is done by the core)."""
+
+    __slots__ = ("params", "source", "log")
+
+    def __init__(self, params: dict, source: str, log):
+        self.params = dict(params)
+        self.source = source
+        self.log = log

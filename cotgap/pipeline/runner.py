@@ -23,9 +23,9 @@ from cotgap import plugins
 from cotgap.backends import evaluation, generation
 from cotgap.backends.training import TrainResult
 from cotgap.config import DEFAULT_TEACHERS
-from cotgap.errors import PluginError, UserError
+from cotgap.errors import PluginError, ProtocolError, UserError
 from cotgap.models.resolve import resolve
-from cotgap.pipeline.context import RunContext, task_fingerprint
+from cotgap.pipeline.context import FilterView, RunContext, task_fingerprint
 from cotgap.pipeline.rundir import RunDir, key_of, read_json, read_jsonl, write_json, write_jsonl
 from cotgap.protocol import rules
 from cotgap.report import run_report
@@ -188,7 +188,8 @@ class Runner:
             peer_sources = self._peer_sources(sources)
             for name, recs in sources.items():
                 # Each source is filtered alone: the hook sees nothing of the other teachers.
-                kept = hooks.filter(strategy=cfg.strategy, ctx=ctx, source=name, records=[dict(r) for r in recs])
+                view = FilterView(self.params, name, self.log)
+                kept = hooks.filter(strategy=cfg.strategy, ctx=view, source=name, records=[dict(r) for r in recs])
                 self._check_returned("filter", kept, list, "a list of the records it was given")
                 rules.check_filter_subset(name, recs, kept)
                 kept = _ablate(cfg.ablation, kept, {**peer_sources, **sources})
@@ -205,6 +206,7 @@ class Runner:
         def do_train():
             result = hooks.train(strategy=cfg.strategy, ctx=ctx, data=kept)
             self._check_returned("train", result, TrainResult, "the TrainResult of ctx.train_student(...)")
+            self._check_trained_student(result)
             return {"result": result.to_json(), "strategy_records": ctx.records}
 
         train_rec = run.stage("train", {**gen_inputs, "filter": filt_rec["key"], "training": asdict(cfg.training),
@@ -227,6 +229,23 @@ class Runner:
             got = "nothing" if value is None else ("an empty result" if isinstance(value, kind) else type(value).__name__)
             raise PluginError(f"plugin {self.strategy.plugin}: {method}() of strategy {self.cfg.strategy} "
                               f"returned {got}; it must return {expected}")
+
+    def _check_trained_student(self, result: TrainResult) -> None:
+        """The distilled evaluation runs only on the student fine-tuned: a model ``train_student``
+        wrote, with the student's architecture and parameter count."""
+        from transformers import AutoConfig
+
+        from cotgap.models.resolve import ModelRef, count_params
+
+        path = str(Path(result.path).resolve())
+        if path not in self.ctx.student_models:
+            raise ProtocolError(f"plugin {self.strategy.plugin}: train() returned {result.path}, which ctx.train_student "
+                                "did not write; only the student fine-tuned can be evaluated as the distilled student")
+        trained, student = AutoConfig.from_pretrained(path), AutoConfig.from_pretrained(self.student.path(log=self.log))
+        n_trained, n_student = count_params(ModelRef(path, "local")), self.student.n_params
+        if trained.architectures != student.architectures or n_trained != n_student:
+            raise ProtocolError(f"the trained model ({trained.architectures}, {n_trained:,} parameters) is not the "
+                                f"student {self.student.spec} ({student.architectures}, {n_student:,})")
 
     def _shared_baseline(self, inputs: dict, compute):
         """In a sweep (shared cache given), one student's baseline on one test split is evaluated once
