@@ -10,16 +10,18 @@ from cotgap.hookspecs import hookimpl
 from cotgap.strategy import Strategy
 
 __version__ = "0.1.0"
-__all__ = ["PluginError", "ProtocolError", "RunContext", "Strategy", "TrainResult", "UserError", "hookimpl"]
+__all__ = ["PluginError", "ProtocolError", "RunContext", "Strategy", "TrainConfig", "TrainResult", "UserError",
+           "hookimpl", "per_example_loss", "weighted_trainer_class"]
+
+#: public names that load on first use, and the module each comes from
+_LAZY = {"TrainResult": "cotgap.backends.training", "TrainConfig": "cotgap.backends.training",
+         "per_example_loss": "cotgap.backends.training", "weighted_trainer_class": "cotgap.backends.training",
+         "RunContext": "cotgap.pipeline.context"}
 
 
 def __getattr__(name: str):
-    if name == "TrainResult":
-        from cotgap.backends.training import TrainResult
+    if name in _LAZY:
+        import importlib
 
-        return TrainResult
-    if name == "RunContext":
-        from cotgap.pipeline.context import RunContext
-
-        return RunContext
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'cotgap' has no attribute {name!r}")

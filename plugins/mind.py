@@ -91,10 +91,10 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from cotgap.errors import UserError
-from cotgap.hookspecs import hookimpl
+from cotgap import Strategy, UserError, hookimpl
 
 NAME = "mind"
 DEFAULT_PERSPECTIVES = [
@@ -115,10 +115,39 @@ DEFAULTS = {
 }
 
 
+class Mind(Strategy):
+    """MIND (Cui et al. 2026). ``filter`` is the base class's (each source's correct records)."""
+
+    name = NAME
+    description = ("MIND: several reasoning perspectives per question, each rationale weighted by "
+                   "the student's inertia-filtered loss on it (Cui et al. 2026)")
+
+    @dataclass
+    class Params:  # types and simple ranges here; resolve_params checks the rest
+        perspectives: list = field(default_factory=lambda: list(DEFAULT_PERSPECTIVES))
+        samples: int = field(default=DEFAULTS["samples"], metadata={"min": 1})
+        temperature: float = field(default=DEFAULTS["temperature"], metadata={"min": 0.0})
+        inertia: float = field(default=DEFAULTS["inertia"], metadata={"min": 0.0})
+        temperature_tau: float = DEFAULTS["temperature_tau"]
+        min_weight: float = field(default=DEFAULTS["min_weight"], metadata={"min": 0.0, "max": 1.0})
+        group: str = field(default=DEFAULTS["group"], metadata={"choices": ("question", "all")})
+        batch_normalise: bool = DEFAULTS["batch_normalise"]
+        log_every: int | None = DEFAULTS["log_every"]
+
+    def check(self, ctx):
+        """Refuse bad parameters before the baseline."""
+        resolve_params(ctx.params)
+
+    def generate(self, ctx):
+        return generate_perspectives(ctx)
+
+    def train(self, ctx, data):
+        return train_weighted(ctx, data)
+
+
 @hookimpl
 def register_strategies(register):
-    register(NAME, description="MIND: several reasoning perspectives per question, each rationale weighted by "
-                               "the student's inertia-filtered loss on it (Cui et al. 2026)", defaults=DEFAULTS)
+    register(Mind())
 
 
 # -- parameters ---------------------------------------------------------------------------------
@@ -154,13 +183,6 @@ def resolve_params(params: dict) -> dict:
         raise UserError("mind: log_every must be >= 1 or null")
     return p
 
-
-@hookimpl
-def check(strategy, ctx):
-    """Refuse bad parameters before the baseline."""
-    if strategy != NAME:
-        return
-    resolve_params(ctx.params)
 
 
 def perspective_label(i: int, text: str | None) -> str:
@@ -257,7 +279,7 @@ def trainer_class():
     """
     import torch
 
-    from cotgap.backends.training import per_example_loss, weighted_trainer_class
+    from cotgap import per_example_loss, weighted_trainer_class
 
     base = weighted_trainer_class()
 
@@ -360,7 +382,7 @@ def plot_weights(log_path: Path, examples: list[dict], out: Path, max_lines: int
     return out
 
 
-# -- hooks --------------------------------------------------------------------------------------
+# -- the strategy's steps --------------------------------------------------------------------------
 def _source_names(ctx) -> list[str]:
     names, seen = [], defaultdict(int)
     for t in ctx.teachers:
@@ -376,10 +398,7 @@ def _description(ctx, instruction: str | None) -> str | None:
     return (f"{base}\n{instruction.strip()}" if base else instruction.strip()) + "\n\n"
 
 
-@hookimpl
-def generate(strategy, ctx):
-    if strategy != NAME:
-        return None
+def generate_perspectives(ctx) -> dict:
     p = resolve_params(ctx.params)
     ctx.record("mind.params", {k: p[k] for k in DEFAULTS})
     out, stats = {}, {}
@@ -402,17 +421,7 @@ def generate(strategy, ctx):
     return out
 
 
-@hookimpl
-def filter(strategy, ctx, source, records):
-    if strategy != NAME:
-        return None
-    return [r for r in records if r["correct"]]
-
-
-@hookimpl
-def train(strategy, ctx, data):
-    if strategy != NAME:
-        return None
+def train_weighted(ctx, data: dict):
     p = resolve_params(ctx.params)
     records = [r for recs in data.values() for r in recs]
     examples = [{"index": i, "doc_id": r["doc_id"], "source": r.get("source"), "perspective": r.get("perspective", 0),

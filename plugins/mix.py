@@ -84,10 +84,10 @@ batching would have done) and ``unequal_updates`` when ``published_batching`` is
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 from fractions import Fraction
 
-from cotgap.errors import UserError
-from cotgap.hookspecs import hookimpl
+from cotgap import Strategy, UserError, hookimpl
 
 NAME = "mix"
 DEFAULTS = {
@@ -111,19 +111,39 @@ DEFAULT_TEACHERS = ("qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct"
 PUBLISHED_BATCHING = {"batch_size": 5, "grad_accum": 4}
 
 
+class Mix(Strategy):
+    """Mix Distillation (Li et al. 2025). ``filter`` is the base class's (each source's correct
+    records); ``generate`` labels the two teachers' roles; ``train`` mixes and trains."""
+
+    name = NAME
+    description = ("Mix Distillation: 1:4 mix of a long-CoT/large teacher's and a "
+                   "short-CoT/small teacher's correct rationales (Li et al. 2025)")
+    default_teachers = DEFAULT_TEACHERS
+
+    @dataclass
+    class Params:  # types here; the values' meaning is checked by resolve_params
+        ratio: float | str = DEFAULTS["ratio"]
+        preset: str | None = field(default=DEFAULTS["preset"], metadata={"choices": (None, *PRESETS)})
+        size: str = DEFAULTS["size"]
+        distinct_questions: bool = DEFAULTS["distinct_questions"]
+        shortfall: str = DEFAULTS["shortfall"]
+        seed: int | None = DEFAULTS["seed"]
+        published_batching: bool = DEFAULTS["published_batching"]
+
+    def check(self, ctx):
+        _check_teachers(ctx)
+        _params(ctx)
+
+    def generate(self, ctx):
+        return generate_sources(ctx)
+
+    def train(self, ctx, data):
+        return train_mix(ctx, data)
+
+
 @hookimpl
 def register_strategies(register):
-    register(NAME, description="Mix Distillation: 1:4 mix of a long-CoT/large teacher's and a "
-                               "short-CoT/small teacher's correct rationales (Li et al. 2025)",
-             defaults=DEFAULTS, default_teachers=list(DEFAULT_TEACHERS))
-
-
-@hookimpl
-def check(strategy, ctx):
-    if strategy != NAME:
-        return
-    _check_teachers(ctx)
-    _params(ctx)
+    register(Mix())
 
 
 # -- parameters ---------------------------------------------------------------------------------
@@ -268,11 +288,8 @@ def mix_records(strong: list[dict], easy: list[dict], *, ratio: float, size="sho
     return mixed, info
 
 
-# -- hooks --------------------------------------------------------------------------------------
-@hookimpl
-def generate(strategy, ctx):
-    if strategy != NAME:
-        return None
+# -- the strategy's steps --------------------------------------------------------------------------
+def generate_sources(ctx) -> dict:
     _check_teachers(ctx)
     p = _params(ctx)
     names = source_names(ctx, p)
@@ -283,17 +300,7 @@ def generate(strategy, ctx):
     return {name: ctx.generate_rationales(t, source=name) for name, t in zip(names, ctx.teachers)}
 
 
-@hookimpl
-def filter(strategy, ctx, source, records):
-    if strategy != NAME:
-        return None
-    return [r for r in records if r["correct"]]
-
-
-@hookimpl
-def train(strategy, ctx, data):
-    if strategy != NAME:
-        return None
+def train_mix(ctx, data: dict):
     _check_teachers(ctx)
     p = _params(ctx)
     s_name, e_name = source_names(ctx, p)
@@ -316,9 +323,7 @@ def train(strategy, ctx, data):
                                      "note": "a teacher had fewer correct rationales than its share: all of them "
                                              "were taken"})
         ctx.log(f"  mix: shortfall {info['shortfall']} (policy {p['shortfall']})")
-    from cotgap.pipeline.rundir import write_jsonl
-
-    write_jsonl(ctx.workdir(NAME) / "mixed.jsonl", mixed)
+    ctx.write_jsonl(ctx.workdir(NAME) / "mixed.jsonl", mixed)
     ctx.log(f"  mix: {info['taken']['strong']} from {s_name} + {info['taken']['easy']} from {e_name} "
             f"(target ratio {p['ratio']:.3g}, achieved {info['ratio_achieved']})")
 

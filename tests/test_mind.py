@@ -137,8 +137,7 @@ def test_generate_asks_each_teacher_for_each_perspective():
         teachers=[types.SimpleNamespace(spec="t-a"), types.SimpleNamespace(spec="t-a")],
         records={}, generate_rationales=generate_rationales, train_task=lambda: task)
     ctx.record = ctx.records.__setitem__
-    assert mind.generate("plain", ctx) is None and mind.filter("plain", ctx, "x", []) is None
-    out = mind.generate("mind", ctx)
+    out = mind.Mind().generate(ctx)
     assert list(out) == ["t-a", "t-a#2"]  # the same spec twice: still two sources
     assert [c[4] for c in calls] == [None, "Decide the thing.\nBe brief.\n\n"] * 2
     assert all(c[2:4] == (2, 0.7) for c in calls)
@@ -148,7 +147,7 @@ def test_generate_asks_each_teacher_for_each_perspective():
     assert len({(r["doc_id"], r["sample"]) for r in recs}) == len(recs)
     assert {(r["perspective"], r["sample"]) for r in recs} == {(0, 0), (0, 1), (1, 2), (1, 3)}
     assert ctx.records["mind.generated"]["t-a"]["p1: Be brief."] == {"generated": 6, "correct": 4}
-    kept = mind.filter("mind", ctx, "t-a", recs)
+    kept = mind.Mind().filter(ctx, "t-a", recs)
     assert len(kept) == 8 and all(r["correct"] for r in kept)
 
 

@@ -87,6 +87,31 @@ class RunContext:
         p.mkdir(parents=True, exist_ok=True)
         return p
 
+    def artifact_dir(self, name: str) -> Path:
+        """A cross-run cache folder for a strategy's own artefacts (e.g. MiCoTA's merged models),
+        beside the zoo (``COTGAP_CACHE``): built once per input key, reused by later runs."""
+        from cotgap.models import zoo
+
+        p = zoo.cache_root() / name
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    @staticmethod
+    def write_jsonl(path: Path, rows: list[dict]) -> None:
+        """Write rows atomically (a kill never leaves a half-written file that looks finished)."""
+        write_jsonl(path, rows)
+
+    @staticmethod
+    def write_json(path: Path, obj) -> None:
+        from cotgap.pipeline.rundir import write_json
+
+        write_json(path, obj)
+
+    @staticmethod
+    def release_models() -> None:
+        """Free the generation engine now (before a memory-hungry step of the strategy's own)."""
+        generation.close()
+
     # -- generation ------------------------------------------------------------------------------
     def train_task(self):
         if self._train_task is None:
