@@ -144,9 +144,11 @@ def validate(engines: dict[str, EngineSettings]) -> None:
 
 
 def machine_defaults() -> dict:
-    """cotgap's defaults for this machine (what ``open_lm`` always used)."""
+    """cotgap's defaults for this machine: bf16 on GPUs; float32 on CPUs, where vLLM's bf16 path
+    has crashed the process (SIGILL) on a CPU that reports bf16 support (see docs/engines.md) —
+    ``dtype: bfloat16`` in ``generation.engines`` opts in; eager mode on CPUs."""
     cuda = runtime.has_cuda()
-    dtype = os.environ.get("COTGAP_VLLM_DTYPE") or ("bfloat16" if (cuda or runtime.cpu_supports_bf16()) else "float32")
+    dtype = os.environ.get("COTGAP_VLLM_DTYPE") or ("bfloat16" if cuda else "float32")
     return {"dtype": dtype, "enforce_eager": not cuda, "max_model_len": 4096,
             "gpu_memory_utilization": 0.85 if cuda else 0.9}
 
