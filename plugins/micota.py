@@ -78,11 +78,10 @@ import hashlib
 import json
 import statistics
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from cotgap.errors import ProtocolError, UserError
-from cotgap.hookspecs import hookimpl
+from cotgap import ProtocolError, Strategy, UserError, hookimpl
 
 NAME = "micota"
 DEFAULTS = {
@@ -105,10 +104,52 @@ TA_PREFIX = "TA:"
 CACHE_VERSION = 1
 
 
+class MiCoTA(Strategy):
+    """MiCoTA (Ding et al. 2025). ``filter`` is the base class's (each source's correct records);
+    ``train`` uses the teacher assistant's kept rationales only."""
+
+    name = NAME
+    description = ("MiCoTA: student learns from a DARE-TIES merged teacher assistant's "
+                   "intermediate-length CoT (Ding et al. 2025)")
+
+    @dataclass
+    class Params:  # types and simple ranges here; _params checks the rest
+        short_parent: str = DEFAULTS["short_parent"]
+        long_parent: str | None = DEFAULTS["long_parent"]
+        long_parent_lora: dict = field(default_factory=lambda: dict(DEFAULTS["long_parent_lora"]))
+        base_model: str | None = DEFAULTS["base_model"]
+        density: float = field(default=DEFAULTS["density"], metadata={"min": 0.0, "max": 1.0})
+        weight_long: float = DEFAULTS["weight_long"]
+        weight_short: float = DEFAULTS["weight_short"]
+        normalize: bool | None = DEFAULTS["normalize"]
+        int8_mask: bool = DEFAULTS["int8_mask"]
+        dtype: str = DEFAULTS["dtype"]
+        merge_seed: int | None = DEFAULTS["merge_seed"]
+        ta_samples: int = field(default=DEFAULTS["ta_samples"], metadata={"min": 1})
+        ta_temperature: float = field(default=DEFAULTS["ta_temperature"], metadata={"min": 0.0})
+        measure_short_parent: bool = DEFAULTS["measure_short_parent"]
+
+    def check(self, ctx):
+        """Refuse before the baseline: bad parameters, student < TA < teacher violated, unmergeable parents."""
+        for ref in _models(ctx, _params(ctx)):
+            if ref is not None:
+                ctx.will_need(ref)  # a zoo parent is converted in the background while the baseline runs
+
+    def generate(self, ctx):
+        return generate_with_ta(ctx)
+
+    def train(self, ctx, data):
+        records = [r for name, recs in data.items() if name.startswith(TA_PREFIX) for r in recs]
+        if not records:
+            raise UserError("micota: the teacher assistant got no train question right, so there is nothing to "
+                            "train the student on (try a larger --limit, a stronger long parent, or a higher "
+                            "weight_long)")
+        return ctx.train_student(records)
+
+
 @hookimpl
 def register_strategies(register):
-    register(NAME, description="MiCoTA: student learns from a DARE-TIES merged teacher assistant's "
-                               "intermediate-length CoT (Ding et al. 2025)", defaults=DEFAULTS)
+    register(MiCoTA())
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -116,10 +157,8 @@ def _key(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def cache_root() -> Path:
-    from cotgap.models import zoo
-
-    return zoo.cache_root() / "micota"
+def cache_root(ctx) -> Path:
+    return ctx.artifact_dir("micota")
 
 
 def _name(ref) -> str:
@@ -152,7 +191,7 @@ def _params(ctx) -> dict:
     lora = p["long_parent_lora"] or {}
     if not isinstance(lora, dict):
         raise UserError("micota: long_parent_lora must be a mapping of training settings")
-    from cotgap.backends.training import TrainConfig
+    from cotgap import TrainConfig
 
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(lora) - known)
@@ -247,7 +286,7 @@ def make_long_parent(ctx, short, records: list[dict], lora: dict) -> dict:
               "examples": _key([[e["prompt"], e["completion"]] for e in examples]), "n": len(examples),
               "training": asdict(cfg)}
     key = _key(inputs)
-    folder = cache_root() / f"long-{key}"
+    folder = cache_root(ctx) / f"long-{key}"
 
     def build() -> dict:
         done = folder / "micota.json"
@@ -289,7 +328,7 @@ def make_ta(ctx, p: dict, short, long_ref, long_identity: str, base) -> dict:
     inputs = {"version": CACHE_VERSION, "step": "ta_merge", "config": abstract, "seed": p["merge_seed"],
               "mergekit": version("mergekit")}
     key = _key(inputs)
-    folder = cache_root() / f"ta-{key}"
+    folder = cache_root(ctx) / f"ta-{key}"
 
     def build() -> dict:
         done = folder / "micota.json"
@@ -298,9 +337,7 @@ def make_ta(ctx, p: dict, short, long_ref, long_identity: str, base) -> dict:
             return {**json.loads(done.read_text()), "cache": "reused"}
         ctx.log(f"  micota: merging the teacher assistant (dare_ties, density {p['density']}, "
                 f"weight_long {p['weight_long']}, seed {p['merge_seed']})")
-        from cotgap.backends import generation
-
-        generation.close()
+        ctx.release_models()
         merged = _merge.run_merge(config, folder, seed=p["merge_seed"], yaml_text=yaml_text)
         info = {"path": str(folder), "cache_key": key, "merge_seconds": merged["seconds"],
                 "mergekit": merged["mergekit"], "merge_seed": merged["seed"]}
@@ -310,7 +347,7 @@ def make_ta(ctx, p: dict, short, long_ref, long_identity: str, base) -> dict:
     return _cached_stage(ctx, "micota.ta_merge", inputs, build)
 
 
-# -- hooks ----------------------------------------------------------------------------------------------
+# -- the strategy's steps ---------------------------------------------------------------------------------
 def _models(ctx, p: dict):
     """The parents and base, validated: models (not scripted), size rule, mergeable shapes."""
     short = ctx.resolve_model(p["short_parent"])
@@ -330,25 +367,13 @@ def _models(ctx, p: dict):
     return short, long_ref, base
 
 
-@hookimpl
-def check(strategy, ctx):
-    """Refuse before the baseline: bad parameters, student < TA < teacher violated, unmergeable parents."""
-    if strategy != NAME:
-        return
-    for ref in _models(ctx, _params(ctx)):
-        if ref is not None:
-            ctx.will_need(ref)  # a zoo parent is converted in the background while the baseline runs
-
-
-@hookimpl
-def generate(strategy, ctx):
-    if strategy != NAME:
-        return None
+def generate_with_ta(ctx) -> dict:
+    """The teachers' rationales, the long-CoT parent and the merged TA (both cached), the TA's rationales."""
     p = _params(ctx)
     short, long_ref, base = _models(ctx, p)  # (already checked by ``check``; cheap to repeat)
 
     sources = {t.spec: ctx.generate_rationales(t) for t in ctx.teachers}
-    info: dict = {"short_parent": short.spec, "merge_seed": p["merge_seed"], "cache_dir": str(cache_root())}
+    info: dict = {"short_parent": short.spec, "merge_seed": p["merge_seed"], "cache_dir": str(cache_root(ctx))}
 
     if long_ref is None:
         long_cot = [r for t in ctx.teachers for r in sources[t.spec] if r["correct"]]
@@ -381,9 +406,7 @@ def generate(strategy, ctx):
     short_recs = None
     if p["measure_short_parent"]:
         short_recs = ctx.generate_rationales(short, source="short parent")
-        from cotgap.pipeline.rundir import write_jsonl
-
-        write_jsonl(ctx.workdir("micota") / "short_parent_generations.jsonl", short_recs)
+        ctx.write_jsonl(ctx.workdir("micota") / "short_parent_generations.jsonl", short_recs)
 
     from transformers import AutoTokenizer
 
@@ -400,21 +423,3 @@ def generate(strategy, ctx):
     ctx.record("rationale_tokens", tokens)
     ctx.record("micota", info)
     return sources
-
-
-@hookimpl
-def filter(strategy, ctx, source, records):
-    if strategy != NAME:
-        return None
-    return [r for r in records if r["correct"]]
-
-
-@hookimpl
-def train(strategy, ctx, data):
-    if strategy != NAME:
-        return None
-    records = [r for name, recs in data.items() if name.startswith(TA_PREFIX) for r in recs]
-    if not records:
-        raise UserError("micota: the teacher assistant got no train question right, so there is nothing to train "
-                        "the student on (try a larger --limit, a stronger long parent, or a higher weight_long)")
-    return ctx.train_student(records)

@@ -75,12 +75,12 @@ def caches(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_registered_and_inert_for_other_strategies():
+def test_registered_as_a_strategy_object_with_typed_params():
     strat = plugins.strategies()["micota"]
     assert strat.defaults == micota.DEFAULTS and strat.defaults["short_parent"] == "qwen2.5-coder-0.5b-instruct"
-    assert micota.generate(strategy="plain", ctx=None) is None
-    assert micota.filter(strategy="plain", ctx=None, source="x", records=[]) is None
-    assert micota.train(strategy="plain", ctx=None, data={}) is None
+    assert isinstance(strat.impl, micota.MiCoTA)
+    with pytest.raises(UserError, match="strategy_params.ta_samples of strategy micota must be int"):
+        strat.impl.validate_params({"ta_samples": "2"})
 
 
 def test_merge_equals_mergekit_cli_and_differs_from_parents(tmp_path, tiny_teacher, other_parent):

@@ -88,3 +88,22 @@ def test_run_strategy_end_to_end_on_tiny_models(tmp_path):
     assert report["strategy"]["name"] == "first-two-test"
     assert [s["kept"] for s in report["sources"]] == [2] and report["training"]["examples"] == 2
     assert report["verdict"] in {"helped", "hurt", "no significant change"}
+
+
+def test_built_in_plugins_use_only_the_public_api():
+    """plugins/*.py may import ``cotgap`` (what it exports) and each other, nothing inside cotgap."""
+    import ast
+    from pathlib import Path
+
+    offenders = []
+    for path in sorted((Path(__file__).resolve().parents[1] / "plugins").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {n}" for n in names if n.startswith("cotgap.")]
+    assert offenders == []
+
+
+def test_every_built_in_is_a_strategy_object():
+    for name in ("plain", "mix", "micota", "mind"):
+        assert isinstance(plugins.select(name).impl, Strategy), name
