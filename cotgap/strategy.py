@@ -11,19 +11,8 @@ The base class *is* the plain strategy of the practical protocol: one greedy rat
 question per teacher; each source's correct records; SFT on everything kept. A subclass overrides
 only what it changes, and declares its parameters once, as a dataclass ``Params`` (defaults,
 types, and ranges in ``field(metadata={"min": ..., "max": ...})``); the core validates the user's
-``strategy_params`` against it before any work.
-
-    class Shortest(Strategy):
-        name = "shortest"
-        description = "the k shortest correct rationales per teacher"
-
-        @dataclass
-        class Params:
-            k: int = field(default=8, metadata={"min": 1})
-
-        def filter(self, ctx, source, records):
-            correct = [r for r in records if r["correct"]]
-            return sorted(correct, key=lambda r: len(r["response"]))[: ctx.params["k"]]
+``strategy_params`` against it before any work. A complete third-party strategy in ten lines is
+tests/fixtures/cotgap_shortest_plugin (shown in the README's "Writing a strategy plugin").
 """
 
 from __future__ import annotations
