@@ -61,6 +61,19 @@ class StrategyInfo:
     default_teachers: list = field(default_factory=list)  # used when the user names no teacher
     impl: StrategyBase | None = None  # the strategy object (None: module-function hooks)
 
+    def validate_params(self, given: dict) -> dict:
+        """The user's ``strategy_params`` resolved against the strategy's declared parameters
+        (typed ``Params`` for a strategy object; the registered defaults' keys otherwise)."""
+        if self.impl is not None:
+            return self.impl.validate_params(given)
+        from cotgap.errors import UserError
+
+        unknown = sorted(set(given) - set(self.defaults))
+        if unknown:
+            raise UserError(f"unknown parameter(s) for strategy {self.name}: {', '.join(unknown)} "
+                            f"(known: {', '.join(sorted(self.defaults)) or 'none'})")
+        return {**self.defaults, **given}
+
     @property
     def plugin(self) -> str:
         """The plugin as users know it (its entry point / module name)."""
@@ -134,28 +147,25 @@ def strategies() -> dict[str, StrategyInfo]:
         owners.setdefault(info.name, []).append(info.plugin_name)
         found.setdefault(info.name, info)
 
-    for plugin in sorted(pm.get_plugins(), key=lambda p: pm.get_name(p) or ""):
-        plugin_name = pm.get_name(plugin)
-        if isinstance(plugin, StrategyBase):  # an entry point's strategy object, or one registered below
-            add(_info(plugin, plugin_name))
-            continue
+    # 1. modules register their strategies: an object becomes a plugin of its own, "<module>:<name>"
+    for plugin in list(pm.get_plugins()):
         impl = getattr(plugin, "register_strategies", None)
-        if impl is None:
+        if impl is None or isinstance(plugin, StrategyBase):
             continue
+        plugin_name = pm.get_name(plugin)
 
         def register(name, description="", defaults=None, default_teachers=None, _p=plugin_name):
-            if isinstance(name, StrategyBase):  # register(MyStrategy()): the object becomes a plugin
-                obj_name = f"{_p}:{name.name}"
-                if pm.get_plugin(obj_name) is None:
-                    _register(name, obj_name)
-                return  # listed when the loop reaches it (it sorts after its owner)
+            if isinstance(name, StrategyBase):  # register(MyStrategy())
+                if pm.get_plugin(f"{_p}:{name.name}") is None:
+                    _register(name, f"{_p}:{name.name}")
+                return
             add(StrategyInfo(name, _p, description, dict(defaults or {}), list(default_teachers or [])))
 
         impl(register=register)
-    for plugin in pm.get_plugins():  # objects registered during this call
-        name = pm.get_name(plugin)
-        if isinstance(plugin, StrategyBase) and name not in [p for ps in owners.values() for p in ps]:
-            add(_info(plugin, name))
+    # 2. every strategy object (registered above, or straight from an entry point)
+    for plugin in sorted(pm.get_plugins(), key=lambda p: pm.get_name(p) or ""):
+        if isinstance(plugin, StrategyBase):
+            add(_info(plugin, pm.get_name(plugin)))
     conflicts.clear()
     conflicts.update({n: sorted(ps) for n, ps in owners.items() if len(ps) > 1})
     return found

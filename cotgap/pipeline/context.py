@@ -23,7 +23,7 @@ from cotgap.backends.ledger import LedgeredLM, RequestLedger
 from cotgap.backends.training import TrainConfig, TrainResult, train_sft
 from cotgap.errors import ProtocolError, ServiceError, UserError
 from cotgap.models.resolve import ModelRef, resolve
-from cotgap.pipeline.rundir import RunDir, key_of, read_jsonl, write_jsonl
+from cotgap.pipeline.rundir import RunDir, key_of, read_jsonl, write_json, write_jsonl
 from cotgap.protocol import rules
 
 
@@ -103,8 +103,6 @@ class RunContext:
 
     @staticmethod
     def write_json(path: Path, obj) -> None:
-        from cotgap.pipeline.rundir import write_json
-
         write_json(path, obj)
 
     @staticmethod
@@ -163,8 +161,6 @@ class RunContext:
         self.log(f"  {ref.spec}: {lm.sent} requests sent, {lm.reused} answered from the ledger")
         write_jsonl(path, records)
         ledger.remove()  # the finished generation file supersedes it
-        if ref.kind == "api":
-            generation.close()
         return records
 
     def _generate_samples(self, lm, ref: ModelRef, source, samples, temperature, description, max_new) -> list[dict]:

@@ -20,10 +20,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from cotgap import plugins
-from cotgap.backends import evaluation, generation
+from cotgap.backends import engines, evaluation, generation
 from cotgap.backends.training import TrainResult
 from cotgap.config import DEFAULT_TEACHERS
 from cotgap.errors import PluginError, ProtocolError, UserError
+from cotgap.models import api
 from cotgap.models.resolve import resolve
 from cotgap.pipeline.context import FilterView, RunContext, task_fingerprint
 from cotgap.pipeline.rundir import RunDir, key_of, read_json, read_jsonl, write_json, write_jsonl
@@ -64,14 +65,7 @@ class Runner:
     def prepare(self):
         cfg = self.cfg
         self.strategy = plugins.select(cfg.strategy)
-        if self.strategy.impl is not None:  # typed Params: unknown keys, types and ranges checked by name
-            self.params = self.strategy.impl.validate_params(cfg.strategy_params)
-        else:
-            unknown = sorted(set(cfg.strategy_params) - set(self.strategy.defaults))
-            if unknown:
-                raise UserError(f"unknown parameter(s) for strategy {cfg.strategy}: {', '.join(unknown)} "
-                                f"(known: {', '.join(sorted(self.strategy.defaults)) or 'none'})")
-            self.params = {**self.strategy.defaults, **cfg.strategy_params}
+        self.params = self.strategy.validate_params(cfg.strategy_params)
         if not cfg.teachers:
             cfg.teachers = list(self.strategy.default_teachers or DEFAULT_TEACHERS)
         self.student = resolve(cfg.student)
@@ -123,9 +117,6 @@ class Runner:
     def _check_generation_setup(self) -> None:
         """Engine arguments vLLM would refuse, and API teachers whose key variable is missing or whose
         server cannot be reached, are refused now, before any model loads."""
-        from cotgap.backends import engines
-        from cotgap.models import api
-
         engines.validate(engines.parse(self.cfg.generation.engines))
         for t in self.teachers:
             if t.kind == "api":
@@ -147,8 +138,6 @@ class Runner:
     def execute(self) -> dict:
         cfg, run, ctx = self.cfg, self.run, self.ctx
         hooks = plugins.strategy_hooks(cfg.strategy)
-        from cotgap.backends import engines
-
         common = {"task": cfg.task, "task_config": self.task_fp, "data": self.data, "scoring": cfg.scoring,
                   "backend": generation.pick_backend(cfg.generation.backend),
                   "engine": engines.output_key(cfg.generation.engine_args(self.student.spec))}
