@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from cotgap.backends import runtime
-from cotgap.pipeline.rundir import read_json, read_jsonl
+from cotgap.jsonio import read_json, read_jsonl
 from tests.api_proxy import FaultProxy
 
 pytestmark = pytest.mark.skipif(not runtime.vllm_available(), reason="vLLM is not installed")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from cotgap.backends import runtime
-from cotgap.pipeline.rundir import read_jsonl
+from cotgap.jsonio import read_jsonl
 from tests.test_api_teacher import ENGINE, ENV, _engine_config, cotgap_run
 
 pytestmark = [pytest.mark.zoo, pytest.mark.skipif(not runtime.vllm_available(), reason="vLLM is not installed")]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from cotgap.pipeline.rundir import read_json, read_jsonl
+from cotgap.jsonio import read_json, read_jsonl
 from tests.conftest import SHARED_DATA
 
 BBH = SHARED_DATA / "bbh"

@@ -19,7 +19,7 @@ from cotgap_plugins import _merge, micota
 
 from cotgap import plugins
 from cotgap.errors import ProtocolError, UserError
-from cotgap.pipeline.rundir import read_json
+from cotgap.jsonio import read_json
 
 MERGEKIT_YAML = Path(sys.executable).parent / "mergekit-yaml"
 

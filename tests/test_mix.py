@@ -15,7 +15,7 @@ import pytest
 from cotgap_plugins import mix
 
 from cotgap.errors import UserError
-from cotgap.pipeline.rundir import read_json, read_jsonl
+from cotgap.jsonio import read_json, read_jsonl
 
 LONG, SHORT = "scripted:long:0.3", "scripted:short:0.3"
 S_NAME, E_NAME = f"{LONG} [strong]", f"{SHORT} [easy]"

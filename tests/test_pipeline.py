@@ -9,7 +9,7 @@ import pytest
 from cotgap import plugins
 from cotgap.backends.training import Collator, tokenize
 from cotgap.hookspecs import hookimpl
-from cotgap.pipeline.rundir import read_json, read_jsonl
+from cotgap.jsonio import read_json, read_jsonl
 
 LIMIT = "6"
 

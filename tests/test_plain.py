@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from cotgap import plugins
-from cotgap.pipeline.rundir import read_json
+from cotgap.jsonio import read_json
 
 
 def test_all_four_strategies_listed_with_their_hooks():

@@ -218,7 +218,7 @@ def test_third_party_strategy_class_from_an_entry_point_runs_end_to_end(installe
     (undecorated: still the hook) with a typed parameter, installed as a real wheel."""
     import yaml
 
-    from cotgap.pipeline.rundir import read_json, read_jsonl
+    from cotgap.jsonio import read_json, read_jsonl
 
     source = (FIXTURES / "cotgap_shortest_plugin" / "cotgap_shortest.py").read_text()
     assert len(source[source.index("class Shortest"):].strip().splitlines()) < 15

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from cotgap.cli import cli
-from cotgap.pipeline.rundir import read_json, write_json, write_jsonl
+from cotgap.jsonio import read_json, write_json, write_jsonl
 from cotgap.report import cross_run
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from cotgap.cli import cli
 from cotgap.errors import UserError
+from cotgap.jsonio import read_json
 from cotgap.pipeline import sweep
-from cotgap.pipeline.rundir import read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 Q05, Q15 = "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"

@@ -46,7 +46,7 @@ import torch
 import yaml
 
 from cotgap.backends.training import TrainConfig
-from cotgap.pipeline.rundir import read_json, read_jsonl
+from cotgap.jsonio import read_json, read_jsonl
 from tests.conftest import ZOO_MODELS
 
 pytestmark = pytest.mark.zoo

@@ -22,8 +22,9 @@ from cotgap.backends import engines, evaluation, generation
 from cotgap.backends.ledger import LedgeredLM, RequestLedger
 from cotgap.backends.training import TrainConfig, TrainResult, train_sft
 from cotgap.errors import ProtocolError, ServiceError, UserError
+from cotgap.jsonio import key_of, read_jsonl, write_json, write_jsonl
 from cotgap.models.resolve import ModelRef, resolve
-from cotgap.pipeline.rundir import RunDir, key_of, read_jsonl, write_json, write_jsonl
+from cotgap.pipeline.rundir import RunDir
 from cotgap.protocol import rules
 
 

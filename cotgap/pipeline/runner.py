@@ -24,10 +24,11 @@ from cotgap.backends import engines, evaluation, generation
 from cotgap.backends.training import TrainResult
 from cotgap.config import DEFAULT_TEACHERS
 from cotgap.errors import PluginError, ProtocolError, UserError
+from cotgap.jsonio import key_of, read_json, read_jsonl, write_json, write_jsonl
 from cotgap.models import api
 from cotgap.models.resolve import resolve
 from cotgap.pipeline.context import FilterView, RunContext, task_fingerprint
-from cotgap.pipeline.rundir import RunDir, key_of, read_json, read_jsonl, write_json, write_jsonl
+from cotgap.pipeline.rundir import RunDir
 from cotgap.protocol import rules
 from cotgap.report import run_report
 from cotgap.tasks.datasets import data_hash

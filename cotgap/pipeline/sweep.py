@@ -47,9 +47,9 @@ import yaml
 
 from cotgap import config as config_mod
 from cotgap.errors import ProtocolError, UserError
-from cotgap.pipeline.rundir import key_of, read_json, write_json
+from cotgap.jsonio import key_of, write_json
+from cotgap.report.sweep_file import SCHEMA
 
-SCHEMA = "cotgap.sweep/1"
 ABLATIONS = ("cross-teacher-filter",)
 GRID_KEYS = ("name", "out", "tasks", "students", "teachers", "strategies", "strategy_params", "ablations",
              "generation_cache")
@@ -400,14 +400,3 @@ def render_summary(summary: dict, console) -> None:
     console.print(f"student baselines: {b.get('computed', 0)} computed, {b.get('reused', 0)} reused")
     console.print(f"cells: {counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped, "
                   f"{counts.get('failed', 0)} failed  (run directories and summary: {Path(summary['dir']) / 'sweep.json'})")
-
-
-def read_summary(path: Path) -> dict | None:
-    p = Path(path) / "sweep.json"
-    if not p.is_file():
-        return None
-    try:
-        data = read_json(p)
-    except ValueError:
-        raise UserError(f"{p} is not valid JSON") from None
-    return data if isinstance(data, dict) and data.get("schema") == SCHEMA else None

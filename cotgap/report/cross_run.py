@@ -89,7 +89,7 @@ def _is_run(d: Path) -> bool:
 
 def find_runs(paths) -> tuple[list[Path], list[dict]]:
     """Run directories under ``paths`` (run dirs, sweep dirs or folders of runs) and sweep summaries."""
-    from cotgap.pipeline.sweep import read_summary
+    from cotgap.report.sweep_file import read_summary
 
     runs: list[Path] = []
     sweeps: list[dict] = []
@@ -159,7 +159,7 @@ def _teacher_of(source: str, teachers: list[str]) -> str | None:
 
 def rebuild_run(d: Path) -> dict:
     """Rebuild ``d``'s report.json / report.png from its stored results; returns the report."""
-    from cotgap.pipeline.rundir import read_json, write_json
+    from cotgap.jsonio import read_json, write_json
     from cotgap.report import run_report
 
     cfg = read_json(d / "config.json")
@@ -181,7 +181,7 @@ def rebuild_run(d: Path) -> dict:
 
 
 def collect_runs(run_dirs: list[Path], *, rebuild: bool = True) -> Collected:
-    from cotgap.pipeline.rundir import read_json
+    from cotgap.jsonio import read_json
 
     out = Collected()
     reports: list[tuple[Path, dict]] = []
@@ -447,7 +447,7 @@ def build(col: Collected, *, noise_margin: float = 1.0, kept_ratio_threshold: fl
 
 
 def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    from cotgap.pipeline.rundir import atomic_write_text
+    from cotgap.jsonio import atomic_write_text
 
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
@@ -459,7 +459,7 @@ def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
 
 def write(report: dict, col: Collected, out_dir: Path) -> dict:
     """Write tables, plots, report.json and report.md into ``out_dir``; returns the file map."""
-    from cotgap.pipeline.rundir import atomic_write_text, write_json
+    from cotgap.jsonio import atomic_write_text, write_json
     from cotgap.report import plots
 
     out_dir = Path(out_dir)

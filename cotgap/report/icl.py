@@ -22,8 +22,8 @@ def measure(tasks, teachers, students, out: str | Path, *, limit: int | None = N
             backend: str = "auto", log=print) -> list[dict]:
     """Evaluate every model on every task; write and return the rows."""
     from cotgap.backends import evaluation, generation
+    from cotgap.jsonio import atomic_write_text
     from cotgap.models.resolve import resolve
-    from cotgap.pipeline.rundir import atomic_write_text
 
     tasks, teachers, students = list(dict.fromkeys(tasks)), list(dict.fromkeys(teachers)), list(dict.fromkeys(students))
     if not tasks or not teachers or not students:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from cotgap.pipeline.rundir import read_json, read_jsonl
+from cotgap.jsonio import read_json, read_jsonl
 from cotgap.protocol.stats import paired_bootstrap
 
 
