@@ -15,6 +15,7 @@ from rich.console import Console
 
 from cotgap.config import RunConfig
 from cotgap.errors import PluginError, ServiceError, UserError
+from cotgap.protocol.constants import ABLATIONS, KEPT_RATIO, SELECTION_THRESHOLD, SPLIT_SEED
 
 console = Console(stderr=False)
 err = Console(stderr=True)
@@ -67,7 +68,7 @@ def cli():
 @click.option("--include-path", multiple=True, help="Extra folder of lm-eval task YAMLs.")
 @click.option("--threads", type=int, default=None, help="Torch/OMP threads (default 1 on <=2 cores).")
 @click.option("--backend", type=click.Choice(["auto", "vllm", "hf"]), default=None, help="Generation backend.")
-@click.option("--ablation", type=click.Choice(["cross-teacher-filter"]), default=None,
+@click.option("--ablation", type=click.Choice(ABLATIONS), default=None,
               help="Named ablation (labelled in every output).")
 @click.option("--scoring", type=click.Choice(["robust", "strict"]), default=None,
               help="Scoring that decides correctness (teacher filter and verdict); both are reported.")
@@ -169,7 +170,7 @@ def tasks(include_path, data_dir, as_json):
 @cli.command("select")
 @click.option("--icl-table", type=click.Path(dir_okay=False),
               help="CSV task,model,role,accuracy (role teacher|student, accuracy in percent).")
-@click.option("--threshold", type=float, default=30.0, show_default=True,
+@click.option("--threshold", type=float, default=SELECTION_THRESHOLD, show_default=True,
               help="Select a task when mean teacher − mean student accuracy exceeds this (points, strictly).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--measure", is_flag=True, help="Measure the table first: few-shot CoT on each task's test split.")
@@ -180,7 +181,7 @@ def tasks(include_path, data_dir, as_json):
 @click.option("--limit", type=int, default=None, help="With --measure: at most N test examples.")
 @click.option("--synthetic-n", type=int, default=RunConfig.synthetic_n, show_default=True,
               help="Examples generated per synthetic task (split 3:2), as in `cotgap run`.")
-@click.option("--seed", type=int, default=1234, show_default=True, help="Split seed (same as `cotgap run`).")
+@click.option("--seed", type=int, default=SPLIT_SEED, show_default=True, help="Split seed (same as `cotgap run`).")
 @click.option("--data-dir", default=None, help="Folder with benchmark data (or COTGAP_DATA_DIR).")
 @click.option("--include-path", multiple=True, help="Extra folder of lm-eval task YAMLs.")
 @click.option("--threads", type=int, default=None, help="Torch/OMP threads.")
@@ -236,7 +237,7 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
 @click.option("--limit", type=int, default=None, help="At most N train and N test examples (overrides the grid).")
 @click.option("--backend", type=click.Choice(["auto", "vllm", "hf"]), default=None, help="Generation backend.")
 @click.option("--threads", type=int, default=None, help="Torch/OMP threads (default 1 on <=2 cores).")
-@click.option("--ablation", type=click.Choice(["cross-teacher-filter"]), default=None,
+@click.option("--ablation", type=click.Choice(ABLATIONS), default=None,
               help="Also run every cell under this ablation (filtered next to unfiltered).")
 @click.option("--dry-run", is_flag=True, help="List the cells (and those the size rule skips) and stop.")
 @click.option("--no-report", is_flag=True, help="Do not build the cross-run report at the end.")
@@ -295,7 +296,7 @@ def _plot_files(report: dict) -> list[str]:
 @click.option("--out", default=None, help="Output folder (default: the first DIR, or ./cotgap-report).")
 @click.option("--noise-margin", type=float, default=1.0, show_default=True,
               help="Points within which differences count as noise (verdicts without intervals, capacity gap).")
-@click.option("--kept-ratio", type=float, default=1.3, show_default=True,
+@click.option("--kept-ratio", type=float, default=KEPT_RATIO, show_default=True,
               help="Kept-example ratio at which the stronger teacher is preferred.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of tables.")
 def report(dirs, csv_file, baseline_csv, teacher_csv, out, noise_margin, kept_ratio, as_json):

@@ -13,6 +13,7 @@ import yaml
 
 from cotgap.backends.training import TrainConfig
 from cotgap.errors import UserError
+from cotgap.protocol.constants import REFERENCE_STRATEGY, RUN_SEED, SYNTHETIC_N
 
 DEFAULT_TASK = "synthetic_object_counting"
 DEFAULT_STUDENT = "smollm2-135m-instruct"
@@ -53,17 +54,17 @@ class GenerationConfig:
 
 @dataclass
 class RunConfig:
-    strategy: str = "plain"
+    strategy: str = REFERENCE_STRATEGY
     task: str = DEFAULT_TASK
     student: str = DEFAULT_STUDENT
     # Empty: the strategy's own default teachers if it registered some, else DEFAULT_TEACHERS.
     teachers: list[str] = field(default_factory=list)
     out: str | None = None
     limit: int | None = None
-    seed: int = 1234
+    seed: int = RUN_SEED
     data_dir: str | None = None
     include_path: list[str] = field(default_factory=list)
-    synthetic_n: int = 50  # synthetic tasks: examples generated (3:2 -> 30 train / 20 test)
+    synthetic_n: int = SYNTHETIC_N
     scoring: str = "robust"
     threads: int | None = None
     train_shots: int = 0  # few-shot exemplars in the *training* prompt (0: question only)

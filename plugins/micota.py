@@ -45,8 +45,7 @@ Choices the paper leaves open, each a parameter (``strategy_params``) with its d
 - ``long_parent_lora`` ({"method": "lora", "epochs": 1.0, "batch_size": 2}): overrides of the
   run's ``training`` section (any TrainConfig field) for making the long parent. One epoch at
   batch 2 makes as many optimizer updates as the run's default 2 epochs at batch 4 for half the
-  compute (measured on the embedded default: 181 s for the 0.5B parent at 2 x 4 on one CPU
-  thread, the largest item of MiCoTA's 15-minute budget after the teacher's generation).
+  compute (docs/strategies.md, "Measurements behind the defaults").
 - ``base_model`` (null): mergekit ``base_model``, the origin of the task vectors. null: the
   short parent itself, so the one task vector is long − short and the TA is
   ``short + weight_long · DARE(long − short)`` — in expectation the point ``weight_long`` of
@@ -60,10 +59,9 @@ Choices the paper leaves open, each a parameter (``strategy_params``) with its d
   divide ``weight_long`` away), true with two.
 - ``int8_mask`` (true): mergekit setting (memory only).
 - ``dtype`` ("float32"): mergekit's compute and output dtype. Not bfloat16: a long parent made by
-  LoRA on a few dozen rationales differs from the short parent by ~0.1% of a weight's magnitude,
-  below bfloat16's resolution; measured on the zoo's 0.5B (6 LoRA updates, density 0.5), a
-  bfloat16 merge changed 14% of a layer's entries instead of the 50% DARE keeps (the rest of the
-  task vector rounded away), a float32 merge 50%.
+  LoRA on a few dozen rationales differs from the short parent by about 0.1% of a weight's
+  magnitude, below bfloat16's resolution, so a bfloat16 merge rounds most of the task vector
+  away (docs/strategies.md, "Measurements behind the defaults").
 - ``merge_seed`` (null → the run's ``seed``): seed of DARE's random dropping; the merge is
   deterministic for a seed and equals ``mergekit-yaml <ta_merge.yml> OUT --random-seed <seed>``.
 - ``ta_samples`` (1) / ``ta_temperature`` (0.0): TA rationales per train question; greedy by

@@ -55,10 +55,10 @@ Choices the paper leaves open, each a parameter (``strategy_params``) with its d
   generation per entry and teacher; null (or "") is the task's own prompt, a string is
   appended to the task's instruction (the ``description`` lm-eval puts before the few-shot
   exemplars). Two by default, the task's own CoT and a concise one (two lengths of reasoning):
-  each perspective is a full teacher pass over the train split, and a third ("Reason step by
-  step, verifying each intermediate result.", ``EXTRA_PERSPECTIVES``) would take the embedded
-  default past 15 minutes on a 2-core CPU (a 1.5B teacher pass there takes ~4 minutes). Add
-  perspectives, teachers or ``samples`` freely on a GPU.
+  each perspective is a full teacher pass over the train split, so two keep the embedded
+  default within a CPU's budget (docs/strategies.md, "Measurements behind the defaults"). Add
+  perspectives (e.g. "Reason step by step, verifying each intermediate result."), teachers or
+  ``samples`` freely on a GPU.
 - ``samples`` (1) / ``temperature`` (0.0): rationales per question, teacher and perspective;
   >1 needs temperature > 0.
 - ``inertia`` (0.9): beta of the loss EMA (the "inertia filter"); 0 = raw latest loss.
@@ -101,7 +101,6 @@ DEFAULT_PERSPECTIVES = [
     None,
     "Reason concisely, stating only the essential steps.",
 ]
-EXTRA_PERSPECTIVES = ["Reason step by step, verifying each intermediate result."]
 DEFAULTS = {
     "perspectives": DEFAULT_PERSPECTIVES,
     "samples": 1,

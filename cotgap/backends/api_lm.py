@@ -21,6 +21,7 @@ import logging
 from lm_eval.models.openai_completions import LocalChatCompletion
 
 from cotgap.models.api import ApiTeacher
+from cotgap.protocol.constants import RUN_SEED
 
 
 class Answer(str):
@@ -47,7 +48,7 @@ class ApiChatLM(LocalChatCompletion):
 
     chat_api = True
 
-    def __init__(self, api: ApiTeacher, *, seed: int = 1234, max_gen_toks: int = 256) -> None:
+    def __init__(self, api: ApiTeacher, *, seed: int = RUN_SEED, max_gen_toks: int = 256) -> None:
         logging.getLogger("lm_eval.models.api_models").setLevel(logging.ERROR)
         self.api = api
         self._key = api.api_key()  # fails now, in one line, if the variable is missing

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cotgap.errors import UserError
+from cotgap.protocol.constants import SPLIT_SEED
 
 BUILTIN_TASKS = Path(__file__).resolve().parent.parent.parent / "task_configs"
 
@@ -28,7 +29,7 @@ def builtin_task_dir() -> Path:
 @dataclass
 class TaskSettings:
     name: str
-    seed: int = 1234
+    seed: int = SPLIT_SEED
     limit: int | None = None
     data_dir: str | None = None
     synthetic_n: int = 100
@@ -166,9 +167,8 @@ def run(lm, task, *, scoring: str = "robust") -> tuple[dict, list[dict]]:
 
     Chat models get the few-shot exemplars as alternating user/assistant turns (lm-eval's
     ``--apply_chat_template --fewshot_as_multiturn``); base models get the plain BBH prompt.
-    Measured here: with all exemplars in one user turn, Qwen2.5-Coder-1.5B-Instruct ignored the
-    "So the answer is N." format on most synthetic object-counting questions (17% of 12 scored);
-    as turns it kept the format on every one (42%).
+    Exemplars as turns keep chat models to the answer format (docs/engines.md, "Few-shot
+    exemplars as chat turns").
     """
     import lm_eval
 

@@ -28,8 +28,8 @@ def pick_backend(requested: str = "auto") -> str:
 
 def close() -> None:
     """Free the current engine, really: an in-process vLLM engine is not released by dropping the
-    last reference (measured: the 1.5B zoo model's 11 GB stayed resident, so the next engine came
-    on top of it), so it is shut down explicitly, and glibc is asked to return freed heap pages."""
+    last reference (docs/engines.md, "Releasing an engine"), so it is shut down explicitly, and
+    glibc is asked to return freed heap pages."""
     lm = _current.get("lm")
     _current.clear()
     if hasattr(lm, "shutdown"):

@@ -25,7 +25,7 @@ def parse(spec: str) -> tuple[str, float] | None:
 
 
 class ScriptedLM(LM):
-    def __init__(self, spec: str, task_name_of=None, seed: int = 0):
+    def __init__(self, spec: str, seed: int = 0):
         super().__init__()
         parsed = parse(spec)
         if parsed is None:

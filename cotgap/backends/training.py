@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cotgap.backends import runtime
+from cotgap.protocol.constants import RUN_SEED
 
 
 @dataclass
@@ -36,7 +37,7 @@ class TrainConfig:
     warmup_ratio: float = 0.03
     max_length: int = 1024
     bf16: str | bool = "auto"
-    seed: int = 1234
+    seed: int = RUN_SEED
     max_steps: int = -1  # >0 fixes the number of optimizer updates (equal-budget comparisons)
 
     def lr(self) -> float:

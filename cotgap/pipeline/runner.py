@@ -30,6 +30,7 @@ from cotgap.models.resolve import resolve
 from cotgap.pipeline.context import FilterView, RunContext, task_fingerprint
 from cotgap.pipeline.rundir import RunDir
 from cotgap.protocol import rules
+from cotgap.protocol.constants import ABLATIONS
 from cotgap.report import run_report
 from cotgap.tasks.datasets import data_hash
 
@@ -286,8 +287,8 @@ def _ablate(ablation: str | None, kept: list[dict], sources: dict) -> list[dict]
     """The one sanctioned exception to per-teacher filtering, only under its explicit name."""
     if ablation is None:
         return kept
-    if ablation != "cross-teacher-filter":
-        raise UserError(f"unknown ablation {ablation!r} (known: cross-teacher-filter)")
+    if ablation not in ABLATIONS:
+        raise UserError(f"unknown ablation {ablation!r} (known: {', '.join(ABLATIONS)})")
     solved_by_all = None
     for recs in sources.values():
         solved = {r["doc_id"] for r in recs if r["correct"]}

@@ -13,12 +13,13 @@ import io
 from pathlib import Path
 
 from cotgap.errors import UserError
+from cotgap.protocol.constants import SPLIT_SEED, SYNTHETIC_N
 
 COLUMNS = ("task", "model", "role", "accuracy")
 
 
-def measure(tasks, teachers, students, out: str | Path, *, limit: int | None = None, seed: int = 1234,
-            synthetic_n: int = 50, data_dir: str | None = None, include_paths=(), scoring: str = "robust",
+def measure(tasks, teachers, students, out: str | Path, *, limit: int | None = None, seed: int = SPLIT_SEED,
+            synthetic_n: int = SYNTHETIC_N, data_dir: str | None = None, include_paths=(), scoring: str = "robust",
             backend: str = "auto", log=print) -> list[dict]:
     """Evaluate every model on every task; write and return the rows."""
     from cotgap.backends import evaluation, generation

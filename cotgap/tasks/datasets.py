@@ -38,10 +38,7 @@ import re
 from pathlib import Path
 
 from cotgap.errors import UserError
-
-SPLIT_SEED = 1234
-TRAIN_FRACTION = 0.6  # 3:2
-DEFAULT_SYNTHETIC_N = 100
+from cotgap.protocol.constants import SPLIT_SEED, SYNTHETIC_N, TRAIN_FRACTION
 
 MATH_SOURCES = ("gsm8k", "math500", "amc23", "aime24")
 # source -> (hub dataset id, config name or None for "the task name", split(s) used)
@@ -322,7 +319,7 @@ def _gsm8k(data_dir: str | None) -> tuple[list[dict], list[dict]]:
 
 
 def load_examples(source: str, *, seed: int = SPLIT_SEED, data_dir: str | None = None,
-                  synthetic_n: int = DEFAULT_SYNTHETIC_N, **_ignored) -> list[dict]:
+                  synthetic_n: int = SYNTHETIC_N, **_ignored) -> list[dict]:
     """Every example of a single-split source (before the 3:2 split)."""
     if source.startswith("synthetic_"):
         return _synthetic(source, int(synthetic_n), int(seed))
@@ -343,7 +340,7 @@ def load_splits(source: str, *, seed: int = SPLIT_SEED, limit: int | None = None
     return {"train": train, "test": test}
 
 
-def local_sizes(source: str, *, data_dir: str | None = None, synthetic_n: int = DEFAULT_SYNTHETIC_N,
+def local_sizes(source: str, *, data_dir: str | None = None, synthetic_n: int = SYNTHETIC_N,
                 seed: int = SPLIT_SEED) -> tuple[int, int] | None:
     """(train, test) sizes from local data only (never the network); None when there is none."""
     if source.startswith("synthetic_"):
@@ -371,6 +368,6 @@ def lm_eval_dataset(**metadata):
         seed=_given(metadata.get("cotgap_seed"), SPLIT_SEED),
         limit=metadata.get("cotgap_limit"),
         data_dir=metadata.get("cotgap_data_dir"),
-        synthetic_n=_given(metadata.get("cotgap_synthetic_n"), DEFAULT_SYNTHETIC_N),
+        synthetic_n=_given(metadata.get("cotgap_synthetic_n"), SYNTHETIC_N),
     )
     return datasets.DatasetDict({k: datasets.Dataset.from_list(v) for k, v in splits.items()})

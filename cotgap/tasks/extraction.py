@@ -58,7 +58,7 @@ def last_answer(text: str) -> str | None:
     return boxed[-1].strip() if boxed else None
 
 
-def _as_number(s: str) -> float | None:
+def as_number(s: str) -> float | None:
     m = NUMBER_RE.search(s)
     if not m:
         return None
@@ -81,15 +81,10 @@ def normalise(pred: str, kind: str) -> str:
     return p
 
 
-def is_correct(text: str, target: str) -> bool:
-    pred = last_answer(text)
-    return pred is not None and equivalent(pred, target)
-
-
 def equivalent(pred: str, target: str) -> bool:
     kind = answer_type(target)
     if kind == "number":
-        a, b = _as_number(pred), _as_number(target)
+        a, b = as_number(pred), as_number(target)
         return a is not None and b is not None and abs(a - b) < 1e-9
     if kind == "word":
         return normalise(pred, kind) == target.strip().lower()

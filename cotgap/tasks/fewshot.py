@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 
-FEWSHOT_K = 3
-FEWSHOT_SEED = 1234
+from cotgap.protocol.constants import FEWSHOT_K, FEWSHOT_SEED
 
 
 @cache

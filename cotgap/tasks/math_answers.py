@@ -75,11 +75,11 @@ def gsm8k_answer(text: str) -> str | None:
 
 
 def gsm8k_equivalent(pred: str | None, target: str) -> bool:
-    from cotgap.tasks.extraction import _as_number
+    from cotgap.tasks.extraction import as_number
 
     if pred is None:
         return False
-    a, b = _as_number(pred), _as_number(target)
+    a, b = as_number(pred), as_number(target)
     return a is not None and b is not None and numbers_equal(a, b)
 
 

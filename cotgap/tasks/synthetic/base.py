@@ -25,7 +25,8 @@ import hashlib
 import random
 from typing import Any
 
-ANSWER_TYPES = ("option", "yes_no", "true_false", "integer", "free_text")
+from cotgap.protocol.constants import FEWSHOT_K, FEWSHOT_SEED
+
 VERBOSITIES = ("short", "long")
 COT_TRIGGER = "Let's think step by step."
 FEWSHOT_BUCKETS = 16  # 1/16 of the input space is reserved for few-shot exemplars
@@ -119,7 +120,7 @@ class SyntheticTask:
         sep = " " if body and not body.endswith("\n") else ""
         return f"{body}{sep}So the answer is {answer}."
 
-    def fewshot_prompt(self, k: int = 3, seed: int = 1234, verbosity: str = "short") -> str:
+    def fewshot_prompt(self, k: int = FEWSHOT_K, seed: int = FEWSHOT_SEED, verbosity: str = "short") -> str:
         """Task description followed by ``k`` worked exemplars (default knobs).
 
         Exemplars come from a separate rng stream and are drawn only from the reserved
@@ -132,7 +133,7 @@ class SyntheticTask:
         ]
         return self.description + "\n\n" + "\n\n".join(blocks)
 
-    def fewshot_examples(self, k: int = 3, seed: int = 1234) -> list[dict]:
+    def fewshot_examples(self, k: int = FEWSHOT_K, seed: int = FEWSHOT_SEED) -> list[dict]:
         """The ``k`` exemplar examples (input/target) that :meth:`fewshot_prompt` works through."""
         rng = make_rng("cotgap-synthetic", self.bbh_name, "fewshot", seed)
         return self._collect(k, rng, dict(self.knobs), reserved=True)

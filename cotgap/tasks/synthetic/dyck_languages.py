@@ -18,7 +18,6 @@ from .base import SyntheticTask
 PREFIX = ("Complete the rest of the sequence, making sure that the parentheses are "
           "closed properly. Input: ")
 PAIRS = {"(": ")", "[": "]", "{": "}", "<": ">"}
-CLOSERS = {v: k for k, v in PAIRS.items()}
 
 
 def _parse(text: str) -> list[str]:
