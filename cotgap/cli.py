@@ -42,12 +42,33 @@ class CotgapGroup(click.Group):
             err.print("interrupted: finished stages are kept; re-run the same command to resume")
             sys.exit(130)
         except Exception as exc:  # internal failure: keep the traceback in a file, one line on screen
-            path = os.path.abspath("cotgap-error.log")
-            with open(path, "w") as f:
-                traceback.print_exc(file=f)
+            path = _save_traceback()
+            where = f"traceback in {path}" if path else "no writable place for the traceback"
             err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-                      f"(traceback in {path})", highlight=False, soft_wrap=True)
+                      f"({where})", highlight=False, soft_wrap=True)
             sys.exit(1)
+
+
+def _save_traceback() -> str | None:
+    """Write the current exception's traceback to ./cotgap-error.log, or to a temporary file when
+    the working directory is not writable; None if neither can be written."""
+    import tempfile
+
+    text = traceback.format_exc()
+    try:
+        path = os.path.abspath("cotgap-error.log")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+    except OSError:
+        pass
+    try:
+        fd, path = tempfile.mkstemp(prefix="cotgap-error-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        return path
+    except OSError:
+        return None
 
 
 @click.group(cls=CotgapGroup)
@@ -72,8 +93,9 @@ def cli():
               help="Named ablation (labelled in every output).")
 @click.option("--scoring", type=click.Choice(["robust", "strict"]), default=None,
               help="Scoring that decides correctness (teacher filter and verdict); both are reported.")
+@click.option("--force", is_flag=True, help="--out holds another config's run: start it afresh (deletes that run).")
 def run(strategy, config_file, task, student, teachers, out, limit, data_dir, include_path, threads, backend, ablation,
-        scoring):
+        scoring, force):
     """Run baseline -> generate -> filter -> train -> evaluate -> report."""
     from cotgap import config as config_mod
     from cotgap.backends import runtime
@@ -88,7 +110,7 @@ def run(strategy, config_file, task, student, teachers, out, limit, data_dir, in
     from cotgap.pipeline.runner import Runner
     from cotgap.report import run_report
 
-    runner = Runner(cfg, console).prepare()
+    runner = Runner(cfg, console, force=force).prepare()
     console.print(f"[bold]cotgap run[/] → {runner.run.path}")
     report = runner.execute()
     run_report.render(report, console)

@@ -6,14 +6,16 @@ Precedence: built-in defaults < config file < command-line flags.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from cotgap import schema
 from cotgap.backends.training import TrainConfig
 from cotgap.errors import UserError
-from cotgap.protocol.constants import REFERENCE_STRATEGY, RUN_SEED, SYNTHETIC_N
+from cotgap.protocol.constants import ABLATIONS, FEWSHOT_K, REFERENCE_STRATEGY, RUN_SEED, SYNTHETIC_N
 
 DEFAULT_TASK = "synthetic_object_counting"
 DEFAULT_STUDENT = "smollm2-135m-instruct"
@@ -22,18 +24,18 @@ DEFAULT_TEACHERS = ("qwen2.5-coder-1.5b-instruct",)
 
 @dataclass
 class GenerationConfig:
-    max_new_tokens: int | None = None  # None: the task YAML's max_gen_toks
-    backend: str = "auto"  # auto | vllm | hf
+    max_new_tokens: int | None = field(default=None, metadata={"min": 1})  # None: the task YAML's max_gen_toks
+    backend: str = field(default="auto", metadata={"choices": ("auto", "vllm", "hf")})
     # vLLM engine settings per model name (or "default"): see cotgap/backends/engines.py
     engines: dict = field(default_factory=dict)
     # in-process vLLM answers this many requests per call while generating rationales, and the
     # request ledger persists them after each call (what a kill can lose; the API and
     # transformers backends persist every answer as it arrives)
-    ledger_chunk: int = 256
+    ledger_chunk: int = field(default=256, metadata={"min": 1})
     # transformers backend, rationale generation: requests per batch. 1 keeps each output
     # independent of which requests share its batch (padding shifts near-tie greedy choices), so a
     # resumed generation equals an uninterrupted one; larger is faster and gives that up
-    hf_batch_size: int = 1
+    hf_batch_size: int = field(default=1, metadata={"min": 1})
 
     def engine_args(self, spec: str) -> dict:
         """The resolved ``vllm.LLM`` arguments for the model the user named ``spec``."""
@@ -54,22 +56,27 @@ class GenerationConfig:
 
 @dataclass
 class RunConfig:
-    strategy: str = REFERENCE_STRATEGY
-    task: str = DEFAULT_TASK
-    student: str = DEFAULT_STUDENT
+    """A run's whole configuration; ``cotgap.schema`` checks every field's type and range."""
+
+    strategy: str = field(default=REFERENCE_STRATEGY, metadata={"not": ("",)})
+    task: str = field(default=DEFAULT_TASK, metadata={"not": ("",)})
+    student: str = field(default=DEFAULT_STUDENT, metadata={"not": ("",)})
     # Empty: the strategy's own default teachers if it registered some, else DEFAULT_TEACHERS.
-    teachers: list[str] = field(default_factory=list)
-    out: str | None = None
-    limit: int | None = None
-    seed: int = RUN_SEED
-    data_dir: str | None = None
+    # Items: model names, or API teachers as mappings (cotgap.models.api).
+    teachers: list = field(default_factory=list)
+    out: str | None = field(default=None, metadata={"not": ("",)})
+    limit: int | None = field(default=None, metadata={"min": 1})
+    seed: int = field(default=RUN_SEED, metadata={"min": 0})
+    data_dir: str | None = field(default=None, metadata={"not": ("",)})
     include_path: list[str] = field(default_factory=list)
-    synthetic_n: int = SYNTHETIC_N
-    scoring: str = "robust"
-    threads: int | None = None
-    train_shots: int = 0  # few-shot exemplars in the *training* prompt (0: question only)
-    bootstrap_iters: int = 10000
-    ablation: str | None = None
+    # synthetic tasks: examples generated, at least 5 so both 3:2 splits hold two or more
+    synthetic_n: int = field(default=SYNTHETIC_N, metadata={"min": 5})
+    scoring: str = field(default="robust", metadata={"choices": ("robust", "strict")})
+    threads: int | None = field(default=None, metadata={"min": 1})
+    # few-shot exemplars in the *training* prompt (0: question only)
+    train_shots: int = field(default=0, metadata={"min": 0, "max": FEWSHOT_K})
+    bootstrap_iters: int = field(default=10000, metadata={"min": 100})
+    ablation: str | None = field(default=None, metadata={"choices": ABLATIONS})
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     training: TrainConfig = field(default_factory=TrainConfig)
     strategy_params: dict = field(default_factory=dict)
@@ -78,72 +85,73 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
-_NESTED = {"generation": GenerationConfig, "training": TrainConfig}
-
-
-def _build(cls, data: dict, where: str):
-    if not isinstance(data, dict):
-        raise UserError(f"config {where}: expected a mapping, got {type(data).__name__}")
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise UserError(f"config {where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(names)})")
-    kwargs = {}
-    for k, v in data.items():
-        if k in _NESTED and cls is RunConfig:
-            kwargs[k] = _build(_NESTED[k], v or {}, f"{where}.{k}")
-        else:
-            kwargs[k] = v
-    return cls(**kwargs)
-
-
 def load(path: str | None, overrides: dict) -> RunConfig:
-    data: dict = {}
-    if path:
-        p = Path(path)
-        if not p.exists():
-            raise UserError(f"config file {path} does not exist")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            first = str(exc).splitlines()[0]
-            raise UserError(f"config file {path} is not valid YAML: {first}") from None
-        if not isinstance(data, dict):
-            raise UserError(f"config file {path}: top level must be a mapping")
-        if "teacher" in data:  # singular accepted for convenience
-            t = data.pop("teacher")
-            data["teachers"] = t if isinstance(t, list) else [t]
+    """The run config: defaults < the YAML file at ``path`` < ``overrides`` (the flags), every value
+    checked before any work."""
+    data = read_file(path) if path else {}
     for k, v in overrides.items():
         if v is None or v == () or v == []:
             continue
         data[k] = list(v) if isinstance(v, tuple) else v
-    cfg = _build(RunConfig, data, path or "flags")
+    cfg = schema.build(RunConfig, normalised(data), "")
     _validate(cfg)
     return cfg
 
 
+def read_file(path: str) -> dict:
+    """A config file's top-level mapping; anything unreadable is a one-line refusal."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file {path} " + ("is not a file" if p.exists() else "does not exist"))
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise UserError(f"config file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise UserError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0]
+        raise UserError(f"config file {path} is not valid YAML: {first}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path}: top level must be a mapping")
+    return data
+
+
+def normalised(data: dict) -> dict:
+    """Conveniences of the file form: ``teacher:`` for one teacher, and a single teacher or include
+    path given as a scalar rather than a list."""
+    data = dict(data)
+    if "teacher" in data:
+        data["teachers"] = data.pop("teacher")
+    for key in ("teachers", "include_path"):
+        if isinstance(data.get(key), (str, dict)):
+            data[key] = [data[key]]
+    return data
+
+
 def _validate(cfg: RunConfig) -> None:
+    """Rules the field schema cannot state: teacher entries and engine settings."""
     from cotgap.backends import engines
     from cotgap.models import api
 
-    if isinstance(cfg.teachers, (str, dict)):
-        cfg.teachers = [cfg.teachers]
-    if not isinstance(cfg.teachers, list):
-        raise UserError(f"teachers must be a list of model names, got {cfg.teachers!r}")
+    if not all(isinstance(t, (str, dict)) and t for t in cfg.teachers):
+        raise UserError(f"teachers must be model names or API teacher mappings, got {cfg.teachers!r}")
     # an API teacher (a mapping, or openai:<model>@<url>) becomes its canonical spec string
     cfg.teachers = [api.parse(t).spec() if api.is_api_spec(t) else t for t in cfg.teachers]
     if not all(isinstance(t, str) and t for t in cfg.teachers):
         raise UserError(f"teachers must be model names, got {cfg.teachers!r}")
     engines.parse(cfg.generation.engines)
-    for name in ("ledger_chunk", "hf_batch_size"):
-        value = getattr(cfg.generation, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UserError(f"generation.{name} must be a positive integer, got {value!r}")
-    if cfg.limit is not None and (not isinstance(cfg.limit, int) or cfg.limit < 1):
-        raise UserError(f"limit must be a positive integer, got {cfg.limit!r}")
-    if cfg.scoring not in ("robust", "strict"):
-        raise UserError(f"scoring must be 'robust' or 'strict', got {cfg.scoring!r}")
-    if not isinstance(cfg.strategy_params, dict):
-        raise UserError("strategy_params must be a mapping")
-    if cfg.training.method not in ("lora", "full"):
-        raise UserError(f"training.method must be 'lora' or 'full', got {cfg.training.method!r}")
+    for path in cfg.include_path:
+        _existing_dir(path, "include_path")
+    if cfg.data_dir is not None:
+        _existing_dir(cfg.data_dir, "data_dir")
+
+
+def _existing_dir(path: str, what: str) -> None:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserError(f"{what} {path} does not exist")
+    if not p.is_dir():
+        raise UserError(f"{what} {path} is a file; a folder is needed")
+    if not os.access(p, os.R_OK | os.X_OK):
+        raise UserError(f"{what} {path} cannot be read (permission denied)")

@@ -40,3 +40,28 @@ def read_json(path: Path) -> Any:
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+#: Files up to this size are hashed whole; larger ones (model weights) by size and three samples,
+#: so verifying a resumed 7B run does not re-read 15 GB.
+FULL_HASH_LIMIT = 64 << 20
+_SAMPLE = 1 << 20
+
+
+def file_digest(path: Path) -> str:
+    """A content digest of ``path``: sha256 of the whole file, or for a large one of its size and
+    its first, middle and last MiB (``sampled:`` prefix) — enough to catch truncation and copies
+    of another file, cheap on weights."""
+    path = Path(path)
+    size = path.stat().st_size
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        if size <= FULL_HASH_LIMIT:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+            return h.hexdigest()[:32]
+        h.update(str(size).encode())
+        for offset in (0, size // 2, size - _SAMPLE):
+            f.seek(offset)
+            h.update(f.read(_SAMPLE))
+    return "sampled:" + h.hexdigest()[:32]

@@ -21,6 +21,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 
+from cotgap import schema
 from cotgap.errors import UserError
 
 #: The methods of a Strategy that are hook implementations.
@@ -62,40 +63,24 @@ class Strategy:
     # -- parameters -------------------------------------------------------------------------------
     @classmethod
     def defaults(cls) -> dict:
-        return {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
-                for f in dataclasses.fields(cls.Params)}
+        return schema.defaults(cls.Params)
 
     @classmethod
     def validate_params(cls, given: dict) -> dict:
-        """The user's ``strategy_params`` checked against ``Params``: unknown keys, wrong types and
-        values out of range are refused by name. Returns defaults updated with the given values."""
-        fields = {f.name: f for f in dataclasses.fields(cls.Params)}
-        unknown = sorted(set(given) - set(fields))
+        """The user's ``strategy_params`` checked against ``Params`` (``cotgap.schema``, the
+        mechanism the run config uses): unknown keys, wrong types and values out of range are
+        refused by name. Returns defaults updated with the given values."""
+        if not isinstance(given, dict):
+            raise UserError(f"strategy_params of strategy {cls.name} must be a mapping")
+        known = {f.name for f in dataclasses.fields(cls.Params)}
+        unknown = sorted(set(given) - known)
         if unknown:
-            raise UserError(f"unknown parameter(s) for strategy {cls.name}: {', '.join(unknown)} "
-                            f"(known: {', '.join(fields) or 'none'})")
+            raise UserError(f"unknown parameter(s) for strategy {cls.name}: {', '.join(map(str, unknown))} "
+                            f"(known: {', '.join(sorted(known)) or 'none'})")
+        fields = {f.name: f for f in dataclasses.fields(cls.Params)}
         hints = typing.get_type_hints(cls.Params)
         out = cls.defaults()
         for key, value in given.items():
-            out[key] = _checked(cls.name, key, value, hints.get(key), fields[key].metadata)
+            out[key] = schema.check_value(f"strategy_params.{key} of strategy {cls.name}", value,
+                                          hints.get(key), fields[key].metadata)
         return out
-
-
-def _checked(strategy: str, key: str, value, hint, meta) -> typing.Any:
-    where = f"strategy_params.{key} of strategy {strategy}"
-    kinds = tuple(a for a in typing.get_args(hint) if a is not type(None)) or (hint,)
-    if value is None and type(None) in typing.get_args(hint):
-        return None
-    base = [k for k in kinds if isinstance(k, type)]
-    if float in base and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if base and not any(isinstance(value, k) and not (isinstance(value, bool) and k is not bool) for k in base):
-        names = " or ".join(k.__name__ for k in base)
-        raise UserError(f"{where} must be {names}, got {value!r}")
-    if "min" in meta and value < meta["min"]:
-        raise UserError(f"{where} must be >= {meta['min']}, got {value!r}")
-    if "max" in meta and value > meta["max"]:
-        raise UserError(f"{where} must be <= {meta['max']}, got {value!r}")
-    if "choices" in meta and value not in meta["choices"]:
-        raise UserError(f"{where} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
-    return value

@@ -240,4 +240,4 @@ def test_third_party_strategy_class_from_an_entry_point_runs_end_to_end(installe
     assert read_json(run / "report.json")["strategy"]["params"] == {"k": 2}
     cfg.write_text(yaml.safe_dump({"strategy_params": {"k": "two"}}))
     bad = _cli(*args, "--out", str(tmp_path / "bad"), env=env)
-    assert bad.returncode == 2 and "strategy_params.k of strategy shortest must be int" in bad.stderr, bad.stderr
+    assert bad.returncode == 2 and "strategy_params.k of strategy shortest must be an integer" in bad.stderr, bad.stderr

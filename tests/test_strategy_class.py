@@ -30,8 +30,8 @@ def test_params_defaults_and_valid_values():
 
 @pytest.mark.parametrize("given, needle", [
     ({"sample": 3}, "unknown parameter(s) for strategy sampled-test: sample"),
-    ({"samples": "3"}, "strategy_params.samples of strategy sampled-test must be int"),
-    ({"samples": True}, "must be int"),
+    ({"samples": "3"}, "strategy_params.samples of strategy sampled-test must be an integer"),
+    ({"samples": True}, "must be an integer"),
     ({"samples": 0}, "must be >= 1"),
     ({"temperature": 3.0}, "must be <= 2.0"),
     ({"mode": "c"}, "must be one of a, b"),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cotgap.errors import UserError
-from cotgap.protocol.constants import SPLIT_SEED
+from cotgap.protocol.constants import SPLIT_SEED, SYNTHETIC_N
 
 BUILTIN_TASKS = Path(__file__).resolve().parent.parent.parent / "task_configs"
 
@@ -56,7 +56,7 @@ def task_manager(include_paths=(), metadata: dict | None = None):
     return TaskManager(include_path=paths, include_defaults=False, metadata=metadata or {})
 
 
-def list_tasks(include_paths=(), data_dir: str | None = None, synthetic_n: int = 100) -> list[dict]:
+def list_tasks(include_paths=(), data_dir: str | None = None, synthetic_n: int = SYNTHETIC_N) -> list[dict]:
     """Every task with its group (bbh/math/synthetic/user), source and local train/test sizes."""
     from cotgap.tasks import datasets as ds
 

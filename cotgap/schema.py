@@ -1,0 +1,141 @@
+"""Typed dataclasses as schemas: one mechanism for the run config and for strategy parameters.
+
+A field declares its type in its annotation and its range in ``field(metadata=...)``:
+
+- ``min`` / ``max``: inclusive bounds; ``gt``: strict lower bound (``epochs > 0``);
+- ``choices``: the allowed values;
+- ``not``: values refused although in range (``max_steps: 0`` trains nothing).
+
+``build(cls, mapping, where)`` refuses unknown keys, wrong types and values out of range by their
+dotted name (``training.batch_size must be >= 1, got 0``), builds nested dataclasses, and then
+calls the class's ``check()`` (if any) for rules across fields. Everything it refuses is a
+``UserError``: one line, exit 2, before any work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+from cotgap.errors import UserError
+
+_NONE = type(None)
+
+
+def defaults(cls) -> dict:
+    """Every field's default value (``default_factory`` called)."""
+    return {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+            for f in dataclasses.fields(cls)}
+
+
+def check_fields(cls, given: dict, where: str) -> dict:
+    """``given`` checked against ``cls``'s fields; returns the checked values (ints widened to
+    floats where a float is declared, nested dataclasses built)."""
+    if not isinstance(given, dict):
+        raise UserError(f"{where or 'config'}: expected a mapping, got {_name(given)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(given) - set(fields))
+    if unknown:
+        raise UserError(f"{where or 'config'}: unknown key(s) {', '.join(map(str, unknown))} "
+                        f"(known: {', '.join(fields) or 'none'})")
+    hints = typing.get_type_hints(cls)
+    return {k: check_value(_join(where, k), v, hints.get(k), fields[k].metadata) for k, v in given.items()}
+
+
+def build(cls, given: dict, where: str):
+    """An instance of ``cls`` from a mapping, every value checked, then ``cls.check()``."""
+    obj = cls(**check_fields(cls, given, where))
+    if hasattr(obj, "check"):
+        obj.check()
+    return obj
+
+
+def check_value(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
+    """``value`` checked against a type hint and a field's range metadata."""
+    value = _typed(where, value, hint)
+    if value is None:
+        return None
+    if "choices" in meta and value not in meta["choices"]:
+        raise UserError(f"{where} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+    if "not" in meta and value in meta["not"]:
+        raise UserError(f"{where} must not be {value!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "min" in meta and value < meta["min"]:
+            raise UserError(f"{where} must be >= {meta['min']}, got {value!r}")
+        if "gt" in meta and value <= meta["gt"]:
+            raise UserError(f"{where} must be > {meta['gt']}, got {value!r}")
+        if "max" in meta and value > meta["max"]:
+            raise UserError(f"{where} must be <= {meta['max']}, got {value!r}")
+    return value
+
+
+def _typed(where: str, value: Any, hint: Any) -> Any:
+    """``value`` if it has the hinted type (int widened to float, nested dataclass built)."""
+    if hint is None or hint is Any:
+        return value
+    options = typing.get_args(hint) if _is_union(hint) else (hint,)
+    if value is None:
+        if _NONE in options:
+            return None
+        raise UserError(f"{where} must be {_names(options)}, got null")
+    for option in options:
+        ok, out = _as(where, value, option)
+        if ok:
+            return out
+    raise UserError(f"{where} must be {_names(options)}, got {value!r}")
+
+
+def _as(where: str, value: Any, option: Any) -> tuple[bool, Any]:
+    """(matches, converted value) of ``value`` against one alternative of a type hint."""
+    if option is _NONE:
+        return False, None
+    if dataclasses.is_dataclass(option):
+        return isinstance(value, dict), build(option, value, where) if isinstance(value, dict) else None
+    origin = typing.get_origin(option)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False, None
+        (item,) = typing.get_args(option)[:1] or (None,)
+        return True, [_typed(f"{where}[{i}]", v, item) for i, v in enumerate(value)]
+    if origin is dict:
+        return isinstance(value, dict), value
+    if option is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else None
+    if option is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if isinstance(option, type):
+        return isinstance(value, option), value
+    return True, value
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list",
+          tuple: "a list", dict: "a mapping"}
+
+
+def _names(options) -> str:
+    """The alternatives of a type hint in words: ``an integer or null``."""
+    names = []
+    for o in options:
+        kind = typing.get_origin(o) or o
+        if o is _NONE:
+            names.append("null")
+        elif dataclasses.is_dataclass(o):
+            names.append("a mapping")
+        else:
+            names.append(_WORDS.get(kind, getattr(kind, "__name__", str(kind))))
+    return " or ".join(names)
+
+
+def _name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
