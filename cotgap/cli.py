@@ -267,11 +267,12 @@ def sweep(config_file, out, limit, backend, threads, ablation, dry_run, no_repor
     """Run a grid of runs with shared teacher generations, then report on it."""
     from cotgap.backends import runtime
     from cotgap.pipeline import sweep as sweep_mod
+    from cotgap.pipeline.grid import load_grid
 
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be a positive integer, got {limit}")
     runtime.configure(threads)
-    grid = sweep_mod.load_grid(config_file, out=out, limit=limit, backend=backend, add_ablation=ablation)
+    grid = load_grid(config_file, out=out, limit=limit, backend=backend, add_ablation=ablation)
     if dry_run:
         from rich.table import Table
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from cotgap.cli import cli
 from cotgap.jsonio import read_json, write_json, write_jsonl
-from cotgap.report import cross_run
+from cotgap.report.collect import size_label
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -304,11 +304,11 @@ def test_report_of_one_run_dir_writes_elsewhere(runs, tmp_path, monkeypatch):
 def test_size_labels_sort_numerically():
     from cotgap.report.analysis import parse_size
 
-    assert cross_run.size_label(115_008) == "0.115M"
-    assert cross_run.size_label(134_515_008) == "135M"
-    assert cross_run.size_label(494_032_768) == "494M"
-    assert cross_run.size_label(999_700_000) == "1B"
-    assert cross_run.size_label(1_777_088_000) == "1.78B"
+    assert size_label(115_008) == "0.115M"
+    assert size_label(134_515_008) == "135M"
+    assert size_label(494_032_768) == "494M"
+    assert size_label(999_700_000) == "1B"
+    assert size_label(1_777_088_000) == "1.78B"
     labels = ["7B", "0.5B", "14B", "1.5B", "135M"]
     assert sorted(labels, key=parse_size) == ["135M", "0.5B", "1.5B", "7B", "14B"]
 

@@ -13,6 +13,7 @@ from cotgap.cli import cli
 from cotgap.errors import UserError
 from cotgap.jsonio import read_json
 from cotgap.pipeline import sweep
+from cotgap.pipeline.grid import load_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 Q05, Q15 = "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"
@@ -30,7 +31,7 @@ def grid_file(tmp_path: Path, text: str, name: str = "grid.yaml") -> Path:
 
 
 def test_expansion_teacher_sets_strategies_ablations(tmp_path):
-    g = sweep.load_grid(grid_file(tmp_path, f"""
+    g = load_grid(grid_file(tmp_path, f"""
 tasks: [synthetic_navigate, synthetic_object_counting]
 students: [smollm2-135m-instruct, gemma-3-270m]
 teachers: [{Q05}, {Q15}, [{Q15}, {Q05}]]
@@ -61,7 +62,7 @@ training: {{epochs: 1}}
 
 
 def test_cli_overrides_and_added_ablation(tmp_path):
-    g = sweep.load_grid(grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [gemma-3-270m]\n"
+    g = load_grid(grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [gemma-3-270m]\n"
                                             f"teachers: [{Q05}]\nlimit: 50\n"),
                         limit=3, backend="hf", add_ablation="cross-teacher-filter")
     assert [c.ablation for c in g.cells] == [None, "cross-teacher-filter"]
@@ -70,14 +71,14 @@ def test_cli_overrides_and_added_ablation(tmp_path):
 
 
 def test_size_rule_skips_cells(tmp_path):
-    g = sweep.load_grid(grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [{Q05}]\n"
+    g = load_grid(grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [{Q05}]\n"
                                             f"teachers: [{Q05}, {Q15}, scripted]\n"))
     reasons = [sweep.precheck(c) for c in g.cells]
     assert "not smaller" in reasons[0] and reasons[1] is None and reasons[2] is None
 
 
 def test_example_zoo_grid_loads():
-    g = sweep.load_grid(ROOT / "examples" / "grid-zoo.yaml")
+    g = load_grid(ROOT / "examples" / "grid-zoo.yaml")
     assert len(g.cells) == 4 and {c.config.limit for c in g.cells} == {20}
     assert {c.student for c in g.cells} == {"smollm2-135m-instruct", "gemma-3-270m"}
     assert {tuple(c.teachers) for c in g.cells} == {(Q05,), (Q15,)}
@@ -103,7 +104,7 @@ def test_example_zoo_grid_loads():
 def test_bad_grid_is_a_user_error(tmp_path, text, message):
     p = grid_file(tmp_path, text)
     with pytest.raises(UserError, match=None) as exc:
-        sweep.load_grid(p)
+        load_grid(p)
     assert message in str(exc.value)
     res = CliRunner().invoke(cli, ["sweep", "--config", str(p), "--dry-run"])
     assert res.exit_code == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1

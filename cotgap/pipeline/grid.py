@@ -1,0 +1,310 @@
+"""Grid files: tasks × students × teacher sets × strategies (× ablations) -> one :class:`Cell` per run.
+
+A grid is a YAML file (``cotgap sweep --config grid.yaml``)::
+
+    name: zoo                      # optional (default: the file's stem)
+    out: sweeps/zoo                # optional (default: sweeps/<name>)
+    tasks: [synthetic_object_counting]
+    students: [smollm2-135m-instruct, gemma-3-270m]
+    teachers:                      # each item is one cell's teacher set
+      - qwen2.5-coder-0.5b-instruct
+      - qwen2.5-coder-1.5b-instruct
+      - [qwen2.5-coder-1.5b-instruct, qwen2.5-coder-0.5b-instruct]   # a two-teacher set
+    strategies:                    # a name, or a mapping with its own teacher sets / params
+      - plain
+      - {name: mix, teachers: [[qwen2.5-coder-1.5b-instruct, qwen2.5-coder-0.5b-instruct]]}
+    strategy_params: {plain: {samples: 1}}     # per strategy name
+    ablations: [none, cross-teacher-filter]   # optional; default [none]
+    generation_cache: sweeps/zoo/_generations  # optional (or COTGAP_GENERATION_CACHE)
+    limit: 20                      # any other key: a ``cotgap run`` setting shared by every cell
+
+:func:`load_grid` reads and validates such a file and expands it into a :class:`Grid` of cells,
+each with its own ``cotgap run`` configuration in ``<out>/<cell>/``; no model is loaded. Running
+the cells is :mod:`cotgap.pipeline.sweep`'s job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cotgap import config as config_mod
+from cotgap.errors import UserError
+from cotgap.jsonio import key_of
+
+ABLATIONS = ("cross-teacher-filter",)
+GRID_KEYS = ("name", "out", "tasks", "students", "teachers", "strategies", "strategy_params", "ablations",
+             "generation_cache")
+# cotgap run settings a grid decides per cell (so they cannot be common settings)
+CELL_KEYS = ("task", "student", "teacher", "strategy")
+
+
+@dataclass
+class Cell:
+    name: str
+    task: str
+    student: str
+    teachers: list[str]  # as written in the grid ([]: the strategy's default teachers)
+    strategy: str
+    ablation: str | None
+    params: dict
+    config: Any  # RunConfig
+    peers: list[str] = field(default_factory=list)  # resolved teacher specs (cross-teacher-filter only)
+
+    @property
+    def setting(self) -> str:
+        return self.strategy + (f"+{self.ablation}" if self.ablation else "")
+
+    def describe(self) -> dict:
+        return {"name": self.name, "task": self.task, "student": self.student, "teachers": list(self.teachers),
+                "strategy": self.strategy, "ablation": self.ablation, "setting": self.setting,
+                "params": self.params, "ablation_peers": list(self.peers)}
+
+
+@dataclass
+class Grid:
+    name: str
+    source: str
+    out: Path
+    cache: Path
+    cells: list[Cell]
+    common: dict
+    grid: dict  # the normalised grid, for sweep.json
+
+
+# (name, teacher sets, params) of one strategy of the grid
+_Strategy = tuple[str, list[list[str]], dict]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("_") or "x"
+
+
+def short_spec(spec: str) -> str:
+    """A model spec as shown in cell names and tables: the folder name for a local model, else the spec."""
+    p = Path(spec).expanduser()
+    return p.name if p.is_dir() else spec
+
+
+def _string_list(value, what: str, where: str, *, allow_empty: bool = False) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or (not value and not allow_empty):
+        raise UserError(f"grid {where}: {what} must be a non-empty list")
+    for v in value:
+        if not isinstance(v, str) or not v.strip():
+            raise UserError(f"grid {where}: {what} must hold names, got {v!r}")
+    if len(set(value)) != len(value):
+        raise UserError(f"grid {where}: {what} lists the same entry twice")
+    return [v.strip() for v in value]
+
+
+def _teacher_sets(value, where: str) -> list[list[str]]:
+    if value is None:
+        return [[]]
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise UserError(f"grid {where}: teachers must be a non-empty list (an item may be a list: a teacher set)")
+    sets = []
+    for item in value:
+        ts = _string_list(item, "a teacher set", where)
+        if ts in sets:
+            raise UserError(f"grid {where}: teacher set {ts} is listed twice")
+        sets.append(ts)
+    return sets
+
+
+def _ablation(value, where: str) -> str | None:
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+        return None
+    if value not in ABLATIONS:
+        raise UserError(f"grid {where}: unknown ablation {value!r} (known: none, {', '.join(ABLATIONS)})")
+    return value
+
+
+def _read_mapping(path: str | Path) -> dict:
+    """The grid file's YAML, which must be a mapping."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"grid file {path} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"grid file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"grid file {path}: top level must be a mapping (tasks, students, teachers, strategies, …)")
+    return data
+
+
+def _check_keys(data: dict, where: str) -> None:
+    """Reject per-cell settings written as common ones, unknown keys and missing tasks / students."""
+    run_keys = {f.name for f in dataclasses.fields(config_mod.RunConfig)}
+    misplaced = sorted(set(data) & set(CELL_KEYS))
+    if misplaced:
+        raise UserError(f"grid {where}: {', '.join(misplaced)} cannot be a common setting; use the plural lists "
+                        "tasks, students, teachers, strategies")
+    unknown = sorted(set(data) - set(GRID_KEYS) - run_keys)
+    if unknown:
+        raise UserError(f"grid {where}: unknown key(s) {', '.join(unknown)} (grid keys: {', '.join(GRID_KEYS)}; "
+                        f"or any `cotgap run` setting: {', '.join(sorted(run_keys - set(CELL_KEYS) - set(GRID_KEYS)))})")
+    for k in ("tasks", "students"):
+        if k not in data:
+            raise UserError(f"grid {where}: missing {k!r}")
+
+
+def _strategy_item(item, teacher_sets: list[list[str]], where: str) -> _Strategy:
+    """One entry of ``strategies`` (a name, or a mapping with name / teachers / params)."""
+    if isinstance(item, str):
+        return item, teacher_sets, {}
+    if not isinstance(item, dict):
+        raise UserError(f"grid {where}: a strategy is a name or a mapping, got {item!r}")
+    extra = sorted(set(item) - {"name", "teachers", "params"})
+    if "name" not in item or extra:
+        raise UserError(f"grid {where}: a strategy mapping needs 'name' and may have 'teachers', 'params' "
+                        f"(got {', '.join(map(str, item))})")
+    name = item["name"]
+    sets = _teacher_sets(item["teachers"], where) if "teachers" in item else teacher_sets
+    params = item.get("params") or {}
+    if not isinstance(params, dict):
+        raise UserError(f"grid {where}: params of strategy {name!r} must be a mapping")
+    return name, sets, params
+
+
+def _strategies(data: dict, teacher_sets: list[list[str]], known: dict, where: str) -> list[_Strategy]:
+    """The grid's strategies, each with its teacher sets and its own params (not yet strategy_params)."""
+    raw_strategies = data.get("strategies", ["plain"])
+    if isinstance(raw_strategies, (str, dict)):
+        raw_strategies = [raw_strategies]
+    if not isinstance(raw_strategies, list) or not raw_strategies:
+        raise UserError(f"grid {where}: strategies must be a non-empty list")
+    strategies: list[_Strategy] = []
+    for item in raw_strategies:
+        name, sets, params = _strategy_item(item, teacher_sets, where)
+        if not isinstance(name, str) or name not in known:
+            raise UserError(f"grid {where}: unknown strategy {name!r} (available: {', '.join(sorted(known))})")
+        if any(s[0] == name for s in strategies):
+            raise UserError(f"grid {where}: strategy {name!r} is listed twice")
+        strategies.append((name, sets, dict(params)))
+    return strategies
+
+
+def _with_strategy_params(data: dict, strategies: list[_Strategy], known: dict, where: str) -> list[_Strategy]:
+    """Merge ``strategy_params`` under each strategy's own params and check every name against its defaults."""
+    sp = data.get("strategy_params") or {}
+    if not isinstance(sp, dict):
+        raise UserError(f"grid {where}: strategy_params must map strategy names to parameter mappings")
+    names = [s[0] for s in strategies]
+    for k, v in sp.items():
+        if k not in names:
+            raise UserError(f"grid {where}: strategy_params has {k!r}, which is not a strategy of this grid "
+                            f"({', '.join(names)}); write strategy_params: {{<strategy>: {{...}}}}")
+        if not isinstance(v, dict):
+            raise UserError(f"grid {where}: strategy_params.{k} must be a mapping")
+    strategies = [(n, sets, {**(sp.get(n) or {}), **params}) for n, sets, params in strategies]
+    for n, _, params in strategies:
+        bad = sorted(set(params) - set(known[n].defaults))
+        if bad:
+            raise UserError(f"grid {where}: unknown parameter(s) for strategy {n}: {', '.join(bad)} "
+                            f"(known: {', '.join(sorted(known[n].defaults)) or 'none'})")
+    return strategies
+
+
+def _ablations(data: dict, add_ablation: str | None, where: str) -> list[str | None]:
+    """The ablations every cell is run under (None: no ablation), plus the one the command line adds."""
+    raw_abl = data.get("ablations", [None])
+    if not isinstance(raw_abl, list) or not raw_abl:
+        raw_abl = [raw_abl]
+    ablations = list(dict.fromkeys(_ablation(a, where) for a in raw_abl))
+    if data.get("ablation") is not None:
+        ablations = [_ablation(data["ablation"], where)]
+    if add_ablation:
+        ablations = list(dict.fromkeys([*ablations, _ablation(add_ablation, where)]))
+    return ablations
+
+
+def _locations(data: dict, p: Path, out: str | None) -> tuple[str, Path, Path]:
+    """The grid's name, output folder and shared generation cache."""
+    name = str(data.get("name") or p.stem)
+    out_dir = Path(out or data.get("out") or Path("sweeps") / _slug(name)).expanduser().resolve()
+    cache = Path(data.get("generation_cache") or os.environ.get("COTGAP_GENERATION_CACHE")
+                 or out_dir / "_generations").expanduser().resolve()
+    return name, out_dir, cache
+
+
+def _cell_name(task: str, setting: str, student: str, ts: list[str], used: set[str]) -> str:
+    """A cell's folder name, unique among ``used`` (which it joins)."""
+    base = _slug(f"{task}--{setting}--{short_spec(student)}--"
+                 f"{'+'.join(short_spec(t) for t in ts) or 'default-teachers'}")[:140]
+    cname = base
+    if cname in used:
+        cname = f"{base[:130]}-{key_of([task, setting, student, ts])[:8]}"
+    used.add(cname)
+    return cname
+
+
+def _expand(tasks: list[str], students: list[str], strategies: list[_Strategy], ablations: list[str | None],
+            common: dict, out_dir: Path, backend: str | None, where: str) -> list[Cell]:
+    """Every (task, strategy, ablation, student, teacher set) cell, with its run configuration."""
+    from cotgap.models.resolve import resolve
+
+    cells: list[Cell] = []
+    used: set[str] = set()
+    for task in tasks:
+        for sname, sets, params in strategies:
+            peers = list(dict.fromkeys(resolve(t).spec for s in sets for t in s))
+            for ablation in ablations:
+                for student in students:
+                    for ts in sets:
+                        setting = sname + (f"+{ablation}" if ablation else "")
+                        cname = _cell_name(task, setting, student, ts, used)
+                        overrides = {**common, "task": task, "student": student, "teachers": list(ts),
+                                     "strategy": sname, "out": str(out_dir / cname), "strategy_params": params,
+                                     "ablation": ablation}
+                        try:
+                            cfg = config_mod.load(None, overrides)
+                        except UserError as exc:
+                            raise UserError(f"grid {where}: {exc}") from None
+                        if backend:
+                            cfg.generation.backend = backend
+                        cells.append(Cell(cname, task, student, list(ts), sname, ablation, params, cfg,
+                                          peers if ablation else []))
+    return cells
+
+
+def load_grid(path: str | Path, *, out: str | None = None, limit: int | None = None, backend: str | None = None,
+              add_ablation: str | None = None) -> Grid:
+    """Read and validate a grid file and expand it into cells (no model is loaded)."""
+    from cotgap import plugins
+    from cotgap.models.resolve import resolve
+
+    data = _read_mapping(path)
+    where = str(path)
+    _check_keys(data, where)
+    tasks = _string_list(data["tasks"], "tasks", where)
+    students = _string_list(data["students"], "students", where)
+    teacher_sets = _teacher_sets(data.get("teachers"), where)
+    known = plugins.strategies()
+    strategies = _with_strategy_params(data, _strategies(data, teacher_sets, known, where), known, where)
+    ablations = _ablations(data, add_ablation, where)
+
+    common = {k: v for k, v in data.items() if k not in GRID_KEYS and k != "ablation"}
+    if limit is not None:
+        common["limit"] = limit
+    p = Path(path)
+    name, out_dir, cache = _locations(data, p, out)
+
+    for spec in {*students, *(t for _, sets, _ in strategies for s in sets for t in s)}:
+        resolve(spec)  # unknown model names fail now, before any work
+
+    cells = _expand(tasks, students, strategies, ablations, common, out_dir, backend, where)
+    grid = {"tasks": tasks, "students": students,
+            "strategies": [{"name": n, "teachers": sets, "params": params} for n, sets, params in strategies],
+            "ablations": ablations, "common": common}
+    return Grid(name, str(p), out_dir, cache, cells, common, grid)
