@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from cotgap.cli import cli
 from cotgap.jsonio import read_json, write_json, write_jsonl
 from cotgap.report.collect import size_label
+from cotgap.rundir import RunDir
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -205,22 +206,30 @@ def fake_run(root: Path, name: str, *, student: str, n_params: int, teacher: str
     """A finished plain run: ``base`` / ``dist`` correct of ``n`` test examples (docs 0.. correct;
     distilled is a superset of baseline), teacher generated ``gen[0]`` rationales, ``gen[1]`` correct."""
     d = root / name
-    write_json(d / "config.json", {"task": task, "student": student, "teachers": [teacher], "seed": 1,
-                                   "scoring": "robust", "ablation": ablation, "bootstrap_iters": 1000,
-                                   "strategy": "plain"})
+    config = {"task": task, "student": student, "teachers": [teacher], "seed": 1, "scoring": "robust",
+              "ablation": ablation, "bootstrap_iters": 1000, "strategy": "plain"}
+    rd = RunDir(d)
+    rd.claim(config)
+    write_json(d / "config.json", config)
     write_json(d / "manifest.json", {"strategy": {"name": "plain", "plugin": "plain", "params": {}},
                                      "parameters": {student: n_params},
                                      "data": {"train": {"n": gen[0], "sha256": "tr"}, "test": {"n": n, "sha256": "te"}}})
-    for split, k in (("baseline", base), ("distilled", dist)):
-        write_jsonl(d / split / "samples.jsonl",
-                    [{"doc_id": i, "response": "r", "correct": i < k} for i in range(n)])
     gens = [{"doc_id": i, "response": f"rationale {i}", "correct": i < gen[1]} for i in range(gen[0])]
-    write_json(d / "generations" / "index.json", {teacher: "00.jsonl"})
-    write_jsonl(d / "generations" / "00.jsonl", gens)
-    write_jsonl(d / "filtered" / "00.jsonl", gens[:kept])
-    for stage in ("baseline", "generate", "filter", "distilled"):
-        write_json(d / "stages" / f"{stage}.json", {"key": "k"})
-    write_json(d / "stages" / "train.json", {"key": "k", "result": {"updates": updates, "examples": kept}})
+
+    def samples(split, k):
+        write_jsonl(d / split / "samples.jsonl", [{"doc_id": i, "response": "r", "correct": i < k} for i in range(n)])
+
+    def generations():
+        write_json(d / "generations" / "index.json", {teacher: "00.jsonl"})
+        write_jsonl(d / "generations" / "00.jsonl", gens)
+
+    rd.stage("baseline", "b", lambda: samples("baseline", base), outputs=("baseline",))
+    g = rd.stage("generate", "g", generations, outputs=("generations",))
+    f = rd.stage("filter", "f", lambda: write_jsonl(d / "filtered" / "00.jsonl", gens[:kept]), outputs=("filtered",),
+                 consumes={"generate": g["key"]})
+    t = rd.stage("train", "t", lambda: {"result": {"updates": updates, "examples": kept}}, consumes={"filter": f["key"]})
+    rd.stage("distilled", "d", lambda: samples("distilled", dist), outputs=("distilled",), consumes={"train": t["key"]})
+    rd.unlock()
     return d
 
 
@@ -258,10 +267,12 @@ def runs(tmp_path):
     return root
 
 
-def test_report_from_run_dirs(runs):
+def test_report_from_run_dirs(runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     res = invoke("report", runs)
     assert res.exit_code == 0, res.output
-    rep = read_json(runs / "report.json")  # default output: the first DIR (a folder of runs)
+    out = tmp_path / "cotgap-report"  # default output: ./cotgap-report, never inside the inputs
+    rep = read_json(out / "report.json")
     (t,) = rep["tasks"]
     assert t["effective"] and t["n_helped"] == 4
     cells = {(c["teacher"], c["student_size"]): c for c in t["cells"]}
@@ -285,10 +296,11 @@ def test_report_from_run_dirs(runs):
     assert any("differ in optimizer updates" in w for w in ab["warnings"])
     assert ab["tasks"][0]["cells"][0]["setting"] == "plain+cross-teacher-filter"
     for f in ("accuracy_vs_size.png", "kept.png", "filter_ablation.png"):
-        assert is_png(runs / f), f
-    # each run's own report was rebuilt from its samples (not the cross-run one)
-    assert read_json(runs / "a-big" / "report.json")["schema"] == "cotgap.run/1"
-    assert is_png(runs / "a-big" / "report.png")
+        assert is_png(out / f), f
+    # each run's own report was rebuilt from its samples, into the report's folder, not the run's
+    assert read_json(out / "runs" / "a-big" / "report.json")["schema"] == "cotgap.run/1"
+    assert is_png(out / "runs" / "a-big" / "report.png")
+    assert not (runs / "a-big" / "report.json").exists() and not (runs / "report.json").exists()
 
 
 def test_report_of_one_run_dir_writes_elsewhere(runs, tmp_path, monkeypatch):
@@ -296,7 +308,7 @@ def test_report_of_one_run_dir_writes_elsewhere(runs, tmp_path, monkeypatch):
     res = invoke("report", runs / "a-big")
     assert res.exit_code == 0, res.output
     assert read_json(tmp_path / "cotgap-report" / "report.json")["schema"] == "cotgap.report/1"
-    assert read_json(runs / "a-big" / "report.json")["schema"] == "cotgap.run/1"
+    assert read_json(tmp_path / "cotgap-report" / "runs" / "a-big" / "report.json")["schema"] == "cotgap.run/1"
     bad = CliRunner().invoke(cli, ["report", str(runs / "a-big"), "--out", str(runs / "a-big")])
     assert bad.exit_code == 2 and "run directory" in bad.stderr
 

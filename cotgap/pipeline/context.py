@@ -24,8 +24,8 @@ from cotgap.backends.training import TrainConfig, TrainResult, train_sft
 from cotgap.errors import ProtocolError, ServiceError, UserError
 from cotgap.jsonio import key_of, read_jsonl, write_json, write_jsonl
 from cotgap.models.resolve import ModelRef, resolve
-from cotgap.pipeline.rundir import RunDir
 from cotgap.protocol import rules
+from cotgap.rundir import RunDir
 
 
 def _stable(v: Any) -> Any:

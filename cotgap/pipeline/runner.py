@@ -28,10 +28,10 @@ from cotgap.jsonio import key_of, read_json, read_jsonl, write_json, write_jsonl
 from cotgap.models import api
 from cotgap.models.resolve import resolve
 from cotgap.pipeline.context import FilterView, RunContext, task_fingerprint
-from cotgap.pipeline.rundir import RunDir
 from cotgap.protocol import rules
 from cotgap.protocol.constants import ABLATIONS
 from cotgap.report import run_report
+from cotgap.rundir import RunDir
 from cotgap.tasks.datasets import data_hash
 
 #: Fields every generated record carries (ctx.generate_rationales writes them).

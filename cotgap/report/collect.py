@@ -50,6 +50,7 @@ class Collected:
     sweeps: list[dict] = field(default_factory=list)
     inputs: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    run_reports: list[tuple[str, dict]] = field(default_factory=list)  # (run dir, its rebuilt report)
 
 
 def is_run(d: Path) -> bool:
@@ -123,10 +124,13 @@ def _teacher_of(source: str, teachers: list[str]) -> str | None:
 
 
 def rebuild_run(d: Path) -> dict:
-    """Rebuild ``d``'s report.json / report.png from its stored results; returns the report."""
-    from cotgap.jsonio import read_json, write_json
+    """``d``'s report rebuilt from its stored results, after checking its stage chain; nothing is
+    written into ``d`` (the cross-run report stores it in its own folder)."""
+    from cotgap.jsonio import read_json
     from cotgap.report import run_report
+    from cotgap.rundir import RunDir
 
+    RunDir(d, create=False).verify()
     cfg = read_json(d / "config.json")
     report = run_report.build(d, bootstrap_iters=int(cfg.get("bootstrap_iters", 10000)))
     old = d / "report.json"
@@ -137,11 +141,6 @@ def rebuild_run(d: Path) -> dict:
                 report["run"] = prev["run"]
         except ValueError:
             pass
-    write_json(old, report)
-    try:
-        run_report.plot(report, d / "report.png")
-    except Exception:  # a per-run figure must not stop the cross-run report
-        pass
     return report
 
 
@@ -163,6 +162,7 @@ def _load_reports(run_dirs: list[Path], rebuild: bool, out: Collected) -> list[t
             out.warnings.append(f"run {d}: cannot rebuild its report ({first}): left out")
             continue
         reports.append((d, rep))
+        out.run_reports.append((str(d), rep))
     return reports
 
 

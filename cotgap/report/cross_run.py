@@ -25,11 +25,8 @@ from cotgap.report.render import render
 from cotgap.report.write import write
 
 
-def default_out(paths, csv_file) -> Path:
-    if paths:
-        first = Path(paths[0]).expanduser()
-        if not is_run(first):
-            return first
+def default_out() -> Path:
+    """``./cotgap-report``: the report reads its inputs and never writes into them."""
     return Path("cotgap-report")
 
 
@@ -38,7 +35,7 @@ def make_report(paths=(), *, csv_file=None, baseline_csv=None, teacher_csv=None,
     """Collect, analyse, write and (with ``console``) print. Returns (report, output folder)."""
     col = collect(paths, csv_file, baseline_csv, teacher_csv)
     report, prim, abl = build(col, noise_margin=noise_margin, kept_ratio_threshold=kept_ratio_threshold)
-    out_dir = Path(out) if out else default_out(paths, csv_file)
+    out_dir = Path(out) if out else default_out()
     if is_run(out_dir):
         raise UserError(f"{out_dir} is a run directory: its report.json is the run's own; choose another --out")
     write(report, col, out_dir)

@@ -74,7 +74,27 @@ def write(report: dict, col: Collected, out_dir: Path) -> dict:
                 report["warnings"].append(f"filter-ablation plot for {s}: {exc}")
         if ab_files:
             files["plots"]["filter_ablation"] = ab_files
+    files["runs"] = _write_run_reports(col.run_reports, out_dir)
     report["files"] = files
     write_json(out_dir / "report.json", report)
     atomic_write_text(out_dir / "report.md", to_markdown(report))
     return files
+
+
+def _write_run_reports(run_reports: list[tuple[str, dict]], out_dir: Path) -> dict:
+    """Each run's rebuilt report (and figure) under ``runs/<name>/`` of the output folder — never
+    into the run directory, which may be someone else's or read-only."""
+    from cotgap.jsonio import write_json
+    from cotgap.report import run_report
+
+    written: dict[str, str] = {}
+    for run_dir, rep in run_reports:
+        name = Path(run_dir).name
+        rel = f"runs/{name}" if f"runs/{name}" not in written.values() else f"runs/{name}-{len(written)}"
+        write_json(out_dir / rel / "report.json", rep)
+        try:
+            run_report.plot(rep, out_dir / rel / "report.png")
+        except Exception:  # a per-run figure must not stop the cross-run report
+            pass
+        written[run_dir] = rel
+    return written

@@ -29,7 +29,7 @@ from cotgap.errors import UserError
 from cotgap.jsonio import file_digest, key_of, read_json, write_json
 
 RUN_FILE = "run.json"
-RUN_SCHEMA = "cotgap.run/1"
+RUN_SCHEMA = "cotgap.rundir/1"
 LOCK_FILE = ".lock"
 # What marks a folder as a cotgap run directory (and so may be wiped by --force).
 MARKERS = (RUN_FILE, "stages", "config.json", "manifest.json")
@@ -172,6 +172,20 @@ class RunDir:
             if f.stat().st_size != want.get("size") or file_digest(f) != want.get("digest"):
                 return f"{rel} does not match its record"
         return None
+
+    def verify(self) -> None:
+        """Refuse (naming the stage) a directory whose records do not form one run's chain: every
+        record of this run's config, every consumed stage unchanged, every file as recorded.
+        Read-only: nothing is written, so archives can be checked."""
+        identity = self.identity()
+        if identity is None:
+            raise UserError(f"{self.path} has no {RUN_FILE}: not a run directory of this cotgap version")
+        self._run_key = identity.get("key")
+        for rec in sorted((self.path / "stages").glob("*.json")):
+            why = self.problem(rec.stem)
+            if why is not None:
+                raise UserError(f"run {self.path}: stage {rec.stem} cannot be trusted ({why}); "
+                                "re-run it with the same config to recompute")
 
     def is_done(self, name: str, key: str) -> bool:
         return self.problem(name, key) is None
