@@ -116,7 +116,7 @@ def runs(tmp_path_factory, tiny_student):
         mp.setenv("COTGAP_GENERATION_CACHE", str(tmp / "gc"))
         mp.setattr(RunContext, "train_student", spy)
         cfg = config_mod.load(None, {"strategy": "mix", "student": str(tiny_student), "teachers": [LONG, SHORT],
-                                     "task": "synthetic_navigate", "limit": 20, "out": str(run),
+                                     "task": "synthetic_navigate", "limit": 20, "out": str(tmp / "published"),
                                      "strategy_params": {"published_batching": True}})
         cfg.generation.backend = "hf"
         published = Runner(cfg, Console(quiet=True)).prepare().execute()
@@ -176,7 +176,9 @@ def test_published_batching_gives_fewer_updates_and_is_flagged(runs):
     assert flag["plain_updates"] == default["training"]["updates"]
     assert flag["batching"] == "5 x 4"
     assert published["strategy_records"]["mix.params"]["published_batching"] is True
-    assert published["run"]["cached"] == ["baseline"]  # only the protocol's baseline is shared
+    # another config, so another run directory; the teachers' generations come from the shared cache
+    gen = read_json(runs["run"].parent / "published" / "stages" / "generate.json")
+    assert gen["generation_cache"] == {"computed": 0, "reused": 2}
 
 
 # -- the check hook and default teachers ----------------------------------------------------------

@@ -98,7 +98,7 @@ def test_example_zoo_grid_loads():
     ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted, scripted]\n", "listed twice"),
     ("tasks: [x]\nstudents: [no-such-model]\nteachers: [scripted]\n", "unknown model"),
     ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted]\nablations: [magic]\n", "unknown ablation"),
-    ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted]\nlimit: 0\n", "limit must be a positive"),
+    ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted]\nlimit: 0\n", "limit must be >= 1"),
     ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted]\ntraining: {nope: 1}\n", "unknown key(s) nope"),
 ])
 def test_bad_grid_is_a_user_error(tmp_path, text, message):

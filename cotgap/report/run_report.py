@@ -21,9 +21,11 @@ def _length_stats(records: list[dict], tokenizer=None) -> dict:
     return out
 
 
-def _student_tokenizer(train: dict):
-    """The trained student's tokenizer (saved next to its weights), or None if unavailable."""
+def _student_tokenizer(train: dict, run: Path):
+    """The trained student's tokenizer (saved next to its weights), or None if unavailable. The
+    record's path is relative to the run directory (older runs stored it absolute)."""
     path = train.get("path")
+    path = str(Path(run) / path) if path else None
     if not path or not (Path(path) / "tokenizer_config.json").exists():
         return None
     try:
@@ -63,7 +65,7 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
     gen_index = read_json(run / "generations" / "index.json")
     stages = {p.stem: read_json(p) for p in (run / "stages").glob("*.json")}
     train = stages.get("train", {}).get("result", {})
-    tokenizer = _student_tokenizer(train)
+    tokenizer = _student_tokenizer(train, run)
     strategy_records = {}
     for s in ("generate", "filter", "train"):
         strategy_records.update(stages.get(s, {}).get("strategy_records", {}))
