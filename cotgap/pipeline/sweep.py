@@ -24,6 +24,7 @@ from cotgap.errors import ProtocolError, UserError
 from cotgap.jsonio import write_json
 from cotgap.pipeline.grid import Cell, Grid, short_spec
 from cotgap.report.sweep_file import SCHEMA
+from cotgap.rundir import RunDir
 
 
 def precheck(cell: Cell) -> str | None:
@@ -62,13 +63,21 @@ def _baseline_stat(runner) -> str | None:
     return "reused" if "baseline" in run.skipped else None
 
 
-def run_sweep(grid: Grid, console, *, log=None) -> dict:
-    """Run every cell (resuming finished work); returns (and writes) the sweep summary."""
+def run_sweep(grid: Grid, console, *, log=None, force: bool = False) -> dict:
+    """Run every cell (resuming finished work) while holding the sweep directory's lock (a second
+    sweep on it is refused); returns (and writes) the sweep summary."""
+    guard = RunDir(grid.out)
+    guard.lock()
+    try:
+        return _run_cells(grid, console, log=log or console.print, force=force)
+    finally:
+        guard.unlock()
+
+
+def _run_cells(grid: Grid, console, *, log, force: bool) -> dict:
     from cotgap.backends import generation
     from cotgap.pipeline.runner import Runner
 
-    log = log or console.print
-    grid.out.mkdir(parents=True, exist_ok=True)
     summary = {"schema": SCHEMA, "name": grid.name, "config": grid.source, "dir": str(grid.out),
                "generation_cache": str(grid.cache), "grid": grid.grid, "cells": [],
                "generations": {"computed": 0, "reused": 0}, "baselines": {"computed": 0, "reused": 0},
@@ -99,7 +108,7 @@ def run_sweep(grid: Grid, console, *, log=None) -> dict:
                 rec.update(status="skipped", reason=f"protocol: {reason}")
                 log(f"[yellow]skipped[/]: {reason}")
             else:
-                runner = Runner(cell.config, console, log, generation_cache=grid.cache,
+                runner = Runner(cell.config, console, log, generation_cache=grid.cache, force=force,
                                 ablation_peers=cell.peers).prepare()
                 report = runner.execute()
                 rec.update(status="done", verdict=report.get("verdict"), computed=list(runner.run.computed),

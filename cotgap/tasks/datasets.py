@@ -119,6 +119,13 @@ def _folders(base: Path, folder: str) -> list[Path]:
 def local_path(source: str, data_dir: str | None) -> Path | None:
     """The local file (or folder, for GSM8K) behind ``source``, or None when there is none."""
     base = data_base(data_dir)
+    if source.startswith("json:"):  # absolute paths need no data dir; relative ones are read from it
+        p = Path(source.removeprefix("json:")).expanduser()
+        if not p.is_absolute():
+            if base is None:
+                return None
+            p = base / p
+        return p if p.is_file() else None
     if base is None:
         return None
     if source.startswith("bbh_"):
@@ -140,11 +147,6 @@ def local_path(source: str, data_dir: str | None) -> Path | None:
                 if pref:
                     return pref[0]
         return None
-    if source.startswith("json:"):
-        p = Path(source.removeprefix("json:")).expanduser()
-        if not p.is_absolute():
-            p = base / p
-        return p if p.is_file() else None
     return None
 
 
