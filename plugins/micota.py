@@ -82,22 +82,6 @@ from pathlib import Path
 from cotgap import ProtocolError, Strategy, UserError, hookimpl
 
 NAME = "micota"
-DEFAULTS = {
-    "short_parent": "qwen2.5-coder-0.5b-instruct",
-    "long_parent": None,
-    "long_parent_lora": {"method": "lora", "epochs": 1.0, "batch_size": 2},
-    "base_model": None,
-    "density": 0.5,
-    "weight_long": 0.5,
-    "weight_short": 0.5,
-    "normalize": None,
-    "int8_mask": True,
-    "dtype": "float32",
-    "merge_seed": None,
-    "ta_samples": 1,
-    "ta_temperature": 0.0,
-    "measure_short_parent": True,
-}
 TA_PREFIX = "TA:"
 CACHE_VERSION = 1
 
@@ -112,20 +96,20 @@ class MiCoTA(Strategy):
 
     @dataclass
     class Params:  # types and simple ranges here; _params checks the rest
-        short_parent: str = DEFAULTS["short_parent"]
-        long_parent: str | None = DEFAULTS["long_parent"]
-        long_parent_lora: dict = field(default_factory=lambda: dict(DEFAULTS["long_parent_lora"]))
-        base_model: str | None = DEFAULTS["base_model"]
-        density: float = field(default=DEFAULTS["density"], metadata={"min": 0.0, "max": 1.0})
-        weight_long: float = DEFAULTS["weight_long"]
-        weight_short: float = DEFAULTS["weight_short"]
-        normalize: bool | None = DEFAULTS["normalize"]
-        int8_mask: bool = DEFAULTS["int8_mask"]
-        dtype: str = DEFAULTS["dtype"]
-        merge_seed: int | None = DEFAULTS["merge_seed"]
-        ta_samples: int = field(default=DEFAULTS["ta_samples"], metadata={"min": 1})
-        ta_temperature: float = field(default=DEFAULTS["ta_temperature"], metadata={"min": 0.0})
-        measure_short_parent: bool = DEFAULTS["measure_short_parent"]
+        short_parent: str = 'qwen2.5-coder-0.5b-instruct'
+        long_parent: str | None = None
+        long_parent_lora: dict = field(default_factory=lambda: {'method': 'lora', 'epochs': 1.0, 'batch_size': 2})
+        base_model: str | None = None
+        density: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+        weight_long: float = 0.5
+        weight_short: float = 0.5
+        normalize: bool | None = None
+        int8_mask: bool = True
+        dtype: str = 'float32'
+        merge_seed: int | None = None
+        ta_samples: int = field(default=1, metadata={"min": 1})
+        ta_temperature: float = field(default=0.0, metadata={"min": 0.0})
+        measure_short_parent: bool = True
 
     def check(self, ctx):
         """Refuse before the baseline: bad parameters, student < TA < teacher violated, unmergeable parents."""
@@ -143,6 +127,7 @@ class MiCoTA(Strategy):
                             "train the student on (try a larger --limit, a stronger long parent, or a higher "
                             "weight_long)")
         return ctx.train_student(records)
+
 
 
 @hookimpl
@@ -262,10 +247,19 @@ def _ratio(a: dict, b: dict, part: str):
     return round(x / y, 3) if x is not None and y else None
 
 
-def _cached_stage(ctx, name: str, inputs: dict, build) -> dict:
-    """``ctx.stage`` for a step whose artefact lives in the cross-run cache; rebuilds if it vanished.
+def _cached_stage(ctx, name: str, inputs: dict, folder: Path, what: str, make) -> dict:
+    """``ctx.stage`` for a step whose artefact lives in the cross-run cache ``folder``: reused when
+    another run built it (``micota.json`` marks it finished), else ``make()`` builds it; rebuilt if
+    it vanished. (``make``'s info must not use ``key``/``seconds``: the stage record owns them.)"""
+    def build() -> dict:
+        done = folder / "micota.json"
+        if done.exists():
+            ctx.log(f"  micota: {what} reused from cache {folder}")
+            return {**json.loads(done.read_text()), "cache": "reused"}
+        info = make()
+        done.write_text(json.dumps({**info, "inputs": inputs}, indent=2))
+        return {**info, "cache": "built"}
 
-    (``build``'s info must not use the keys ``key``/``seconds``: the stage record owns them.)"""
     rec = ctx.stage(name, inputs, build)
     if not (Path(rec["path"]) / "config.json").exists():
         rec = {**rec, **build()}
@@ -286,20 +280,14 @@ def make_long_parent(ctx, short, records: list[dict], lora: dict) -> dict:
     key = _key(inputs)
     folder = cache_root(ctx) / f"long-{key}"
 
-    def build() -> dict:
-        done = folder / "micota.json"
-        if done.exists():
-            ctx.log(f"  micota: long-CoT parent reused from cache {folder}")
-            return {**json.loads(done.read_text()), "cache": "reused"}
+    def make() -> dict:
         ctx.log(f"  micota: making the long-CoT parent: {short.spec} fine-tuned on {len(records)} teacher rationales")
         t0 = time.time()
         result = ctx.train_model(short, records, folder, **lora)
-        info = {"path": result.path, "cache_key": key, "updates": result.updates, "examples": result.examples,
+        return {"path": result.path, "cache_key": key, "updates": result.updates, "examples": result.examples,
                 "final_loss": (result.loss_history or [{}])[-1].get("loss"), "build_seconds": round(time.time() - t0, 1)}
-        (folder / "micota.json").write_text(json.dumps({**info, "inputs": inputs}, indent=2))
-        return {**info, "cache": "built"}
 
-    return _cached_stage(ctx, "micota.long_parent", inputs, build)
+    return _cached_stage(ctx, "micota.long_parent", inputs, folder, "long-CoT parent", make)
 
 
 # -- the teacher assistant ----------------------------------------------------------------------------
@@ -328,21 +316,15 @@ def make_ta(ctx, p: dict, short, long_ref, long_identity: str, base) -> dict:
     key = _key(inputs)
     folder = cache_root(ctx) / f"ta-{key}"
 
-    def build() -> dict:
-        done = folder / "micota.json"
-        if done.exists():
-            ctx.log(f"  micota: teacher assistant reused from cache {folder}")
-            return {**json.loads(done.read_text()), "cache": "reused"}
+    def make() -> dict:
         ctx.log(f"  micota: merging the teacher assistant (dare_ties, density {p['density']}, "
                 f"weight_long {p['weight_long']}, seed {p['merge_seed']})")
         ctx.release_models()
         merged = _merge.run_merge(config, folder, seed=p["merge_seed"], yaml_text=yaml_text)
-        info = {"path": str(folder), "cache_key": key, "merge_seconds": merged["seconds"],
+        return {"path": str(folder), "cache_key": key, "merge_seconds": merged["seconds"],
                 "mergekit": merged["mergekit"], "merge_seed": merged["seed"]}
-        (folder / "micota.json").write_text(json.dumps({**info, "inputs": inputs}, indent=2))
-        return {**info, "cache": "built"}
 
-    return _cached_stage(ctx, "micota.ta_merge", inputs, build)
+    return _cached_stage(ctx, "micota.ta_merge", inputs, folder, "teacher assistant", make)
 
 
 # -- the strategy's steps ---------------------------------------------------------------------------------

@@ -101,17 +101,6 @@ DEFAULT_PERSPECTIVES = [
     None,
     "Reason concisely, stating only the essential steps.",
 ]
-DEFAULTS = {
-    "perspectives": DEFAULT_PERSPECTIVES,
-    "samples": 1,
-    "temperature": 0.0,
-    "inertia": 0.9,
-    "temperature_tau": 1.0,
-    "min_weight": 0.1,
-    "group": "question",
-    "batch_normalise": False,
-    "log_every": None,
-}
 
 
 class Mind(Strategy):
@@ -124,14 +113,14 @@ class Mind(Strategy):
     @dataclass
     class Params:  # types and simple ranges here; resolve_params checks the rest
         perspectives: list = field(default_factory=lambda: list(DEFAULT_PERSPECTIVES))
-        samples: int = field(default=DEFAULTS["samples"], metadata={"min": 1})
-        temperature: float = field(default=DEFAULTS["temperature"], metadata={"min": 0.0})
-        inertia: float = field(default=DEFAULTS["inertia"], metadata={"min": 0.0})
-        temperature_tau: float = DEFAULTS["temperature_tau"]
-        min_weight: float = field(default=DEFAULTS["min_weight"], metadata={"min": 0.0, "max": 1.0})
-        group: str = field(default=DEFAULTS["group"], metadata={"choices": ("question", "all")})
-        batch_normalise: bool = DEFAULTS["batch_normalise"]
-        log_every: int | None = DEFAULTS["log_every"]
+        samples: int = field(default=1, metadata={"min": 1})
+        temperature: float = field(default=0.0, metadata={"min": 0.0})
+        inertia: float = field(default=0.9, metadata={"min": 0.0})
+        temperature_tau: float = 1.0
+        min_weight: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
+        group: str = field(default="question", metadata={"choices": ("question", "all")})
+        batch_normalise: bool = False
+        log_every: int | None = None
 
     def check(self, ctx):
         """Refuse bad parameters before the baseline."""
@@ -142,6 +131,10 @@ class Mind(Strategy):
 
     def train(self, ctx, data):
         return train_weighted(ctx, data)
+
+
+#: The parameters' defaults, read from ``Mind.Params`` (their one home).
+DEFAULTS = Mind.defaults()
 
 
 @hookimpl

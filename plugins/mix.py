@@ -90,15 +90,6 @@ from fractions import Fraction
 from cotgap import Strategy, UserError, hookimpl
 
 NAME = "mix"
-DEFAULTS = {
-    "ratio": 0.2,
-    "preset": None,
-    "size": "short",
-    "distinct_questions": True,
-    "shortfall": "keep",
-    "seed": None,
-    "published_batching": False,
-}
 PRESETS = {
     "mix-long": {"ratio": 0.2, "roles": ("long", "short"),
                  "doc": "Mix-Long: teacher 0 writes long CoT, teacher 1 short CoT; 1:4 long:short"},
@@ -122,13 +113,13 @@ class Mix(Strategy):
 
     @dataclass
     class Params:  # types here; the values' meaning is checked by resolve_params
-        ratio: float | str = DEFAULTS["ratio"]
-        preset: str | None = field(default=DEFAULTS["preset"], metadata={"choices": (None, *PRESETS)})
-        size: str = DEFAULTS["size"]
-        distinct_questions: bool = DEFAULTS["distinct_questions"]
-        shortfall: str = DEFAULTS["shortfall"]
-        seed: int | None = DEFAULTS["seed"]
-        published_batching: bool = DEFAULTS["published_batching"]
+        ratio: float | str = 0.2
+        preset: str | None = field(default=None, metadata={"choices": (None, *PRESETS)})
+        size: str = 'short'
+        distinct_questions: bool = True
+        shortfall: str = 'keep'
+        seed: int | None = None
+        published_batching: bool = False
 
     def check(self, ctx):
         _check_teachers(ctx)
@@ -139,6 +130,10 @@ class Mix(Strategy):
 
     def train(self, ctx, data):
         return train_mix(ctx, data)
+
+
+#: The parameters' defaults, read from ``Mix.Params`` (their one home).
+DEFAULTS = Mix.defaults()
 
 
 @hookimpl

@@ -51,7 +51,7 @@ def test_cli_tasks_lists_every_builtin_group_fast():
     assert {rows[t]["group"] for t in BBH_27} == {"bbh"}
     assert rows["gsm8k"]["group"] == rows["aime24"]["group"] == "math"
     assert rows["synthetic_navigate"]["group"] == "synthetic"
-    assert (rows["synthetic_navigate"]["train"], rows["synthetic_navigate"]["test"]) == (30, 20)  # the 50 examples the default run generates
+    assert (rows["synthetic_navigate"]["train"], rows["synthetic_navigate"]["test"]) == (30, 20)
     if (BBH / "word_sorting.json").exists():
         assert (rows["word_sorting"]["train"], rows["word_sorting"]["test"]) == (150, 100)
         assert rows["penguins_in_a_table"]["train"] + rows["penguins_in_a_table"]["test"] == 146
