@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cotgap.errors import UserError
-from cotgap.report import analysis
+from cotgap.report import analysis, analysis_json, tables, terminal
 
 SCHEMA = "cotgap.report/1"
 ABLATION = "cross-teacher-filter"
@@ -291,7 +291,7 @@ def collect_csv(csv_file: str | None, baseline_csv: str | None, teacher_csv: str
             raise UserError("--baseline-csv needs --csv (the distilled results)")
         if teacher_csv:  # with run directories: teacher accuracies / kept counts measured elsewhere
             try:
-                out.teachers = analysis.read_csv(teacher_csv, analysis.TEACHER_COLUMNS)
+                out.teachers = tables.read_csv(teacher_csv, tables.TEACHER_COLUMNS)
             except ValueError as exc:
                 raise UserError(str(exc)) from None
             out.ablation_teachers = [{**t, "kept": ""} for t in out.teachers]
@@ -301,10 +301,10 @@ def collect_csv(csv_file: str | None, baseline_csv: str | None, teacher_csv: str
         raise UserError("--csv needs --baseline-csv FILE (task,student,student_size,accuracy): distillation is "
                         "judged against the pre-distillation baseline")
     try:
-        out.distilled = analysis.read_csv(csv_file, analysis.DISTILLED_COLUMNS)
-        out.baseline = analysis.read_csv(baseline_csv, analysis.BASELINE_COLUMNS)
+        out.distilled = tables.read_csv(csv_file, tables.DISTILLED_COLUMNS)
+        out.baseline = tables.read_csv(baseline_csv, tables.BASELINE_COLUMNS)
         if teacher_csv:
-            out.teachers = analysis.read_csv(teacher_csv, analysis.TEACHER_COLUMNS)
+            out.teachers = tables.read_csv(teacher_csv, tables.TEACHER_COLUMNS)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     # under the ablation the teachers' kept counts are unknown (the CSV's are unfiltered)
@@ -364,7 +364,7 @@ def compare_ablation(primary: list[dict], ablated: list[dict]) -> tuple[list[dic
 
         def opt(row, k):
             v = (row or {}).get(k)
-            return None if analysis._is_empty(v) else int(float(v))
+            return None if tables.is_empty(v) else int(float(v))
 
         row = {"task": a["task"], "setting": ref_setting, "ablation": ABLATION, "teacher": a["teacher"],
                "student": a["student"], "student_size": a["student_size"],
@@ -380,7 +380,7 @@ def compare_ablation(primary: list[dict], ablated: list[dict]) -> tuple[list[dic
             warnings.append(f"{a['task']}: teacher {a['teacher']}, student {a['student']}: the filtered and "
                             f"unfiltered runs differ in optimizer updates ({row['updates_filtered']} vs "
                             f"{row['updates_unfiltered']}); part of the difference may be training length")
-    rows.sort(key=lambda r: (r["task"], r["setting"] or "", r["teacher"], analysis.parse_size(r["student_size"]),
+    rows.sort(key=lambda r: (r["task"], r["setting"] or "", r["teacher"], tables.parse_size(r["student_size"]),
                              r["student"]))
     return rows, warnings
 
@@ -428,10 +428,10 @@ def build(col: Collected, *, noise_margin: float = 1.0, kept_ratio_threshold: fl
         "inputs": {"paths": col.inputs, "runs": col.runs},
         "parameters": {"noise_margin": noise_margin, "kept_ratio_threshold": kept_ratio_threshold},
         "guidelines": GUIDELINES,
-        "tasks": _tag(analysis.to_json(prim)["tasks"], None),
+        "tasks": _tag(analysis_json.to_json(prim)["tasks"], None),
         "ablation": None if not ablated else {
             "name": ABLATION, "description": ABLATION_DOC,
-            "tasks": _tag(analysis.to_json(abl)["tasks"], ABLATION),
+            "tasks": _tag(analysis_json.to_json(abl)["tasks"], ABLATION),
             "comparison": comparison, "warnings": cmp_warnings,
         },
         "generation": generation,
@@ -466,11 +466,11 @@ def write(report: dict, col: Collected, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict = {"json": "report.json", "markdown": "report.md", "plots": {}, "tables": {}}
     _write_csv(out_dir / "tables" / "distilled.csv", col.distilled,
-               [*analysis.DISTILLED_COLUMNS, "ci_low", "ci_high", "updates", "kept"])
-    _write_csv(out_dir / "tables" / "baseline.csv", col.baseline, list(analysis.BASELINE_COLUMNS))
+               [*tables.DISTILLED_COLUMNS, "ci_low", "ci_high", "updates", "kept"])
+    _write_csv(out_dir / "tables" / "baseline.csv", col.baseline, list(tables.BASELINE_COLUMNS))
     files["tables"] = {"distilled": "tables/distilled.csv", "baseline": "tables/baseline.csv"}
     if col.teachers:
-        _write_csv(out_dir / "tables" / "teachers.csv", col.teachers, [*analysis.TEACHER_COLUMNS, "kept"])
+        _write_csv(out_dir / "tables" / "teachers.csv", col.teachers, [*tables.TEACHER_COLUMNS, "kept"])
         files["tables"]["teachers"] = "tables/teachers.csv"
     if report["ablation"]:
         _write_csv(out_dir / "tables" / "filter_ablation.csv", report["ablation"]["comparison"],
@@ -484,7 +484,7 @@ def write(report: dict, col: Collected, out_dir: Path) -> dict:
         plots.plot_accuracy_vs_size(primary or ablated, col.baseline, out_dir / "accuracy_vs_size.png")
         files["plots"]["accuracy_vs_size"] = "accuracy_vs_size.png"
         kept_rows = list(col.teachers) + [{**t, "teacher": f"{t['teacher']} [{ABLATION}]"}
-                                          for t in col.ablation_teachers if not analysis._is_empty(t.get("kept"))]
+                                          for t in col.ablation_teachers if not tables.is_empty(t.get("kept"))]
         plots.plot_kept(kept_rows, out_dir / "kept.png")
         files["plots"]["kept"] = "kept.png"
     except ValueError as exc:
@@ -645,7 +645,7 @@ def render(report: dict, prim, abl, console) -> None:
     from rich.table import Table
 
     if prim:
-        analysis.render_tables(prim, console)
+        terminal.render_tables(prim, console)
     ab = report.get("ablation")
     if ab:
         console.rule(f"[bold magenta]ABLATION: {ab['name']}[/]")
@@ -662,7 +662,7 @@ def render(report: dict, prim, abl, console) -> None:
                           f"{_f(r['updates_unfiltered'], 'd')} / {_f(r['updates_filtered'], 'd')}")
             console.print(t)
         if abl:
-            analysis.render_tables(abl, console)
+            terminal.render_tables(abl, console)
         for w in ab["warnings"]:
             console.print(f"[yellow]warning:[/yellow] {escape(w)}")
     g = report.get("generation")
