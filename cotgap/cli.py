@@ -231,7 +231,7 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
     """Which tasks are worth distilling: teacher − student few-shot accuracy gap above a threshold."""
     import math
 
-    from cotgap.report import analysis
+    from cotgap.report import selection, tables, terminal
 
     if not math.isfinite(threshold):
         raise UserError(f"--threshold must be a number, got {threshold}")
@@ -255,8 +255,8 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
         if out or tasks or teachers or students:
             raise UserError("--task/--teacher/--student/--out are for --measure")
     try:
-        rows = analysis.read_csv(icl_table, analysis.TASK_SELECTION_COLUMNS)
-        selections = analysis.select_tasks(rows, threshold)
+        rows = tables.read_csv(icl_table, tables.TASK_SELECTION_COLUMNS)
+        selections = selection.select_tasks(rows, threshold)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if as_json:
@@ -265,7 +265,7 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
              "selected": s.selected, "n_teachers": s.n_teachers, "n_students": s.n_students} for s in selections]},
             indent=2))
         return
-    analysis.render_selection(selections, console, threshold)
+    terminal.render_selection(selections, console, threshold)
     chosen = [s.task for s in selections if s.selected]
     console.print(f"selected: {', '.join(chosen) if chosen else 'none'}", highlight=False)
 

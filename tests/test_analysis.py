@@ -1,4 +1,4 @@
-"""Tests for cotgap.report.analysis and cotgap.report.plots.
+"""Tests for cotgap.report.analysis (with its tables, selection, JSON and terminal modules) and cotgap.report.plots.
 
 Every table below is small and hand-made; the expected answers are worked
 out by hand in the comments next to them.
@@ -22,14 +22,12 @@ from cotgap.report.analysis import (
     NO_CHANGE,
     NO_GAP,
     analyse,
-    parse_size,
-    read_csv,
-    render_selection,
-    render_tables,
-    select_tasks,
-    to_json,
 )
+from cotgap.report.analysis_json import to_json
 from cotgap.report.plots import plot_accuracy_vs_size, plot_filter_ablation, plot_kept
+from cotgap.report.selection import select_tasks
+from cotgap.report.tables import parse_size, read_csv
+from cotgap.report.terminal import render_selection, render_tables
 
 # ---------------------------------------------------------------------------
 # helpers

@@ -314,7 +314,7 @@ def test_report_of_one_run_dir_writes_elsewhere(runs, tmp_path, monkeypatch):
 
 
 def test_size_labels_sort_numerically():
-    from cotgap.report.analysis import parse_size
+    from cotgap.report.tables import parse_size
 
     assert size_label(115_008) == "0.115M"
     assert size_label(134_515_008) == "135M"

@@ -12,7 +12,7 @@ import math
 import time
 
 from cotgap.errors import UserError
-from cotgap.report import analysis
+from cotgap.report import analysis, analysis_json, tables
 from cotgap.report.collect import Collected
 
 SCHEMA = "cotgap.report/1"
@@ -52,7 +52,7 @@ def compare_ablation(primary: list[dict], ablated: list[dict]) -> tuple[list[dic
 
         def opt(row, k):
             v = (row or {}).get(k)
-            return None if analysis._is_empty(v) else int(float(v))
+            return None if tables.is_empty(v) else int(float(v))
 
         row = {"task": a["task"], "setting": ref_setting, "ablation": ABLATION, "teacher": a["teacher"],
                "student": a["student"], "student_size": a["student_size"],
@@ -68,7 +68,7 @@ def compare_ablation(primary: list[dict], ablated: list[dict]) -> tuple[list[dic
             warnings.append(f"{a['task']}: teacher {a['teacher']}, student {a['student']}: the filtered and "
                             f"unfiltered runs differ in optimizer updates ({row['updates_filtered']} vs "
                             f"{row['updates_unfiltered']}); part of the difference may be training length")
-    rows.sort(key=lambda r: (r["task"], r["setting"] or "", r["teacher"], analysis.parse_size(r["student_size"]),
+    rows.sort(key=lambda r: (r["task"], r["setting"] or "", r["teacher"], tables.parse_size(r["student_size"]),
                              r["student"]))
     return rows, warnings
 
@@ -116,10 +116,10 @@ def build(col: Collected, *, noise_margin: float = 1.0, kept_ratio_threshold: fl
         "inputs": {"paths": col.inputs, "runs": col.runs},
         "parameters": {"noise_margin": noise_margin, "kept_ratio_threshold": kept_ratio_threshold},
         "guidelines": GUIDELINES,
-        "tasks": _tag(analysis.to_json(prim)["tasks"], None),
+        "tasks": _tag(analysis_json.to_json(prim)["tasks"], None),
         "ablation": None if not ablated else {
             "name": ABLATION, "description": ABLATION_DOC,
-            "tasks": _tag(analysis.to_json(abl)["tasks"], ABLATION),
+            "tasks": _tag(analysis_json.to_json(abl)["tasks"], ABLATION),
             "comparison": comparison, "warnings": cmp_warnings,
         },
         "generation": generation,

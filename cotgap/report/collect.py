@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cotgap.errors import UserError
-from cotgap.report import analysis
+from cotgap.report import tables
 
 _SKIP_DIRS = {"_generations", "generations", "filtered", "baseline", "distilled", "stages", "student", "strategy",
               "tables", "__pycache__"}
 
 
 def size_label(n: int | float) -> str:
-    """Parameter count -> ``"135M"`` / ``"1.78B"`` (what :func:`analysis.parse_size` reads)."""
+    """Parameter count -> ``"135M"`` / ``"1.78B"`` (what :func:`tables.parse_size` reads)."""
     n = float(n)
     if n <= 0:
         raise ValueError(f"invalid parameter count {n!r}")
@@ -291,7 +291,7 @@ def collect_csv(csv_file: str | None, baseline_csv: str | None, teacher_csv: str
             raise UserError("--baseline-csv needs --csv (the distilled results)")
         if teacher_csv:  # with run directories: teacher accuracies / kept counts measured elsewhere
             try:
-                out.teachers = analysis.read_csv(teacher_csv, analysis.TEACHER_COLUMNS)
+                out.teachers = tables.read_csv(teacher_csv, tables.TEACHER_COLUMNS)
             except ValueError as exc:
                 raise UserError(str(exc)) from None
             out.ablation_teachers = [{**t, "kept": ""} for t in out.teachers]
@@ -301,10 +301,10 @@ def collect_csv(csv_file: str | None, baseline_csv: str | None, teacher_csv: str
         raise UserError("--csv needs --baseline-csv FILE (task,student,student_size,accuracy): distillation is "
                         "judged against the pre-distillation baseline")
     try:
-        out.distilled = analysis.read_csv(csv_file, analysis.DISTILLED_COLUMNS)
-        out.baseline = analysis.read_csv(baseline_csv, analysis.BASELINE_COLUMNS)
+        out.distilled = tables.read_csv(csv_file, tables.DISTILLED_COLUMNS)
+        out.baseline = tables.read_csv(baseline_csv, tables.BASELINE_COLUMNS)
         if teacher_csv:
-            out.teachers = analysis.read_csv(teacher_csv, analysis.TEACHER_COLUMNS)
+            out.teachers = tables.read_csv(teacher_csv, tables.TEACHER_COLUMNS)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     # under the ablation the teachers' kept counts are unknown (the CSV's are unfiltered)

@@ -3,7 +3,7 @@
 Each model is evaluated with lm-eval exactly as a run's baseline is (the task's few-shot CoT
 prompt, its answer extraction, the same test split for the same seed / limit), and the
 accuracies are written as the task-selection table ``task,model,role,accuracy`` (percent)
-that :func:`cotgap.report.analysis.select_tasks` reads.
+that :func:`cotgap.report.selection.select_tasks` reads.
 """
 
 from __future__ import annotations

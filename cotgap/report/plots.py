@@ -1,7 +1,7 @@
 """Plots of distillation results (matplotlib, Agg, PNG).
 
 All functions take the same row dicts as :mod:`cotgap.report.analysis`
-(e.g. from :func:`cotgap.report.analysis.read_csv`), write one PNG file
+(e.g. from :func:`cotgap.report.tables.read_csv`), write one PNG file
 (creating its parent directory), and return the path as a
 :class:`pathlib.Path`.  Invalid rows raise ValueError with a one-line message.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from cotgap.report.analysis import _accuracy, _count, _size, _text
+from cotgap.report.tables import row_accuracy, row_count, row_size, row_text
 
 __all__ = ["plot_accuracy_vs_size", "plot_kept", "plot_filter_ablation"]
 
@@ -46,16 +46,16 @@ def _distilled_points(distilled: Sequence[Mapping]) -> list[tuple[str, str, str,
     out = []
     for i, row in enumerate(distilled, start=1):
         where = f"distilled row {i}"
-        label, size = _size(row, where)
+        label, size = row_size(row, where)
         out.append(
             (
-                _text(row, "task", where),
-                _text(row, "setting", where),
-                _text(row, "teacher", where),
-                _text(row, "student", where),
+                row_text(row, "task", where),
+                row_text(row, "setting", where),
+                row_text(row, "teacher", where),
+                row_text(row, "student", where),
                 label,
                 size,
-                _accuracy(row, where),
+                row_accuracy(row, where),
             )
         )
     return out
@@ -94,9 +94,9 @@ def plot_accuracy_vs_size(distilled: Sequence[Mapping], baseline: Sequence[Mappi
     base_labels: dict[float, str] = {}
     for i, row in enumerate(baseline, start=1):
         where = f"baseline row {i}"
-        task = _text(row, "task", where)
-        label, size = _size(row, where)
-        base.setdefault(task, {}).setdefault(size, []).append(_accuracy(row, where))
+        task = row_text(row, "task", where)
+        label, size = row_size(row, where)
+        base.setdefault(task, {}).setdefault(size, []).append(row_accuracy(row, where))
         base_labels.setdefault(size, label)
 
     tasks = list(dict.fromkeys(p[0] for p in points))
@@ -162,9 +162,9 @@ def plot_kept(teachers: Sequence[Mapping], path: str | Path) -> Path:
     data: dict[str, dict[str, int]] = {}
     for i, row in enumerate(teachers, start=1):
         where = f"teacher row {i}"
-        task = _text(row, "task", where)
-        teacher = _text(row, "teacher", where)
-        kept = _count(row, "kept", where)
+        task = row_text(row, "task", where)
+        teacher = row_text(row, "teacher", where)
+        kept = row_count(row, "kept", where)
         if kept is not None:
             data.setdefault(task, {})[teacher] = kept
 

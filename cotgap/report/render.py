@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cotgap.report import analysis
+from cotgap.report import analysis, terminal
 
 
 def _md(v) -> str:
@@ -139,7 +139,7 @@ def render(report: dict, prim, abl, console) -> None:
     from rich.table import Table
 
     if prim:
-        analysis.render_tables(prim, console)
+        terminal.render_tables(prim, console)
     ab = report.get("ablation")
     if ab:
         console.rule(f"[bold magenta]ABLATION: {ab['name']}[/]")
@@ -156,7 +156,7 @@ def render(report: dict, prim, abl, console) -> None:
                           f"{_f(r['updates_unfiltered'], 'd')} / {_f(r['updates_filtered'], 'd')}")
             console.print(t)
         if abl:
-            analysis.render_tables(abl, console)
+            terminal.render_tables(abl, console)
         for w in ab["warnings"]:
             console.print(f"[yellow]warning:[/yellow] {escape(w)}")
     g = report.get("generation")

@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 
 from cotgap.errors import UserError
-from cotgap.report import analysis
+from cotgap.report import tables
 from cotgap.report.build import ABLATION, is_ablation
 from cotgap.report.collect import Collected
 from cotgap.report.render import to_markdown
@@ -38,11 +38,11 @@ def write(report: dict, col: Collected, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict = {"json": "report.json", "markdown": "report.md", "plots": {}, "tables": {}}
     _write_csv(out_dir / "tables" / "distilled.csv", col.distilled,
-               [*analysis.DISTILLED_COLUMNS, "ci_low", "ci_high", "updates", "kept"])
-    _write_csv(out_dir / "tables" / "baseline.csv", col.baseline, list(analysis.BASELINE_COLUMNS))
+               [*tables.DISTILLED_COLUMNS, "ci_low", "ci_high", "updates", "kept"])
+    _write_csv(out_dir / "tables" / "baseline.csv", col.baseline, list(tables.BASELINE_COLUMNS))
     files["tables"] = {"distilled": "tables/distilled.csv", "baseline": "tables/baseline.csv"}
     if col.teachers:
-        _write_csv(out_dir / "tables" / "teachers.csv", col.teachers, [*analysis.TEACHER_COLUMNS, "kept"])
+        _write_csv(out_dir / "tables" / "teachers.csv", col.teachers, [*tables.TEACHER_COLUMNS, "kept"])
         files["tables"]["teachers"] = "tables/teachers.csv"
     if report["ablation"]:
         _write_csv(out_dir / "tables" / "filter_ablation.csv", report["ablation"]["comparison"],
@@ -56,7 +56,7 @@ def write(report: dict, col: Collected, out_dir: Path) -> dict:
         plots.plot_accuracy_vs_size(primary or ablated, col.baseline, out_dir / "accuracy_vs_size.png")
         files["plots"]["accuracy_vs_size"] = "accuracy_vs_size.png"
         kept_rows = list(col.teachers) + [{**t, "teacher": f"{t['teacher']} [{ABLATION}]"}
-                                          for t in col.ablation_teachers if not analysis._is_empty(t.get("kept"))]
+                                          for t in col.ablation_teachers if not tables.is_empty(t.get("kept"))]
         plots.plot_kept(kept_rows, out_dir / "kept.png")
         files["plots"]["kept"] = "kept.png"
     except ValueError as exc:

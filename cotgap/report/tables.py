@@ -1,0 +1,242 @@
+"""Reading the result tables: CSV files, model sizes, numbers and checked row fields.
+
+The analysis (:mod:`cotgap.report.analysis`), task selection
+(:mod:`cotgap.report.selection`) and plots (:mod:`cotgap.report.plots`) all
+take lists of row dicts, as produced by :func:`read_csv` (string values,
+although numbers are accepted too).  The ``row_*`` accessors read one field of
+such a row and check it.  Invalid input raises :class:`ValueError` with a
+one-line message; the CLI turns that into exit status 2.
+
+All accuracies are percentages (0-100).  Student sizes are strings such as
+``"135M"`` or ``"1.5B"``; they are ordered by :func:`parse_size`.
+
+Input tables
+------------
+task selection   ``task,model,role,accuracy``        (role: teacher | student)
+distilled        ``setting,task,teacher,student,student_size,accuracy``
+                 optional: ``ci_low,ci_high`` (95 % interval of distilled -
+                 baseline, in points), ``updates`` (optimizer updates)
+baseline         ``task,student,student_size,accuracy``
+teachers         ``task,teacher,accuracy`` optional: ``kept`` (number of
+                 correct, i.e. kept, training examples; may be empty)
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "parse_size",
+    "read_csv",
+    "is_empty",
+    "row_text",
+    "row_num",
+    "row_accuracy",
+    "row_count",
+    "row_size",
+    "TASK_SELECTION_COLUMNS",
+    "DISTILLED_COLUMNS",
+    "BASELINE_COLUMNS",
+    "TEACHER_COLUMNS",
+    "EPS",
+]
+
+# Required columns of each input table (for read_csv).
+TASK_SELECTION_COLUMNS = ("task", "model", "role", "accuracy")
+DISTILLED_COLUMNS = ("setting", "task", "teacher", "student", "student_size", "accuracy")
+BASELINE_COLUMNS = ("task", "student", "student_size", "accuracy")
+TEACHER_COLUMNS = ("task", "teacher", "accuracy")
+
+# Comparisons of floats computed from percentages: values within EPS of a
+# threshold count as *equal* to it (so 30.000000000004 is "exactly 30").
+EPS = 1e-9
+
+_NUMERIC_COLUMNS = ("accuracy", "kept", "ci_low", "ci_high", "updates")
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([mMbB])\s*$")
+
+
+# --------------------------------------------------------------------------
+# Sizes and numbers
+# --------------------------------------------------------------------------
+
+
+def parse_size(s: str) -> float:
+    """Parse a model size such as ``"135M"`` or ``"1.5B"`` into billions.
+
+    ``"135M"`` -> 0.135, ``"0.5B"`` -> 0.5, ``"7B"`` -> 7.0, ``"14b"`` -> 14.0.
+    Raises ValueError for anything else (including zero sizes).
+    """
+    if not isinstance(s, str):
+        raise ValueError(
+            f"invalid model size {s!r}: expected a string such as '135M' or '1.5B'"
+        )
+    m = _SIZE_RE.match(s)
+    if not m:
+        raise ValueError(
+            f"invalid model size {s!r}: expected a number followed by M or B, "
+            "e.g. '135M' or '1.5B'"
+        )
+    value = float(m.group(1))
+    if value <= 0:
+        raise ValueError(f"invalid model size {s!r}: size must be positive")
+    return value / 1000.0 if m.group(2) in "mM" else value
+
+
+def is_empty(value: Any) -> bool:
+    """Whether a table value is missing (None or blank), as an empty CSV field reads."""
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def _to_float(value: Any) -> float:
+    """float() that rejects bools, NaN and infinities."""
+    if isinstance(value, bool):
+        raise ValueError
+    x = float(value.strip()) if isinstance(value, str) else float(value)
+    if not math.isfinite(x):
+        raise ValueError
+    return x
+
+
+# --------------------------------------------------------------------------
+# CSV files
+# --------------------------------------------------------------------------
+
+
+def read_csv(
+    path: str | Path,
+    required_columns: Iterable[str],
+    numeric_columns: Iterable[str] | None = None,
+) -> list[dict]:
+    """Read a CSV file into a list of dicts (values stripped strings).
+
+    Checks that every column in ``required_columns`` is in the header and has a
+    non-empty value in every row, and that every non-empty value in
+    ``numeric_columns`` is a finite number.  By default ``numeric_columns`` is
+    whichever of ``accuracy, kept, ci_low, ci_high, updates`` the file has;
+    a ``student_size`` column, when present, must hold valid sizes.
+    Any problem raises ValueError with one line naming the file (and line).
+    """
+    path = Path(path)
+    required = list(required_columns)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise ValueError(f"{path}: file is empty (expected a header row)") from None
+            header = [h.strip() for h in header]
+            _check_header(path, header, required)
+            if numeric_columns is None:
+                numeric = [c for c in _NUMERIC_COLUMNS if c in header]
+            else:
+                numeric = [c for c in numeric_columns if c in header]
+            rows: list[dict] = []
+            for raw in reader:
+                if not raw or all(v.strip() == "" for v in raw):
+                    continue  # blank line
+                rows.append(_checked_row(f"{path}, line {reader.line_num}", raw, header, required, numeric))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text file") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}: malformed CSV ({exc})") from None
+    return rows
+
+
+def _check_header(path: Path, header: list[str], required: list[str]) -> None:
+    """Reject a header with duplicate columns or without every required column."""
+    dupes = sorted({h for h in header if header.count(h) > 1 and h})
+    if dupes:
+        raise ValueError(f"{path}: duplicate column(s) in header: {', '.join(dupes)}")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ValueError(
+            f"{path}: missing required column(s) {', '.join(repr(c) for c in missing)}"
+            f" (header has: {', '.join(h for h in header if h) or 'nothing'})"
+        )
+
+
+def _checked_row(where: str, raw: list[str], header: list[str], required: list[str], numeric: list[str]) -> dict:
+    """One CSV line as a dict, after checking its field count, required, numeric and size values."""
+    if len(raw) > len(header):
+        raise ValueError(f"{where}: {len(raw)} fields but the header has {len(header)}")
+    values = [v.strip() for v in raw] + [""] * (len(header) - len(raw))
+    row = {h: v for h, v in zip(header, values) if h}
+    for c in required:
+        if row[c] == "":
+            raise ValueError(f"{where}: empty value in column {c!r}")
+    for c in numeric:
+        v = row[c]
+        if v == "":
+            continue
+        try:
+            _to_float(v)
+        except ValueError:
+            raise ValueError(f"{where}: column {c!r} has bad value {v!r} (expected a number)") from None
+    if "student_size" in row and row["student_size"] != "":
+        try:
+            parse_size(row["student_size"])
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+    return row
+
+
+# --------------------------------------------------------------------------
+# Row fields
+# --------------------------------------------------------------------------
+
+
+def row_text(row: Mapping, key: str, where: str) -> str:
+    """The stripped text of a required field; ``where`` names the row in the error."""
+    value = row.get(key)
+    if is_empty(value):
+        raise ValueError(f"{where}: missing value for {key!r}")
+    return str(value).strip()
+
+
+def row_num(row: Mapping, key: str, where: str, *, optional: bool = False) -> float | None:
+    """A finite number from a field (None for an empty ``optional`` one)."""
+    value = row.get(key)
+    if is_empty(value):
+        if optional:
+            return None
+        raise ValueError(f"{where}: missing value for {key!r}")
+    try:
+        return _to_float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {key!r} has bad value {value!r} (expected a number)") from None
+
+
+def row_accuracy(row: Mapping, where: str) -> float:
+    """The required ``accuracy`` field, checked to be a percentage (0-100)."""
+    acc = row_num(row, "accuracy", where)
+    assert acc is not None
+    if not 0.0 <= acc <= 100.0:
+        raise ValueError(f"{where}: accuracy {acc:g} is outside 0-100 (expected percent)")
+    return acc
+
+
+def row_count(row: Mapping, key: str, where: str) -> int | None:
+    """An optional non-negative whole number (``kept``, ``updates``); None when empty."""
+    x = row_num(row, key, where, optional=True)
+    if x is None:
+        return None
+    if x < 0 or not float(x).is_integer():
+        raise ValueError(f"{where}: {key!r} must be a non-negative whole number, got {row.get(key)!r}")
+    return int(x)
+
+
+def row_size(row: Mapping, where: str) -> tuple[str, float]:
+    """The ``student_size`` field as written and in billions of parameters."""
+    label = row_text(row, "student_size", where)
+    try:
+        return label, parse_size(label)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
