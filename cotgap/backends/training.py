@@ -158,13 +158,39 @@ def weighted_trainer_class():
     return _trainer_base()
 
 
+def training_arguments(cfg: TrainConfig, work_dir: Path, n_rows: int, *, bf16: bool, progress: bool):
+    """transformers ``TrainingArguments`` for ``cfg`` (no checkpoints, no trackers, seeded)."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(work_dir),
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.lr(),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        lr_scheduler_type=cfg.scheduler,
+        warmup_steps=math.ceil(cfg.warmup_ratio * cfg.updates(n_rows)),
+        bf16=bf16,
+        use_cpu=not runtime.has_cuda(),
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=not progress,
+    )
+
+
 def train_sft(base_path: str, examples: list[dict], out_dir: str | Path, cfg: TrainConfig, *,
               trainer_cls=None, callbacks=(), trainer_kwargs: dict | None = None, model: Any = None,
               tokenizer: Any = None, progress: bool = True) -> TrainResult:
     """Fine-tune ``base_path`` on prompt -> completion pairs and write a merged model to ``out_dir``."""
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out_dir = Path(out_dir)
     torch.manual_seed(cfg.seed)
@@ -188,26 +214,7 @@ def train_sft(base_path: str, examples: list[dict], out_dir: str | Path, cfg: Tr
     rows = tokenize(tokenizer, examples, cfg.max_length)
     dataset = Dataset.from_list(rows)
     work = out_dir.parent / (out_dir.name + ".work")
-    args = TrainingArguments(
-        output_dir=str(work),
-        per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.lr(),
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        lr_scheduler_type=cfg.scheduler,
-        warmup_steps=math.ceil(cfg.warmup_ratio * cfg.updates(len(rows))),
-        bf16=bf16,
-        use_cpu=not runtime.has_cuda(),
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-        disable_tqdm=not progress,
-    )
+    args = training_arguments(cfg, work, len(rows), bf16=bf16, progress=progress)
     cls = trainer_cls or weighted_trainer_class()
     trainer = cls(model=model, args=args, train_dataset=dataset, data_collator=Collator(tokenizer.pad_token_id),
                   callbacks=list(callbacks), **(trainer_kwargs or {}))

@@ -165,7 +165,6 @@ class Runner:
 
     def _execute(self) -> dict:
         cfg, run, ctx = self.cfg, self.run, self.ctx
-        hooks = plugins.strategy_hooks(cfg.strategy)
         common = {"task": cfg.task, "task_config": self.task_fp, "data": self.data, "scoring": cfg.scoring,
                   "backend": generation.pick_backend(cfg.generation.backend),
                   "engine": engines.output_key(cfg.generation.engine_args(self.student.spec))}
@@ -181,13 +180,31 @@ class Runner:
         run.stage("baseline", base_inputs, self._shared_baseline(
             base_inputs, self._evaluate("baseline", lambda: self.student.path(log=self.log))), log=self.log,
             outputs=("baseline",))
-
         gen_inputs = {**common, "strategy": cfg.strategy, "params": self.params,
                       "teachers": [t.fingerprint for t in self.teachers], "student": self.student.fingerprint,
                       "generation": cfg.generation.stage_inputs(), "ablation": cfg.ablation}
+        gen_rec, sources = self._generate_stage(gen_inputs)
+        filt_rec, kept = self._filter_stage(gen_inputs, gen_rec, sources)
+        train_rec = run.stage("train", {**gen_inputs, "filter": filt_rec["key"], "training": asdict(cfg.training),
+                                        "train_shots": cfg.train_shots}, lambda: self._train(kept), log=self.log,
+                              outputs=("student",), consumes={"filter": filt_rec["key"]})
+        ctx.records.update(train_rec.get("strategy_records", {}))
+        model_path = str(run.absolute(train_rec["result"]["path"]))
+        run.stage("distilled", {**common, "train": train_rec["key"]}, self._evaluate("distilled", lambda: model_path),
+                  log=self.log, outputs=("distilled",), consumes={"train": train_rec["key"]})
+        generation.close()
 
-        def do_generate():
-            sources = hooks.generate(strategy=cfg.strategy, ctx=ctx)
+        report = run_report.build(run.path, bootstrap_iters=cfg.bootstrap_iters)
+        report["run"] = {"computed": run.computed, "cached": run.skipped, "seconds": round(time.time() - t0, 1)}
+        write_json(run / "report.json", report)
+        return report
+
+    def _generate_stage(self, gen_inputs: dict) -> tuple[dict, dict]:
+        """The strategy's ``generate``, its sources saved one file each; (record, sources)."""
+        cfg, run, ctx = self.cfg, self.run, self.ctx
+
+        def compute():
+            sources = plugins.strategy_hooks(cfg.strategy).generate(strategy=cfg.strategy, ctx=ctx)
             self._check_returned("generate", sources, dict, "a non-empty {source: [records]} mapping", empty_ok=False)
             self._check_sources(sources)
             index = {}
@@ -198,13 +215,19 @@ class Runner:
             write_json(run / "generations" / "index.json", index)
             return {"sources": index, "strategy_records": ctx.records, "generation_cache": dict(ctx.generation_stats)}
 
-        gen_rec = run.stage("generate", gen_inputs, do_generate, log=self.log, outputs=("generations",))
-        ctx.records.update(gen_rec.get("strategy_records", {}))
-        sources = {name: read_jsonl(run / "generations" / f) for name, f in gen_rec["sources"].items()}
+        rec = run.stage("generate", gen_inputs, compute, log=self.log, outputs=("generations",))
+        ctx.records.update(rec.get("strategy_records", {}))
+        return rec, {name: read_jsonl(run / "generations" / f) for name, f in rec["sources"].items()}
 
-        def do_filter():
+    def _filter_stage(self, gen_inputs: dict, gen_rec: dict, sources: dict) -> tuple[dict, dict]:
+        """The strategy's ``filter`` once per source, given that source only; (record, kept)."""
+        cfg, run, ctx = self.cfg, self.run, self.ctx
+        peers = {"ablation_peers": sorted(self.ablation_peers)} if cfg.ablation and self.ablation_peers else {}
+
+        def compute():
             kept_index = {}
             peer_sources = self._peer_sources(sources)
+            hooks = plugins.strategy_hooks(cfg.strategy)
             for name, recs in sources.items():
                 # Each source is filtered alone: the hook sees nothing of the other teachers.
                 view = FilterView(self.params, name, self.log)
@@ -217,37 +240,23 @@ class Runner:
                 kept_index[name] = fname
             return {"sources": kept_index, "strategy_records": ctx.records, **peers}
 
-        peers = {"ablation_peers": sorted(self.ablation_peers)} if cfg.ablation and self.ablation_peers else {}
-        filt_rec = run.stage("filter", {**gen_inputs, "generate": gen_rec["key"], **peers}, do_filter, log=self.log,
-                             outputs=("filtered",), consumes={"generate": gen_rec["key"]})
-        ctx.records.update(filt_rec.get("strategy_records", {}))
-        kept = {name: read_jsonl(run / "filtered" / f) for name, f in filt_rec["sources"].items()}
+        rec = run.stage("filter", {**gen_inputs, "generate": gen_rec["key"], **peers}, compute, log=self.log,
+                        outputs=("filtered",), consumes={"generate": gen_rec["key"]})
+        ctx.records.update(rec.get("strategy_records", {}))
+        return rec, {name: read_jsonl(run / "filtered" / f) for name, f in rec["sources"].items()}
 
-        def do_train():
-            result = hooks.train(strategy=cfg.strategy, ctx=ctx, data=kept)
-            self._check_returned("train", result, TrainResult, "the TrainResult of ctx.train_student(...)")
-            self._check_trained_student(result)
-            if result.updates < 1:
-                raise ProtocolError("training made 0 optimizer updates: the student is unchanged and cannot be "
-                                    "reported as distilled (raise training.epochs or training.max_steps)")
-            stored = result.to_json()
-            stored["path"] = run.relative(result.path)  # relocatable: the run directory may move
-            return {"result": stored, "strategy_records": ctx.records}
-
-        train_rec = run.stage("train", {**gen_inputs, "filter": filt_rec["key"], "training": asdict(cfg.training),
-                                        "train_shots": cfg.train_shots}, do_train, log=self.log,
-                              outputs=("student",), consumes={"filter": filt_rec["key"]})
-        ctx.records.update(train_rec.get("strategy_records", {}))
-        model_path = str(run.absolute(train_rec["result"]["path"]))
-
-        run.stage("distilled", {**common, "train": train_rec["key"]}, self._evaluate("distilled", lambda: model_path),
-                  log=self.log, outputs=("distilled",), consumes={"train": train_rec["key"]})
-        generation.close()
-
-        report = run_report.build(run.path, bootstrap_iters=cfg.bootstrap_iters)
-        report["run"] = {"computed": run.computed, "cached": run.skipped, "seconds": round(time.time() - t0, 1)}
-        write_json(run / "report.json", report)
-        return report
+    def _train(self, kept: dict) -> dict:
+        """The strategy's ``train``, checked: the student fine-tuned, at least one update."""
+        cfg = self.cfg
+        result = plugins.strategy_hooks(cfg.strategy).train(strategy=cfg.strategy, ctx=self.ctx, data=kept)
+        self._check_returned("train", result, TrainResult, "the TrainResult of ctx.train_student(...)")
+        self._check_trained_student(result)
+        if result.updates < 1:
+            raise ProtocolError("training made 0 optimizer updates: the student is unchanged and cannot be "
+                                "reported as distilled (raise training.epochs or training.max_steps)")
+        stored = result.to_json()
+        stored["path"] = self.run.relative(result.path)  # relocatable: the run directory may move
+        return {"result": stored, "strategy_records": self.ctx.records}
 
     def _check_returned(self, method: str, value, kind: type, expected: str, empty_ok: bool = True) -> None:
         """A hook that returns nothing or the wrong type is the plugin's fault, not the user's."""

@@ -14,7 +14,7 @@ rows for :func:`cotgap.report.analysis.analyse`:
   rationales for, and the number of rationales kept (preferring ``plain`` runs).
 
 External tables (``--csv`` distilled students, ``--baseline-csv`` pre-distillation, optionally
-``--teacher-csv``; see :mod:`cotgap.report.analysis` for the columns) give rows of the same kinds.
+``--teacher-csv``; see :mod:`cotgap.report.tables` for the columns) give rows of the same kinds.
 """
 
 from __future__ import annotations

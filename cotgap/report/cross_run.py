@@ -5,7 +5,7 @@ Everything is rebuilt from stored results; no model is loaded. Inputs:
 - run directories (``cotgap run``) and sweep directories (``cotgap sweep``, found through their
   ``sweep.json`` or by looking for run directories up to three levels down);
 - and/or external tables: ``--csv`` (distilled students), ``--baseline-csv`` (pre-distillation)
-  and optionally ``--teacher-csv`` (see :mod:`cotgap.report.analysis` for the columns).
+  and optionally ``--teacher-csv`` (see :mod:`cotgap.report.tables` for the columns).
 
 :func:`make_report` runs the four steps, each in its own module: :mod:`cotgap.report.collect`
 (inputs -> rows), :mod:`cotgap.report.build` (rows -> analyses and the ``report.json`` content,
