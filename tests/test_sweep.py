@@ -123,7 +123,7 @@ def test_missing_grid_file(tmp_path):
 class FakeRunner:
     seen: list = []
 
-    def __init__(self, cfg, console, log=None, *, generation_cache=None, ablation_peers=None):
+    def __init__(self, cfg, console, log=None, *, generation_cache=None, ablation_peers=None, force=False):
         self.cfg = cfg
         FakeRunner.seen.append((list(cfg.teachers), generation_cache))
 
