@@ -77,7 +77,7 @@ def caches(tmp_path, monkeypatch):
 
 def test_registered_as_a_strategy_object_with_typed_params():
     strat = plugins.strategies()["micota"]
-    assert strat.defaults == micota.DEFAULTS and strat.defaults["short_parent"] == "qwen2.5-coder-0.5b-instruct"
+    assert strat.defaults == micota.MiCoTA.defaults() and strat.defaults["short_parent"] == "qwen2.5-coder-0.5b-instruct"
     assert isinstance(strat.impl, micota.MiCoTA)
     with pytest.raises(UserError, match="strategy_params.ta_samples of strategy micota must be an integer"):
         strat.impl.validate_params({"ta_samples": "2"})
