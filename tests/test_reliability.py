@@ -506,3 +506,12 @@ def test_stage_record_is_invalidated_before_its_files_change(tmp_path):
     d.stage("s", 2, compute, outputs=("s",))
     assert seen == [False] and d.is_done("s", key_of(2))
     d.unlock()
+
+
+def test_default_run_directory_name_always_fits():
+    from cotgap import config
+    from cotgap.pipeline.runner import default_run_dir
+
+    cfg = config.load(None, {"student": "/models/" + "s" * 250, "teachers": ["scripted"]})
+    name = default_run_dir(cfg).name
+    assert len(name.encode()) <= 255 and name.startswith("plain-synthetic_object_counting-sss")

@@ -57,9 +57,12 @@ def run_identity(cfg) -> dict:
 
 
 def default_run_dir(cfg) -> Path:
+    """``runs/<strategy>-<task>-<student>-<config hash>``, readable part cut so the name always fits
+    a file system's 255-byte limit."""
     ident = key_of(run_identity(cfg))[:8]
     student = cfg.student.rstrip("/").split("/")[-1]
-    return Path("runs") / f"{cfg.strategy}-{cfg.task}-{student}-{ident}"
+    readable = _slug(f"{cfg.strategy}-{cfg.task}-{student}")
+    return Path("runs") / f"{readable}-{ident}"
 
 
 class Runner:
