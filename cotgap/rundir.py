@@ -96,9 +96,8 @@ class RunDir:
         if not self.is_run_dir() and self._has_foreign_content():
             raise UserError(f"--force refused: {self.path} is not a cotgap run directory")
         for p in self.path.iterdir():
-            if p.name == LOCK_FILE:
-                continue
-            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+            if p.name != LOCK_FILE:
+                _remove(p)
 
     def lock(self) -> None:
         """Take the directory's exclusive lock, or refuse naming the process that holds it."""

@@ -30,18 +30,21 @@ def defaults(cls) -> dict:
             for f in dataclasses.fields(cls)}
 
 
-def check_fields(cls, given: dict, where: str) -> dict:
+def check_fields(cls, given: dict, where: str, *, name_of=None, unknown_message=None) -> dict:
     """``given`` checked against ``cls``'s fields; returns the checked values (ints widened to
-    floats where a float is declared, nested dataclasses built)."""
+    floats where a float is declared, nested dataclasses built). ``name_of(key)`` and
+    ``unknown_message(unknown, known)`` word the refusals for callers with their own vocabulary
+    (strategy parameters)."""
     if not isinstance(given, dict):
         raise UserError(f"{where or 'config'}: expected a mapping, got {_name(given)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(given) - set(fields))
+    unknown = sorted(map(str, set(given) - set(fields)))
     if unknown:
-        raise UserError(f"{where or 'config'}: unknown key(s) {', '.join(map(str, unknown))} "
-                        f"(known: {', '.join(fields) or 'none'})")
+        raise UserError(unknown_message(unknown, list(fields)) if unknown_message else
+                        f"{where or 'config'}: unknown key(s) {', '.join(unknown)} (known: {', '.join(fields) or 'none'})")
     hints = typing.get_type_hints(cls)
-    return {k: check_value(_join(where, k), v, hints.get(k), fields[k].metadata) for k, v in given.items()}
+    name_of = name_of or (lambda key: _join(where, key))
+    return {k: check_value(name_of(k), v, hints.get(k), fields[k].metadata) for k, v in given.items()}
 
 
 def build(cls, given: dict, where: str):

@@ -17,8 +17,6 @@ tests/fixtures/cotgap_shortest_plugin (shown in the README's "Writing a strategy
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from dataclasses import dataclass, field
 
 from cotgap import schema
@@ -76,15 +74,9 @@ class Strategy:
         refused by name. Returns defaults updated with the given values."""
         if not isinstance(given, dict):
             raise UserError(f"strategy_params of strategy {cls.name} must be a mapping")
-        known = {f.name for f in dataclasses.fields(cls.Params)}
-        unknown = sorted(set(given) - known)
-        if unknown:
-            raise UserError(f"unknown parameter(s) for strategy {cls.name}: {', '.join(map(str, unknown))} "
-                            f"(known: {', '.join(sorted(known)) or 'none'})")
-        fields = {f.name: f for f in dataclasses.fields(cls.Params)}
-        hints = typing.get_type_hints(cls.Params)
-        out = cls.defaults()
-        for key, value in given.items():
-            out[key] = schema.check_value(f"strategy_params.{key} of strategy {cls.name}", value,
-                                          hints.get(key), fields[key].metadata)
-        return out
+        checked = schema.check_fields(
+            cls.Params, given, "strategy_params",
+            name_of=lambda key: f"strategy_params.{key} of strategy {cls.name}",
+            unknown_message=lambda unknown, known: (f"unknown parameter(s) for strategy {cls.name}: "
+                                                    f"{', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})"))
+        return {**cls.defaults(), **checked}

@@ -47,6 +47,11 @@ def task_fingerprint(task) -> str:
 #: Fields every generated record carries (the filter and the training read them).
 RECORD_FIELDS = ("doc_id", "response", "correct")
 
+
+def missing_fields(record) -> list[str]:
+    """The RECORD_FIELDS a generated record lacks (all of them if it is not a mapping)."""
+    return [k for k in RECORD_FIELDS if not isinstance(record, dict) or k not in record]
+
 class RunContext:
     def __init__(self, config, run: RunDir, student: ModelRef, teachers: list[ModelRef], params: dict,
                  task_settings: evaluation.TaskSettings, cache_dir: Path, console, log):
@@ -174,8 +179,7 @@ class RunContext:
             return None
         try:
             records = read_jsonl(path)
-            ok = len(records) == expected and all(isinstance(r, dict) and set(RECORD_FIELDS) <= set(r)
-                                                  for r in records)
+            ok = len(records) == expected and not any(missing_fields(r) for r in records)
         except (ValueError, OSError, UnicodeDecodeError):
             ok = False
         if ok:

@@ -27,7 +27,7 @@ from cotgap.errors import PluginError, ProtocolError, UserError
 from cotgap.jsonio import key_of, read_json, read_jsonl, write_json, write_jsonl
 from cotgap.models import api
 from cotgap.models.resolve import resolve
-from cotgap.pipeline.context import RECORD_FIELDS, FilterView, RunContext, task_fingerprint
+from cotgap.pipeline.context import FilterView, RunContext, missing_fields, task_fingerprint
 from cotgap.protocol import rules
 from cotgap.protocol.constants import ABLATIONS
 from cotgap.report import run_report
@@ -279,7 +279,7 @@ class Runner:
                 bad = f"{type(recs).__name__} for source {name!r} (a list of records is needed)"
             else:
                 for i, r in enumerate(recs):
-                    missing = [k for k in RECORD_FIELDS if not isinstance(r, dict) or k not in r]
+                    missing = missing_fields(r)
                     if missing:
                         bad = f"record {i} of source {name!r} without {', '.join(missing)}"
                         break
