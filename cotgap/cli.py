@@ -16,7 +16,7 @@ from rich.console import Console
 
 from cotgap.config import RunConfig
 from cotgap.errors import PluginError, ServiceError, UserError
-from cotgap.protocol.constants import ABLATIONS, KEPT_RATIO, SELECTION_THRESHOLD, SPLIT_SEED
+from cotgap.protocol.constants import ABLATIONS, KEPT_RATIO, SELECTION_THRESHOLD
 
 console = Console(stderr=False)
 err = Console(stderr=True)
@@ -221,12 +221,11 @@ def tasks(include_path, data_dir, as_json):
 @click.option("--limit", type=int, default=None, help="With --measure: at most N test examples.")
 @click.option("--synthetic-n", type=int, default=RunConfig.synthetic_n, show_default=True,
               help="Examples generated per synthetic task (split 3:2), as in `cotgap run`.")
-@click.option("--seed", type=int, default=SPLIT_SEED, show_default=True, help="Split seed (same as `cotgap run`).")
 @click.option("--data-dir", default=None, help="Folder with benchmark data (or COTGAP_DATA_DIR).")
 @click.option("--include-path", multiple=True, help="Extra folder of lm-eval task YAMLs.")
 @click.option("--threads", type=int, default=None, help="Torch/OMP threads.")
 @click.option("--backend", type=click.Choice(["auto", "vllm", "hf"]), default="auto", help="Generation backend.")
-def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students, out, limit, synthetic_n, seed,
+def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students, out, limit, synthetic_n,
                data_dir, include_path, threads, backend):
     """Which tasks are worth distilling: teacher − student few-shot accuracy gap above a threshold."""
     import math
@@ -244,7 +243,7 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
         from cotgap.report import icl
 
         icl_table = out or "icl-table.csv"
-        icl.measure(tasks, teachers, students, icl_table, limit=limit, seed=seed, synthetic_n=synthetic_n,
+        icl.measure(tasks, teachers, students, icl_table, limit=limit, synthetic_n=synthetic_n,
                     data_dir=data_dir, include_paths=include_path, backend=backend,
                     log=lambda m: err.print(m, highlight=False))
         err.print(f"wrote {icl_table}")

@@ -99,7 +99,8 @@ PRESETS = {
 DEFAULT_ROLES = ("strong", "easy")
 #: With no ``--teacher``: Mix-Large on the embedded zoo (the larger model first, as the 20% share).
 DEFAULT_TEACHERS = ("qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct")
-PUBLISHED_BATCHING = {"batch_size": 5, "grad_accum": 4}
+# the paper's batching at its own epochs: a sweep's equal-updates budget (max_steps) is lifted
+PUBLISHED_BATCHING = {"batch_size": 5, "grad_accum": 4, "max_steps": -1}
 
 
 class Mix(Strategy):

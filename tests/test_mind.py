@@ -103,8 +103,8 @@ def test_trainer_uses_current_weights_then_updates_emas(tiny_student):
 
     tok = AutoTokenizer.from_pretrained(tiny_student)
     model = AutoModelForCausalLM.from_pretrained(tiny_student).eval()
-    rows = tokenize(tok, [{"prompt": "Q: a? A:", "completion": " Yes."},
-                          {"prompt": "Q: b? A:", "completion": " No, because the walk ends elsewhere."}], 64)
+    rows, _ = tokenize(tok, [{"prompt": "Q: a? A:", "completion": " Yes."},
+                             {"prompt": "Q: b? A:", "completion": " No, because the walk ends elsewhere."}], 64)
     batch = Collator(tok.pad_token_id)(rows)
     weights = MindWeights([0, 0], inertia=0.5, min_weight=0.0)
     weights.update([0, 1], [1.0, 3.0])  # earlier feedback: example 1 is hard

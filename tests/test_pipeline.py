@@ -82,12 +82,37 @@ def test_loss_only_on_rationale_tokens(tiny_student):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_student)
-    rows = tokenize(tok, [{"prompt": "Q: is it? A:", "completion": " So the answer is Yes."}], 128)
+    rows, _ = tokenize(tok, [{"prompt": "Q: is it? A:", "completion": " So the answer is Yes."}], 128)
     n_prompt = len(tok("Q: is it? A:", add_special_tokens=False)["input_ids"])
     labels = rows[0]["labels"]
     assert labels[:n_prompt] == [-100] * n_prompt and all(x != -100 for x in labels[n_prompt:])
-    batch = Collator(tok.pad_token_id)(rows + tokenize(tok, [{"prompt": "x", "completion": "y"}], 128))
+    batch = Collator(tok.pad_token_id)(rows + tokenize(tok, [{"prompt": "x", "completion": "y"}], 128)[0])
     assert batch["labels"].shape == batch["input_ids"].shape
+
+
+def test_truncation_cuts_the_prompt_from_the_left_never_the_rationale(tiny_student):
+    """At ``max_length`` the prompt loses its first tokens (exemplars, instruction) and keeps the
+    question; the rationale keeps its answer sentence and EOS; a rationale that cannot fit alone
+    is dropped and counted, per source."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_student)
+    enc = lambda text: tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    prompt = "Q: an early exemplar we can lose. " * 8 + "Q: is the last question kept? A:"
+    completion = " Step one. So the answer is Yes."
+    c_ids = enc(completion + tok.eos_token)
+    max_length = len(c_ids) + 6
+    long_rationale = " step" * (max_length + 5) + " So the answer is No."
+    rows, counts = tokenize(tok, [{"prompt": prompt, "completion": completion, "source": "a"},
+                                  {"prompt": "Q: short? A:", "completion": " So the answer is No.", "source": "b"},
+                                  {"prompt": "Q: x? A:", "completion": long_rationale, "source": "b"}], max_length)
+    assert len(rows) == 2 and [r["example_index"] for r in rows] == [0, 1]
+    first = rows[0]
+    assert len(first["input_ids"]) == max_length
+    assert first["input_ids"][-len(c_ids):] == c_ids  # answer sentence and EOS intact
+    assert first["input_ids"][:6] == enc(prompt)[-6:]  # the prompt's *end* (the question) kept
+    assert first["labels"] == [-100] * 6 + c_ids
+    assert counts == {"prompt_truncated": {"a": 1}, "dropped": {"b": 1}}
 
 
 def test_filter_receives_one_source_and_must_return_subset(tmp_path, tiny_student, monkeypatch):

@@ -194,6 +194,15 @@ def uses_chat(lm) -> bool:
                 or getattr(getattr(lm, "tokenizer", None), "chat_template", None))
 
 
+def token_counter(lm):
+    """``text -> number of tokens`` in ``lm``'s own tokenizer, or None (API and scripted models):
+    what tells a response that stopped at ``max_gen_toks`` from one that finished."""
+    tok = getattr(lm, "tokenizer", None)
+    if tok is None or not hasattr(tok, "encode"):
+        return None
+    return lambda text: len(tok.encode(text, add_special_tokens=False))
+
+
 def run(lm, task, *, scoring: str = "robust") -> tuple[dict, list[dict]]:
     """Evaluate ``lm`` on ``task``'s current split. Returns (summary, per-example records).
 
@@ -220,6 +229,7 @@ def run(lm, task, *, scoring: str = "robust") -> tuple[dict, list[dict]]:
         raise UserError(f"task {name} has no filter named {scoring!r}")
     records = []
     reasoning_of = getattr(lm, "reasoning_of", None)  # the request ledger keeps a server's reasoning text
+    count = token_counter(lm)
     for s in sorted(samples, key=lambda s: s["doc_id"]):
         doc = s["doc"]
         context, gen_kwargs = s["arguments"][0][:2]
@@ -232,7 +242,10 @@ def run(lm, task, *, scoring: str = "robust") -> tuple[dict, list[dict]]:
             "response": str(s["resps"][0][0]),
             "answer": s["filtered_resps"][0],
             "correct": bool(s["exact_match"]),
+            "max_gen_toks": gen_kwargs.get("max_gen_toks") if isinstance(gen_kwargs, dict) else None,
         }
+        if count is not None:
+            rec["tokens"] = count(rec["response"])
         reasoning = reasoning_of(context, gen_kwargs) if reasoning_of else None
         if reasoning is not None:
             rec["reasoning"] = reasoning

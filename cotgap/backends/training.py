@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cotgap.backends import runtime
+from cotgap.errors import UserError
 from cotgap.protocol.constants import RUN_SEED
 
 #: transformers' ``lr_scheduler_type`` values that need no extra arguments
@@ -78,20 +79,40 @@ class TrainResult:
         return asdict(self)
 
 
-def tokenize(tokenizer, examples: list[dict], max_length: int) -> list[dict]:
-    """``{"prompt", "completion"[, "weight"]}`` -> input ids with prompt tokens masked out."""
+def fit(p_ids: list[int], c_ids: list[int], max_length: int) -> tuple[list[int], int] | None:
+    """The prompt tokens that fit beside the whole completion in ``max_length``, cut from the
+    prompt's *left* (the few-shot exemplars and instruction go first, the question last), and how
+    many were cut. None when the completion alone does not fit: cutting the rationale's end would
+    teach the student to stop before the answer and EOS, so such an example is not trained on."""
+    room = max_length - len(c_ids)
+    if room < 1:
+        return None
+    cut = max(0, len(p_ids) - room)
+    return p_ids[cut:], cut
+
+
+def tokenize(tokenizer, examples: list[dict], max_length: int) -> tuple[list[dict], dict]:
+    """``{"prompt", "completion"[, "weight"]}`` -> input ids with prompt tokens masked out, and the
+    truncation counts per ``source`` (see :func:`fit`): ``{"prompt_truncated": {...}, "dropped": {...}}``."""
     rows = []
+    counts: dict[str, dict[str, int]] = {"prompt_truncated": {}, "dropped": {}}
     eos = tokenizer.eos_token or ""
     for i, ex in enumerate(examples):
         p_ids = tokenizer(ex["prompt"], add_special_tokens=False)["input_ids"]
         c_ids = tokenizer(ex["completion"] + eos, add_special_tokens=False)["input_ids"]
-        ids = (p_ids + c_ids)[:max_length]
-        labels = ([-100] * len(p_ids) + c_ids)[:max_length]
-        row = {"input_ids": ids, "labels": labels, "example_index": i}
+        fitted = fit(p_ids, c_ids, max_length)
+        source = str(ex.get("source"))
+        if fitted is None:
+            counts["dropped"][source] = counts["dropped"].get(source, 0) + 1
+            continue
+        p_ids, cut = fitted
+        if cut:
+            counts["prompt_truncated"][source] = counts["prompt_truncated"].get(source, 0) + 1
+        row = {"input_ids": p_ids + c_ids, "labels": [-100] * len(p_ids) + c_ids, "example_index": i}
         if "weight" in ex:
             row["weight"] = float(ex["weight"])
         rows.append(row)
-    return rows
+    return rows, counts
 
 
 class Collator:
@@ -211,7 +232,10 @@ def train_sft(base_path: str, examples: list[dict], out_dir: str | Path, cfg: Tr
     elif cfg.method != "full":
         raise ValueError(f"unknown training method {cfg.method!r} (lora, full)")
 
-    rows = tokenize(tokenizer, examples, cfg.max_length)
+    rows, truncation = tokenize(tokenizer, examples, cfg.max_length)
+    if not rows:
+        raise UserError(f"no training example fits training.max_length = {cfg.max_length} tokens (every rationale "
+                        "alone is longer): raise training.max_length")
     dataset = Dataset.from_list(rows)
     work = out_dir.parent / (out_dir.name + ".work")
     args = training_arguments(cfg, work, len(rows), bf16=bf16, progress=progress)
@@ -240,8 +264,9 @@ def train_sft(base_path: str, examples: list[dict], out_dir: str | Path, cfg: Tr
         path=str(out_dir / "model"),
         adapter_path=adapter_path,
         updates=int(trainer.state.global_step),
-        examples=len(examples),
+        examples=len(rows),
         loss_history=history,
+        extra={"truncation": {"max_length": cfg.max_length, **truncation}},
     )
     (staging / "train.json").write_text(json.dumps({"config": asdict(cfg), **result.to_json()}, indent=2))
     shutil.rmtree(out_dir, ignore_errors=True)

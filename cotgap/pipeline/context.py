@@ -259,7 +259,10 @@ class RunContext:
     def train_model(self, base: ModelRef, records: list[dict], out_dir: Path, *, trainer_cls=None, callbacks=(),
                     trainer_kwargs=None, **cfg_overrides) -> TrainResult:
         """Fine-tune a model other than the student (e.g. MiCoTA's long-CoT parent) into ``out_dir``.
-        Its result is never accepted as the distilled student."""
+        Its result is never accepted as the distilled student. ``training.max_steps`` is the
+        student's update budget (equal-updates comparisons): other models train at their epochs
+        unless ``max_steps`` is passed here."""
+        cfg_overrides.setdefault("max_steps", -1)
         return self._fine_tune(base, records, Path(out_dir), trainer_cls=trainer_cls, callbacks=callbacks,
                                trainer_kwargs=trainer_kwargs, **cfg_overrides)
 

@@ -15,17 +15,27 @@ A grid is a YAML file (``cotgap sweep --config grid.yaml``)::
       - {name: mix, teachers: [[qwen2.5-coder-1.5b-instruct, qwen2.5-coder-0.5b-instruct]]}
     strategy_params: {plain: {samples: 1}}     # per strategy name
     ablations: [none, cross-teacher-filter]   # optional; default [none]
+    seeds: [1234, 1, 2]            # optional: training replicates (run and training seed; the split never changes)
+    equal_updates: true            # optional (default true): strategies compared at the plain cell's updates
     generation_cache: sweeps/zoo/_generations  # optional (or COTGAP_GENERATION_CACHE)
     limit: 20                      # any other key: a ``cotgap run`` setting shared by every cell
 
 :func:`load_grid` reads and validates such a file and expands it into a :class:`Grid` of cells,
 each with its own ``cotgap run`` configuration in ``<out>/<cell>/``; no model is loaded. Running
 the cells is :mod:`cotgap.pipeline.sweep`'s job.
+
+Equal optimizer updates: strategies are compared at the same number of updates (Kajitsuka et al.),
+whatever their data sizes. Each cell that is not a plain, non-ablated cell gets a *reference*: the
+plain cell of the same task, student and seed with the same teacher set, else the first plain
+cell of that task, student and seed in grid order. The sweep trains the reference first and gives
+the cell ``training.max_steps`` = the reference's updates. A grid that fixes ``training.max_steps``
+itself, or says ``equal_updates: false``, or has no plain cell for a group, gets no references.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
@@ -37,10 +47,11 @@ import yaml
 from cotgap import config as config_mod
 from cotgap.errors import UserError
 from cotgap.jsonio import key_of
+from cotgap.protocol.constants import REFERENCE_STRATEGY
 
 ABLATIONS = ("cross-teacher-filter",)
 GRID_KEYS = ("name", "out", "tasks", "students", "teachers", "strategies", "strategy_params", "ablations",
-             "generation_cache")
+             "generation_cache", "seeds", "equal_updates")
 # cotgap run settings a grid decides per cell (so they cannot be common settings)
 CELL_KEYS = ("task", "student", "teacher", "strategy")
 
@@ -56,6 +67,8 @@ class Cell:
     params: dict
     config: Any  # RunConfig
     peers: list[str] = field(default_factory=list)  # resolved teacher specs (cross-teacher-filter only)
+    seed: int | None = None  # the replicate's seed when the grid lists ``seeds``
+    reference: str | None = None  # the cell whose optimizer updates this one is trained at
 
     @property
     def setting(self) -> str:
@@ -64,7 +77,8 @@ class Cell:
     def describe(self) -> dict:
         return {"name": self.name, "task": self.task, "student": self.student, "teachers": list(self.teachers),
                 "strategy": self.strategy, "ablation": self.ablation, "setting": self.setting,
-                "params": self.params, "ablation_peers": list(self.peers)}
+                "params": self.params, "ablation_peers": list(self.peers), "seed": self.seed,
+                "reference": self.reference}
 
 
 @dataclass
@@ -238,20 +252,52 @@ def _locations(data: dict, p: Path, out: str | None) -> tuple[str, Path, Path]:
     return name, out_dir, cache
 
 
-def _cell_name(task: str, setting: str, student: str, ts: list[str], used: set[str]) -> str:
+def _cell_name(task: str, setting: str, student: str, ts: list[str], seed: int | None, used: set[str]) -> str:
     """A cell's folder name, unique among ``used`` (which it joins)."""
+    suffix = "" if seed is None else f"--seed{seed}"
     base = _slug(f"{task}--{setting}--{short_spec(student)}--"
-                 f"{'+'.join(short_spec(t) for t in ts) or 'default-teachers'}")[:140]
+                 f"{'+'.join(short_spec(t) for t in ts) or 'default-teachers'}")[:140 - len(suffix)] + suffix
     cname = base
     if cname in used:
-        cname = f"{base[:130]}-{key_of([task, setting, student, ts])[:8]}"
+        cname = f"{base[:130]}-{key_of([task, setting, student, ts, seed])[:8]}"
     used.add(cname)
     return cname
 
 
+def _seeds(data: dict, where: str) -> list[int | None]:
+    """The grid's training replicates: ``seeds`` (distinct non-negative integers), or [None] (the
+    run's default seed, no replicate suffix in cell names)."""
+    raw = data.get("seeds")
+    if raw is None:
+        return [None]
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = [raw]
+    if (not isinstance(raw, list) or not raw
+            or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in raw)):
+        raise UserError(f"grid {where}: seeds must be a non-empty list of non-negative integers, got {raw!r}")
+    if len(set(raw)) != len(raw):
+        raise UserError(f"grid {where}: seeds lists the same seed twice")
+    return list(raw)
+
+
+def _cell_config(common: dict, overrides: dict, seed: int | None, backend: str | None, where: str):
+    """One cell's run configuration: the grid's common settings, the cell's own, its seed."""
+    data = {**common, **overrides}
+    if seed is not None:
+        data["seed"] = seed
+        data["training"] = {**(data.get("training") or {}), "seed": seed}
+    try:
+        cfg = config_mod.load(None, data)
+    except UserError as exc:
+        raise UserError(f"grid {where}: {exc}") from None
+    if backend:
+        cfg.generation.backend = backend
+    return cfg
+
+
 def _expand(tasks: list[str], students: list[str], strategies: list[_Strategy], ablations: list[str | None],
-            common: dict, out_dir: Path, backend: str | None, where: str) -> list[Cell]:
-    """Every (task, strategy, ablation, student, teacher set) cell, with its run configuration."""
+            seeds: list[int | None], common: dict, out_dir: Path, backend: str | None, where: str) -> list[Cell]:
+    """Every (task, strategy, ablation, student, teacher set, seed) cell, with its run configuration."""
     from cotgap.models.resolve import resolve
 
     cells: list[Cell] = []
@@ -259,23 +305,33 @@ def _expand(tasks: list[str], students: list[str], strategies: list[_Strategy], 
     for task in tasks:
         for sname, sets, params in strategies:
             peers = list(dict.fromkeys(resolve(t).spec for s in sets for t in s))
-            for ablation in ablations:
-                for student in students:
-                    for ts in sets:
-                        setting = sname + (f"+{ablation}" if ablation else "")
-                        cname = _cell_name(task, setting, student, ts, used)
-                        overrides = {**common, "task": task, "student": student, "teachers": list(ts),
-                                     "strategy": sname, "out": str(out_dir / cname), "strategy_params": params,
-                                     "ablation": ablation}
-                        try:
-                            cfg = config_mod.load(None, overrides)
-                        except UserError as exc:
-                            raise UserError(f"grid {where}: {exc}") from None
-                        if backend:
-                            cfg.generation.backend = backend
-                        cells.append(Cell(cname, task, student, list(ts), sname, ablation, params, cfg,
-                                          peers if ablation else []))
+            for ablation, student, ts, seed in itertools.product(ablations, students, sets, seeds):
+                setting = sname + (f"+{ablation}" if ablation else "")
+                cname = _cell_name(task, setting, student, ts, seed, used)
+                overrides = {"task": task, "student": student, "teachers": list(ts), "strategy": sname,
+                             "out": str(out_dir / cname), "strategy_params": params, "ablation": ablation}
+                cfg = _cell_config(common, overrides, seed, backend, where)
+                cells.append(Cell(cname, task, student, list(ts), sname, ablation, params, cfg,
+                                  peers if ablation else [], seed))
     return cells
+
+
+def is_reference(cell: Cell) -> bool:
+    """A cell other strategies are compared against: the reference strategy, no ablation."""
+    return cell.strategy == REFERENCE_STRATEGY and cell.ablation is None
+
+
+def assign_references(cells: list[Cell]) -> None:
+    """Give every non-reference cell the reference cell whose updates it is trained at (rule in the
+    module docstring); cells whose config fixes ``training.max_steps`` keep it."""
+    refs = [c for c in cells if is_reference(c)]
+    for cell in cells:
+        if is_reference(cell) or cell.config.training.max_steps > 0:
+            continue
+        group = [r for r in refs if (r.task, r.student, r.seed) == (cell.task, cell.student, cell.seed)]
+        same = [r for r in group if r.teachers == cell.teachers]
+        pick = (same or group or [None])[0]
+        cell.reference = pick.name if pick else None
 
 
 def load_grid(path: str | Path, *, out: str | None = None, limit: int | None = None, backend: str | None = None,
@@ -293,8 +349,14 @@ def load_grid(path: str | Path, *, out: str | None = None, limit: int | None = N
     known = plugins.strategies()
     strategies = _with_strategy_params(data, _strategies(data, teacher_sets, known, where), known, where)
     ablations = _ablations(data, add_ablation, where)
+    seeds = _seeds(data, where)
+    equal = data.get("equal_updates", True)
+    if not isinstance(equal, bool):
+        raise UserError(f"grid {where}: equal_updates must be true or false, got {equal!r}")
 
     common = {k: v for k, v in data.items() if k not in GRID_KEYS and k != "ablation"}
+    if seeds != [None] and "seed" in common:
+        raise UserError(f"grid {where}: give either seed (one seed for every cell) or seeds (replicates), not both")
     if limit is not None:
         common["limit"] = limit
     p = Path(path)
@@ -303,8 +365,10 @@ def load_grid(path: str | Path, *, out: str | None = None, limit: int | None = N
     for spec in {*students, *(t for _, sets, _ in strategies for s in sets for t in s)}:
         resolve(spec)  # unknown model names fail now, before any work
 
-    cells = _expand(tasks, students, strategies, ablations, common, out_dir, backend, where)
+    cells = _expand(tasks, students, strategies, ablations, seeds, common, out_dir, backend, where)
+    if equal:
+        assign_references(cells)
     grid = {"tasks": tasks, "students": students,
             "strategies": [{"name": n, "teachers": sets, "params": params} for n, sets, params in strategies],
-            "ablations": ablations, "common": common}
+            "ablations": ablations, "seeds": seeds, "equal_updates": equal, "common": common}
     return Grid(name, str(p), out_dir, cache, cells, common, grid)

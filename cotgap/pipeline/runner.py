@@ -29,7 +29,7 @@ from cotgap.models import api
 from cotgap.models.resolve import resolve
 from cotgap.pipeline.context import FilterView, RunContext, missing_fields, task_fingerprint
 from cotgap.protocol import rules
-from cotgap.protocol.constants import ABLATIONS
+from cotgap.protocol.constants import ABLATIONS, SPLIT_SEED
 from cotgap.report import run_report
 from cotgap.rundir import RunDir
 from cotgap.tasks.datasets import data_hash
@@ -91,7 +91,7 @@ class Runner:
         self.sizes = rules.check_student_smaller(self.student, self.teachers)
         self._check_generation_setup()
         self.task_settings = evaluation.TaskSettings(
-            name=cfg.task, seed=cfg.seed, limit=cfg.limit, data_dir=cfg.data_dir,
+            name=cfg.task, seed=SPLIT_SEED, limit=cfg.limit, data_dir=cfg.data_dir,
             synthetic_n=cfg.synthetic_n, include_paths=list(cfg.include_path), scoring=cfg.scoring,
         )
         self.test_task = evaluation.load_task(self.task_settings, split="test")
@@ -126,7 +126,7 @@ class Runner:
             "strategy": {"name": self.strategy.name, "plugin": self.strategy.plugin, "params": self.params},
             "models": {"student": self.student.fingerprint, "teachers": [t.fingerprint for t in self.teachers]},
             "parameters": self.sizes,
-            "seeds": {"split": cfg.seed, "training": cfg.training.seed},
+            "seeds": {"split": SPLIT_SEED, "run": cfg.seed, "training": cfg.training.seed},
             "data": self.data,
             "task_config_sha": self.task_fp,
             "packages": _versions(),

@@ -12,6 +12,12 @@ Cells whose student is not strictly smaller than a teacher are *skipped* (protoc
 cell that fails is recorded (message in ``sweep.json``, traceback in ``<cell>/error.log`` for
 internal errors) and the sweep goes on. ``<out>/sweep.json`` (schema ``cotgap.sweep/1``) is
 rewritten after every cell.
+
+Equal updates: reference cells (plain, no ablation) run first; every cell with a reference (see
+:mod:`cotgap.pipeline.grid`) is then trained with ``training.max_steps`` = the updates its reference
+made, so strategies are compared at equal optimizer updates whatever their data sizes. A cell
+whose reference did not train runs at its own epochs and its record says so; a strategy that
+opts out of the budget (mix's ``published_batching``) is flagged ``unequal_updates``.
 """
 
 from __future__ import annotations
@@ -63,6 +69,32 @@ def _baseline_stat(runner) -> str | None:
     return "reused" if "baseline" in run.skipped else None
 
 
+def run_order(cells: list[Cell]) -> list[Cell]:
+    """Reference cells first (their updates set the others' budget), otherwise grid order."""
+    return sorted(cells, key=lambda c: c.reference is not None)
+
+
+def apply_budget(cell: Cell, out: Path) -> dict | None:
+    """Set the cell's ``training.max_steps`` to its reference's optimizer updates; what was done, for
+    the cell's record (None: the cell has no reference)."""
+    if cell.reference is None:
+        return None
+    train = RunDir(out / cell.reference, create=False).record("train") if (out / cell.reference).is_dir() else None
+    updates = ((train or {}).get("result") or {}).get("updates")
+    if not updates:
+        return {"reference": cell.reference, "max_steps": None,
+                "note": "the reference cell did not train: this cell ran at its own epochs (updates not equalised)"}
+    cell.config.training.max_steps = int(updates)
+    return {"reference": cell.reference, "max_steps": int(updates)}
+
+
+def _trained(runner) -> tuple[int | None, dict | None]:
+    """The cell's optimizer updates and its strategy's ``unequal_updates`` record, if any."""
+    run = getattr(runner, "run", None)
+    train = (run.record("train") if run is not None else None) or {}
+    return (train.get("result") or {}).get("updates"), (train.get("strategy_records") or {}).get("unequal_updates")
+
+
 def run_sweep(grid: Grid, console, *, log=None, force: bool = False) -> dict:
     """Run every cell (resuming finished work) while holding the sweep directory's lock (a second
     sweep on it is refused); returns (and writes) the sweep summary."""
@@ -95,11 +127,11 @@ def _run_cells(grid: Grid, console, *, log, force: bool) -> dict:
         write_json(grid.out / "sweep.json", summary)
 
     n = len(grid.cells)
-    for i, cell in enumerate(grid.cells, 1):
+    for i, cell in enumerate(run_order(grid.cells), 1):
         console.rule(f"[bold]sweep {grid.name}[/] · cell {i}/{n} · {cell.name}")
         rec = {**cell.describe(), "dir": str(grid.out / cell.name), "status": "failed", "reason": None,
                "verdict": None, "computed": [], "cached": [], "generations": {"computed": 0, "reused": 0},
-               "baseline": None}
+               "baseline": None, "updates": None, "equal_updates": None}
         t0 = time.time()
         runner = None
         try:
@@ -108,6 +140,7 @@ def _run_cells(grid: Grid, console, *, log, force: bool) -> dict:
                 rec.update(status="skipped", reason=f"protocol: {reason}")
                 log(f"[yellow]skipped[/]: {reason}")
             else:
+                rec["equal_updates"] = apply_budget(cell, grid.out)
                 runner = Runner(cell.config, console, log, generation_cache=grid.cache, force=force,
                                 ablation_peers=cell.peers).prepare()
                 report = runner.execute()
@@ -132,6 +165,9 @@ def _run_cells(grid: Grid, console, *, log, force: bool) -> dict:
             if runner is not None:
                 rec["generations"] = _gen_stats(runner)
                 rec["baseline"] = _baseline_stat(runner)
+                rec["updates"], unequal = _trained(runner)
+                if unequal:
+                    rec["unequal_updates"] = unequal
                 if rec["status"] != "done":
                     rec["computed"], rec["cached"] = list(runner.run.computed), list(runner.run.skipped)
             generation.close()
@@ -142,12 +178,24 @@ def _run_cells(grid: Grid, console, *, log, force: bool) -> dict:
     return summary
 
 
+def _updates_cell(c: dict) -> str:
+    """A cell's updates as the summary shows them: "= <n>" when set to its reference's budget,
+    flagged when unequal."""
+    n = "-" if c.get("updates") is None else str(c["updates"])
+    if c.get("unequal_updates"):
+        return f"[red]{n} (unequal)[/]"
+    eq = c.get("equal_updates") or {}
+    if eq.get("max_steps"):
+        return f"{n} (= plain)"
+    return f"[yellow]{n} (own epochs)[/]" if eq else n
+
+
 def render_summary(summary: dict, console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
     t = Table(title=f"sweep {escape(summary['name'])}: {len(summary['cells'])} cells in {summary['dir']}")
-    for c in ("task", "setting", "student", "teachers", "status", "verdict", "generations computed / reused",
+    for c in ("task", "setting", "student", "teachers", "status", "verdict", "updates", "generations computed / reused",
               "baseline", "stages computed", "s"):
         t.add_column(c, justify="right" if c == "s" else "left")
     style = {"done": "green", "skipped": "yellow", "failed": "red"}
@@ -158,7 +206,7 @@ def render_summary(summary: dict, console) -> None:
         g = c["generations"]
         t.add_row(escape(c["task"]), escape(c["setting"]), escape(short_spec(c["student"])),
                   escape(" + ".join(short_spec(x) for x in c["teachers"]) or "(default)"), status,
-                  escape(c.get("verdict") or "-"), f"{g['computed']} / {g['reused']}", c.get("baseline") or "-",
+                  escape(c.get("verdict") or "-"), _updates_cell(c), f"{g['computed']} / {g['reused']}", c.get("baseline") or "-",
                   ", ".join(c["computed"]) or "nothing", str(c.get("seconds", "")))
     console.print(t)
     g = summary["generations"]

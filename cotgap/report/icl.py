@@ -13,15 +13,16 @@ import io
 from pathlib import Path
 
 from cotgap.errors import UserError
-from cotgap.protocol.constants import SPLIT_SEED, SYNTHETIC_N
+from cotgap.protocol.constants import RUN_SEED, SPLIT_SEED, SYNTHETIC_N
 
 COLUMNS = ("task", "model", "role", "accuracy")
 
 
-def measure(tasks, teachers, students, out: str | Path, *, limit: int | None = None, seed: int = SPLIT_SEED,
+def measure(tasks, teachers, students, out: str | Path, *, limit: int | None = None, seed: int = RUN_SEED,
             synthetic_n: int = SYNTHETIC_N, data_dir: str | None = None, include_paths=(), scoring: str = "robust",
             backend: str = "auto", log=print) -> list[dict]:
-    """Evaluate every model on every task; write and return the rows."""
+    """Evaluate every model on every task; write and return the rows. The test split is the one
+    every run uses (``SPLIT_SEED``); ``seed`` only seeds the engines."""
     from cotgap.backends import evaluation, generation
     from cotgap.jsonio import atomic_write_text
     from cotgap.models.resolve import resolve
@@ -41,7 +42,7 @@ def measure(tasks, teachers, students, out: str | Path, *, limit: int | None = N
     refs = {m: resolve(m) for m, _ in models}
 
     def settings(task):
-        return evaluation.TaskSettings(name=task, seed=seed, limit=limit, data_dir=data_dir, synthetic_n=synthetic_n,
+        return evaluation.TaskSettings(name=task, seed=SPLIT_SEED, limit=limit, data_dir=data_dir, synthetic_n=synthetic_n,
                                        include_paths=list(include_paths), scoring=scoring)
 
     for t in tasks:  # unknown tasks / missing data fail before any model is loaded

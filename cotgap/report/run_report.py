@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cotgap.jsonio import read_json, read_jsonl
 from cotgap.protocol.stats import paired_bootstrap
+from cotgap.report import limits
 
 
 def _length_stats(records: list[dict], tokenizer=None) -> dict:
@@ -86,6 +87,7 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
             "trained": trained.get(name, 0) if trained else None,  # kept ones the student was trained on
             "rationale_length_all": _length_stats(gens, tokenizer),
             "rationale_length_kept": _length_stats(kept, tokenizer),
+            **limits.generation_limits(gens),
         })
     return {
         "schema": "cotgap.run/1",
@@ -108,6 +110,8 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         "sources": sources,
         "training": {"examples": train.get("examples"), "updates": train.get("updates"),
                      "examples_per_source": trained or None,
+                     "max_steps": (cfg.get("training") or {}).get("max_steps"),
+                     "truncation": limits.training_truncation(train),
                      "final_loss": (train.get("loss_history") or [{}])[-1].get("loss")},
         "strategy_records": strategy_records,
         "scripted_teachers": [t for t in cfg["teachers"] if _is_scripted(t)],
@@ -134,10 +138,19 @@ def render(report: dict, console) -> None:
         t.add_row(f"teacher {escape(s['source'])}: train accuracy",
                   f"{s['train_accuracy']:.1f}%  ({s['correct']}/{s['generated']})")
         t.add_row(f"teacher {escape(s['source'])}: examples kept", str(s["kept"]))
+        if s.get("hit_max_gen_toks_without_answer"):
+            t.add_row(f"teacher {escape(s['source'])}: stopped at max_gen_toks without an answer",
+                      f"[yellow]{s['hit_max_gen_toks_without_answer']}[/]")
     for spec, rec in (report.get("api_teachers") or {}).items():
         t.add_row(f"teacher {escape(spec)}: parameters", f"{rec['parameters_b']}B (declared)")
     tr = report["training"]
-    t.add_row("training examples / optimizer updates", f"{tr['examples']} / {tr['updates']}")
+    budget = f"  (max_steps {tr['max_steps']})" if (tr.get("max_steps") or -1) > 0 else ""
+    t.add_row("training examples / optimizer updates", f"{tr['examples']} / {tr['updates']}{budget}")
+    cut = tr.get("truncation") or {}
+    n_cut, n_dropped = sum((cut.get("prompt_truncated") or {}).values()), sum((cut.get("dropped") or {}).values())
+    if n_cut or n_dropped:
+        t.add_row(f"training examples over max_length {cut['max_length']}: prompt cut / dropped",
+                  f"[yellow]{n_cut} / {n_dropped}[/]")
     t.add_row("distilled accuracy", f"{report['distilled']['accuracy']:.1f}%")
     d = report["difference"]
     t.add_row("distilled − baseline (95% CI)", f"{d['diff']:+.1f}  [{d['low']:+.1f}, {d['high']:+.1f}]")
@@ -153,6 +166,9 @@ def render(report: dict, console) -> None:
     console.print(t)
     for note in report.get("notes", []):
         console.print(f"[yellow]note:[/] {escape(note)}")
+    unequal = (report.get("strategy_records") or {}).get("unequal_updates")
+    if unequal:
+        console.print(f"[red]unequal updates:[/] {escape(str(unequal.get('note', unequal)))}")
 
 
 def plot(report: dict, path: Path) -> Path:
