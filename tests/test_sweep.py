@@ -235,3 +235,91 @@ def test_report_regenerates_from_stored_results(swept, tmp_path):
     new, old = read_json(tmp_path / "r" / "report.json"), read_json(sw / "report.json")
     assert new["tasks"] == old["tasks"] and new["generation"] == old["generation"]
     assert new["generation"]["sweeps"][0]["name"] == "tiny"
+
+
+# ---------------------------------------------------------------------------------------------
+# seeds (replicates) and equal optimizer updates
+# ---------------------------------------------------------------------------------------------
+
+
+def test_seeds_replicate_cells_and_references_pick_the_plain_cell(tmp_path):
+    g = load_grid(grid_file(tmp_path, f"""
+tasks: [synthetic_navigate]
+students: [smollm2-135m-instruct]
+teachers: [{Q05}, {Q15}]
+strategies: [plain, mind, {{name: mix, teachers: [[{Q15}, {Q05}]]}}]
+ablations: [none, cross-teacher-filter]
+seeds: [1234, 7]
+"""), out=str(tmp_path / "sw"))
+    assert len(g.cells) == (2 * 2 + 2 * 2 + 1 * 2) * 2  # (plain + mind) x teachers x ablations + mix, x seeds
+    by = {c.name: c for c in g.cells}
+    assert all(c.name.endswith(f"--seed{c.seed}") for c in g.cells)
+    assert all(c.config.seed == c.seed and c.config.training.seed == c.seed for c in g.cells)
+    for c in g.cells:
+        if c.strategy == "plain" and c.ablation is None:
+            assert c.reference is None
+            continue
+        ref = by[c.reference]
+        assert (ref.strategy, ref.ablation, ref.task, ref.student, ref.seed) == ("plain", None, c.task, c.student, c.seed)
+        # same teacher set when the grid has that plain cell, else the grid's first plain cell
+        assert ref.teachers == (c.teachers if len(c.teachers) == 1 else [Q05])
+    order = sweep.run_order(g.cells)
+    assert all(c.reference is None for c in order[:4]) and all(c.reference for c in order[4:])
+    assert g.grid["seeds"] == [1234, 7] and g.grid["equal_updates"] is True
+
+
+@pytest.mark.parametrize("text, message", [
+    ("seeds: [1, 1]", "same seed twice"),
+    ("seeds: [-1]", "non-negative integers"),
+    ("seeds: []", "non-empty list"),
+    ("seeds: [1, 2]\nseed: 3", "not both"),
+    ("equal_updates: maybe", "true or false"),
+])
+def test_bad_seeds_and_equal_updates(tmp_path, text, message):
+    with pytest.raises(UserError, match=message):
+        load_grid(grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [gemma-3-270m]\nteachers: [{Q05}]\n{text}\n"))
+
+
+def test_no_references_when_disabled_or_max_steps_fixed(tmp_path):
+    base = f"tasks: [synthetic_navigate]\nstudents: [gemma-3-270m]\nteachers: [{Q05}]\nstrategies: [plain, mind]\n"
+    assert not any(c.reference for c in load_grid(grid_file(tmp_path, base + "equal_updates: false\n")).cells)
+    fixed = load_grid(grid_file(tmp_path, base + "training: {max_steps: 5}\n")).cells
+    assert not any(c.reference for c in fixed) and all(c.config.training.max_steps == 5 for c in fixed)
+
+
+class BudgetRunner:
+    """Records the max_steps each cell was given; plain cells "train" 7 updates, others max_steps."""
+
+    seen: dict = {}
+
+    def __init__(self, cfg, console, log=None, *, generation_cache=None, ablation_peers=None, force=False):
+        self.cfg = cfg
+
+    def prepare(self):
+        from cotgap.jsonio import write_json
+        from cotgap.rundir import RunDir
+
+        BudgetRunner.seen[self.cfg.strategy] = self.cfg.training.max_steps
+        self.run = RunDir(self.cfg.out)
+        updates = 7 if self.cfg.strategy == "plain" else self.cfg.training.max_steps
+        write_json(self.run / "stages" / "train.json", {"result": {"updates": updates}, "strategy_records": {}})
+        self.run.computed, self.ctx = ["train"], types.SimpleNamespace(generation_stats={"computed": 0, "reused": 0})
+        return self
+
+    def execute(self):
+        return {"verdict": "no significant change"}
+
+
+def test_sweep_trains_every_strategy_at_the_plain_cells_updates(tmp_path, monkeypatch):
+    monkeypatch.setattr("cotgap.pipeline.runner.Runner", BudgetRunner)
+    p = grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [{Q05}]\nteachers: [{Q15}]\n"
+                            "strategies: [mind, plain]\n")
+    res = CliRunner().invoke(cli, ["sweep", "--config", str(p), "--out", str(tmp_path / "sw"), "--no-report"])
+    assert res.exit_code == 0, res.output
+    s = read_json(tmp_path / "sw" / "sweep.json")
+    assert [c["strategy"] for c in s["cells"]] == ["plain", "mind"]  # the reference trains first
+    assert BudgetRunner.seen == {"plain": -1, "mind": 7}
+    plain, mind = s["cells"]
+    assert plain["updates"] == 7 and plain["equal_updates"] is None
+    assert mind["updates"] == 7 and mind["equal_updates"] == {"reference": plain["name"], "max_steps": 7}
+    assert sweep.updates_label(mind) == "7 (= plain)" and sweep.updates_label(plain) == "7"

@@ -178,7 +178,7 @@ def _run_cells(grid: Grid, console, *, log, force: bool) -> dict:
     return summary
 
 
-def _updates_cell(c: dict) -> str:
+def updates_label(c: dict) -> str:
     """A cell's updates as the summary shows them: "= <n>" when set to its reference's budget,
     flagged when unequal."""
     n = "-" if c.get("updates") is None else str(c["updates"])
@@ -206,7 +206,7 @@ def render_summary(summary: dict, console) -> None:
         g = c["generations"]
         t.add_row(escape(c["task"]), escape(c["setting"]), escape(short_spec(c["student"])),
                   escape(" + ".join(short_spec(x) for x in c["teachers"]) or "(default)"), status,
-                  escape(c.get("verdict") or "-"), _updates_cell(c), f"{g['computed']} / {g['reused']}", c.get("baseline") or "-",
+                  escape(c.get("verdict") or "-"), updates_label(c), f"{g['computed']} / {g['reused']}", c.get("baseline") or "-",
                   ", ".join(c["computed"]) or "nothing", str(c.get("seconds", "")))
     console.print(t)
     g = summary["generations"]
