@@ -32,3 +32,27 @@ def test_source_names_with_brackets_are_printed_verbatim():
     assert "a note with [brackets]" in text
     assert "strict scoring: baseline → distilled" in text and "5.0% → 15.0%" in text
     assert "+10.0  [-5.0, +25.0]" in text
+
+
+def test_length_limits_budget_and_unequal_updates_are_shown():
+    from cotgap.report import limits
+
+    gens = [{"tokens": 384, "max_gen_toks": 384, "correct": False}, {"tokens": 383, "max_gen_toks": 384, "correct": True},
+            {"tokens": 90, "max_gen_toks": 384, "correct": False}]
+    counts = limits.generation_limits(gens)
+    assert counts == {"hit_max_gen_toks": 2, "hit_max_gen_toks_without_answer": 1}
+    # records that cannot tell (scripted / API teachers, older records): unknown, not zero
+    assert limits.generation_limits([{"correct": True}]) == {"hit_max_gen_toks": None,
+                                                             "hit_max_gen_toks_without_answer": None}
+    rep = _report()
+    rep["sources"][0].update(counts)
+    rep["training"].update(max_steps=6, truncation={"max_length": 1024, "prompt_truncated": {"qwen [strong]": 3},
+                                                    "dropped": {"qwen [strong]": 1}})
+    rep["strategy_records"] = {"unequal_updates": {"note": "published_batching: the paper's batch 5 x grad-accum 4"}}
+    console = Console(record=True, width=200)
+    render(rep, console)
+    text = console.export_text()
+    assert "teacher qwen [strong]: stopped at max_gen_toks without an answer" in text
+    assert "11 / 6  (max_steps 6)" in text
+    assert "training examples over max_length 1024: prompt cut / dropped" in text and "3 / 1" in text
+    assert "unequal updates: published_batching" in text
