@@ -44,8 +44,9 @@ BBH_TEMPLATE = r'''# BIG-Bench-Hard, 3-shot chain of thought: the prompt of lm-e
 # One generation, two scorings (filters), both reported:
 #   strict  reproduces lm-eval's bbh_cot_fewshot exactly: the generation cut at lm-eval's stop strings
 #           ("</s>", "Q", "\n\n") then lm-eval's regex "(?<=the answer is )(.*)(?=.)".
-#   robust  stops only at "\nQ:" (not at any capital Q), takes the last "the answer is X" whole (the
-#           regex above drops X's last character when no period follows) and compares per answer type.
+#   robust  stops only at "\nQ:" (not at any capital Q), takes the whole sentence after the last "the
+#           answer is" (the regex above drops its last character when no period follows) and credits it only
+#           when it states exactly one answer of the gold's type, not negated (cotgap/tasks/extraction.py).
 # Generation stops at robust's strings; each of them contains one of lm-eval's, so under greedy decoding
 # cutting the robust generation at lm-eval's strings gives lm-eval's own generation.
 tag: cotgap_bbh

@@ -17,6 +17,7 @@ the extracted answer (or ``[invalid]``).
 ``robust`` — equivalence, not string equality:
 
 - GSM8K: the last "the answer is X" (else ``\\boxed{X}``, else ``#### X``), compared as numbers;
+  a hedged or negated number ("63 or 64", "not 63") scores wrong, as for the BBH integers;
 - MATH-500, AMC, AIME: the answer is compared as a number when both sides are plain numbers
   (``12.0`` == ``12``, ``033`` == ``33``), otherwise by ``math-verify`` (the maintained
   Hugging Face library: ``\\frac{1}{2}`` == ``0.5``, tuples, intervals, …).
@@ -27,9 +28,8 @@ from __future__ import annotations
 import logging
 import re
 
-from cotgap.tasks.extraction import last_answer
+from cotgap.tasks.extraction import INVALID, last_answer, stated_answer
 
-INVALID = "[invalid]"
 _PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _FINAL_RE = re.compile(r"final answer is[:\s]*\$?(.+?)\$?(?:\.\s*I hope|\.\s*$|\n|$)", re.IGNORECASE)
 
@@ -75,11 +75,11 @@ def gsm8k_answer(text: str) -> str | None:
 
 
 def gsm8k_equivalent(pred: str | None, target: str) -> bool:
-    from cotgap.tasks.extraction import as_number
-
+    """Whether ``pred`` states the target's number: one number, not negated ("63 or 64" and
+    "not 63" state none), read as the BBH integers are (:func:`cotgap.tasks.extraction.stated_answer`)."""
     if pred is None:
         return False
-    a, b = as_number(pred), as_number(target)
+    a, b = stated_answer(pred, "number"), stated_answer(target, "number")
     return a is not None and b is not None and numbers_equal(a, b)
 
 
