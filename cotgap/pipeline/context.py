@@ -13,7 +13,9 @@ protocol (train split only for teachers, one answer extraction, caching and resu
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,9 +30,31 @@ from cotgap.protocol import rules
 from cotgap.rundir import RunDir
 
 
+@functools.cache
+def _source_digest(path: str | None) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12] if path else ""
+    except OSError:
+        return ""
+
+
+def _code_digest(fn) -> str:
+    """Digest of the code a task's filter runs: the function's module and cotgap's answer
+    extraction. Part of the task fingerprint, so rationales kept (and baselines scored) under an
+    older scoring rule are never reused after the rule changes."""
+    from cotgap.tasks import extraction, math_answers
+
+    try:
+        own = inspect.getsourcefile(fn)
+    except TypeError:
+        own = None
+    return "-".join(_source_digest(p) for p in (own, extraction.__file__, math_answers.__file__))
+
+
 def _stable(v: Any) -> Any:
     if callable(v):
-        return f"{getattr(v, '__module__', '')}.{getattr(v, '__qualname__', type(v).__name__)}"
+        name = f"{getattr(v, '__module__', '')}.{getattr(v, '__qualname__', type(v).__name__)}"
+        return f"{name}@{_code_digest(v)}"
     if isinstance(v, dict):
         return {str(k): _stable(x) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
     if isinstance(v, (list, tuple)):
