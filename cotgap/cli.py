@@ -278,10 +278,13 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
 @click.option("--threads", type=int, default=None, help="Torch/OMP threads (default 1 on <=2 cores).")
 @click.option("--ablation", type=click.Choice(ABLATIONS), default=None,
               help="Also run every cell under this ablation (filtered next to unfiltered).")
-@click.option("--dry-run", is_flag=True, help="List the cells (and those the size rule skips) and stop.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the plan (cells, skips, teacher-generation jobs, baselines, resources) and stop: "
+                   "no model is loaded and nothing is downloaded.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON on stdout.")
 @click.option("--no-report", is_flag=True, help="Do not build the cross-run report at the end.")
 @click.option("--force", is_flag=True, help="Cells whose directory holds another config start afresh.")
-def sweep(config_file, out, limit, backend, threads, ablation, dry_run, no_report, force):
+def sweep(config_file, out, limit, backend, threads, ablation, dry_run, as_json, no_report, force):
     """Run a grid of runs with shared teacher generations, then report on it."""
     from cotgap.backends import runtime
     from cotgap.pipeline import sweep as sweep_mod
@@ -289,20 +292,14 @@ def sweep(config_file, out, limit, backend, threads, ablation, dry_run, no_repor
 
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be a positive integer, got {limit}")
+    if as_json and not dry_run:
+        raise UserError("--json goes with --dry-run (a sweep's results are in <out>/sweep.json)")
     runtime.configure(threads)
-    grid = load_grid(config_file, out=out, limit=limit, backend=backend, add_ablation=ablation)
+    grid_args = {"out": out, "limit": limit, "backend": backend, "add_ablation": ablation}
     if dry_run:
-        from rich.table import Table
-
-        t = Table(title=f"sweep {grid.name}: {len(grid.cells)} cells → {grid.out}")
-        for c in ("task", "setting", "student", "teachers", "status"):
-            t.add_column(c)
-        for c in grid.cells:
-            reason = sweep_mod.precheck(c)
-            t.add_row(c.task, c.setting, c.student, " + ".join(c.teachers) or "(strategy default)",
-                      f"[yellow]skip: {reason}[/]" if reason else "run")
-        console.print(t)
+        _print_plan(config_file, grid_args, as_json)
         return
+    grid = load_grid(config_file, **grid_args)
     console.print(f"[bold]cotgap sweep[/] {grid.name}: {len(grid.cells)} cells → {grid.out} "
                   f"(shared generations: {grid.cache})")
     summary = sweep_mod.run_sweep(grid, console, force=force)
@@ -317,6 +314,23 @@ def sweep(config_file, out, limit, backend, threads, ablation, dry_run, no_repor
         err.print(f"[bold red]{summary['counts']['failed']} cell(s) failed[/] (see {grid.out / 'sweep.json'}); "
                   "fix and re-run the same command to resume")
         sys.exit(1)
+
+
+def _print_plan(config_file: str, grid_args: dict, as_json: bool) -> None:
+    """``sweep --dry-run``: the grid read and planned offline (the hub is never asked), printed as
+    tables or JSON."""
+    from cotgap.pipeline import plan as plan_mod
+    from cotgap.pipeline import plan_sizes
+    from cotgap.pipeline.grid import load_grid
+
+    with plan_sizes.offline():
+        plan = plan_mod.build_plan(load_grid(config_file, **grid_args))
+    if as_json:
+        click.echo(json.dumps(plan, indent=2, default=str))
+        return
+    from cotgap.pipeline import plan_render
+
+    plan_render.render(plan, console)
 
 
 def _plot_files(report: dict) -> list[str]:

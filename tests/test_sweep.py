@@ -3,6 +3,7 @@ tiny models showing that teacher generations are computed once per teacher and r
 
 from __future__ import annotations
 
+import json
 import types
 from pathlib import Path
 
@@ -235,6 +236,20 @@ def test_report_regenerates_from_stored_results(swept, tmp_path):
     new, old = read_json(tmp_path / "r" / "report.json"), read_json(sw / "report.json")
     assert new["tasks"] == old["tasks"] and new["generation"] == old["generation"]
     assert new["generation"]["sweeps"][0]["name"] == "tiny"
+
+
+def test_plan_matches_what_the_sweep_computed(swept):
+    """The dry run's jobs are what the real sweep computed: its generation jobs = the generations
+    computed, its baselines = the baselines computed (tests/test_plan.py covers the plan itself)."""
+    sw, _, summary, _, _ = swept
+    res = CliRunner().invoke(cli, ["sweep", "--config", str(sw.parent / "grid.yaml"), "--out", str(sw),
+                                   "--dry-run", "--json"])
+    assert res.exit_code == 0, res.output[-3000:]
+    plan = json.loads(res.stdout)
+    assert [c["name"] for c in plan["cells"]] == [c["name"] for c in summary["cells"]]
+    assert all(c["status"] == "run" for c in plan["cells"])
+    assert len(plan["generation_jobs"]) == summary["generations"]["computed"] == 2
+    assert len(plan["baselines"]) == summary["baselines"]["computed"] == 2
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,11 +18,19 @@ A grid is a YAML file (``cotgap sweep --config grid.yaml``)::
     seeds: [1234, 1, 2]            # optional: training replicates (run and training seed; the split never changes)
     equal_updates: true            # optional (default true): strategies compared at the plain cell's updates
     generation_cache: sweeps/zoo/_generations  # optional (or COTGAP_GENERATION_CACHE)
+    resources: {default: {num_gpus: 1}}       # optional: per-model job resources (pipeline/resources.py)
+    parameters_b: {Qwen/Qwen2.5-72B-Instruct: 72.7}  # optional: hub models' sizes, for the plan
     limit: 20                      # any other key: a ``cotgap run`` setting shared by every cell
 
 :func:`load_grid` reads and validates such a file and expands it into a :class:`Grid` of cells,
 each with its own ``cotgap run`` configuration in ``<out>/<cell>/``; no model is loaded. Running
-the cells is :mod:`cotgap.pipeline.sweep`'s job.
+the cells is :mod:`cotgap.pipeline.sweep`'s job; planning them without running anything
+(``--dry-run``) is :mod:`cotgap.pipeline.plan`'s.
+
+``parameters_b`` declares the size (billions of parameters) of hub models, so the plan can apply
+the size rule where the hub cannot be reached; only hub ids take one (zoo and local models are
+sized from their configs, API teachers declare theirs in the spec). The run itself still counts
+parameters from the model's config.
 
 Equal optimizer updates: strategies are compared at the same number of updates (Kajitsuka et al.),
 whatever their data sizes. Each cell that is not a plain, non-ablated cell gets a *reference*: the
@@ -47,11 +55,12 @@ import yaml
 from cotgap import config as config_mod
 from cotgap.errors import UserError
 from cotgap.jsonio import key_of
+from cotgap.pipeline import resources as resources_mod
 from cotgap.protocol.constants import REFERENCE_STRATEGY
 
 ABLATIONS = ("cross-teacher-filter",)
 GRID_KEYS = ("name", "out", "tasks", "students", "teachers", "strategies", "strategy_params", "ablations",
-             "generation_cache", "seeds", "equal_updates")
+             "generation_cache", "seeds", "equal_updates", "resources", "parameters_b")
 # cotgap run settings a grid decides per cell (so they cannot be common settings)
 CELL_KEYS = ("task", "student", "teacher", "strategy")
 
@@ -90,6 +99,8 @@ class Grid:
     cells: list[Cell]
     common: dict
     grid: dict  # the normalised grid, for sweep.json
+    resources: dict = field(default_factory=dict)  # model (or "default") -> {num_gpus, num_cpus}
+    parameters_b: dict = field(default_factory=dict)  # hub model -> declared size in billions
 
 
 # (name, teacher sets, params) of one strategy of the grid
@@ -316,6 +327,51 @@ def _expand(tasks: list[str], students: list[str], strategies: list[_Strategy], 
     return cells
 
 
+def cell_teachers(cell: Cell) -> list[str]:
+    """The teachers a cell runs with: its teacher set, else its strategy's default teachers, else
+    cotgap's (``DEFAULT_TEACHERS``), as the runner picks them."""
+    from cotgap import plugins
+    from cotgap.config import DEFAULT_TEACHERS
+
+    return cell.teachers or list(plugins.strategies()[cell.strategy].default_teachers or DEFAULT_TEACHERS)
+
+
+def _grid_models(students: list[str], strategies: list[_Strategy], known: dict) -> set[str]:
+    """Every model the grid's cells name: students, teachers, and the defaults of strategies given
+    no teacher set (what ``resources`` and ``parameters_b`` may be keyed by)."""
+    from cotgap.config import DEFAULT_TEACHERS
+
+    models = set(students)
+    for name, sets, _ in strategies:
+        for ts in sets:
+            models.update(ts or known[name].default_teachers or DEFAULT_TEACHERS)
+    return models
+
+
+def _declared_sizes(raw, models: set[str], where: str) -> dict[str, float]:
+    """``parameters_b``: hub models of the grid mapped to positive sizes in billions."""
+    from cotgap.models.resolve import resolve
+
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UserError(f"grid {where}: parameters_b must map hub model ids to sizes in billions, got {raw!r}")
+    out = {}
+    for model, size in raw.items():
+        key = str(model)
+        if key not in models:
+            raise UserError(f"grid {where}: parameters_b names {key!r}, which is not a student or teacher of this grid")
+        if isinstance(size, bool) or not isinstance(size, (int, float)) or not size > 0 or size == float("inf"):
+            raise UserError(f"grid {where}: parameters_b.{key} must be a positive number of billions, got {size!r}")
+        kind = resolve(key).kind
+        if kind != "hub":
+            how = "declare it in the teacher's spec (;parameters_b=N)" if kind == "api" else "it is sized from its config"
+            raise UserError(f"grid {where}: parameters_b.{key}: only hub models take a declared size "
+                            f"({key} is a {kind} model: {how})")
+        out[key] = float(size)
+    return out
+
+
 def is_reference(cell: Cell) -> bool:
     """A cell other strategies are compared against: the reference strategy, no ablation."""
     return cell.strategy == REFERENCE_STRATEGY and cell.ablation is None
@@ -364,11 +420,15 @@ def load_grid(path: str | Path, *, out: str | None = None, limit: int | None = N
 
     for spec in {*students, *(t for _, sets, _ in strategies for s in sets for t in s)}:
         resolve(spec)  # unknown model names fail now, before any work
+    models = _grid_models(students, strategies, known)
+    resources = resources_mod.parse(data.get("resources"), models, where)
+    declared = _declared_sizes(data.get("parameters_b"), models, where)
 
     cells = _expand(tasks, students, strategies, ablations, seeds, common, out_dir, backend, where)
     if equal:
         assign_references(cells)
     grid = {"tasks": tasks, "students": students,
             "strategies": [{"name": n, "teachers": sets, "params": params} for n, sets, params in strategies],
-            "ablations": ablations, "seeds": seeds, "equal_updates": equal, "common": common}
-    return Grid(name, str(p), out_dir, cache, cells, common, grid)
+            "ablations": ablations, "seeds": seeds, "equal_updates": equal, "common": common,
+            "resources": resources, "parameters_b": declared}
+    return Grid(name, str(p), out_dir, cache, cells, common, grid, resources, declared)

@@ -28,21 +28,18 @@ from pathlib import Path
 
 from cotgap.errors import ProtocolError, UserError
 from cotgap.jsonio import write_json
-from cotgap.pipeline.grid import Cell, Grid, short_spec
+from cotgap.pipeline.grid import Cell, Grid, cell_teachers, short_spec
 from cotgap.report.sweep_file import SCHEMA
 from cotgap.rundir import RunDir
 
 
 def precheck(cell: Cell) -> str | None:
     """Why the cell must be skipped (the student is not smaller than a teacher), or None."""
-    from cotgap import plugins
-    from cotgap.config import DEFAULT_TEACHERS
     from cotgap.models.resolve import resolve
     from cotgap.protocol import rules
 
-    teachers = cell.teachers or list(plugins.strategies()[cell.strategy].default_teachers or DEFAULT_TEACHERS)
     try:
-        rules.check_student_smaller(resolve(cell.student), [resolve(t) for t in teachers])
+        rules.check_student_smaller(resolve(cell.student), [resolve(t) for t in cell_teachers(cell)])
     except ProtocolError as exc:
         return str(exc)
     return None
