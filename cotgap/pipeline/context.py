@@ -168,6 +168,8 @@ class RunContext:
             "model": ref.fingerprint, "task": self.task_settings.name, "split": "train",
             "task_config": task_fingerprint(task), "data": asdict(self.task_settings),
             "samples": samples, "temperature": temperature, "description": description,
+            # sampled rationales depend on the run's seed (replicates must not share them); greedy ones do not
+            **({"seed": self.config.seed} if temperature > 0 else {}),
             "max_new_tokens": max_new, "backend": backend,
             **({"engine": engines.output_key(engine_args)} if engine_args else {}),
             **({"hf_batch_size": gen.hf_batch_size} if backend == "hf" else {}),
