@@ -32,3 +32,13 @@ def test_source_names_with_brackets_are_printed_verbatim():
     assert "a note with [brackets]" in text
     assert "strict scoring: baseline → distilled" in text and "5.0% → 15.0%" in text
     assert "+10.0  [-5.0, +25.0]" in text
+
+
+def test_the_exact_test_is_printed_beside_the_interval():
+    diff = {"diff": 20.0, "low": 5.0, "high": 40.0, "confidence": 0.95, "test": "mcnemar-exact", "p_value": 0.125,
+            "wins": 4, "losses": 0, "alpha": 0.05}
+    console = Console(record=True, width=200)
+    render(_report(difference=diff), console)
+    text = console.export_text()
+    assert "+20.0  [+5.0, +40.0]" in text
+    assert "McNemar exact test (decides the verdict)" in text and "p = 0.125  (4 wins, 0 losses; α = 0.05)" in text
