@@ -16,7 +16,7 @@ from rich.console import Console
 
 from cotgap.config import RunConfig
 from cotgap.errors import PluginError, ServiceError, UserError
-from cotgap.protocol.constants import ABLATIONS, KEPT_RATIO, SELECTION_THRESHOLD
+from cotgap.protocol.constants import ABLATIONS, ALPHA, KEPT_RATIO, NOISE_Z, SELECTION_THRESHOLD
 
 console = Console(stderr=False)
 err = Console(stderr=True)
@@ -347,20 +347,27 @@ def _plot_files(report: dict) -> list[str]:
               help="External distilled results: setting,task,teacher,student,student_size,accuracy.")
 @click.option("--baseline-csv", type=click.Path(dir_okay=False),
               help="Pre-distillation results: task,student,student_size,accuracy.")
-@click.option("--teacher-csv", type=click.Path(dir_okay=False), help="Teachers: task,teacher,accuracy[,kept].")
+@click.option("--teacher-csv", type=click.Path(dir_okay=False),
+              help="Teachers: task,teacher[,accuracy,kept,teacher_size,cot_tokens,capacity,role,…].")
 @click.option("--out", default=None, help="Output folder (default: the first DIR, or ./cotgap-report).")
-@click.option("--noise-margin", type=float, default=1.0, show_default=True,
-              help="Points within which differences count as noise (verdicts without intervals, capacity gap).")
+@click.option("--alpha", type=float, default=None,
+              help=f"Level of the exact test deciding each cell's verdict (Holm-corrected). Default: the runs' own "
+                   f"config alpha, else {ALPHA:g}.")
+@click.option("--noise-margin", type=float, default=None,
+              help="Override: a fixed margin in points for every noise comparison (cells without a test, capacity "
+                   "gap, ties between teachers). Default: --noise-z standard errors at the test-set size.")
+@click.option("--noise-z", type=float, default=NOISE_Z, show_default=True,
+              help="Standard errors of a difference of two accuracies that count as noise.")
 @click.option("--kept-ratio", type=float, default=KEPT_RATIO, show_default=True,
-              help="Kept-example ratio at which the stronger teacher is preferred.")
+              help="Kept-question ratio that breaks a tie (within noise) between teachers.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of tables.")
-def report(dirs, csv_file, baseline_csv, teacher_csv, out, noise_margin, kept_ratio, as_json):
+def report(dirs, csv_file, baseline_csv, teacher_csv, out, alpha, noise_margin, noise_z, kept_ratio, as_json):
     """Analyse stored runs / sweeps (or external CSV results): report.json, report.md, plots."""
     from cotgap.report import cross_run
 
     rep, out_dir = cross_run.make_report(dirs, csv_file=csv_file, baseline_csv=baseline_csv, teacher_csv=teacher_csv,
                                          out=out, noise_margin=noise_margin, kept_ratio_threshold=kept_ratio,
-                                         console=None if as_json else console)
+                                         alpha=alpha, noise_z=noise_z, console=None if as_json else console)
     if as_json:
         click.echo(json.dumps(rep, indent=2, default=str))
         return

@@ -15,7 +15,7 @@ import yaml
 from cotgap import schema
 from cotgap.backends.training import TrainConfig
 from cotgap.errors import UserError
-from cotgap.protocol.constants import ABLATIONS, FEWSHOT_K, REFERENCE_STRATEGY, RUN_SEED, SYNTHETIC_N
+from cotgap.protocol.constants import ABLATIONS, ALPHA, FEWSHOT_K, REFERENCE_STRATEGY, RUN_SEED, SYNTHETIC_N
 
 DEFAULT_TASK = "synthetic_object_counting"
 DEFAULT_STUDENT = "smollm2-135m-instruct"
@@ -76,6 +76,8 @@ class RunConfig:
     # few-shot exemplars in the *training* prompt (0: question only)
     train_shots: int = field(default=0, metadata={"min": 0, "max": FEWSHOT_K})
     bootstrap_iters: int = field(default=10000, metadata={"min": 100})
+    # level of McNemar's exact test that decides the run's verdict (report only: no stage uses it)
+    alpha: float = field(default=ALPHA, metadata={"gt": 0, "lt": 1})
     ablation: str | None = field(default=None, metadata={"choices": ABLATIONS})
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     training: TrainConfig = field(default_factory=TrainConfig)

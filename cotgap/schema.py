@@ -2,7 +2,7 @@
 
 A field declares its type in its annotation and its range in ``field(metadata=...)``:
 
-- ``min`` / ``max``: inclusive bounds; ``gt``: strict lower bound (``epochs > 0``);
+- ``min`` / ``max``: inclusive bounds; ``gt`` / ``lt``: strict bounds (``epochs > 0``, ``alpha < 1``);
 - ``choices``: the allowed values;
 - ``not``: values refused although in range (``max_steps: 0`` trains nothing).
 
@@ -71,6 +71,8 @@ def check_value(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
             raise UserError(f"{where} must be > {meta['gt']}, got {value!r}")
         if "max" in meta and value > meta["max"]:
             raise UserError(f"{where} must be <= {meta['max']}, got {value!r}")
+        if "lt" in meta and value >= meta["lt"]:
+            raise UserError(f"{where} must be < {meta['lt']}, got {value!r}")
     return value
 
 

@@ -8,7 +8,7 @@ import pytest
 from cotgap.errors import ProtocolError, UserError
 from cotgap.models.resolve import count_params, resolve
 from cotgap.protocol import rules
-from cotgap.protocol.stats import paired_bootstrap, verdict
+from cotgap.protocol.stats import compare, paired_bootstrap
 from cotgap.tasks.datasets import check_disjoint, load_splits, split_3_2
 
 
@@ -80,17 +80,17 @@ def test_synthetic_splits_same_for_every_model_and_limit_is_a_prefix():
     assert small["train"] == full["train"][:5] and small["test"] == full["test"][:5]
 
 
-# -- bootstrap / verdict ------------------------------------------------------------------------------
+# -- bootstrap interval / exact-test verdict (more in test_stats.py) ---------------------------------
 
 def test_paired_bootstrap_and_verdict():
     same = [True, False] * 20
-    r = paired_bootstrap(same, same, iters=500)
-    assert r["diff"] == 0 and r["verdict"] == "no significant change"
-    better = paired_bootstrap([False] * 40, [True] * 30 + [False] * 10, iters=500)
+    r = compare(same, same, iters=500)
+    assert r["diff"] == 0 and r["verdict"] == "no significant change" and r["p_value"] == 1.0
+    better = compare([False] * 40, [True] * 30 + [False] * 10, iters=500)
     assert better["diff"] == 75.0 and better["low"] > 0 and better["verdict"] == "helped"
-    worse = paired_bootstrap([True] * 40, [False] * 40, iters=500)
+    worse = compare([True] * 40, [False] * 40, iters=500)
     assert worse["verdict"] == "hurt" and worse["high"] < 0
-    assert verdict(-1, 1) == "no significant change"
+    assert "verdict" not in paired_bootstrap(same, same, iters=100)  # the interval is display only
 
 
 # -- filter subset ---------------------------------------------------------------------------------------

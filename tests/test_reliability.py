@@ -61,6 +61,8 @@ CONFIG_CASES = [
     ("generation: {engines: {default: {tensor_parallel_size: 0}}}", "tensor_parallel_size"),
     ("generation: {engines: {default: {no_such_setting: 1}}}", "no_such_setting"),
     ("bootstrap_iters: 0", "bootstrap_iters must be >= 100"),
+    ("alpha: 0", "alpha must be > 0"),
+    ("alpha: 1", "alpha must be < 1"),
     ("teachers: 5", "teachers must be a list"),
     ("teachers: [1]", "teachers must be model names or API teacher mappings"),
     ("teachers: ['']", "teachers must be model names or API teacher mappings"),

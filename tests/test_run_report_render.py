@@ -56,3 +56,13 @@ def test_length_limits_budget_and_unequal_updates_are_shown():
     assert "11 / 6  (max_steps 6)" in text
     assert "training examples over max_length 1024: prompt cut / dropped" in text and "3 / 1" in text
     assert "unequal updates: published_batching" in text
+
+
+def test_the_exact_test_is_printed_beside_the_interval():
+    diff = {"diff": 20.0, "low": 5.0, "high": 40.0, "confidence": 0.95, "test": "mcnemar-exact", "p_value": 0.125,
+            "wins": 4, "losses": 0, "alpha": 0.05}
+    console = Console(record=True, width=200)
+    render(_report(difference=diff), console)
+    text = console.export_text()
+    assert "+20.0  [+5.0, +40.0]" in text
+    assert "McNemar exact test (decides the verdict)" in text and "p = 0.125  (4 wins, 0 losses; α = 0.05)" in text

@@ -16,9 +16,21 @@ FEWSHOT_SEED = 1234
 # Task selection: worth distilling when mean teacher few-shot accuracy exceeds the students'
 # by more than this many points.
 SELECTION_THRESHOLD = 30.0
-# Teacher advice: on a tie, prefer the teacher yielding at least this many times more correct
-# training examples.
+# Teacher advice: where distilled results tie within noise, prefer the teacher yielding at least
+# this many times more correct training questions (each question counted once).
 KEPT_RATIO = 1.3
+
+# Verdicts: McNemar's exact test on the paired test items decides helped / hurt at this level
+# (two-sided); a cross-run report applies Holm's correction across its cells at the same level.
+ALPHA = 0.05
+# Noise margins of the cross-run report: this many standard errors of a difference of two
+# accuracies at the test-set size (1.96: a two-sided 95 % band).
+NOISE_Z = 1.96
+# ... and, where the test-set size is unknown and no margin is given, this many points.
+FALLBACK_NOISE_MARGIN = 1.0
+# Teacher capacity: parameter counts (or mean CoT lengths) within this factor of each other are the
+# same capacity on that measure (a 1.5B and a 1.78B model are one size class; 0.5B and 1.5B are not).
+CAPACITY_RATIO = 1.25
 
 # The strategy every other one is compared against, and the default of `cotgap run`.
 REFERENCE_STRATEGY = "plain"

@@ -4,6 +4,11 @@ The rows (:mod:`cotgap.report.collect`) are analysed per task by :func:`cotgap.r
 Runs (and CSV rows) of the ``cross-teacher-filter`` ablation are analysed *separately* from the
 rest, labelled with the ablation's name everywhere, and compared side by side with their
 unfiltered counterparts (:func:`compare_ablation`). The schema is documented in docs/report.md.
+
+Multiplicity: each of the two analyses (the main results, every task together, and the
+ablation's) is one family of exact tests, Holm-corrected; a cell's verdict uses its adjusted p.
+The level ``alpha`` is the one given, else the one every collected run was configured with, else
+ALPHA.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import math
 import time
 
 from cotgap.errors import UserError
+from cotgap.protocol.constants import ALPHA, CAPACITY_RATIO, KEPT_RATIO, NOISE_Z
+from cotgap.protocol.stats import TEST_NAME
 from cotgap.report import analysis, analysis_json, tables
 from cotgap.report.collect import Collected
 
@@ -20,9 +27,10 @@ ABLATION = "cross-teacher-filter"
 ABLATION_DOC = ("each teacher's training data restricted to the questions every compared teacher solved "
                 "(the prior-work protocol); not how cotgap filters by default")
 GUIDELINES = [
-    "Verify that distillation beats the student's pre-distillation few-shot baseline.",
-    "When candidate teachers differ substantially, prefer the stronger one: a ratio of about 1.3x or more "
-    "in kept (correct) training examples consistently favoured stronger teachers.",
+    "Verify that distillation beats the student's pre-distillation few-shot baseline (McNemar's exact test on "
+    "the paired test items, Holm-corrected across the report's cells, decides each verdict).",
+    "Where candidate teachers' distilled students are tied within noise, prefer the teacher yielding about 1.3x "
+    "or more kept (correct) training questions: that ratio consistently favoured stronger teachers.",
 ]
 
 
@@ -40,13 +48,20 @@ def _reference_of(setting: str, task: str, teacher: str, student: str, primary_k
     return cands[0] if len(cands) == 1 else None
 
 
+def _seed(row: dict) -> str | None:
+    """A row's training seed as text, None when it has none."""
+    v = row.get("seed")
+    return None if tables.is_empty(v) else str(v).strip()
+
+
 def compare_ablation(primary: list[dict], ablated: list[dict]) -> tuple[list[dict], list[str]]:
-    """Filtered vs unfiltered, per (task, setting, teacher, student) present in both."""
-    index = {(r["task"], r["setting"], r["teacher"], r["student"]): r for r in primary}
+    """Filtered vs unfiltered, per (task, setting, teacher, student, seed) present in both."""
+    index = {(r["task"], r["setting"], r["teacher"], r["student"], _seed(r)): r for r in primary}
+    keys = {k[:4] for k in index}
     rows, warnings = [], []
     for a in ablated:
-        ref_setting = _reference_of(a["setting"], a["task"], a["teacher"], a["student"], set(index))
-        ref = index.get((a["task"], ref_setting, a["teacher"], a["student"])) if ref_setting else None
+        ref_setting = _reference_of(a["setting"], a["task"], a["teacher"], a["student"], keys)
+        ref = index.get((a["task"], ref_setting, a["teacher"], a["student"], _seed(a))) if ref_setting else None
         f = float(a["accuracy"])
         u = float(ref["accuracy"]) if ref else None
 
@@ -55,7 +70,7 @@ def compare_ablation(primary: list[dict], ablated: list[dict]) -> tuple[list[dic
             return None if tables.is_empty(v) else int(float(v))
 
         row = {"task": a["task"], "setting": ref_setting, "ablation": ABLATION, "teacher": a["teacher"],
-               "student": a["student"], "student_size": a["student_size"],
+               "student": a["student"], "student_size": a["student_size"], "seed": _seed(a),
                "unfiltered": u, "filtered": f, "delta": None if u is None else f - u,
                "kept_unfiltered": opt(ref, "kept"), "kept_filtered": opt(a, "kept"),
                "updates_unfiltered": opt(ref, "updates"), "updates_filtered": opt(a, "updates")}
@@ -69,27 +84,63 @@ def compare_ablation(primary: list[dict], ablated: list[dict]) -> tuple[list[dic
                             f"unfiltered runs differ in optimizer updates ({row['updates_filtered']} vs "
                             f"{row['updates_unfiltered']}); part of the difference may be training length")
     rows.sort(key=lambda r: (r["task"], r["setting"] or "", r["teacher"], tables.parse_size(r["student_size"]),
-                             r["student"]))
+                             r["student"], str(r["seed"])))
     return rows, warnings
+
+
+def ablation_updates_note(rows: list[dict]) -> str | None:
+    """"trained at N updates each" when every filtered/unfiltered pair's counts are known and equal."""
+    pairs = [(r["updates_unfiltered"], r["updates_filtered"]) for r in rows if r["unfiltered"] is not None]
+    if not pairs or any(u is None or f is None or u != f for u, f in pairs):
+        return None
+    counts = {u for u, _ in pairs}
+    if len(counts) == 1:
+        return f"filtered and unfiltered runs trained at {counts.pop()} updates each"
+    return "each filtered run trained at the same number of updates as its unfiltered counterpart"
+
+
+def run_alpha(col: Collected) -> tuple[float, list[str]]:
+    """The level the collected runs were configured with when they agree (else ALPHA, with a warning)."""
+    levels = {float(r["alpha"]) for r in col.runs if r.get("alpha") is not None}
+    if len(levels) == 1:
+        return levels.pop(), []
+    if len(levels) > 1:
+        return ALPHA, [f"runs were configured with different alpha levels ({', '.join(map(str, sorted(levels)))}): "
+                       f"the report uses {ALPHA:g} (give --alpha to choose)"]
+    return ALPHA, []
+
+
+def _check_options(noise_margin, kept_ratio_threshold, alpha, noise_z) -> None:
+    """One-line refusals of out-of-range report options."""
+    if noise_margin is not None and not (math.isfinite(noise_margin) and noise_margin >= 0):
+        raise UserError(f"--noise-margin must be a non-negative number, got {noise_margin}")
+    if not (math.isfinite(kept_ratio_threshold) and kept_ratio_threshold > 0):
+        raise UserError(f"--kept-ratio must be a positive number, got {kept_ratio_threshold}")
+    if alpha is not None and not 0 < alpha < 1:
+        raise UserError(f"--alpha must lie strictly between 0 and 1, got {alpha}")
+    if not (math.isfinite(noise_z) and noise_z > 0):
+        raise UserError(f"--noise-z must be a positive number, got {noise_z}")
 
 
 def _tag(tasks_json: list[dict], ablation: str | None) -> list[dict]:
     return [{**t, "ablation": ablation} for t in tasks_json]
 
 
-def build(col: Collected, *, noise_margin: float = 1.0, kept_ratio_threshold: float = 1.3):
-    """(report dict, primary analyses, ablation analyses, comparison rows)."""
-    if not (math.isfinite(noise_margin) and noise_margin >= 0):
-        raise UserError(f"--noise-margin must be a non-negative number, got {noise_margin}")
-    if not (math.isfinite(kept_ratio_threshold) and kept_ratio_threshold > 0):
-        raise UserError(f"--kept-ratio must be a positive number, got {kept_ratio_threshold}")
+def build(col: Collected, *, noise_margin: float | None = None, kept_ratio_threshold: float = KEPT_RATIO,
+          alpha: float | None = None, noise_z: float = NOISE_Z):
+    """(report dict, primary analyses, ablation analyses). ``noise_margin`` None: margins from the
+    test-set sizes; ``alpha`` None: the runs' own level (:func:`run_alpha`)."""
+    _check_options(noise_margin, kept_ratio_threshold, alpha, noise_z)
+    alpha_warnings: list[str] = []
+    if alpha is None:
+        alpha, alpha_warnings = run_alpha(col)
     primary = [r for r in col.distilled if not is_ablation(r["setting"])]
     ablated = [r for r in col.distilled if is_ablation(r["setting"])]
+    opts = {"noise_margin": noise_margin, "kept_ratio_threshold": kept_ratio_threshold, "alpha": alpha,
+            "noise_z": noise_z}
     try:
-        prim = analysis.analyse(primary, col.baseline, col.teachers, noise_margin=noise_margin,
-                                kept_ratio_threshold=kept_ratio_threshold) if primary else []
-        abl = analysis.analyse(ablated, col.baseline, col.ablation_teachers, noise_margin=noise_margin,
-                               kept_ratio_threshold=kept_ratio_threshold) if ablated else []
+        prim = analysis.analyse(primary, col.baseline, col.teachers, **opts) if primary else []
+        abl = analysis.analyse(ablated, col.baseline, col.ablation_teachers, **opts) if ablated else []
     except ValueError as exc:
         raise UserError(str(exc)) from None
     comparison, cmp_warnings = compare_ablation(primary, ablated) if ablated else ([], [])
@@ -105,7 +156,7 @@ def build(col: Collected, *, noise_margin: float = 1.0, kept_ratio_threshold: fl
                                      for c in s.get("cells", []) if c.get("status") != "done"]}
                        for s in col.sweeps],
         }
-    warnings = list(col.warnings)
+    warnings = list(col.warnings) + alpha_warnings
     for s in col.sweeps:
         for c in s.get("cells", []):
             if c.get("status") == "failed":
@@ -114,13 +165,15 @@ def build(col: Collected, *, noise_margin: float = 1.0, kept_ratio_threshold: fl
         "schema": SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "inputs": {"paths": col.inputs, "runs": col.runs},
-        "parameters": {"noise_margin": noise_margin, "kept_ratio_threshold": kept_ratio_threshold},
+        "parameters": {"test": TEST_NAME, "multiplicity": "holm", "alpha": alpha, "noise_margin": noise_margin,
+                       "noise_z": noise_z, "kept_ratio_threshold": kept_ratio_threshold,
+                       "capacity_ratio": CAPACITY_RATIO},
         "guidelines": GUIDELINES,
         "tasks": _tag(analysis_json.to_json(prim)["tasks"], None),
         "ablation": None if not ablated else {
             "name": ABLATION, "description": ABLATION_DOC,
             "tasks": _tag(analysis_json.to_json(abl)["tasks"], ABLATION),
-            "comparison": comparison, "warnings": cmp_warnings,
+            "comparison": comparison, "updates_note": ablation_updates_note(comparison), "warnings": cmp_warnings,
         },
         "generation": generation,
         "warnings": warnings,

@@ -8,10 +8,16 @@ rows for :func:`cotgap.report.analysis.analyse`:
 - setting = the strategy name, plus ``+cross-teacher-filter`` for runs of that ablation;
 - teacher = the run's teacher(s) (``a+b`` for a teacher set), student = the student name;
 - student size = the student's parameter count from the manifest (``135M``, ``1.5B``, …);
-- accuracy, with the run's paired-bootstrap 95 % interval of distilled − baseline, and the
-  optimizer updates of its training;
-- teachers' accuracy / kept = each teacher's accuracy on the train split it generated
-  rationales for, and the number of rationales kept (preferring ``plain`` runs).
+- accuracy, with the run's exact test (``p_value``, ``wins``, ``losses``, test-set size ``n``), its
+  paired-bootstrap interval of distilled − baseline (display), the optimizer updates of its
+  training, and its ``seed``;
+- teachers (:mod:`cotgap.report.teacher_data`): each teacher's accuracy on the train split it
+  generated rationales for, the distinct questions it kept, its parameter count and mean CoT
+  length (preferring ``plain`` runs); a teacher assistant's data is credited to no teacher.
+
+Runs of one (task, setting, teacher, student) whose configs differ only in ``seed`` are
+*replicates*: each becomes its own row. Runs of it that differ in anything else, or repeat a
+seed, are duplicates: the newest is used, with a warning.
 
 External tables (``--csv`` distilled students, ``--baseline-csv`` pre-distillation, optionally
 ``--teacher-csv``; see :mod:`cotgap.report.tables` for the columns) give rows of the same kinds.
@@ -107,22 +113,6 @@ def _labels(specs) -> dict[str, str]:
     return {s: (v if counts[v] == 1 else s) for s, v in short.items()}
 
 
-def _teacher_of(source: str, teachers: list[str]) -> str | None:
-    """Which of the run's teachers wrote source ``source`` (named ``<spec>`` or ``<spec> [role]``…)."""
-    best = None
-    for t in teachers:
-        forms = {t}
-        if t.startswith(("/", ".", "~")):
-            forms.add(str(Path(t).expanduser().resolve()))
-        for f in forms:
-            if source == f or source.startswith((f + " ", f + "/", f + "[", f + ":")):
-                if best is None or len(f) > len(best[1]):
-                    best = (t, f)
-    if best is not None:
-        return best[0]
-    return teachers[0] if len(teachers) == 1 else None
-
-
 def rebuild_run(d: Path) -> dict:
     """``d``'s report rebuilt from its stored results, after checking its stage chain; nothing is
     written into ``d`` (the cross-run report stores it in its own folder)."""
@@ -144,96 +134,136 @@ def rebuild_run(d: Path) -> dict:
     return report
 
 
-def _load_reports(run_dirs: list[Path], rebuild: bool, out: Collected) -> list[tuple[Path, dict]]:
-    """Each finished run's report (rebuilt from its stored results); the others become warnings."""
+def _load_reports(run_dirs: list[Path], rebuild: bool, out: Collected) -> list[tuple[Path, dict, dict]]:
+    """Each finished run's (dir, report rebuilt from its stored results, config); the others become warnings."""
     from cotgap.jsonio import read_json
 
-    reports: list[tuple[Path, dict]] = []
+    reports: list[tuple[Path, dict, dict]] = []
     for d in run_dirs:
         if not (d / "stages" / "distilled.json").is_file():
             out.warnings.append(f"run {d} is incomplete (no distilled evaluation yet): left out")
             continue
         try:
             rep = rebuild_run(d) if rebuild else read_json(d / "report.json")
+            cfg = read_json(d / "config.json")
         except UserError:
             raise
         except Exception as exc:  # unreadable or inconsistent stored results
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             out.warnings.append(f"run {d}: cannot rebuild its report ({first}): left out")
             continue
-        reports.append((d, rep))
+        reports.append((d, rep, cfg))
         out.run_reports.append((str(d), rep))
     return reports
 
 
-def _teacher_totals(r: dict) -> dict[str, list[int]]:
-    """[generated, correct, kept] per teacher of run report ``r``, summed over its sources."""
-    per: dict[str, list[int]] = {}
-    for s in r.get("sources") or []:
-        t = _teacher_of(s["source"], r["teachers"])
-        if t is None:
-            continue
-        acc = per.setdefault(t, [0, 0, 0])
-        acc[0] += s["generated"]
-        acc[1] += s["correct"]
-        acc[2] += s["kept"]
-    return per
+@dataclass
+class _Entry:
+    """One finished run as a candidate row of its cell (task, setting, teacher, student)."""
+
+    finished: float  # when its distilled evaluation finished
+    d: Path
+    r: dict
+    identity: str  # its config without out, threads and seed: equal for replicates
+    seed: str | None
+    info: dict
 
 
-_Best = dict[tuple, tuple[float, Path, dict]]  # (task, setting, teacher, student) -> (finished, run dir, row info)
-_TeacherCands = dict[tuple[str, str, bool], list[tuple[str, float, int, str]]]  # (task, teacher, ablated) -> …
+_Cells = dict[tuple, list[_Entry]]  # (task, setting, teacher, student) -> its runs
+_TeacherCands = dict[tuple[str, str, bool], list[tuple[str, dict, str]]]  # (task, teacher, ablated) -> …
 
 
-def _index_reports(reports: list[tuple[Path, dict]], out: Collected) -> tuple[_Best, dict[str, set], _TeacherCands]:
-    """The newest run per (task, setting, teacher, student), each task's test sets, and teacher candidates."""
-    labels = _labels([r["student"] for _, r in reports] + [t for _, r in reports for t in r["teachers"]])
-    best: _Best = {}
+def _identity(cfg: dict) -> str:
+    """What replicates share: the config without where it lives, its threads and its seed (and its
+    ``training.seed`` where that equals the seed, i.e. follows it)."""
+    from cotgap.jsonio import key_of
+
+    ident = {k: v for k, v in cfg.items() if k not in ("out", "threads", "seed")}
+    training = ident.get("training")
+    if isinstance(training, dict) and "seed" in training and training["seed"] == cfg.get("seed"):
+        ident["training"] = {k: v for k, v in training.items() if k != "seed"}
+    return key_of(ident)
+
+
+def _entry(d: Path, r: dict, cfg: dict, labels: dict[str, str], out: Collected) -> _Entry | None:
+    """The run as a row candidate, or None (with a warning) without a student parameter count."""
+    ablation = r.get("ablation")
+    setting = r["strategy"]["name"] + (f"+{ablation}" if ablation else "")
+    params = r.get("parameters") or {}
+    n_student = params.get(r["student"]) or next(iter(params.values()), None)
+    if not n_student:
+        out.warnings.append(f"run {d}: no parameter count for student {r['student']}: left out")
+        return None
+    seed = r.get("seed", cfg.get("seed"))
+    info = {"r": r, "setting": setting, "student": labels[r["student"]], "size": size_label(n_student),
+            "teacher": "+".join(labels[t] for t in r["teachers"]) or "default", "alpha": cfg.get("alpha")}
+    return _Entry((d / "stages" / "distilled.json").stat().st_mtime, d, r, _identity(cfg),
+                  None if seed is None else str(seed), info)
+
+
+def _choose(key: tuple, entries: list[_Entry], out: Collected) -> list[_Entry]:
+    """The runs of one cell that become rows: the newest config's runs, one per seed (newest)."""
+    task, setting, teacher, student = key
+    what = f"task {task}, setting {setting}, teacher {teacher}, student {student}"
+    newest = max(entries, key=lambda e: e.finished)
+    chosen: dict[str | None, _Entry] = {}
+    for e in sorted(entries, key=lambda e: e.finished, reverse=True):
+        if e.identity != newest.identity:
+            out.warnings.append(f"runs {e.d} and {newest.d} both give {what} with configs that differ in more "
+                                f"than their seed: using the newer one ({newest.d})")
+        elif e.seed in chosen:
+            out.warnings.append(f"runs {e.d} and {chosen[e.seed].d} both give {what}"
+                                f"{'' if e.seed is None else f', seed {e.seed}'}: using the newer one "
+                                f"({chosen[e.seed].d})")
+        else:
+            chosen[e.seed] = e
+    return list(chosen.values())
+
+
+def _index_reports(reports: list[tuple[Path, dict, dict]], out: Collected) -> tuple[list[_Entry], dict[str, set],
+                                                                                     _TeacherCands]:
+    """The runs that become rows (replicates kept), each task's test sets, and teacher candidates."""
+    labels = _labels([r["student"] for _, r, _ in reports] + [t for _, r, _ in reports for t in r["teachers"]])
+    cells: _Cells = {}
     test_sets: dict[str, set] = {}
-    teacher_cands: _TeacherCands = {}
-    for d, r in reports:
-        task = r["task"]
-        strategy = r["strategy"]["name"]
-        ablation = r.get("ablation")
-        setting = strategy + (f"+{ablation}" if ablation else "")
-        student = labels[r["student"]]
-        params = r.get("parameters") or {}
-        n_student = params.get(r["student"]) or next(iter(params.values()), None)
-        if not n_student:
-            out.warnings.append(f"run {d}: no parameter count for student {r['student']}: left out")
+    for d, r, cfg in reports:
+        e = _entry(d, r, cfg, labels, out)
+        if e is None:
             continue
-        teacher = "+".join(labels[t] for t in r["teachers"]) or "default"
-        test_sets.setdefault(task, set()).add((r["data"]["test"]["sha256"], r["data"]["test"]["n"]))
-        finished = (d / "stages" / "distilled.json").stat().st_mtime
-        key = (task, setting, teacher, student)
-        if key in best:
-            other = best[key][1]
-            keep_new = finished > best[key][0]
-            out.warnings.append(f"runs {other} and {d} both give task {task}, setting {setting}, teacher {teacher}, "
-                                f"student {student}: using the newer one ({d if keep_new else other})")
-            if not keep_new:
-                continue
-        best[key] = (finished, d, {"r": r, "setting": setting, "student": student, "teacher": teacher,
-                                   "size": size_label(n_student)})
-        # teachers: accuracy on the train split they generated for, and the rationales kept
-        for t, (gen, corr, kept) in _teacher_totals(r).items():
-            teacher_cands.setdefault((task, labels[t], bool(ablation)), []).append(
-                (strategy, 100.0 * corr / max(1, gen), kept, r["data"]["train"]["sha256"]))
-    return best, test_sets, teacher_cands
+        test_sets.setdefault(r["task"], set()).add((r["data"]["test"]["sha256"], r["data"]["test"]["n"]))
+        cells.setdefault((r["task"], e.info["setting"], e.info["teacher"], e.info["student"]), []).append(e)
+    chosen = [e for key, entries in cells.items() for e in _choose(key, entries, out)]
+    teacher_cands: _TeacherCands = {}
+    for e in chosen:
+        if "teacher_data" not in e.r:
+            out.warnings.append(f"run {e.d}: its report has no per-teacher data: its teachers are left out")
+            continue
+        for t in e.r["teacher_data"]:
+            teacher_cands.setdefault((e.r["task"], labels[t["teacher"]], bool(e.r.get("ablation"))), []).append(
+                (e.r["strategy"]["name"], t, e.r["data"]["train"]["sha256"]))
+    return chosen, test_sets, teacher_cands
 
 
-def _add_run_rows(best: _Best, out: Collected) -> None:
+def _distilled_row(e: _Entry) -> dict:
+    """The distilled row of one chosen run."""
+    r, info = e.r, e.info
+    diff = r.get("difference") or {}
+    tr = r.get("training") or {}
+    return {
+        "setting": info["setting"], "task": r["task"], "teacher": info["teacher"], "student": info["student"],
+        "student_size": info["size"], "accuracy": r["distilled"]["accuracy"], "n": r["distilled"].get("n"),
+        "seed": e.seed, "p_value": diff.get("p_value"), "wins": diff.get("wins"), "losses": diff.get("losses"),
+        "ci_low": diff.get("low"), "ci_high": diff.get("high"), "updates": tr.get("updates"),
+        "kept": sum(s.get("kept_questions", s["kept"]) for s in r.get("sources") or [] if not s.get("assistant")),
+    }
+
+
+def _add_run_rows(chosen: list[_Entry], out: Collected) -> None:
     """Distilled, baseline and run rows of the chosen runs (a student's first baseline is kept)."""
     base_seen: dict[tuple[str, str], tuple[float, Path]] = {}
-    for _, d, info in sorted(best.values(), key=lambda v: str(v[1])):
-        r = info["r"]
-        diff = r.get("difference") or {}
-        tr = r.get("training") or {}
-        out.distilled.append({
-            "setting": info["setting"], "task": r["task"], "teacher": info["teacher"], "student": info["student"],
-            "student_size": info["size"], "accuracy": r["distilled"]["accuracy"],
-            "ci_low": diff.get("low"), "ci_high": diff.get("high"), "updates": tr.get("updates"),
-            "kept": sum(s["kept"] for s in r.get("sources") or []),
-        })
+    for e in sorted(chosen, key=lambda e: str(e.d)):
+        r, info, d = e.r, e.info, e.d
+        out.distilled.append(_distilled_row(e))
         bkey = (r["task"], info["student"])
         bacc = r["baseline"]["accuracy"]
         if bkey not in base_seen:
@@ -246,7 +276,9 @@ def _add_run_rows(best: _Best, out: Collected) -> None:
                                 "the first is used")
         out.runs.append({"dir": str(d), "task": r["task"], "setting": info["setting"], "strategy": r["strategy"]["name"],
                          "ablation": r.get("ablation"), "teacher": info["teacher"], "teachers": r["teachers"],
-                         "student": info["student"], "student_size": info["size"], "verdict": r.get("verdict"),
+                         "student": info["student"], "student_size": info["size"], "seed": e.seed,
+                         "alpha": info["alpha"], "verdict": r.get("verdict"),
+                         "p_value": (r.get("difference") or {}).get("p_value"),
                          "baseline": bacc, "distilled": r["distilled"]["accuracy"]})
 
 
@@ -263,11 +295,14 @@ def _add_teacher_rows(teacher_cands: _TeacherCands, out: Collected) -> None:
     """One teacher row per (task, teacher), from a ``plain`` run where there is one, per ablation or not."""
     for (task, teacher, abl), cands in teacher_cands.items():
         plain = [c for c in cands if c[0] == "plain"]
-        strategy, acc, kept, sha = (plain or cands)[0]
-        if len({c[3] for c in cands}) > 1:
+        strategy, t, _sha = (plain or cands)[0]
+        if len({c[2] for c in cands}) > 1:
             out.warnings.append(f"teacher {teacher} generated for different train sets of {task} across runs: "
                                 f"its accuracy and kept count come from a {strategy} run")
-        row = {"task": task, "teacher": teacher, "accuracy": round(acc, 6), "kept": kept}
+        row = {"task": task, "teacher": teacher, "accuracy": round(t["accuracy"], 6), "kept": t["kept"],
+               "kept_rationales": t["kept_rationales"],
+               "teacher_size": size_label(t["parameters"]) if t.get("parameters") else None,
+               "cot_tokens": t.get("cot_mean_tokens"), "cot_words": t.get("cot_mean_words")}
         (out.ablation_teachers if abl else out.teachers).append(row)
 
 
@@ -277,8 +312,8 @@ def collect_runs(run_dirs: list[Path], *, rebuild: bool = True) -> Collected:
     reports = _load_reports(run_dirs, rebuild, out)
     if not reports:
         return out
-    best, test_sets, teacher_cands = _index_reports(reports, out)
-    _add_run_rows(best, out)
+    chosen, test_sets, teacher_cands = _index_reports(reports, out)
+    _add_run_rows(chosen, out)
     _warn_test_sets(test_sets, out)
     _add_teacher_rows(teacher_cands, out)
     return out
@@ -330,9 +365,21 @@ def collect(paths=(), csv_file=None, baseline_csv=None, teacher_csv=None) -> Col
     total.distilled += ext.distilled
     total.baseline += [b for b in ext.baseline
                        if (b["task"], b["student"]) not in {(x["task"], x["student"]) for x in total.baseline}]
-    given = {(t["task"], t["teacher"]) for t in ext.teachers}  # --teacher-csv overrides what runs give
-    total.teachers = [t for t in total.teachers if (t["task"], t["teacher"]) not in given] + ext.teachers
-    total.ablation_teachers = [t for t in total.ablation_teachers
-                               if (t["task"], t["teacher"]) not in given] + ext.ablation_teachers
+    total.teachers = merge_teachers(total.teachers, ext.teachers)
+    # the CSV's kept counts are unfiltered: they never replace the ablation's
+    total.ablation_teachers = merge_teachers(total.ablation_teachers, ext.ablation_teachers, keep=("kept",))
     total.inputs += ext.inputs
     return total
+
+
+def merge_teachers(measured: list[dict], given: list[dict], keep=()) -> list[dict]:
+    """Teacher rows from runs overlaid with ``--teacher-csv`` rows of the same (task, teacher): each
+    non-empty CSV value replaces the measured one (except the columns in ``keep``); empty ones
+    leave it. CSV rows for teachers no run measured are added."""
+    index = {(t["task"], t["teacher"]): dict(t) for t in measured}
+    for g in given:
+        key = (g["task"], g["teacher"])
+        base = index.setdefault(key, {})
+        base.update({k: v for k, v in g.items() if not tables.is_empty(v) and (k not in keep or k not in base)})
+        base.setdefault("kept", g.get("kept", ""))
+    return list(index.values())

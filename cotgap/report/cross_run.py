@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cotgap.errors import UserError
+from cotgap.protocol.constants import KEPT_RATIO, NOISE_Z
 from cotgap.report.build import build
 from cotgap.report.collect import collect, is_run
 from cotgap.report.render import render
@@ -30,11 +31,13 @@ def default_out() -> Path:
     return Path("cotgap-report")
 
 
-def make_report(paths=(), *, csv_file=None, baseline_csv=None, teacher_csv=None, out=None, noise_margin=1.0,
-                kept_ratio_threshold=1.3, console=None) -> tuple[dict, Path]:
-    """Collect, analyse, write and (with ``console``) print. Returns (report, output folder)."""
+def make_report(paths=(), *, csv_file=None, baseline_csv=None, teacher_csv=None, out=None, noise_margin=None,
+                kept_ratio_threshold=KEPT_RATIO, alpha=None, noise_z=NOISE_Z, console=None) -> tuple[dict, Path]:
+    """Collect, analyse, write and (with ``console``) print. Returns (report, output folder).
+    ``noise_margin`` None: margins from the test-set sizes; ``alpha`` None: the runs' own level."""
     col = collect(paths, csv_file, baseline_csv, teacher_csv)
-    report, prim, abl = build(col, noise_margin=noise_margin, kept_ratio_threshold=kept_ratio_threshold)
+    report, prim, abl = build(col, noise_margin=noise_margin, kept_ratio_threshold=kept_ratio_threshold, alpha=alpha,
+                              noise_z=noise_z)
     out_dir = Path(out) if out else default_out()
     if is_run(out_dir):
         raise UserError(f"{out_dir} is a run directory: its report.json is the run's own; choose another --out")

@@ -42,7 +42,8 @@ def _save(fig: Figure, path: str | Path) -> Path:
 
 
 def _distilled_points(distilled: Sequence[Mapping]) -> list[tuple[str, str, str, str, str, float, float]]:
-    """(task, setting, teacher, student, size label, size, accuracy) per row."""
+    """(task, setting, teacher, student, size label, size, accuracy) per (task, setting, teacher,
+    student), replicate seeds averaged."""
     out = []
     for i, row in enumerate(distilled, start=1):
         where = f"distilled row {i}"
@@ -58,7 +59,10 @@ def _distilled_points(distilled: Sequence[Mapping]) -> list[tuple[str, str, str,
                 row_accuracy(row, where),
             )
         )
-    return out
+    groups: dict[tuple, list] = {}
+    for p in out:
+        groups.setdefault(p[:4], []).append(p)
+    return [(*ps[0][:6], sum(p[6] for p in ps) / len(ps)) for ps in groups.values()]
 
 
 def _accuracy_axis(ax, values, headroom: float = 1.12) -> None:
@@ -184,8 +188,8 @@ def plot_kept(teachers: Sequence[Mapping], path: str | Path) -> Path:
         ax.bar_label(bars, fontsize="x-small", padding=2)
     ax.set_xticks(range(len(tasks)))
     ax.set_xticklabels(tasks)
-    ax.set_ylabel("kept training examples")
-    ax.set_title("Correct (kept) training examples per teacher")
+    ax.set_ylabel("kept training questions")
+    ax.set_title("Train questions with a kept (correct) rationale, per teacher")
     ax.margins(y=0.12)
     ax.legend(title="teacher", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, path)

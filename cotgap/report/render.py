@@ -38,39 +38,98 @@ def _gap_summary(t: dict) -> str:
     return analysis.NO_GAP
 
 
+def _p(x) -> str:
+    """A p-value in three significant digits, ``–`` when none."""
+    return "–" if x is None else f"{x:.3g}"
+
+
+def _cells_md(t: dict) -> list[str]:
+    """The cells table; with replicates, each cell's seed and its group's mean ± sd beside it."""
+    groups = {(g["setting"], g["teacher"], g["student"]): g for g in t.get("replicates") or []}
+    header = ["setting", "teacher", "student", "size", *(["seed"] if groups else []), "distilled %", "baseline %",
+              "diff", "CI", "wins / losses", "p", "p (Holm)", "verdict", *(["over seeds: diff mean ± sd"] if groups else []),
+              "updates"]
+    rows = []
+    for c in t["cells"]:
+        g = groups.get((c["setting"], c["teacher"], c["student"]))
+        rows.append([c["setting"], c["teacher"], c["student"], c["student_size"],
+                     *([c.get("seed") or "–"] if groups else []), _f(c["distilled"]), _f(c["baseline"]),
+                     f"{c['diff']:+.1f}",
+                     "–" if c["ci_low"] is None else f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]",
+                     "–" if c.get("wins") is None else f"{c['wins']} / {c['losses']}", _p(c.get("p_value")),
+                     _p(c.get("p_adjusted")), c["verdict"],
+                     *([f"{g['diff_mean']:+.1f} ± {g['diff_sd']:.1f} ({len(g['seeds'])} seeds)" if g else "–"]
+                       if groups else []),
+                     _f(c["updates"], "d")])
+    return _table(header, rows)
+
+
+def _teachers_md(t: dict) -> list[str]:
+    """The teachers table with their capacity measures, and the strongest / weakest line."""
+    L = ["Teachers (ordered by capacity where it can be established — declared capacity or role, else parameters, "
+         "else mean CoT length; accuracy on the train split they generated for is reported, not used to order them; "
+         "kept = distinct train questions with a kept, correct, rationale):", ""]
+    L += _table(["teacher", "params", "CoT tokens", "CoT words", "declared", "accuracy %", "kept", "kept rationales"],
+                [[x["teacher"], "–" if x.get("params_b") is None else f"{x['params_b']:.3g}B",
+                  _f(x.get("cot_tokens"), "g"), _f(x.get("cot_words"), "g"),
+                  ", ".join(v for v in (x.get("role"), None if x.get("capacity") is None else f"rank {x['capacity']:g}")
+                            if v) or "–",
+                  _f(x["accuracy"]), _f(x["kept"], "d"), _f(x.get("kept_rationales"), "d")] for x in t["teachers"]])
+    if t["strongest_teacher"]:
+        L += [f"Strongest / weakest by {t['capacity_basis']}: {t['strongest_teacher']} / {t['weakest_teacher']}; "
+              f"kept-question ratio {_ratio(t)} (guideline: breaks ties within noise at ≥ 1.3x).", ""]
+    return L
+
+
+def _gaps_md(t: dict) -> list[str]:
+    """The capacity-gap table: advantages by size, the two halves' means and the margins used."""
+    L = ["Capacity gap (advantage = weaker teacher's student − stronger teacher's student, points; the smaller half "
+         "of the shared student sizes against the larger half):", ""]
+    L += _table(["setting", "stronger", "weaker", "basis", "advantage by size", "small / large half (mean)",
+                 "margins", "verdict", "detail"],
+                [[g["setting"], g["stronger"] or "–", g["weaker"] or "–", g["basis"] or "–",
+                  ", ".join(f"{s}: {a:+.1f}" for s, a in zip(g["sizes"], g["advantages"])) or "–",
+                  "–" if g["mean_advantage_small"] is None else
+                  f"{g['mean_advantage_small']:+.1f} / {g['mean_advantage_large']:+.1f}",
+                  "–" if g["margin_small"] is None else f"{g['margin_small']:.1f} / {g['margin_drop']:.1f} "
+                                                        f"({g['margin_how']})",
+                  g["verdict"], g["detail"]] for g in t["capacity_gaps"]])
+    return L
+
+
+def _replicates_md(t: dict) -> list[str]:
+    """The replicate groups: mean ± sd over seeds and the verdict of each seed."""
+    L = ["Replicates (runs differing only in their training seed; each keeps its own verdict):", ""]
+    return L + _table(["setting", "teacher", "student", "size", "seeds", "distilled mean ± sd", "diff mean ± sd",
+                       "verdicts per seed"],
+                      [[g["setting"], g["teacher"], g["student"], g["student_size"], ", ".join(g["seeds"]),
+                        f"{g['distilled_mean']:.1f} ± {g['distilled_sd']:.1f}",
+                        f"{g['diff_mean']:+.1f} ± {g['diff_sd']:.1f}", ", ".join(g["verdicts"])]
+                       for g in t["replicates"]])
+
+
 def _task_md(t: dict, label: str = "") -> list[str]:
+    """One task's section: effectiveness, recommendation and its rule, then its tables."""
     L = [f"### {t['task']}{label}", "",
          f"**Distillation effective:** {'yes' if t['effective'] else 'no'} — helped in {t['n_helped']} of "
-         f"{t['n_cells']} (teacher, student) cells ({t['n_no_change']} no significant change, {t['n_hurt']} hurt).", "",
-         f"**Recommendation:** {t['recommendation']}. {t['reason']}", ""]
-    L += _table(["setting", "teacher", "student", "size", "distilled %", "baseline %", "diff", "95% CI", "verdict",
-                 "updates"],
-                [[c["setting"], c["teacher"], c["student"], c["student_size"], _f(c["distilled"]), _f(c["baseline"]),
-                  f"{c['diff']:+.1f}",
-                  "–" if c["ci_low"] is None else f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]", c["verdict"],
-                  _f(c["updates"], "d")] for c in t["cells"]])
+         f"{t['n_cells']} (teacher, student, seed) cells ({t['n_no_change']} no significant change, {t['n_hurt']} hurt).",
+         "", f"**Recommendation:** {t['recommendation']}. {t['reason']} *(decided by: {t['decided_by']})*", ""]
+    if t.get("updates_note"):
+        L += [f"Training length: {t['updates_note']}.", ""]
+    L += _cells_md(t)
+    if t.get("replicates"):
+        L += _replicates_md(t)
     if t["teachers"]:
-        L += ["Teachers (accuracy on the train split they generated for, or as given; kept = correct rationales "
-              "kept for training):", ""]
-        L += _table(["teacher", "accuracy %", "kept"],
-                    [[x["teacher"], _f(x["accuracy"]), _f(x["kept"], "d")] for x in t["teachers"]])
-        if t["strongest_teacher"]:
-            L += [f"Kept-example ratio {t['strongest_teacher']} / {t['weakest_teacher']}: {_ratio(t)} "
-                  "(guideline: prefer the stronger teacher at ≥ 1.3x).", ""]
+        L += _teachers_md(t)
     if t["capacity_gaps"]:
-        L += ["Capacity gap (advantage = weaker teacher's student − stronger teacher's student, points):", ""]
-        L += _table(["setting", "stronger", "weaker", "basis", "advantage by size", "verdict", "detail"],
-                    [[g["setting"], g["stronger"], g["weaker"], g["basis"],
-                      ", ".join(f"{s}: {a:+.1f}" for s, a in zip(g["sizes"], g["advantages"])) or "–",
-                      g["verdict"], g["detail"]] for g in t["capacity_gaps"]])
+        L += _gaps_md(t)
     if t["warnings"]:
         L += ["Warnings:", ""] + [f"- {_md(w)}" for w in t["warnings"]] + [""]
     return L
 
 
-def to_markdown(report: dict) -> str:
-    files = report.get("files") or {}
-    plots = files.get("plots") or {}
+def _header_md(report: dict) -> list[str]:
+    """Title, inputs, the guidelines and the statistical rules with their parameters."""
     p = report["parameters"]
     n_runs = len(report["inputs"]["runs"])
     L = ["# cotgap report", "",
@@ -78,14 +137,47 @@ def to_markdown(report: dict) -> str:
          f"{f' ({n_runs} runs)' if n_runs else ''}. Machine-readable: `report.json` ({report['schema']}).", "",
          "Guidelines applied:", ""]
     L += [f"{i}. {g}" for i, g in enumerate(report["guidelines"], 1)] + [""]
-    L += [f"Noise margin {p['noise_margin']:g} points (verdicts without intervals, capacity-gap rule); "
-          f"kept-ratio threshold {p['kept_ratio_threshold']:g}x.", ""]
+    margin = (f"noise margin {p['noise_margin']:g} points (given)" if p.get("noise_margin") is not None else
+              f"noise margins {p['noise_z']:g} standard errors of a difference of two accuracies at the test-set size")
+    L += [f"Verdicts: McNemar's exact test on the paired test items at alpha {p['alpha']:g}, Holm-corrected across "
+          f"the cells (raw and adjusted p shown); {margin}; kept-ratio tie-break at {p['kept_ratio_threshold']:g}x.",
+          ""]
+    return L
+
+
+def _ablation_md(ab: dict, plots: dict) -> list[str]:
+    """The ablation section: side-by-side comparison, its training-length note, plots and analyses."""
+    L = [f"## Ablation: {ab['name']}", "", f"> ABLATION `{ab['name']}`: {ab['description']}. These results "
+         "are analysed separately and never mixed into the recommendations above.", ""]
+    if ab["comparison"]:
+        L += ["Filtered vs unfiltered, side by side:", ""]
+        L += _table(["task", "setting", "teacher", "student", "size", "unfiltered %", f"filtered ({ab['name']}) %",
+                     "delta", "kept unfiltered", "kept filtered", "updates unfiltered", "updates filtered"],
+                    [[r["task"], r["setting"] or "–", r["teacher"], r["student"], r["student_size"],
+                      _f(r["unfiltered"]), _f(r["filtered"]), _f(r["delta"], "+.1f"),
+                      _f(r["kept_unfiltered"], "d"), _f(r["kept_filtered"], "d"), _f(r["updates_unfiltered"], "d"),
+                      _f(r["updates_filtered"], "d")] for r in ab["comparison"]])
+    if ab.get("updates_note"):
+        L += [f"Training length: {ab['updates_note']}.", ""]
+    for f in plots.get("filter_ablation") or []:
+        L += [f"![filter ablation]({f})", ""]
+    for t in ab["tasks"]:
+        L += _task_md(t, f" [ABLATION: {ab['name']}]")
+    if ab["warnings"]:
+        L += ["Warnings:", ""] + [f"- {_md(w)}" for w in ab["warnings"]] + [""]
+    return L
+
+
+def to_markdown(report: dict) -> str:
+    """The whole ``report.md``."""
+    plots = (report.get("files") or {}).get("plots") or {}
+    L = _header_md(report)
     if report["tasks"]:
         L += ["## Summary", ""]
         L += _table(["task", "distillation effective", "helped / cells", "kept ratio", "capacity gap",
-                     "recommendation"],
+                     "recommendation", "decided by"],
                     [[t["task"], "yes" if t["effective"] else "no", f"{t['n_helped']} / {t['n_cells']}", _ratio(t),
-                      _gap_summary(t), t["recommendation"]] for t in report["tasks"]])
+                      _gap_summary(t), t["recommendation"], t["decided_by"]] for t in report["tasks"]])
     if plots.get("accuracy_vs_size"):
         L += ["![accuracy vs student size](accuracy_vs_size.png)", "",
               "Accuracy against student size, one line per teacher; dashed: the pre-distillation baseline.", ""]
@@ -94,25 +186,9 @@ def to_markdown(report: dict) -> str:
         for t in report["tasks"]:
             L += _task_md(t)
     if plots.get("kept"):
-        L += ["![kept examples per teacher](kept.png)", "", "Correct (kept) training examples per teacher.", ""]
-    ab = report.get("ablation")
-    if ab:
-        L += [f"## Ablation: {ab['name']}", "", f"> ABLATION `{ab['name']}`: {ab['description']}. These results "
-              "are analysed separately and never mixed into the recommendations above.", ""]
-        if ab["comparison"]:
-            L += ["Filtered vs unfiltered, side by side:", ""]
-            L += _table(["task", "setting", "teacher", "student", "size", "unfiltered %", f"filtered ({ab['name']}) %",
-                         "delta", "kept unfiltered", "kept filtered", "updates unfiltered", "updates filtered"],
-                        [[r["task"], r["setting"] or "–", r["teacher"], r["student"], r["student_size"],
-                          _f(r["unfiltered"]), _f(r["filtered"]), _f(r["delta"], "+.1f"),
-                          _f(r["kept_unfiltered"], "d"), _f(r["kept_filtered"], "d"), _f(r["updates_unfiltered"], "d"),
-                          _f(r["updates_filtered"], "d")] for r in ab["comparison"]])
-        for f in plots.get("filter_ablation") or []:
-            L += [f"![filter ablation]({f})", ""]
-        for t in ab["tasks"]:
-            L += _task_md(t, f" [ABLATION: {ab['name']}]")
-        if ab["warnings"]:
-            L += ["Warnings:", ""] + [f"- {_md(w)}" for w in ab["warnings"]] + [""]
+        L += ["![kept examples per teacher](kept.png)", "", "Train questions with a kept (correct) rationale, per teacher.", ""]
+    if report.get("ablation"):
+        L += _ablation_md(report["ablation"], plots)
     g = report.get("generation")
     if g:
         L += ["## Teacher generations", "",
@@ -126,9 +202,12 @@ def to_markdown(report: dict) -> str:
         L += [""]
     if report["inputs"]["runs"]:
         L += ["## Runs", ""]
-        L += _table(["run", "task", "setting", "teacher", "student", "size", "baseline %", "distilled %", "verdict"],
+        L += ["Each run's own verdict (its exact test alone, not corrected for the other runs):", ""]
+        L += _table(["run", "task", "setting", "teacher", "student", "size", "seed", "baseline %", "distilled %", "p",
+                     "run verdict"],
                     [[Path(r["dir"]).name, r["task"], r["setting"], r["teacher"], r["student"], r["student_size"],
-                      _f(r["baseline"]), _f(r["distilled"]), r["verdict"]] for r in report["inputs"]["runs"]])
+                      r.get("seed") or "–", _f(r["baseline"]), _f(r["distilled"]), _p(r.get("p_value")), r["verdict"]]
+                     for r in report["inputs"]["runs"]])
     if report["warnings"]:
         L += ["## Warnings", ""] + [f"- {_md(w)}" for w in report["warnings"]] + [""]
     return "\n".join(L).rstrip() + "\n"
@@ -155,6 +234,8 @@ def render(report: dict, prim, abl, console) -> None:
                           f"{_f(r['kept_unfiltered'], 'd')} / {_f(r['kept_filtered'], 'd')}",
                           f"{_f(r['updates_unfiltered'], 'd')} / {_f(r['updates_filtered'], 'd')}")
             console.print(t)
+        if ab.get("updates_note"):
+            console.print(escape(ab["updates_note"]))
         if abl:
             terminal.render_tables(abl, console)
         for w in ab["warnings"]:

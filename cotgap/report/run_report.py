@@ -6,8 +6,9 @@ import statistics
 from pathlib import Path
 
 from cotgap.jsonio import read_json, read_jsonl
-from cotgap.protocol.stats import paired_bootstrap
-from cotgap.report import limits
+from cotgap.protocol.constants import ALPHA
+from cotgap.protocol.stats import compare
+from cotgap.report import limits, teacher_data
 
 
 def _length_stats(records: list[dict], tokenizer=None) -> dict:
@@ -47,7 +48,36 @@ def _is_scripted(name: str) -> bool:
     return parse(str(name).split(" ")[0]) is not None
 
 
+def _sources(run: Path, gen_index: dict, trained: dict, tokenizer) -> tuple[list[dict], dict[str, set]]:
+    """One entry per generated source (counts, kept, rationale lengths) and each source's kept doc ids."""
+    sources = []
+    kept_questions: dict[str, set] = {}
+    for name, fname in gen_index.items():
+        gens = read_jsonl(run / "generations" / fname)
+        kept = read_jsonl(run / "filtered" / fname) if (run / "filtered" / fname).exists() else []
+        questions = {r["doc_id"] for r in gens}
+        kept_questions[name] = {r["doc_id"] for r in kept}
+        sources.append({
+            "source": name,
+            "scripted": _is_scripted(name),
+            "assistant": teacher_data.is_assistant(name),
+            "generated": len(gens),
+            "questions": len(questions),
+            "correct": sum(r["correct"] for r in gens),
+            "train_accuracy": 100 * sum(r["correct"] for r in gens) / max(1, len(gens)),
+            "kept": len(kept),
+            "kept_questions": len(kept_questions[name]),  # distinct train questions with a kept rationale
+            "trained": trained.get(name, 0) if trained else None,  # kept ones the student was trained on
+            "rationale_length_all": _length_stats(gens, tokenizer),
+            "rationale_length_kept": _length_stats(kept, tokenizer),
+            **limits.generation_limits(gens),
+        })
+    return sources, kept_questions
+
+
 def build(run: Path, bootstrap_iters: int = 10000) -> dict:
+    """The run's report from its stored results. The verdict is McNemar's exact test at the run
+    config's ``alpha`` (default ALPHA); the bootstrap interval is shown beside it."""
     run = Path(run)
     cfg = read_json(run / "config.json")
     manifest = read_json(run / "manifest.json")
@@ -56,8 +86,8 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
     ids = sorted(base)
     if sorted(dist) != ids:
         raise ValueError("baseline and distilled evaluations cover different test examples")
-    comparison = paired_bootstrap([base[i]["correct"] for i in ids], [dist[i]["correct"] for i in ids],
-                                  iters=bootstrap_iters, seed=cfg["seed"])
+    comparison = compare([base[i]["correct"] for i in ids], [dist[i]["correct"] for i in ids],
+                         iters=bootstrap_iters, seed=cfg["seed"], alpha=float(cfg.get("alpha", ALPHA)))
     by_scoring = {}
     for stage in ("baseline", "distilled"):
         res = run / stage / "results.json"
@@ -71,29 +101,15 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
     for s in ("generate", "filter", "train"):
         strategy_records.update(stages.get(s, {}).get("strategy_records", {}))
     trained = strategy_records.get("training.examples_per_source") or {}
-    sources = []
-    for name, fname in gen_index.items():
-        gens = read_jsonl(run / "generations" / fname)
-        kept = read_jsonl(run / "filtered" / fname) if (run / "filtered" / fname).exists() else []
-        questions = {r["doc_id"] for r in gens}
-        sources.append({
-            "source": name,
-            "scripted": _is_scripted(name),
-            "generated": len(gens),
-            "questions": len(questions),
-            "correct": sum(r["correct"] for r in gens),
-            "train_accuracy": 100 * sum(r["correct"] for r in gens) / max(1, len(gens)),
-            "kept": len(kept),
-            "trained": trained.get(name, 0) if trained else None,  # kept ones the student was trained on
-            "rationale_length_all": _length_stats(gens, tokenizer),
-            "rationale_length_kept": _length_stats(kept, tokenizer),
-            **limits.generation_limits(gens),
-        })
+    sources, kept_questions = _sources(run, gen_index, trained, tokenizer)
+    teachers, uncredited = teacher_data.per_teacher(sources, kept_questions, cfg["teachers"], manifest["parameters"],
+                                                    manifest.get("api_teachers") or {})
     return {
         "schema": "cotgap.run/1",
         "task": cfg["task"],
         "strategy": manifest["strategy"],
         "ablation": cfg.get("ablation"),
+        "seed": cfg.get("seed"),
         "student": cfg["student"],
         "teachers": cfg["teachers"],
         "parameters": manifest["parameters"],
@@ -103,11 +119,16 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         "scoring": cfg["scoring"],
         "baseline": {"accuracy": comparison.get("baseline"), "n": comparison["n"]},
         "distilled": {"accuracy": comparison.get("distilled"), "n": comparison["n"]},
-        "difference": {k: comparison[k] for k in ("diff", "low", "high", "confidence", "iters") if k in comparison},
+        # the exact test (test, p_value, wins, losses, alpha) decides; the bootstrap interval is for display
+        "difference": {k: comparison[k] for k in ("diff", "low", "high", "confidence", "iters", "test", "p_value",
+                                                  "wins", "losses", "alpha") if k in comparison},
         "verdict": comparison["verdict"],
         # every scoring the task defines (e.g. strict = lm-eval's own, robust = the default), in %
         "accuracy_by_scoring": by_scoring,
         "sources": sources,
+        # per teacher, its own sources only (a teacher assistant's data is credited to none)
+        "teacher_data": teachers,
+        "uncredited_sources": uncredited,
         "training": {"examples": train.get("examples"), "updates": train.get("updates"),
                      "examples_per_source": trained or None,
                      "max_steps": (cfg.get("training") or {}).get("max_steps"),
@@ -153,7 +174,11 @@ def render(report: dict, console) -> None:
                   f"[yellow]{n_cut} / {n_dropped}[/]")
     t.add_row("distilled accuracy", f"{report['distilled']['accuracy']:.1f}%")
     d = report["difference"]
-    t.add_row("distilled − baseline (95% CI)", f"{d['diff']:+.1f}  [{d['low']:+.1f}, {d['high']:+.1f}]")
+    conf = round(100 * d.get("confidence", 0.95))
+    t.add_row(f"distilled − baseline ({conf}% CI)", f"{d['diff']:+.1f}  [{d['low']:+.1f}, {d['high']:+.1f}]")
+    if d.get("p_value") is not None:
+        t.add_row("McNemar exact test (decides the verdict)",
+                  f"p = {d['p_value']:.3g}  ({d['wins']} wins, {d['losses']} losses; α = {d['alpha']:g})")
     colour = {"helped": "green", "hurt": "red"}.get(report["verdict"], "yellow")
     t.add_row("verdict", f"[bold {colour}]{report['verdict']}[/]")
     scorings = report.get("accuracy_by_scoring") or {}

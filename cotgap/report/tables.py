@@ -15,10 +15,20 @@ Input tables
 task selection   ``task,model,role,accuracy``        (role: teacher | student)
 distilled        ``setting,task,teacher,student,student_size,accuracy``
                  optional: ``ci_low,ci_high`` (95 % interval of distilled -
-                 baseline, in points), ``updates`` (optimizer updates)
+                 baseline, in points), ``updates`` (optimizer updates),
+                 ``n`` (test examples), ``p_value`` (exact paired test of
+                 distilled vs baseline) and/or ``wins,losses`` (test items
+                 only the distilled / only the baseline student got right),
+                 ``seed`` (training seed: rows differing only in it are
+                 replicates)
 baseline         ``task,student,student_size,accuracy``
-teachers         ``task,teacher,accuracy`` optional: ``kept`` (number of
-                 correct, i.e. kept, training examples; may be empty)
+teachers         ``task,teacher`` optional: ``accuracy`` (reported, not used
+                 to order teachers), ``kept`` (distinct train questions with a
+                 kept, i.e. correct, rationale), ``kept_rationales``,
+                 ``teacher_size`` (e.g. ``7B``), ``cot_tokens`` / ``cot_words``
+                 (mean rationale length), ``capacity`` (declared rank, higher =
+                 more capacity), ``role`` (declared: strong / large / long vs
+                 weak / small / short); any may be empty
 """
 
 from __future__ import annotations
@@ -43,6 +53,8 @@ __all__ = [
     "DISTILLED_COLUMNS",
     "BASELINE_COLUMNS",
     "TEACHER_COLUMNS",
+    "DISTILLED_OPTIONAL",
+    "TEACHER_OPTIONAL",
     "EPS",
 ]
 
@@ -50,13 +62,19 @@ __all__ = [
 TASK_SELECTION_COLUMNS = ("task", "model", "role", "accuracy")
 DISTILLED_COLUMNS = ("setting", "task", "teacher", "student", "student_size", "accuracy")
 BASELINE_COLUMNS = ("task", "student", "student_size", "accuracy")
-TEACHER_COLUMNS = ("task", "teacher", "accuracy")
+TEACHER_COLUMNS = ("task", "teacher")
+# Optional columns (written back by the report's tables/*.csv, read by the analysis).
+DISTILLED_OPTIONAL = ("ci_low", "ci_high", "updates", "n", "seed", "p_value", "wins", "losses")
+TEACHER_OPTIONAL = ("accuracy", "kept", "kept_rationales", "teacher_size", "cot_tokens", "cot_words", "capacity",
+                    "role")
 
 # Comparisons of floats computed from percentages: values within EPS of a
 # threshold count as *equal* to it (so 30.000000000004 is "exactly 30").
 EPS = 1e-9
 
-_NUMERIC_COLUMNS = ("accuracy", "kept", "ci_low", "ci_high", "updates")
+_NUMERIC_COLUMNS = ("accuracy", "kept", "ci_low", "ci_high", "updates", "n", "p_value", "wins", "losses",
+                    "kept_rationales", "cot_tokens", "cot_words", "capacity")
+_SIZE_COLUMNS = ("student_size", "teacher_size")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([mMbB])\s*$")
 
 
@@ -117,8 +135,8 @@ def read_csv(
     Checks that every column in ``required_columns`` is in the header and has a
     non-empty value in every row, and that every non-empty value in
     ``numeric_columns`` is a finite number.  By default ``numeric_columns`` is
-    whichever of ``accuracy, kept, ci_low, ci_high, updates`` the file has;
-    a ``student_size`` column, when present, must hold valid sizes.
+    whichever of the numeric columns listed in the module docstring the file
+    has; ``student_size`` / ``teacher_size`` columns must hold valid sizes.
     Any problem raises ValueError with one line naming the file (and line).
     """
     path = Path(path)
@@ -180,11 +198,12 @@ def _checked_row(where: str, raw: list[str], header: list[str], required: list[s
             _to_float(v)
         except ValueError:
             raise ValueError(f"{where}: column {c!r} has bad value {v!r} (expected a number)") from None
-    if "student_size" in row and row["student_size"] != "":
-        try:
-            parse_size(row["student_size"])
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
+    for c in _SIZE_COLUMNS:
+        if row.get(c, "") != "":
+            try:
+                parse_size(row[c])
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
     return row
 
 
@@ -214,10 +233,11 @@ def row_num(row: Mapping, key: str, where: str, *, optional: bool = False) -> fl
         raise ValueError(f"{where}: {key!r} has bad value {value!r} (expected a number)") from None
 
 
-def row_accuracy(row: Mapping, where: str) -> float:
-    """The required ``accuracy`` field, checked to be a percentage (0-100)."""
-    acc = row_num(row, "accuracy", where)
-    assert acc is not None
+def row_accuracy(row: Mapping, where: str, *, optional: bool = False) -> float | None:
+    """The ``accuracy`` field (required unless ``optional``), checked to be a percentage (0-100)."""
+    acc = row_num(row, "accuracy", where, optional=optional)
+    if acc is None:
+        return None
     if not 0.0 <= acc <= 100.0:
         raise ValueError(f"{where}: accuracy {acc:g} is outside 0-100 (expected percent)")
     return acc

@@ -38,15 +38,15 @@ def write(report: dict, col: Collected, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict = {"json": "report.json", "markdown": "report.md", "plots": {}, "tables": {}}
     _write_csv(out_dir / "tables" / "distilled.csv", col.distilled,
-               [*tables.DISTILLED_COLUMNS, "ci_low", "ci_high", "updates", "kept"])
+               [*tables.DISTILLED_COLUMNS, *tables.DISTILLED_OPTIONAL, "kept"])
     _write_csv(out_dir / "tables" / "baseline.csv", col.baseline, list(tables.BASELINE_COLUMNS))
     files["tables"] = {"distilled": "tables/distilled.csv", "baseline": "tables/baseline.csv"}
     if col.teachers:
-        _write_csv(out_dir / "tables" / "teachers.csv", col.teachers, [*tables.TEACHER_COLUMNS, "kept"])
+        _write_csv(out_dir / "tables" / "teachers.csv", col.teachers, [*tables.TEACHER_COLUMNS, *tables.TEACHER_OPTIONAL])
         files["tables"]["teachers"] = "tables/teachers.csv"
     if report["ablation"]:
         _write_csv(out_dir / "tables" / "filter_ablation.csv", report["ablation"]["comparison"],
-                   ["task", "setting", "ablation", "teacher", "student", "student_size", "unfiltered", "filtered",
+                   ["task", "setting", "ablation", "teacher", "student", "student_size", "seed", "unfiltered", "filtered",
                     "delta", "kept_unfiltered", "kept_filtered", "updates_unfiltered", "updates_filtered"])
         files["tables"]["filter_ablation"] = "tables/filter_ablation.csv"
 
