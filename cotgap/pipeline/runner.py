@@ -48,9 +48,11 @@ def _versions() -> dict:
 
 
 def run_identity(cfg) -> dict:
-    """What binds a run directory to one config: everything that can change its results — not where
-    it lives, thread counts, API client settings, engine parallelism or the ledger's chunk size."""
-    ident = {k: v for k, v in cfg.to_dict().items() if k not in ("out", "threads")}
+    """What binds a run directory to one config: everything that can change its stages' results —
+    not where it lives, thread counts, API client settings, engine parallelism, the ledger's chunk
+    size, or the report's statistics (``alpha``, ``bootstrap_iters``: the report is rebuilt from
+    the stored stages on every run)."""
+    ident = {k: v for k, v in cfg.to_dict().items() if k not in ("out", "threads", "alpha", "bootstrap_iters")}
     ident["teachers"] = [api.parse(t).identity() if api.is_api_spec(t) else t for t in cfg.teachers]
     ident["generation"] = cfg.generation.stage_inputs()
     return ident
