@@ -121,10 +121,15 @@ def run(strategy, config_file, task, student, teachers, out, limit, data_dir, in
     overrides = {"strategy": strategy, "task": task, "student": student, "teachers": teachers, "out": out,
                  "limit": limit, "data_dir": data_dir, "include_path": include_path, "threads": threads,
                  "ablation": ablation, "scoring": scoring}
-    cfg = config_mod.load(config_file, overrides)
+    embedded = config_mod.embedded_default_applies(config_file, overrides)
+    cfg = config_mod.load(config_file, overrides, base=config_mod.EMBEDDED_DEFAULT if embedded else None)
     if backend:
         cfg.generation.backend = backend
     runtime.configure(cfg.threads)
+    if embedded:
+        console.print(f"[dim]embedded default: {cfg.task} ({cfg.synthetic_n} examples) · student {cfg.student} · "
+                      f"teacher {', '.join(cfg.teachers)} · LoRA lr {cfg.training.lr():g} "
+                      "(README: The embedded default; name a task, student or teacher to leave it)[/]")
     from cotgap.pipeline.runner import Runner
     from cotgap.report import run_report
 

@@ -5,6 +5,7 @@ Precedence: built-in defaults < config file < command-line flags.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -20,6 +21,27 @@ from cotgap.protocol.constants import ABLATIONS, ALPHA, FEWSHOT_K, REFERENCE_STR
 DEFAULT_TASK = "synthetic_object_counting"
 DEFAULT_STUDENT = "smollm2-135m-instruct"
 DEFAULT_TEACHERS = ("qwen2.5-coder-1.5b-instruct",)
+
+#: The embedded default: what ``cotgap run`` (or ``--strategy plain``) runs when no config file,
+#: task, student or teacher names the experiment. A whole experiment chosen to show an effect the
+#: exact test can see in a few CPU minutes; the measurements behind each value are in the README
+#: ("The embedded default"). Naming any part of the experiment, or another strategy (each has its
+#: own documented default run), drops all of it: the field defaults below (the paper's training
+#: settings) apply then.
+EMBEDDED_DEFAULT = {
+    "task": "synthetic_web_of_lies",
+    "student": DEFAULT_STUDENT,
+    "teachers": ["scripted"],
+    "synthetic_n": 150,
+    "training": {"learning_rate": 1e-3},
+}
+
+
+def embedded_default_applies(config_file: str | None, overrides: dict) -> bool:
+    """True when nothing names the experiment (see EMBEDDED_DEFAULT)."""
+    named = any(overrides.get(k) for k in ("task", "student", "teachers"))
+    strategy = overrides.get("strategy") or REFERENCE_STRATEGY
+    return config_file is None and not named and strategy == REFERENCE_STRATEGY
 
 
 @dataclass
@@ -87,10 +109,11 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
-def load(path: str | None, overrides: dict) -> RunConfig:
-    """The run config: defaults < the YAML file at ``path`` < ``overrides`` (the flags), every value
-    checked before any work."""
-    data = read_file(path) if path else {}
+def load(path: str | None, overrides: dict, *, base: dict | None = None) -> RunConfig:
+    """The run config: defaults < ``base`` (the embedded default, when it applies) < the YAML file
+    at ``path`` < ``overrides`` (the flags), every value checked before any work."""
+    data = copy.deepcopy(base or {})
+    data.update(read_file(path) if path else {})
     for k, v in overrides.items():
         if v is None or v == () or v == []:
             continue

@@ -140,3 +140,18 @@ def test_split_is_fixed_whatever_the_run_seed(tiny_student, tmp_path):
         runner.run.unlock()
         data.append(runner.data)
     assert data[0] == data[1]
+
+
+def test_embedded_default_applies_only_when_nothing_names_the_experiment():
+    from cotgap.config import EMBEDDED_DEFAULT, embedded_default_applies, load
+
+    assert embedded_default_applies(None, {}) and embedded_default_applies(None, {"strategy": "plain", "limit": 5})
+    for named in ({"task": "synthetic_navigate"}, {"student": "gemma-3-270m"}, {"teachers": ("scripted",)},
+                  {"strategy": "micota"}):
+        assert not embedded_default_applies(None, named)
+    assert not embedded_default_applies("grid.yaml", {})
+    cfg = load(None, {"limit": 5}, base=EMBEDDED_DEFAULT)
+    assert (cfg.task, cfg.teachers, cfg.synthetic_n, cfg.training.lr(), cfg.limit) == (
+        EMBEDDED_DEFAULT["task"], EMBEDDED_DEFAULT["teachers"], EMBEDDED_DEFAULT["synthetic_n"], 1e-3, 5)
+    assert load(None, {}).training.lr() == 1e-4  # the paper's LoRA rate outside the embedded default
+    assert EMBEDDED_DEFAULT["training"] == {"learning_rate": 1e-3}  # base is copied, never mutated
