@@ -141,9 +141,11 @@ def test_a_failed_worker_ends_the_training_with_one_line_naming_its_log(tmp_path
     assert "Traceback" not in out + errs
 
 
-def test_a_worker_user_error_comes_back_as_that_error(tmp_path, tiny_student):
+def test_a_worker_user_error_comes_back_as_that_error(tmp_path, tiny_student, monkeypatch):
     """The worker writes its one-line UserError for the parent, which raises it as it was."""
-    from cotgap.backends import launch_worker
+    from cotgap.backends import launch_worker, runtime
+
+    monkeypatch.setattr(runtime, "configure", lambda *_: 1)  # run here: leave this process's threads alone
 
     work = tmp_path / "student.work"
     work.mkdir()

@@ -400,6 +400,9 @@ def _gathered(trainer, cfg: TrainConfig, base_path: str, work: Path):
     trainer.accelerator.wait_for_everyone()
     if not trainer.is_world_process_zero():
         return None
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    unset_hf_deepspeed_config()  # this reload is the main process's alone: no ZeRO-3 sharded (collective) init
     if cfg.method == "lora":
         from peft import PeftModel
 
