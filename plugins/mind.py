@@ -47,7 +47,9 @@ are near neutral, they take effect as the student's losses are observed). The ba
 ``sum_i w_i * l_i / batch_size`` (absolute weights, mean 1 over the data; see
 ``batch_normalise``). The EMA and weight of every rationale are logged to
 ``strategy/mind/weights.jsonl`` (index -> question/source/perspective in ``examples.jsonl``)
-and plotted to ``strategy/mind/weights.png``.
+and plotted to ``strategy/mind/weights.png``. Under ``training.launcher: accelerate`` every
+process folds in the losses of the whole global batch (the same EMAs everywhere) and the main
+process writes the log; the EMAs are saved with training checkpoints and restored on resume.
 
 Choices the paper leaves open, each a parameter (``strategy_params``) with its default:
 
@@ -88,6 +90,7 @@ per perspective and source, paths of the weight log and plot).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import defaultdict
@@ -255,6 +258,16 @@ class MindWeights:
         self._refresh()
         return list(self._w)
 
+    def checkpoint_state(self) -> dict:
+        """The EMAs and observation counts: saved with training checkpoints (a resumed training
+        goes on with them) and copied back from launched worker processes."""
+        return {"ema": list(self.ema), "observations": list(self.observations)}
+
+    def load_checkpoint_state(self, state: dict) -> None:
+        self.ema = [None if x is None else float(x) for x in state["ema"]]
+        self.observations = [int(x) for x in state["observations"]]
+        self._dirty = set(self.members)
+
     def snapshot(self, step: int, epoch: float | None = None) -> dict:
         w = self.weights()
         return {"step": int(step), "epoch": None if epoch is None else round(float(epoch), 4),
@@ -262,16 +275,20 @@ class MindWeights:
                 "ema": [None if x is None else round(x, 6) for x in self.ema]}
 
 
+@functools.cache
 def trainer_class():
-    """A ``Trainer`` subclass of ``weighted_trainer_class()`` driven by a :class:`MindWeights`.
+    """A ``Trainer`` subclass of ``weighted_trainer_class()`` driven by a :class:`MindWeights`
+    (one class per process, importable as ``cotgap_plugins.mind:MindTrainer``, so that it also
+    runs in the worker processes of ``training.launcher: accelerate``).
 
     Constructor keywords (via ``trainer_kwargs``): ``mind_weights`` (required) and
-    ``batch_normalise`` (bool). ``on_example_losses`` feeds the EMAs; ``compute_loss`` looks up
-    the current weights by ``example_index`` for every batch.
+    ``batch_normalise`` (bool). ``on_example_losses`` feeds the EMAs with the losses of the whole
+    global batch (every process keeps the same EMAs); ``compute_loss`` looks up the current
+    weights by ``example_index`` for every batch.
     """
     import torch
 
-    from cotgap import per_example_loss, weighted_trainer_class
+    from cotgap import gather_example_losses, per_example_loss, weighted_mean, weighted_trainer_class
 
     base = weighted_trainer_class()
 
@@ -298,34 +315,41 @@ def trainer_class():
             losses = per_example_loss(outputs.logits, labels)
             w = torch.tensor(self.mind.weights_for(index.tolist()), dtype=losses.dtype, device=losses.device)
             if model.training:  # weights above come from earlier batches; now fold this one in
-                self.on_example_losses(index, losses.detach())
-            denom = w.sum().clamp(min=1e-8) if self.batch_normalise else float(len(w))
-            loss = (losses * w).sum() / denom
+                self.on_example_losses(*gather_example_losses(self, index, losses.detach()))
+            loss = weighted_mean(self, losses, w) if self.batch_normalise else (losses * w).sum() / float(len(w))
             return (loss, outputs) if return_outputs else loss
 
+    MindTrainer.__module__, MindTrainer.__qualname__ = __name__, "MindTrainer"
     return MindTrainer
 
 
-def logger_callback(weights: MindWeights, path: Path, every: int | None):
-    """A ``TrainerCallback`` appending weight/EMA snapshots to ``path`` (jsonl)."""
+@functools.cache
+def _log_class():
     from transformers import TrainerCallback
 
     class MindLog(TrainerCallback):
-        def __init__(self):
-            self.every = every
+        """Appends weight/EMA snapshots of ``weights`` to ``path`` (jsonl), every ``every`` optimizer
+        steps (None: about 100 over training) and at the first and last; main process only. A
+        resumed training keeps the snapshots up to the update it resumes from."""
+
+        def __init__(self, weights: MindWeights, path: Path, every: int | None):
+            self.weights, self.path, self.every = weights, Path(path), every
             self.last = None
-            path.write_text("")
 
         def _write(self, state):
-            if self.last == state.global_step:
+            if self.last == state.global_step or not state.is_world_process_zero:
                 return
             self.last = state.global_step
-            with open(path, "a") as f:
-                f.write(json.dumps(weights.snapshot(state.global_step, state.epoch)) + "\n")
+            with open(self.path, "a") as f:
+                f.write(json.dumps(self.weights.snapshot(state.global_step, state.epoch)) + "\n")
 
         def on_train_begin(self, args, state, control, **kw):
             if self.every is None:
                 self.every = max(1, int(state.max_steps or 1) // 100)
+            if state.is_world_process_zero:
+                kept = [line for line in (self.path.read_text().splitlines() if self.path.exists() else [])
+                        if state.global_step and line.strip() and json.loads(line)["step"] < state.global_step]
+                self.path.write_text("".join(line + "\n" for line in kept))
             self._write(state)
 
         def on_step_end(self, args, state, control, **kw):
@@ -335,7 +359,22 @@ def logger_callback(weights: MindWeights, path: Path, every: int | None):
         def on_train_end(self, args, state, control, **kw):
             self._write(state)
 
-    return MindLog()
+    MindLog.__module__, MindLog.__qualname__ = __name__, "MindLog"
+    return MindLog
+
+
+def __getattr__(name: str):
+    """``MindTrainer`` and ``MindLog`` by name (built on first use: transformers loads only then)."""
+    if name == "MindTrainer":
+        return trainer_class()
+    if name == "MindLog":
+        return _log_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def logger_callback(weights: MindWeights, path: Path, every: int | None):
+    """A ``TrainerCallback`` appending weight/EMA snapshots to ``path`` (jsonl)."""
+    return _log_class()(weights, path, every)
 
 
 def plot_weights(log_path: Path, examples: list[dict], out: Path, max_lines: int = 300) -> Path:

@@ -307,7 +307,7 @@ class RunContext:
         self.log(f"  training {base.spec} ({cfg.method}) on {len(examples)} rationales, "
                  f"{cfg.updates(len(examples))} optimizer updates")
         return train_sft(path, examples, out_dir, cfg, trainer_cls=trainer_cls, callbacks=callbacks,
-                         trainer_kwargs=trainer_kwargs, tokenizer=tokenizer)
+                         trainer_kwargs=trainer_kwargs, tokenizer=tokenizer, log=self.log)
 
 
 class FilterView:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import platform
 import time
-from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -50,11 +49,12 @@ def _versions() -> dict:
 def run_identity(cfg) -> dict:
     """What binds a run directory to one config: everything that can change its stages' results —
     not where it lives, thread counts, API client settings, engine parallelism, the ledger's chunk
-    size, or the report's statistics (``alpha``, ``bootstrap_iters``: the report is rebuilt from
-    the stored stages on every run)."""
+    size, how the training is launched and checkpointed, or the report's statistics (``alpha``,
+    ``bootstrap_iters``: the report is rebuilt from the stored stages on every run)."""
     ident = {k: v for k, v in cfg.to_dict().items() if k not in ("out", "threads", "alpha", "bootstrap_iters")}
     ident["teachers"] = [api.parse(t).identity() if api.is_api_spec(t) else t for t in cfg.teachers]
     ident["generation"] = cfg.generation.stage_inputs()
+    ident["training"] = cfg.training.stage_inputs()  # not how it is launched or checkpointed
     return ident
 
 
@@ -190,7 +190,7 @@ class Runner:
                       "generation": cfg.generation.stage_inputs(), "ablation": cfg.ablation}
         gen_rec, sources = self._generate_stage(gen_inputs)
         filt_rec, kept = self._filter_stage(gen_inputs, gen_rec, sources)
-        train_rec = run.stage("train", {**gen_inputs, "filter": filt_rec["key"], "training": asdict(cfg.training),
+        train_rec = run.stage("train", {**gen_inputs, "filter": filt_rec["key"], "training": cfg.training.stage_inputs(),
                                         "train_shots": cfg.train_shots}, lambda: self._train(kept), log=self.log,
                               outputs=("student",), consumes={"filter": filt_rec["key"]})
         ctx.records.update(train_rec.get("strategy_records", {}))
