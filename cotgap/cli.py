@@ -380,6 +380,24 @@ def report(dirs, csv_file, baseline_csv, teacher_csv, out, alpha, noise_margin, 
                   f"plots: {', '.join(str(out_dir / f) for f in _plot_files(rep))}", highlight=False)
 
 
+@cli.command("export")
+@click.argument("run_dir", type=click.Path())
+@click.argument("out", type=click.Path())
+@click.option("--what", type=click.Choice(["generations", "kept", "training"]),
+              help="generations: every rationale; kept: the filtered ones; training: exactly what the student trained on.")
+@click.option("--format", "fmt", type=click.Choice(["hf", "chat-jsonl"]),
+              help="hf: a datasets folder (save_to_disk, card README.md inside); chat-jsonl: JSON Lines with "
+                   "`messages` (TRL, LLaMA-Factory, ms-swift; card OUT.README.md beside it).")
+def export_cmd(run_dir, out, what, fmt):
+    """Write a run's rationales as a dataset other tools read, with a dataset card (OUT must not exist)."""
+    from cotgap.export import FORMATS, WHAT, export
+
+    if what is None or fmt is None:  # checked here: click's own message for a missing choice spans lines
+        raise UserError(f"give --what ({'|'.join(WHAT)}) and --format ({'|'.join(FORMATS)})")
+    done = export(run_dir, what, fmt, out)
+    console.print(f"exported {done['n']} {what} records → {done['out']}  (card: {done['card']})", highlight=False)
+
+
 def add_plugin_commands() -> None:
     """Commands from plugins' ``register_commands(cli)`` hooks (as simonw/llm's). A plugin whose
     hook fails is listed by ``cotgap plugins`` with the reason; the other commands still work."""

@@ -203,17 +203,22 @@ def token_counter(lm):
     return lambda text: len(tok.encode(text, add_special_tokens=False))
 
 
-def run(lm, task, *, scoring: str = "robust") -> tuple[dict, list[dict]]:
+def run(lm, task, *, scoring: str = "robust", lm_eval_dir: Path | None = None,
+        model_name: str | None = None) -> tuple[dict, list[dict]]:
     """Evaluate ``lm`` on ``task``'s current split. Returns (summary, per-example records).
 
     Chat models get the few-shot exemplars as alternating user/assistant turns (lm-eval's
     ``--apply_chat_template --fewshot_as_multiturn``); base models get the plain BBH prompt.
     Exemplars as turns keep chat models to the answer format (docs/engines.md, "Few-shot
-    exemplars as chat turns").
+    exemplars as chat turns"). With ``lm_eval_dir``, lm-eval's own ``results_<date>.json`` and
+    ``samples_<task>_<date>.jsonl`` are written there too (``lm_eval_files``), under ``model_name``.
     """
     import lm_eval
 
+    from cotgap.backends import lm_eval_files
+
     chat = uses_chat(lm)
+    tracker = lm_eval_files.tracker(lm_eval_dir) if lm_eval_dir is not None else None
     out = lm_eval.simple_evaluate(
         model=lm,
         tasks=[task],
@@ -222,7 +227,10 @@ def run(lm, task, *, scoring: str = "robust") -> tuple[dict, list[dict]]:
         log_samples=True,
         bootstrap_iters=0,
         task_manager=_task_manager_for_run(),
+        evaluation_tracker=tracker,
     )
+    if tracker is not None:
+        lm_eval_files.save(tracker, out, model_name=model_name)
     name = task.config.task
     samples = [s for s in out["samples"][name] if s.get("filter", scoring) == scoring]
     if not samples:

@@ -26,6 +26,7 @@ from cotgap.backends.training import TrainConfig, TrainResult, train_sft
 from cotgap.errors import ProtocolError, ServiceError, UserError
 from cotgap.jsonio import key_of, read_jsonl, write_json, write_jsonl
 from cotgap.models.resolve import ModelRef, resolve
+from cotgap.pipeline import trained_set
 from cotgap.protocol import rules
 from cotgap.rundir import RunDir
 
@@ -246,12 +247,20 @@ class RunContext:
         return cfg
 
     def training_examples(self, records: list[dict], tokenizer) -> list[dict]:
-        """prompt -> rationale pairs in the student's own chat format (lm-eval builds the prompt)."""
+        """prompt -> rationale pairs in the student's own chat format (lm-eval builds the prompt).
+
+        ``messages`` holds the same example as chat turns: for a student with a chat template, the
+        turns lm-eval handed the template (system = the task's instruction, the ``train_shots``
+        exemplars as user/assistant turns, the question) and the rationale; for one without, one
+        user turn holding the plain prompt. (The turns are caught as the template renders them:
+        a second ``fewshot_context`` call could draw other exemplars from a random sampler.)"""
         task = self.train_task()
         docs = evaluation.docs(task)
         chat = bool(getattr(tokenizer, "chat_template", None))
+        turns: list[list[dict]] = []
 
         def template(history, add_generation_prompt=True):
+            turns.append([dict(m) for m in history])
             return tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=add_generation_prompt)
 
         out = []
@@ -260,7 +269,10 @@ class RunContext:
                 docs[r["doc_id"]], num_fewshot=self.config.train_shots, apply_chat_template=chat,
                 fewshot_as_multiturn=chat, chat_template=template if chat else None,
             )
-            ex = {"prompt": prompt, "completion": r["response"].strip(), "doc_id": r["doc_id"], "source": r.get("source")}
+            completion = r["response"].strip()
+            history = turns.pop() if chat else [{"role": "user", "content": prompt}]
+            ex = {"prompt": prompt, "completion": completion, "doc_id": r["doc_id"], "source": r.get("source"),
+                  "messages": [*history, {"role": "assistant", "content": completion}]}
             if "weight" in r:
                 ex["weight"] = r["weight"]
             out.append(ex)
@@ -277,7 +289,8 @@ class RunContext:
         for r in records:  # the student's training set, per source (report.json -> training)
             per_source[str(r.get("source"))] = per_source.get(str(r.get("source")), 0) + 1
         result = self._fine_tune(self.student, records, self.run.path / "student", trainer_cls=trainer_cls,
-                                 callbacks=callbacks, trainer_kwargs=trainer_kwargs, **cfg_overrides)
+                                 callbacks=callbacks, trainer_kwargs=trainer_kwargs, keep_examples=True,
+                                 **cfg_overrides)
         self.record("training.examples_per_source", per_source)
         self.student_models.add(str(Path(result.path).resolve()))
         return result
@@ -293,7 +306,10 @@ class RunContext:
                                trainer_kwargs=trainer_kwargs, **cfg_overrides)
 
     def _fine_tune(self, base: ModelRef, records: list[dict], out_dir: Path, *, trainer_cls, callbacks,
-                   trainer_kwargs, **cfg_overrides) -> TrainResult:
+                   trainer_kwargs, keep_examples: bool = False, **cfg_overrides) -> TrainResult:
+        """Fine-tune ``base`` on ``records`` into ``out_dir``; with ``keep_examples`` (the student) the
+        examples handed to the trainer are stored beside the model (``trained_set``), inside the
+        train stage's output folder, so ``cotgap export --what training`` gives exactly them."""
         from transformers import AutoTokenizer
 
         if not records:
@@ -306,8 +322,11 @@ class RunContext:
         cfg = self.training_config(**cfg_overrides)
         self.log(f"  training {base.spec} ({cfg.method}) on {len(examples)} rationales, "
                  f"{cfg.updates(len(examples))} optimizer updates")
-        return train_sft(path, examples, out_dir, cfg, trainer_cls=trainer_cls, callbacks=callbacks,
-                         trainer_kwargs=trainer_kwargs, tokenizer=tokenizer, log=self.log)
+        result = train_sft(path, examples, out_dir, cfg, trainer_cls=trainer_cls, callbacks=callbacks,
+                           trainer_kwargs=trainer_kwargs, tokenizer=tokenizer, log=self.log)
+        if keep_examples:  # after train_sft, which replaces out_dir whole
+            trained_set.write(Path(out_dir), records, examples, tokenizer, cfg.max_length)
+        return result
 
 
 class FilterView:

@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from cotgap import plugins
-from cotgap.backends import engines, evaluation, generation
+from cotgap.backends import engines, evaluation, generation, lm_eval_files
 from cotgap.backends.training import TrainResult
 from cotgap.config import DEFAULT_TEACHERS
 from cotgap.errors import PluginError, ProtocolError, UserError
@@ -154,7 +154,10 @@ class Runner:
             gen = self.cfg.generation
             lm = generation.open_lm(model_path_fn(), backend=gen.backend, seed=self.cfg.seed,
                                     engine_args=gen.engine_args(self.student.spec))
-            summary, records = evaluation.run(lm, self.test_task, scoring=self.cfg.scoring)
+            # lm-eval's own result files go inside the stage's folder: its record covers them
+            model_name = self.student.spec if name == "baseline" else f"{self.student.spec} distilled ({self.run.path.name})"
+            summary, records = evaluation.run(lm, self.test_task, scoring=self.cfg.scoring, model_name=model_name,
+                                              lm_eval_dir=self.run / name / lm_eval_files.FOLDER)
             write_jsonl(self.run / name / "samples.jsonl", records)
             write_json(self.run / name / "results.json", summary)
             return {"accuracy": summary["accuracy"], "n": summary["n"]}
@@ -314,15 +317,19 @@ class Runner:
         def wrapped():
             import shutil
 
-            if (shared / "results.json").exists() and (shared / "samples.jsonl").exists():
+            lm_files = lm_eval_files.FOLDER
+            if (shared / "results.json").exists() and (shared / "samples.jsonl").exists() \
+                    and lm_eval_files.listed(shared / lm_files):  # an entry from before lm-eval's files: recompute
                 self.log(f"  baseline of {self.student.spec}: reused from {shared}")
                 (self.run / "baseline").mkdir(parents=True, exist_ok=True)
                 for f in ("samples.jsonl", "results.json"):
                     shutil.copyfile(shared / f, self.run / "baseline" / f)
+                shutil.copytree(shared / lm_files, self.run / "baseline" / lm_files)
                 summary = read_json(shared / "results.json")
                 return {"accuracy": summary["accuracy"], "n": summary["n"], "shared": str(shared)}
             info = compute()
             shared.mkdir(parents=True, exist_ok=True)
+            _replace_dir(self.run / "baseline" / lm_files, shared / lm_files)
             for f in ("samples.jsonl", "results.json"):  # results.json last: it marks the copy complete
                 tmp = shared / f".{f}.tmp"
                 shutil.copyfile(self.run / "baseline" / f, tmp)
@@ -341,6 +348,21 @@ class Runner:
         return {f"peer:{spec}": self.ctx.generate_rationales(spec, samples=int(p.get("samples", 1)),
                                                              temperature=float(p.get("temperature", 0.0)))
                 for spec in self.ablation_peers if spec not in own and spec not in sources}
+
+
+def _replace_dir(src: Path, dest: Path) -> None:
+    """Copy folder ``src`` to ``dest``, replacing it: copied beside it under a temporary name first,
+    so ``dest`` is never a half copy."""
+    import shutil
+
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    shutil.rmtree(dest, ignore_errors=True)
+    try:
+        tmp.rename(dest)
+    except OSError:  # another run put its identical copy there first
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _slug(name: str) -> str:

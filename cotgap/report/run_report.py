@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from cotgap.backends import lm_eval_files
 from cotgap.jsonio import read_json, read_jsonl
 from cotgap.protocol.constants import ALPHA
 from cotgap.protocol.stats import compare
@@ -138,6 +139,10 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         "scripted_teachers": [t for t in cfg["teachers"] if _is_scripted(t)],
         "notes": ([SCRIPTED_NOTE] if any(_is_scripted(t) for t in cfg["teachers"]) else []),
         "stage_seconds": {k: v.get("seconds") for k, v in stages.items()},
+        # the folders (relative to the run directory) holding lm-eval's own results_<date>.json and
+        # samples_<task>_<date>.jsonl; folders, not file names, so that a resumed run reports as an uninterrupted one
+        "lm_eval_files": {stage: f"{stage}/{lm_eval_files.FOLDER}" if lm_eval_files.listed(run / stage / lm_eval_files.FOLDER)
+                          else None for stage in ("baseline", "distilled")},
     }
 
 
