@@ -1,5 +1,6 @@
 """`cotgap sweep`: grid expansion and validation, skipped / failed cells, and a real 2 × 2 sweep on
-tiny models showing that teacher generations are computed once per teacher and reused."""
+tiny models showing that teacher generations are computed once per teacher and reused — and the
+same sweep under the Ray executor giving the same results, and finishing a sweep started locally."""
 
 from __future__ import annotations
 
@@ -250,6 +251,75 @@ def test_plan_matches_what_the_sweep_computed(swept):
     assert all(c["status"] == "run" for c in plan["cells"])
     assert len(plan["generation_jobs"]) == summary["generations"]["computed"] == 2
     assert len(plan["baselines"]) == summary["baselines"]["computed"] == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# the same sweep under the Ray executor (conftest's local Ray instance; tests/test_ray_sweep.py has the rest)
+# ---------------------------------------------------------------------------------------------
+
+STAGES = ["baseline", "generate", "filter", "train", "distilled"]
+
+
+@pytest.fixture(scope="module")
+def ray_swept(swept, ray_instance):
+    """The swept grid under ``--executor ray``: afresh (``sw-ray``), and finishing a copy of the
+    local sweep with its last cell deleted (``sw-finish``). The Ray tasks use the local sweep's
+    threads, so both executors compute the same numbers."""
+    import os
+    import shutil
+
+    from cotgap.backends import runtime
+
+    sw, _, first, _, _ = swept
+    threads = str(int(os.environ.get("COTGAP_THREADS") or runtime.default_threads()))
+    finish, deleted = sw.parent / "sw-finish", first["cells"][-1]["name"]
+    shutil.copytree(sw, finish)
+    shutil.rmtree(finish / deleted)
+    args = ["sweep", "--config", str(sw.parent / "grid.yaml"), "--executor", "ray", "--threads", threads, "--no-report"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("COTGAP_GENERATION_CACHE", raising=False)
+        fresh = CliRunner().invoke(cli, [*args, "--out", str(sw.parent / "sw-ray")])
+        resumed = CliRunner().invoke(cli, [*args, "--out", str(finish)])
+    return sw.parent, fresh, resumed, deleted
+
+
+def test_ray_executor_gives_the_local_executors_results(swept, ray_swept):
+    root, fresh, _, _ = ray_swept
+    local = swept[2]
+    assert fresh.exit_code == 0, fresh.output[-3000:]
+    ray = read_json(root / "sw-ray" / "sweep.json")
+    assert (local["executor"], ray["executor"]) == ("local", "ray")
+    assert [c["name"] for c in ray["cells"]] == [c["name"] for c in local["cells"]]  # run order, not finishing order
+    for key in ("status", "verdict", "updates", "computed"):
+        assert [c[key] for c in ray["cells"]] == [c[key] for c in local["cells"]], key
+    for c in local["cells"]:  # the same distilled answers, to the byte
+        assert (root / "sw" / c["name"] / "distilled" / "samples.jsonl").read_bytes() == \
+            (root / "sw-ray" / c["name"] / "distilled" / "samples.jsonl").read_bytes()
+    # generations computed once per teacher × task under both; under Ray by the jobs, every cell reusing
+    assert local["generations"]["computed"] == ray["generations"]["computed"] == 2 and local["jobs"] == []
+    assert ray["generations"] == {"computed": 2, "reused": 4} and ray["baselines"] == {"computed": 2, "reused": 4}
+    assert all(c["generations"] == {"computed": 0, "reused": 1} and c["baseline"] == "reused" for c in ray["cells"])
+    jobs = ray["jobs"]
+    assert [j["kind"] for j in jobs] == ["generation", "generation", "baseline", "baseline"]
+    assert all(j["status"] == "done" for j in jobs)
+    assert [j["generations"]["computed"] for j in jobs] == [1, 1, 0, 0]
+    assert [j["baseline"] for j in jobs] == [None, None, "computed", "computed"]
+    assert len(list((root / "sw-ray" / "_generations" / "generations").glob("*.jsonl"))) == 2
+    assert not any(p.name == "report.json" for p in (root / "sw-ray").iterdir())  # --no-report
+    assert "jobs before the cells: 2 generation, 2 baseline (4 done, 0 skipped, 0 failed)" in fresh.output
+
+
+def test_ray_executor_finishes_a_sweep_started_locally(swept, ray_swept):
+    root, _, resumed, deleted = ray_swept
+    assert resumed.exit_code == 0, resumed.output[-3000:]
+    s = read_json(root / "sw-finish" / "sweep.json")
+    assert s["executor"] == "ray" and s["counts"] == {"done": 4, "skipped": 0, "failed": 0}
+    assert s["generations"]["computed"] == 0 and s["baselines"]["computed"] == 0  # all from the local run
+    cells = {c["name"]: c for c in s["cells"]}
+    assert cells[deleted]["computed"] == STAGES  # only the deleted cell ran, from the shared cache
+    assert cells[deleted]["generations"] == {"computed": 0, "reused": 1} and cells[deleted]["baseline"] == "reused"
+    assert all(c["computed"] == [] for n, c in cells.items() if n != deleted)
+    assert [c["verdict"] for c in s["cells"]] == [c["verdict"] for c in swept[2]["cells"]]
 
 
 # ---------------------------------------------------------------------------------------------
