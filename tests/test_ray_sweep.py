@@ -1,12 +1,13 @@
-"""`cotgap sweep --executor ray` on the session's local Ray instance (conftest's ``ray_instance``:
-this machine's CPUs, no GPU): jobs and dependencies follow the plan, the driver's scheduling keeps
-a failed task's dependants going, and bad setups are one-line errors (exit 2). The real 2 × 2
-tiny-model sweep under Ray, compared with the local executor's and resumed from it, is in
-tests/test_sweep.py (it reuses that file's local sweep)."""
+"""`cotgap sweep --executor ray`, the parts that need no Ray instance: jobs and dependencies follow
+the plan, sampled generations get a job per seed, and bad setups are one-line errors (exit 2).
+
+The tests that need one (the real 2 × 2 tiny-model sweep under Ray, compared with the local
+executor's and resumed from it; a failed task's dependants; a resource no node has) are in
+tests/test_sweep.py: they reuse its local sweep and share conftest's one Ray instance, which this
+file then never starts (with xdist, each worker process would start its own)."""
 
 from __future__ import annotations
 
-import operator
 import sys
 from pathlib import Path
 
@@ -62,39 +63,28 @@ def test_jobs_and_dependencies_follow_the_plan(tmp_path, tiny_student, tiny_teac
     assert any(c.reference for c in grid.cells)
 
 
-def _rec(name: str) -> dict:
-    return {"name": name, "status": "done"}
-
-
-def test_a_failed_task_is_recorded_and_its_dependants_run(ray_instance, tmp_path):
-    def task(key, fn, args, deps):
-        return ray_executor.Task(key, fn, args, {"num_cpus": 1}, deps, lambda: {"name": key, "status": "failed"},
-                                 tmp_path / key.replace(":", "-"))
-
-    tasks = [task("cell:c", dict, (_rec("c"),), ["cell:b"]),
-             task("cell:b", dict, (_rec("b"),), ["job:a"]),
-             task("job:a", operator.truediv, (1, 0), [])]
-    seen = []
-    ray_executor.schedule(ray_instance, tasks, lambda t, rec: seen.append((t.key, rec)))
-    assert [k for k, _ in seen] == ["job:a", "cell:b", "cell:c"]
-    failed = seen[0][1]
-    assert failed["status"] == "failed" and failed["reason"].startswith("ray: ZeroDivisionError: division by zero")
-    assert "ZeroDivisionError" in (tmp_path / "job-a" / "error.log").read_text()
-    assert [rec["status"] for _, rec in seen[1:]] == ["done", "done"]
-
-
 @pytest.mark.parametrize("args, setup, message", [
     (["--address", "auto"], None, "--address goes with --executor ray"),
     (["--executor", "ray", "--address", "127.0.0.1:1"], None, "cannot reach the Ray cluster at 127.0.0.1:1"),
     (["--executor", "ray"], "no-ray", "pip install 'cotgap[ray]'"),
-    (["--executor", "ray"], "gpus", "no node of the Ray cluster has that much"),
 ])
-def test_bad_setups_are_one_line_errors(ray_instance, tmp_path, monkeypatch, tiny_student, tiny_teacher,
-                                        args, setup, message):
-    grid = tiny_grid(tmp_path, tiny_student, tiny_teacher, "resources: {default: {num_gpus: 1}}\n" if setup == "gpus" else "")
+def test_bad_setups_are_one_line_errors(tmp_path, monkeypatch, tiny_student, tiny_teacher, args, setup, message):
+    """Refused before Ray is started (a resource no node has: tests/test_sweep.py, which has a Ray instance)."""
+    grid = tiny_grid(tmp_path, tiny_student, tiny_teacher)
     if setup == "no-ray":
         monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if it were not installed
     res = sweep(grid, tmp_path / "sw", *args)
     assert res.exit_code == 2, res.output[-2000:]
     assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "sw" / "sweep.json").exists()
+
+
+def test_sampled_generation_jobs_are_one_per_seed(tmp_path, tiny_student, tiny_teacher):
+    """Sampled rationales are cached per run seed, so each seed replicate gets its own job (a job
+    shared across seeds would fill one seed's entry only); greedy ones are shared by the seeds."""
+    def jobs(params: str) -> int:
+        g = load_grid(tiny_grid(tmp_path, tiny_student, tiny_teacher, f"seeds: [1, 2]\nstrategy_params: {params}\n"))
+        return len(plan_mod.build_plan(g)["generation_jobs"])
+
+    assert jobs("{plain: {samples: 2, temperature: 0.7}}") == 2 * 2  # teachers × seeds
+    assert jobs("{plain: {samples: 1}}") == 2  # teachers

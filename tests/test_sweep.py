@@ -5,6 +5,7 @@ same sweep under the Ray executor giving the same results, and finishing a sweep
 from __future__ import annotations
 
 import json
+import operator
 import types
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 from cotgap.cli import cli
 from cotgap.errors import UserError
 from cotgap.jsonio import read_json
-from cotgap.pipeline import sweep
+from cotgap.pipeline import ray_executor, sweep
 from cotgap.pipeline.grid import load_grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -321,6 +322,33 @@ def test_ray_executor_finishes_a_sweep_started_locally(swept, ray_swept):
     assert all(c["computed"] == [] for n, c in cells.items() if n != deleted)
     assert [c["verdict"] for c in s["cells"]] == [c["verdict"] for c in swept[2]["cells"]]
 
+
+def test_a_failed_task_is_recorded_and_its_dependants_run(ray_instance, tmp_path):
+    """The driver's scheduling on real Ray: a task that raises on its worker is recorded as failed
+    (Ray's traceback kept), and the tasks waiting for it, directly or not, still run after it."""
+    def task(key, fn, args, deps):
+        return ray_executor.Task(key, fn, args, {"num_cpus": 1}, deps, lambda: {"name": key, "status": "failed"},
+                                 tmp_path / key.replace(":", "-"))
+
+    tasks = [task("cell:c", dict, ({"name": "c", "status": "done"},), ["cell:b"]),
+             task("cell:b", dict, ({"name": "b", "status": "done"},), ["job:a"]),
+             task("job:a", operator.truediv, (1, 0), [])]
+    seen = []
+    ray_executor.schedule(ray_instance, tasks, lambda t, rec: seen.append((t.key, rec)))
+    assert [k for k, _ in seen] == ["job:a", "cell:b", "cell:c"]
+    failed = seen[0][1]
+    assert failed["status"] == "failed" and failed["reason"].startswith("ray: ZeroDivisionError: division by zero")
+    assert "ZeroDivisionError" in (tmp_path / "job-a" / "error.log").read_text()
+    assert [rec["status"] for _, rec in seen[1:]] == ["done", "done"]
+
+
+def test_a_resource_no_node_has_is_refused(ray_instance, tmp_path):
+    grid = grid_file(tmp_path, "tasks: [synthetic_navigate]\nstudents: [gemma-3-270m]\nteachers: [scripted]\n"
+                               "resources: {default: {num_gpus: 1}}\n")
+    res = CliRunner().invoke(cli, ["sweep", "--config", str(grid), "--out", str(tmp_path / "sw"), "--executor", "ray"])
+    assert res.exit_code == 2, res.output[-2000:]
+    assert "resources of the default ask for num_gpus 1, but no node of the Ray cluster has that much" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "sw" / "sweep.json").exists()
 
 # ---------------------------------------------------------------------------------------------
 # seeds (replicates) and equal optimizer updates

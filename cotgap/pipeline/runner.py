@@ -321,6 +321,7 @@ class Runner:
 
         def wrapped():
             import shutil
+            import uuid
 
             if (shared / "results.json").exists() and (shared / "samples.jsonl").exists():
                 self.log(f"  baseline of {self.student.spec}: reused from {shared}")
@@ -332,7 +333,8 @@ class Runner:
             info = compute()
             shared.mkdir(parents=True, exist_ok=True)
             for f in ("samples.jsonl", "results.json"):  # results.json last: it marks the copy complete
-                tmp = shared / f".{f}.tmp"
+                # a temporary name of its own: two runs (a sweep's concurrent cells) may copy at once
+                tmp = shared / f".{f}.{uuid.uuid4().hex}.tmp"
                 shutil.copyfile(self.run / "baseline" / f, tmp)
                 tmp.replace(shared / f)
             return info
