@@ -46,7 +46,7 @@ def check_reachable(address: str) -> None:
         socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
         raise UserError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc} "
-                        "(is `ray start --head` running there? check --address)") from None
+                        "(is `ray start --head` running there? check --address or RAY_ADDRESS)") from None
 
 
 def connect(address: str | None = None, **local) -> bool:
@@ -54,19 +54,20 @@ def connect(address: str | None = None, **local) -> bool:
     ``local`` as ``ray.init`` options, e.g. ``num_cpus``); a Ray this process already started is
     used as it is. Returns whether this call started Ray (the caller then shuts it down)."""
     ray = import_ray()
-    if address:
-        check_reachable(address)
+    target = address or os.environ.get("RAY_ADDRESS")
+    if target:
+        check_reachable(target)
     if ray.is_initialized():
         return False
     env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIX)}
     opts = {"runtime_env": {"env_vars": env}} if env else {}
-    if not (address or os.environ.get("RAY_ADDRESS")):
+    if not target:
         opts.update(local)
     try:
         ray.init(address=address or None, **opts)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        where = f"at {address}" if address else "(local instance or RAY_ADDRESS)"
+        where = f"at {target}" if target else "(a local instance)"
         raise UserError(f"cannot connect to Ray {where}: {first}") from None
     return True
 

@@ -119,6 +119,8 @@ def schedule(ray, tasks: list[Task], on_record: Callable[[Task, dict], None]) ->
             for t in [t for t in waiting.values() if all(d in finished for d in t.deps)]:
                 del waiting[t.key]
                 running[remote.options(**_options(t)).remote(t.fn, *t.args)] = t
+            if not running:  # build_tasks only makes dependencies on tasks it makes, without cycles
+                raise RuntimeError(f"tasks wait for what never runs: {', '.join(sorted(waiting))[:300]}")
             ready, _ = ray.wait(list(running), num_returns=1)
             for ref in ready:
                 t = running.pop(ref)

@@ -111,11 +111,12 @@ def run_job(job: Job, out: Path, cache: Path, console, log) -> dict:
 def job_task(job: Job, out: Path, cache: Path, threads: int | None) -> dict:
     """A job as a task of its own (e.g. on a Ray worker): this process's threads, its own console."""
     from rich.console import Console
+    from rich.markup import escape
 
     from cotgap.backends import runtime
 
     runtime.configure(threads)
     console = Console()
     what = f"{job.model} on {job.task}" + (f" {job.sampling}" if job.kind == "generation" else "")
-    console.rule(f"[bold]{job.kind} job[/] {what}")
+    console.rule(f"[bold]{job.kind} job[/] {escape(what)}")
     return run_job(job, out, cache, console, console.print)
