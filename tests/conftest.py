@@ -80,3 +80,17 @@ def pytest_sessionfinish(session):
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def ray_instance():
+    """One local Ray instance for the session (2 CPUs, no GPU, no dashboard, workers' output not
+    forwarded), started as ``cotgap sweep --executor ray`` starts one; the sweeps under test use it."""
+    import ray
+
+    from cotgap.pipeline import ray_cluster
+
+    started = ray_cluster.connect(None, num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    if started:
+        ray.shutdown()

@@ -1,9 +1,11 @@
 """`cotgap sweep`: grid expansion and validation, skipped / failed cells, and a real 2 × 2 sweep on
-tiny models showing that teacher generations are computed once per teacher and reused."""
+tiny models showing that teacher generations are computed once per teacher and reused — and the
+same sweep under the Ray executor giving the same results, and finishing a sweep started locally."""
 
 from __future__ import annotations
 
 import json
+import operator
 import types
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from click.testing import CliRunner
 from cotgap.cli import cli
 from cotgap.errors import UserError
 from cotgap.jsonio import read_json
-from cotgap.pipeline import sweep
+from cotgap.pipeline import ray_executor, sweep
 from cotgap.pipeline.grid import load_grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,6 +253,102 @@ def test_plan_matches_what_the_sweep_computed(swept):
     assert len(plan["generation_jobs"]) == summary["generations"]["computed"] == 2
     assert len(plan["baselines"]) == summary["baselines"]["computed"] == 2
 
+
+# ---------------------------------------------------------------------------------------------
+# the same sweep under the Ray executor (conftest's local Ray instance; tests/test_ray_sweep.py has the rest)
+# ---------------------------------------------------------------------------------------------
+
+STAGES = ["baseline", "generate", "filter", "train", "distilled"]
+
+
+@pytest.fixture(scope="module")
+def ray_swept(swept, ray_instance):
+    """The swept grid under ``--executor ray``: afresh (``sw-ray``), and finishing a copy of the
+    local sweep with its last cell deleted (``sw-finish``). The Ray tasks use the local sweep's
+    threads, so both executors compute the same numbers."""
+    import os
+    import shutil
+
+    from cotgap.backends import runtime
+
+    sw, _, first, _, _ = swept
+    threads = str(int(os.environ.get("COTGAP_THREADS") or runtime.default_threads()))
+    finish, deleted = sw.parent / "sw-finish", first["cells"][-1]["name"]
+    shutil.copytree(sw, finish)
+    shutil.rmtree(finish / deleted)
+    args = ["sweep", "--config", str(sw.parent / "grid.yaml"), "--executor", "ray", "--threads", threads, "--no-report"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("COTGAP_GENERATION_CACHE", raising=False)
+        fresh = CliRunner().invoke(cli, [*args, "--out", str(sw.parent / "sw-ray")])
+        resumed = CliRunner().invoke(cli, [*args, "--out", str(finish)])
+    return sw.parent, fresh, resumed, deleted
+
+
+def test_ray_executor_gives_the_local_executors_results(swept, ray_swept):
+    root, fresh, _, _ = ray_swept
+    local = swept[2]
+    assert fresh.exit_code == 0, fresh.output[-3000:]
+    ray = read_json(root / "sw-ray" / "sweep.json")
+    assert (local["executor"], ray["executor"]) == ("local", "ray")
+    assert [c["name"] for c in ray["cells"]] == [c["name"] for c in local["cells"]]  # run order, not finishing order
+    for key in ("status", "verdict", "updates", "computed"):
+        assert [c[key] for c in ray["cells"]] == [c[key] for c in local["cells"]], key
+    for c in local["cells"]:  # the same distilled answers, to the byte
+        assert (root / "sw" / c["name"] / "distilled" / "samples.jsonl").read_bytes() == \
+            (root / "sw-ray" / c["name"] / "distilled" / "samples.jsonl").read_bytes()
+    # generations computed once per teacher × task under both; under Ray by the jobs, every cell reusing
+    assert local["generations"]["computed"] == ray["generations"]["computed"] == 2 and local["jobs"] == []
+    assert ray["generations"] == {"computed": 2, "reused": 4} and ray["baselines"] == {"computed": 2, "reused": 4}
+    assert all(c["generations"] == {"computed": 0, "reused": 1} and c["baseline"] == "reused" for c in ray["cells"])
+    jobs = ray["jobs"]
+    assert [j["kind"] for j in jobs] == ["generation", "generation", "baseline", "baseline"]
+    assert all(j["status"] == "done" for j in jobs)
+    assert [j["generations"]["computed"] for j in jobs] == [1, 1, 0, 0]
+    assert [j["baseline"] for j in jobs] == [None, None, "computed", "computed"]
+    assert len(list((root / "sw-ray" / "_generations" / "generations").glob("*.jsonl"))) == 2
+    assert not any(p.name == "report.json" for p in (root / "sw-ray").iterdir())  # --no-report
+    assert "jobs before the cells: 2 generation, 2 baseline (4 done, 0 skipped, 0 failed)" in fresh.output
+
+
+def test_ray_executor_finishes_a_sweep_started_locally(swept, ray_swept):
+    root, _, resumed, deleted = ray_swept
+    assert resumed.exit_code == 0, resumed.output[-3000:]
+    s = read_json(root / "sw-finish" / "sweep.json")
+    assert s["executor"] == "ray" and s["counts"] == {"done": 4, "skipped": 0, "failed": 0}
+    assert s["generations"]["computed"] == 0 and s["baselines"]["computed"] == 0  # all from the local run
+    cells = {c["name"]: c for c in s["cells"]}
+    assert cells[deleted]["computed"] == STAGES  # only the deleted cell ran, from the shared cache
+    assert cells[deleted]["generations"] == {"computed": 0, "reused": 1} and cells[deleted]["baseline"] == "reused"
+    assert all(c["computed"] == [] for n, c in cells.items() if n != deleted)
+    assert [c["verdict"] for c in s["cells"]] == [c["verdict"] for c in swept[2]["cells"]]
+
+
+def test_a_failed_task_is_recorded_and_its_dependants_run(ray_instance, tmp_path):
+    """The driver's scheduling on real Ray: a task that raises on its worker is recorded as failed
+    (Ray's traceback kept), and the tasks waiting for it, directly or not, still run after it."""
+    def task(key, fn, args, deps):
+        return ray_executor.Task(key, fn, args, {"num_cpus": 1}, deps, lambda: {"name": key, "status": "failed"},
+                                 tmp_path / key.replace(":", "-"))
+
+    tasks = [task("cell:c", dict, ({"name": "c", "status": "done"},), ["cell:b"]),
+             task("cell:b", dict, ({"name": "b", "status": "done"},), ["job:a"]),
+             task("job:a", operator.truediv, (1, 0), [])]
+    seen = []
+    ray_executor.schedule(ray_instance, tasks, lambda t, rec: seen.append((t.key, rec)))
+    assert [k for k, _ in seen] == ["job:a", "cell:b", "cell:c"]
+    failed = seen[0][1]
+    assert failed["status"] == "failed" and failed["reason"].startswith("ray: ZeroDivisionError: division by zero")
+    assert "ZeroDivisionError" in (tmp_path / "job-a" / "error.log").read_text()
+    assert [rec["status"] for _, rec in seen[1:]] == ["done", "done"]
+
+
+def test_a_resource_no_node_has_is_refused(ray_instance, tmp_path):
+    grid = grid_file(tmp_path, "tasks: [synthetic_navigate]\nstudents: [gemma-3-270m]\nteachers: [scripted]\n"
+                               "resources: {default: {num_gpus: 1}}\n")
+    res = CliRunner().invoke(cli, ["sweep", "--config", str(grid), "--out", str(tmp_path / "sw"), "--executor", "ray"])
+    assert res.exit_code == 2, res.output[-2000:]
+    assert "resources of the default ask for num_gpus 1, but no node of the Ray cluster has that much" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "sw" / "sweep.json").exists()
 
 # ---------------------------------------------------------------------------------------------
 # seeds (replicates) and equal optimizer updates

@@ -11,10 +11,11 @@ The plan (schema ``cotgap.plan/1``) holds:
   declare it) and the known sizes do not already break the rule;
 - ``generation_jobs``: one per distinct generation-cache entry the cells that are not skipped
   will ask for — teacher × task × data settings × sampling settings (samples, temperature,
-  prompt) × backend and output-changing engine settings, as ``RunContext.generate_rationales``
-  keys them; what each strategy asks for is :mod:`cotgap.pipeline.plan_needs`' job (exact for the
-  built-ins except micota's teacher assistant, an approximation for other strategies with a
-  ``generate`` of their own, marked ``exact: false``);
+  prompt; the run seed when sampled) × backend and output-changing engine settings, as
+  ``RunContext.generate_rationales`` keys them; what each strategy asks for is
+  :mod:`cotgap.pipeline.plan_needs`' job (exact for the built-ins except micota's teacher
+  assistant, an approximation for other strategies with a ``generate`` of their own, marked
+  ``exact: false``);
 - ``baselines``: one per distinct student × task test split (the sweep evaluates each once and
   shares it, keyed like the runner's baseline stage);
 - per cell and per job, ``resources`` from the grid's ``resources`` section
@@ -121,9 +122,12 @@ class _Jobs:
 def _generation_job(jobs: _Jobs, grid: Grid, cell: Cell, need: plan_needs.Need, certain: bool) -> str:
     cfg = cell.config
     backend, output = _backend(cfg, need.model)
+    # sampled rationales depend on the run's seed (seed replicates do not share them); greedy ones do not
+    seed = cfg.seed if need.temperature > 0 else None
     identity = {"model": resolve(need.model).spec, "task": cell.task, "split": "train", "data": _data(cfg),
-                **need.sampling(), "max_new_tokens": cfg.generation.max_new_tokens, "backend": backend, **output}
-    record = {"teacher": need.model, "task": cell.task, "sampling": need.sampling(),
+                **need.sampling(), **({"seed": seed} if seed is not None else {}),
+                "max_new_tokens": cfg.generation.max_new_tokens, "backend": backend, **output}
+    record = {"teacher": need.model, "task": cell.task, "sampling": need.sampling(), "seed": seed,
               "max_new_tokens": cfg.generation.max_new_tokens, "backend": backend,
               "engine": _declared_engine(cfg, need.model) if backend != "api" else {},
               "resources": resources_mod.for_model(grid.resources, need.model), "exact": need.exact}

@@ -171,11 +171,24 @@ class Runner:
         finally:
             self.run.unlock()
 
+    def _common_inputs(self) -> dict:
+        """The inputs every stage's key shares: task, data, scoring, backend, the student's engine."""
+        cfg = self.cfg
+        return {"task": cfg.task, "task_config": self.task_fp, "data": self.data, "scoring": cfg.scoring,
+                "backend": generation.pick_backend(cfg.generation.backend),
+                "engine": engines.output_key(cfg.generation.engine_args(self.student.spec))}
+
+    def baseline_stage(self) -> dict:
+        """The ``baseline`` stage: the student before distillation, evaluated once per test split and
+        shared through the generation cache's ``baselines/`` (a sweep's baseline job runs it alone)."""
+        base_inputs = {**self._common_inputs(), "student": self.student.fingerprint}
+        compute = self._evaluate("baseline", lambda: self.student.path(log=self.log))
+        return self.run.stage("baseline", base_inputs, self._shared_baseline(base_inputs, compute), log=self.log,
+                              outputs=("baseline",))
+
     def _execute(self) -> dict:
         cfg, run, ctx = self.cfg, self.run, self.ctx
-        common = {"task": cfg.task, "task_config": self.task_fp, "data": self.data, "scoring": cfg.scoring,
-                  "backend": generation.pick_backend(cfg.generation.backend),
-                  "engine": engines.output_key(cfg.generation.engine_args(self.student.spec))}
+        common = self._common_inputs()
         t0 = time.time()
         # Zoo teachers not converted yet are materialised in a background process (the other
         # core) while the baseline runs; a no-op once they are converted.
@@ -184,10 +197,7 @@ class Runner:
         needed = [t.spec for t in self.teachers] + ctx.models_needed  # prefetch skips non-zoo names
         zoo.prefetch([n for n in needed if n != self.student.spec], log=self.log)
 
-        base_inputs = {**common, "student": self.student.fingerprint}
-        run.stage("baseline", base_inputs, self._shared_baseline(
-            base_inputs, self._evaluate("baseline", lambda: self.student.path(log=self.log))), log=self.log,
-            outputs=("baseline",))
+        self.baseline_stage()
         gen_inputs = {**common, "strategy": cfg.strategy, "params": self.params,
                       "teachers": [t.fingerprint for t in self.teachers], "student": self.student.fingerprint,
                       "generation": cfg.generation.stage_inputs(), "ablation": cfg.ablation}
@@ -316,6 +326,7 @@ class Runner:
 
         def wrapped():
             import shutil
+            import uuid
 
             lm_files = lm_eval_files.FOLDER
             if (shared / "results.json").exists() and (shared / "samples.jsonl").exists() \
@@ -331,7 +342,8 @@ class Runner:
             shared.mkdir(parents=True, exist_ok=True)
             _replace_dir(self.run / "baseline" / lm_files, shared / lm_files)
             for f in ("samples.jsonl", "results.json"):  # results.json last: it marks the copy complete
-                tmp = shared / f".{f}.tmp"
+                # a temporary name of its own: two runs (a sweep's concurrent cells) may copy at once
+                tmp = shared / f".{f}.{uuid.uuid4().hex}.tmp"
                 shutil.copyfile(self.run / "baseline" / f, tmp)
                 tmp.replace(shared / f)
             return info

@@ -10,60 +10,34 @@ everything it needs).
 
 Cells whose student is not strictly smaller than a teacher are *skipped* (protocol rule); a
 cell that fails is recorded (message in ``sweep.json``, traceback in ``<cell>/error.log`` for
-internal errors) and the sweep goes on. ``<out>/sweep.json`` (schema ``cotgap.sweep/1``) is
-rewritten after every cell.
+internal errors) and the sweep goes on. ``<out>/sweep.json`` (schema ``cotgap.sweep/1``,
+:mod:`cotgap.pipeline.sweep_summary`) is rewritten by this process after every cell.
 
-Equal updates: reference cells (plain, no ablation) run first; every cell with a reference (see
-:mod:`cotgap.pipeline.grid`) is then trained with ``training.max_steps`` = the updates its reference
-made, so strategies are compared at equal optimizer updates whatever their data sizes. A cell
-whose reference did not train runs at its own epochs and its record says so; a strategy that
-opts out of the budget (mix's ``published_batching``) is flagged ``unequal_updates``.
+Executors: ``local`` (the default) runs the cells here, one after the other
+(:mod:`cotgap.pipeline.sweep_cell`); ``ray`` runs the teacher generations and student baselines as
+jobs, then the cells, as tasks on a Ray cluster (:mod:`cotgap.pipeline.ray_executor`). Both use the
+same run folders and the same shared cache, so a sweep started under one resumes under the other.
+
+Equal updates: reference cells (plain, no ablation) run first (under Ray: each finishes before
+the cells that depend on it start); every cell with a reference (see :mod:`cotgap.pipeline.grid`)
+is then trained with ``training.max_steps`` = the updates its reference made, so strategies are
+compared at equal optimizer updates whatever their data sizes. A cell whose reference did not
+train runs at its own epochs and its record says so; a strategy that opts out of the budget
+(mix's ``published_batching``) is flagged ``unequal_updates``.
 """
 
 from __future__ import annotations
 
-import time
-import traceback
 from pathlib import Path
 
-from cotgap.errors import ProtocolError, UserError
-from cotgap.jsonio import write_json
-from cotgap.pipeline.grid import Cell, Grid, cell_teachers, short_spec
-from cotgap.report.sweep_file import SCHEMA
+from cotgap.errors import UserError
+from cotgap.pipeline.grid import Cell, Grid, short_spec
+from cotgap.pipeline.sweep_cell import new_record, precheck, run_cell  # noqa: F401 (precheck: this module's API)
+from cotgap.pipeline.sweep_summary import JOB_KINDS, STATUSES, SweepSummary
 from cotgap.rundir import RunDir
 
-
-def precheck(cell: Cell) -> str | None:
-    """Why the cell must be skipped (the student is not smaller than a teacher), or None."""
-    from cotgap.models.resolve import resolve
-    from cotgap.protocol import rules
-
-    try:
-        rules.check_student_smaller(resolve(cell.student), [resolve(t) for t in cell_teachers(cell)])
-    except ProtocolError as exc:
-        return str(exc)
-    return None
-
-
-def _gen_stats(runner) -> dict:
-    ctx = getattr(runner, "ctx", None)
-    stats = dict(ctx.generation_stats) if ctx is not None else {"computed": 0, "reused": 0}
-    run = getattr(runner, "run", None)
-    if run is not None and "generate" in run.skipped:
-        # nothing generated now: everything the cell needs was produced earlier (reused)
-        prev = (run.record("generate") or {}).get("generation_cache") or {}
-        stats["reused"] += int(prev.get("computed", 0)) + int(prev.get("reused", 0))
-    return stats
-
-
-def _baseline_stat(runner) -> str | None:
-    """computed | reused (another cell's identical baseline, or this cell's finished stage) | None."""
-    run = getattr(runner, "run", None)
-    if run is None:
-        return None
-    if "baseline" in run.computed:
-        return "reused" if (run.record("baseline") or {}).get("shared") else "computed"
-    return "reused" if "baseline" in run.skipped else None
+#: Where a sweep's cells run: this process, one after the other; or a Ray cluster.
+EXECUTORS = ("local", "ray")
 
 
 def run_order(cells: list[Cell]) -> list[Cell]:
@@ -71,108 +45,39 @@ def run_order(cells: list[Cell]) -> list[Cell]:
     return sorted(cells, key=lambda c: c.reference is not None)
 
 
-def apply_budget(cell: Cell, out: Path) -> dict | None:
-    """Set the cell's ``training.max_steps`` to its reference's optimizer updates; what was done, for
-    the cell's record (None: the cell has no reference)."""
-    if cell.reference is None:
-        return None
-    train = RunDir(out / cell.reference, create=False).record("train") if (out / cell.reference).is_dir() else None
-    updates = ((train or {}).get("result") or {}).get("updates")
-    if not updates:
-        return {"reference": cell.reference, "max_steps": None,
-                "note": "the reference cell did not train: this cell ran at its own epochs (updates not equalised)"}
-    cell.config.training.max_steps = int(updates)
-    return {"reference": cell.reference, "max_steps": int(updates)}
-
-
-def _trained(runner) -> tuple[int | None, dict | None]:
-    """The cell's optimizer updates and its strategy's ``unequal_updates`` record, if any."""
-    run = getattr(runner, "run", None)
-    train = (run.record("train") if run is not None else None) or {}
-    return (train.get("result") or {}).get("updates"), (train.get("strategy_records") or {}).get("unequal_updates")
-
-
-def run_sweep(grid: Grid, console, *, log=None, force: bool = False) -> dict:
+def run_sweep(grid: Grid, console, *, log=None, force: bool = False, executor: str = "local",
+              ray: dict | None = None) -> dict:
     """Run every cell (resuming finished work) while holding the sweep directory's lock (a second
-    sweep on it is refused); returns (and writes) the sweep summary."""
+    sweep on it is refused); returns (and writes) the sweep summary. ``ray``: the Ray executor's
+    options (``address``, ``threads``, ``init``: ``ray.init`` options for a local instance)."""
+    if executor not in EXECUTORS:
+        raise UserError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
+    log = log or console.print
     guard = RunDir(grid.out)
     guard.lock()
     try:
-        return _run_cells(grid, console, log=log or console.print, force=force)
+        order = run_order(grid.cells)
+        summary = SweepSummary(grid, executor, order)
+        if executor == "ray":
+            from cotgap.pipeline import ray_executor
+
+            ray_executor.run(grid, summary, order, log, force=force, **(ray or {}))
+        else:
+            _run_local(grid, summary, order, console, log, force=force)
+        return summary.save()
     finally:
         guard.unlock()
 
 
-def _run_cells(grid: Grid, console, *, log, force: bool) -> dict:
-    from cotgap.backends import generation
-    from cotgap.pipeline.runner import Runner
-
-    summary = {"schema": SCHEMA, "name": grid.name, "config": grid.source, "dir": str(grid.out),
-               "generation_cache": str(grid.cache), "grid": grid.grid, "cells": [],
-               "generations": {"computed": 0, "reused": 0}, "baselines": {"computed": 0, "reused": 0},
-               "counts": {}}
-    t_all = time.time()
-
-    def save():
-        cells = summary["cells"]
-        summary["generations"] = {"computed": sum(c["generations"]["computed"] for c in cells),
-                                  "reused": sum(c["generations"]["reused"] for c in cells)}
-        summary["baselines"] = {k: sum(c.get("baseline") == k for c in cells) for k in ("computed", "reused")}
-        summary["counts"] = {s: sum(c["status"] == s for c in cells) for s in ("done", "skipped", "failed")}
-        summary["seconds"] = round(time.time() - t_all, 1)
-        summary["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        write_json(grid.out / "sweep.json", summary)
-
-    n = len(grid.cells)
-    for i, cell in enumerate(run_order(grid.cells), 1):
-        console.rule(f"[bold]sweep {grid.name}[/] · cell {i}/{n} · {cell.name}")
-        rec = {**cell.describe(), "dir": str(grid.out / cell.name), "status": "failed", "reason": None,
-               "verdict": None, "computed": [], "cached": [], "generations": {"computed": 0, "reused": 0},
-               "baseline": None, "updates": None, "equal_updates": None}
-        t0 = time.time()
-        runner = None
+def _run_local(grid: Grid, summary: SweepSummary, order: list[Cell], console, log, *, force: bool) -> None:
+    """Every cell in this process, in run order; the summary is rewritten after each."""
+    for i, cell in enumerate(order, 1):
+        console.rule(f"[bold]sweep {grid.name}[/] · cell {i}/{len(order)} · {cell.name}")
+        rec = new_record(cell, grid.out)
         try:
-            reason = precheck(cell)
-            if reason:
-                rec.update(status="skipped", reason=f"protocol: {reason}")
-                log(f"[yellow]skipped[/]: {reason}")
-            else:
-                rec["equal_updates"] = apply_budget(cell, grid.out)
-                runner = Runner(cell.config, console, log, generation_cache=grid.cache, force=force,
-                                ablation_peers=cell.peers).prepare()
-                report = runner.execute()
-                rec.update(status="done", verdict=report.get("verdict"), computed=list(runner.run.computed),
-                           cached=list(runner.run.skipped))
-        except KeyboardInterrupt:
-            rec.update(reason="interrupted")
-            summary["cells"].append(rec)
-            save()
-            raise
-        except UserError as exc:
-            rec.update(reason=str(exc))
-            log(f"[red]cell failed[/]: {exc}")
-        except Exception as exc:  # an internal error in one cell must not lose the others
-            cell_dir = grid.out / cell.name
-            cell_dir.mkdir(parents=True, exist_ok=True)
-            (cell_dir / "error.log").write_text(traceback.format_exc())
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            rec.update(reason=f"internal error: {type(exc).__name__}: {first} (traceback in {cell_dir / 'error.log'})")
-            log(f"[red]cell failed[/]: {rec['reason']}")
-        finally:
-            if runner is not None:
-                rec["generations"] = _gen_stats(runner)
-                rec["baseline"] = _baseline_stat(runner)
-                rec["updates"], unequal = _trained(runner)
-                if unequal:
-                    rec["unequal_updates"] = unequal
-                if rec["status"] != "done":
-                    rec["computed"], rec["cached"] = list(runner.run.computed), list(runner.run.skipped)
-            generation.close()
-        rec["seconds"] = round(time.time() - t0, 1)
-        summary["cells"].append(rec)
-        save()
-    save()
-    return summary
+            run_cell(cell, rec, grid.out, grid.cache, console, log, force=force)
+        finally:  # an interrupted cell is recorded too
+            summary.add_cell(rec)
 
 
 def updates_label(c: dict) -> str:
@@ -214,5 +119,23 @@ def render_summary(summary: dict, console) -> None:
                   f"cache {summary['generation_cache']})")
     b = summary.get("baselines") or {}
     console.print(f"student baselines: {b.get('computed', 0)} computed, {b.get('reused', 0)} reused")
+    _render_jobs(summary.get("jobs") or [], console)
     console.print(f"cells: {counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped, "
                   f"{counts.get('failed', 0)} failed  (run directories and summary: {Path(summary['dir']) / 'sweep.json'})")
+
+
+def _render_jobs(jobs: list[dict], console) -> None:
+    """The Ray executor's jobs in one line, and each one that did not finish in a line of its own."""
+    from rich.markup import escape
+
+    if not jobs:
+        return
+    kinds = ", ".join(f"{sum(j['kind'] == k for j in jobs)} {k}" for k in JOB_KINDS)
+    states = ", ".join(f"{sum(j['status'] == s for j in jobs)} {s}" for s in STATUSES)
+    console.print(f"jobs before the cells: {kinds} ({states})")
+    for j in jobs:
+        if j["status"] != "done":
+            who = j.get("teacher") or j.get("student")
+            after = " (its cells compute it themselves)" if j["status"] == "failed" else ""
+            console.print(f"  [yellow]{j['kind']} job {escape(str(who))} on {escape(j['task'])}: {j['status']}[/]: "
+                          f"{escape(j.get('reason') or '')}{after}")
