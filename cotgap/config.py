@@ -32,7 +32,7 @@ EMBEDDED_DEFAULT = {
     "task": "synthetic_web_of_lies",
     "student": DEFAULT_STUDENT,
     "teachers": ["scripted"],
-    "synthetic_n": 150,
+    "synthetic_n": 100,
     "training": {"learning_rate": 1e-3},
 }
 
