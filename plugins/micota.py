@@ -10,15 +10,16 @@ architecture and size; the paper reports TA rationales of roughly half the teach
 
 Stages here:
 
-- generate: (1) every teacher writes one greedy CoT per *train* question (the long CoT);
-  (2) the long-CoT parent: ``long_parent`` if given, else the short parent fine-tuned (LoRA by
-  default) on the teachers' *correct* long CoT; (3) the TA = mergekit ``dare_ties`` merge of
-  the two parents (YAML config written to the run dir, ``strategy/micota/ta_merge.yml``, and
-  next to the merged model); (4) the TA writes CoT for the train split; (5) optionally the short
-  parent too, only to measure lengths. Rationale lengths are recorded in *tokens of the
-  student's tokenizer* (``strategy_records.rationale_tokens``: teacher, TA, short parent, and
-  TA/teacher ratio). Sources returned: each teacher (``<teacher spec>``) and the TA
-  (``TA:dare_ties(<short>,<long>)``), so the report shows both; the short parent is not a source.
+- generate: (1) every teacher writes one greedy CoT per *train* question (the long CoT); (2) the
+  long-CoT parent: ``long_parent`` if given, else the short parent fine-tuned (LoRA by default) on
+  the teachers' *correct* long CoT and saved in the merge's ``dtype``; (3) the TA = mergekit
+  ``dare_ties`` merge of the two parents (YAML config written to the run dir,
+  ``strategy/micota/ta_merge.yml``, and next to the merged model); (4) the TA writes CoT for the
+  train split; (5) optionally the short and the long parent too, only to measure lengths.
+  Rationale lengths are recorded in *tokens of the student's tokenizer*
+  (``strategy_records.rationale_tokens``: teacher, TA, the measured parents, and TA/teacher
+  ratio). Sources returned: each teacher (``<teacher spec>``) and the TA
+  (``TA:dare_ties(<short>,<long>)``), so the report shows both; the parents are not sources.
 - filter: each source's correct rationales (the task's own answer extraction).
 - train: SFT of the student on the **TA's** kept rationales only — that is the method; the
   teachers' kept data appears in the report (it made the long parent) but is not trained on.
@@ -28,12 +29,12 @@ exempt as everywhere). The TA has the short parent's architecture, so the rule i
 configs before any work, and again on the merged model.
 
 Caching: the long parent and the TA are built once per set of inputs under
-``$COTGAP_CACHE/micota/`` (default ``~/.cache/cotgap/micota``): ``long-<key>/`` keyed by the
-short parent, the exact training examples and the training config; ``ta-<key>/`` keyed by the
-merge config with model identities, the seed and the mergekit version. Each step is also a
-``ctx.stage`` of the run (``stages/strategy.micota.*.json``), so the run records what it used
-and whether it was built or reused; another run with the same inputs reuses both folders, and
-the TA's generations then hit the generation cache too.
+``$COTGAP_CACHE/micota/`` (default ``~/.cache/cotgap/micota``): ``long-<key>/`` keyed by the short
+parent, the exact training examples, the training config and the dtype it is saved in;
+``ta-<key>/`` keyed by the merge config with model identities, the seed and the mergekit version.
+Each step is also a ``ctx.stage`` of the run (``stages/strategy.micota.*.json``), so the run
+records what it used and whether it was built or reused; another run with the same inputs reuses
+both folders, and the TA's generations then hit the generation cache too.
 
 Choices the paper leaves open, each a parameter (``strategy_params``) with its default:
 
@@ -58,16 +59,22 @@ Choices the paper leaves open, each a parameter (``strategy_params``) with its d
 - ``normalize`` (null): mergekit's ``normalize``. null: false with one task vector (true would
   divide ``weight_long`` away), true with two.
 - ``int8_mask`` (true): mergekit setting (memory only).
-- ``dtype`` ("float32"): mergekit's compute and output dtype. Not bfloat16: a long parent made by
-  LoRA on a few dozen rationales differs from the short parent by about 0.1% of a weight's
-  magnitude, below bfloat16's resolution, so a bfloat16 merge rounds most of the task vector
-  away (docs/strategies.md, "Measurements behind the defaults").
+- ``dtype`` ("float32"; or "bfloat16", "float16"): mergekit's compute and output dtype, and the
+  dtype the made long parent is saved in, whatever precision it trained in (bf16 on a GPU or on a
+  CPU that has it; the same code on every device). Not bfloat16 by default: a long parent made by
+  LoRA on a few dozen rationales differs from the short parent by less than bfloat16's resolution
+  in most entries, so a bfloat16 merge, or a bfloat16 copy of the long parent, rounds most of the
+  task vector away (docs/strategies.md, "Measurements behind the defaults").
 - ``merge_seed`` (null → the run's ``seed``): seed of DARE's random dropping; the merge is
   deterministic for a seed and equals ``mergekit-yaml <ta_merge.yml> OUT --random-seed <seed>``.
 - ``ta_samples`` (1) / ``ta_temperature`` (0.0): TA rationales per train question; greedy by
   default like the paper's data generation; >1 samples needs a temperature > 0.
 - ``measure_short_parent`` (true): also generate the short parent's rationales, only to
   report their token length next to the teacher's and the TA's.
+- ``measure_long_parent`` (false): the same for the long parent, so that the report shows whether
+  the TA's length lies between its parents'. Off by default: one more pass of a TA-sized model
+  over the train split, for lengths that a made long parent's training data (the teacher's
+  correct CoT) already approximates.
 """
 
 from __future__ import annotations
@@ -105,11 +112,12 @@ class MiCoTA(Strategy):
         weight_short: float = 0.5
         normalize: bool | None = None
         int8_mask: bool = True
-        dtype: str = 'float32'
+        dtype: str = field(default='float32', metadata={"choices": ("float32", "bfloat16", "float16")})
         merge_seed: int | None = None
         ta_samples: int = field(default=1, metadata={"min": 1})
         ta_temperature: float = field(default=0.0, metadata={"min": 0.0})
         measure_short_parent: bool = True
+        measure_long_parent: bool = False
 
     def check(self, ctx):
         """Refuse before the baseline: bad parameters, student < TA < teacher violated, unmergeable parents."""
@@ -267,8 +275,10 @@ def _cached_stage(ctx, name: str, inputs: dict, folder: Path, what: str, make) -
 
 
 # -- the long-CoT parent --------------------------------------------------------------------------
-def make_long_parent(ctx, short, records: list[dict], lora: dict) -> dict:
-    """Fine-tune the short parent on the teachers' correct long CoT, once per inputs (cached)."""
+def make_long_parent(ctx, short, records: list[dict], lora: dict, dtype: str) -> dict:
+    """Fine-tune the short parent on the teachers' correct long CoT, once per inputs (cached), and
+    save it in the merge's ``dtype``: whatever precision training ran in (bf16 on a GPU or a bf16
+    CPU), a float32 merge then sees the whole fine-tuning delta."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(short.path(log=ctx.log))
@@ -276,14 +286,14 @@ def make_long_parent(ctx, short, records: list[dict], lora: dict) -> dict:
     cfg = ctx.training_config(**lora)
     inputs = {"version": CACHE_VERSION, "step": "long_parent", "short_parent": short.fingerprint,
               "examples": _key([[e["prompt"], e["completion"]] for e in examples]), "n": len(examples),
-              "training": asdict(cfg)}
+              "training": asdict(cfg), "save_dtype": dtype}
     key = _key(inputs)
     folder = cache_root(ctx) / f"long-{key}"
 
     def make() -> dict:
         ctx.log(f"  micota: making the long-CoT parent: {short.spec} fine-tuned on {len(records)} teacher rationales")
         t0 = time.time()
-        result = ctx.train_model(short, records, folder, **lora)
+        result = ctx.train_model(short, records, folder, trainer_kwargs={"save_dtype": dtype}, **lora)
         return {"path": result.path, "cache_key": key, "updates": result.updates, "examples": result.examples,
                 "final_loss": (result.loss_history or [{}])[-1].get("loss"), "build_seconds": round(time.time() - t0, 1)}
 
@@ -360,12 +370,12 @@ def generate_with_ta(ctx) -> dict:
         if not long_cot:
             raise UserError("micota: the teacher got no train question right, so there is no long CoT to make "
                             "the long-CoT parent from (set strategy_params.long_parent, or use a stronger teacher)")
-        lp = make_long_parent(ctx, short, long_cot, p["long_parent_lora"])
+        lp = make_long_parent(ctx, short, long_cot, p["long_parent_lora"], p["dtype"])
         long_ref = ctx.resolve_model(lp["path"])
         long_identity = f"micota-long:{lp['cache_key']}"
         info["long_parent"] = {"made_from": short.spec, "examples": lp.get("examples"), "updates": lp.get("updates"),
                                "final_loss": lp.get("final_loss"), "path": lp["path"], "cache": lp.get("cache"),
-                               "training": p["long_parent_lora"]}
+                               "training": p["long_parent_lora"], "saved_as": p["dtype"]}
         long_name = "long-cot-ft"
     else:
         long_identity = long_ref.fingerprint
@@ -383,11 +393,27 @@ def generate_with_ta(ctx) -> dict:
     sources[ta_source] = ctx.generate_rationales(ta, source=ta_source, samples=p["ta_samples"],
                                                  temperature=p["ta_temperature"])
 
-    short_recs = None
-    if p["measure_short_parent"]:
-        short_recs = ctx.generate_rationales(short, source="short parent")
-        ctx.write_jsonl(ctx.workdir("micota") / "short_parent_generations.jsonl", short_recs)
+    parents = _measure_parents(ctx, p, short, long_ref)
+    ctx.record("rationale_tokens", _token_record(ctx, sources, ta_source, parents))
+    ctx.record("micota", info)
+    return sources
 
+
+def _measure_parents(ctx, p: dict, short, long_ref) -> dict:
+    """The parents' own rationales for the train split (``measure_short_parent`` /
+    ``measure_long_parent``), generated only to compare their lengths with the TA's, and written to
+    ``strategy/micota/<role>_generations.jsonl``; not sources, never trained on."""
+    out = {}
+    for role, ref in (("short_parent", short), ("long_parent", long_ref)):
+        if p[f"measure_{role}"]:
+            out[role] = ctx.generate_rationales(ref, source=role.replace("_", " "))
+            ctx.write_jsonl(ctx.workdir("micota") / f"{role}_generations.jsonl", out[role])
+    return out
+
+
+def _token_record(ctx, sources: dict, ta_source: str, parents: dict) -> dict:
+    """``rationale_tokens``: lengths in the student's tokens of the teachers', the TA's and the
+    measured parents' rationales, and the TA/teacher ratio (the paper's "about half")."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(ctx.student.path(log=ctx.log))
@@ -397,9 +423,6 @@ def generate_with_ta(ctx) -> dict:
               "ta": token_stats(sources[ta_source], tok)}
     if len(ctx.teachers) > 1:
         tokens["teachers"] = {t.spec: token_stats(sources[t.spec], tok) for t in ctx.teachers}
-    if short_recs is not None:
-        tokens["short_parent"] = token_stats(short_recs, tok)
+    tokens.update({role: token_stats(recs, tok) for role, recs in parents.items()})
     tokens["ta_over_teacher"] = {part: _ratio(tokens["ta"], tokens["teacher"], part) for part in ("all", "correct")}
-    ctx.record("rationale_tokens", tokens)
-    ctx.record("micota", info)
-    return sources
+    return tokens

@@ -81,6 +81,8 @@ def test_registered_as_a_strategy_object_with_typed_params():
     assert isinstance(strat.impl, micota.MiCoTA)
     with pytest.raises(UserError, match="strategy_params.ta_samples of strategy micota must be an integer"):
         strat.impl.validate_params({"ta_samples": "2"})
+    with pytest.raises(UserError, match="dtype of strategy micota must be one of float32, bfloat16, float16"):
+        strat.impl.validate_params({"dtype": "int8"})  # also the long parent's save dtype: floating only
 
 
 def test_merge_equals_mergekit_cli_and_differs_from_parents(tmp_path, tiny_teacher, other_parent):
@@ -142,7 +144,8 @@ def test_size_rule_student_lt_ta_lt_teacher(caches, tiny_student, tiny_teacher):
 
 def test_long_parent_and_ta_are_built_once_and_reused_by_another_run(caches, tiny_student, tiny_teacher):
     # 3 epochs on 4 examples: 3 updates (with a single update the warm-up step has lr 0: no change at all)
-    params = {"short_parent": str(tiny_teacher), "long_parent_lora": {"method": "lora", "epochs": 3}}
+    params = {"short_parent": str(tiny_teacher), "long_parent_lora": {"method": "lora", "epochs": 3},
+              "measure_long_parent": True}
     hooks = plugins.strategy_hooks("micota")
     infos = []
     for out in ("run-a", "run-b"):
@@ -151,7 +154,9 @@ def test_long_parent_and_ta_are_built_once_and_reused_by_another_run(caches, tin
         info, tokens = r.ctx.records["micota"], r.ctx.records["rationale_tokens"]
         assert set(sources) == {"scripted:long", info["ta"]["source"]} and info["ta"]["source"].startswith("TA:")
         assert tokens["teacher"]["all"]["n"] == 4 and tokens["teacher"]["all"]["mean"] > 0
-        assert {"ta", "short_parent", "ta_over_teacher"} <= set(tokens)
+        assert {"ta", "short_parent", "long_parent", "ta_over_teacher"} <= set(tokens)
+        assert tokens["long_parent"]["all"]["n"] == 4 and info["long_parent"]["saved_as"] == "float32"
+        assert (r.run.path / "strategy" / "micota" / "long_parent_generations.jsonl").exists()
         assert (r.run.path / "strategy" / "micota" / "ta_merge.yml").exists()
         assert (r.run.path / "stages" / "strategy.micota.ta_merge.json").exists()
         infos.append((info, dict(r.ctx.generation_stats)))
@@ -159,7 +164,7 @@ def test_long_parent_and_ta_are_built_once_and_reused_by_another_run(caches, tin
     assert a["long_parent"]["cache"] == "built" and a["ta"]["cache"] == "built"
     assert b["long_parent"]["cache"] == "reused" and b["ta"]["cache"] == "reused"
     assert a["ta"]["path"] == b["ta"]["path"] and Path(a["ta"]["path"]).parent == caches / "cache" / "micota"
-    assert gen_b == {"computed": 0, "reused": 3}  # teacher, TA and short parent generations all cached
+    assert gen_b == {"computed": 0, "reused": 4}  # teacher, TA and both parents' generations all cached
     merged = yaml.safe_load((Path(a["ta"]["path"]) / "micota_merge.yml").read_text())
     assert merged["base_model"] == str(tiny_teacher) and merged["models"][0]["model"] == a["long_parent"]["path"]
     # merged in float32: the LoRA task vector is far below bfloat16's resolution and would round away
@@ -170,6 +175,32 @@ def test_long_parent_and_ta_are_built_once_and_reused_by_another_run(caches, tin
     for k in changed:  # DARE keeps about half of the task vector's entries
         frac = (ta[k] != short[k]).float().mean().item()
         assert 0.3 < frac < 0.7, (k, frac)
+
+
+def test_long_parent_is_saved_in_the_merge_dtype_so_its_delta_survives(caches, tiny_student, tiny_teacher):
+    """Training in bf16 (forced on here; ``auto`` picks it on a GPU or a bf16 CPU) must not round the
+    long parent to bfloat16 before a float32 merge. On CPU, as on a GPU: the dtype of the saved
+    model is chosen by the same code after training (``training.saved_dtype``)."""
+    from cotgap.backends.training import saved_dtype
+
+    assert saved_dtype(None, True) == torch.bfloat16 and saved_dtype(None, False) is None  # the student's default
+    with pytest.raises(ValueError, match="floating torch dtype"):
+        saved_dtype("int8", True)
+    r = _runner(caches, "r-dtype", student=str(tiny_student), teachers=["scripted:long"],
+                strategy_params={"short_parent": str(tiny_teacher)})
+    short = r.ctx.resolve_model(str(tiny_teacher))
+    records = r.ctx.generate_rationales(r.ctx.teachers[0])
+    lora = {"method": "lora", "epochs": 3, "bf16": True}  # 3 updates (the first, warm-up, has lr 0)
+    made = {d: micota.make_long_parent(r.ctx, short, records, lora, d) for d in ("float32", "bfloat16")}
+    assert made["float32"]["path"] != made["bfloat16"]["path"]  # the save dtype is part of the cache key
+    base, f32, b16 = (_tensors(p) for p in (tiny_teacher, made["float32"]["path"], made["bfloat16"]["path"]))
+    assert {v.dtype for v in f32.values()} == {torch.float32} and {v.dtype for v in b16.values()} == {torch.bfloat16}
+    delta = {k: f32[k] != base[k] for k in base}
+    changed = sum(d.sum().item() for d in delta.values())
+    # entries whose change is below bfloat16's resolution: a bfloat16 copy of the parent rounds them back to
+    # the base's bfloat16 value, so a merge would see no delta there; the float32 parent keeps them
+    hidden = sum((d & (f32[k].to(torch.bfloat16) == base[k].to(torch.bfloat16))).sum().item() for k, d in delta.items())
+    assert changed > 0 and hidden > 0.2 * changed, (changed, hidden)
 
 
 def test_cli_run_trains_on_the_ta(tmp_path, tiny_student, tiny_teacher, format_long_parent):

@@ -6,7 +6,8 @@ covers only the rationale tokens: prompt tokens are masked with -100.
 
 Strategies customise training without touching this module's callers: per-example ``weights``
 (a ``weight`` column the weighted trainer multiplies into each example's loss), extra
-``callbacks``, or their own ``trainer_cls`` (a ``Trainer`` subclass, e.g. MIND's).
+``callbacks``, their own ``trainer_cls`` (a ``Trainer`` subclass, e.g. MIND's), or the dtype the
+merged model is saved in (the weighted trainer's ``save_dtype`` keyword, via ``trainer_kwargs``).
 
 Where it runs (``training.launcher``): in this process, or in worker processes started by
 ``accelerate launch`` (``cotgap.backends.launch``), which run the same :func:`train_here`. Long
@@ -226,6 +227,10 @@ def _trainer_base():
         # steps, so grad_accum > 1 averages over the accumulated batch instead of summing.
         loss_is_scaled_for_ga = False
 
+        def __init__(self, *args, save_dtype: str | None = None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.save_dtype = save_dtype  # read by train_sft when it saves the merged model (saved_dtype)
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs = dict(inputs)
             weight = inputs.pop("weight", None)
@@ -255,6 +260,22 @@ def __getattr__(name: str):
     if name == "WeightedTrainer":  # built on first use: transformers loads only then
         return _trainer_base()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def saved_dtype(requested: str | None, bf16: bool):
+    """The torch dtype ``train_sft`` casts the merged model to before saving it: ``requested`` (a
+    floating torch dtype name, e.g. "float32") if given, else bfloat16 when training ran in bf16
+    (half the disk, the precision it computed in), else None (no cast: the float32 it trained in).
+    A model that is merged further (MiCoTA's long parent) requests the merge's dtype, because its
+    fine-tuning delta can be below bfloat16's resolution."""
+    import torch
+
+    if requested is None:
+        return torch.bfloat16 if bf16 else None
+    dtype = getattr(torch, str(requested), None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"save_dtype must name a floating torch dtype (float32, bfloat16, float16), got {requested!r}")
+    return dtype
 
 
 def work_dir(out_dir: str | Path) -> Path:
@@ -417,7 +438,6 @@ def _write_outputs(trainer, cfg: TrainConfig, tokenizer, out_dir: Path, bf16: bo
                    run: dict) -> TrainResult:
     """The merged model (and LoRA adapter) and ``train.json`` into ``out_dir``, atomically: written
     to a staging folder, then renamed into place."""
-    import torch
 
     history = [
         {"step": h["step"], "loss": h["loss"], "lr": h.get("learning_rate")}
@@ -433,7 +453,8 @@ def _write_outputs(trainer, cfg: TrainConfig, tokenizer, out_dir: Path, bf16: bo
         merged = trainer.model.merge_and_unload()
     else:
         merged = trainer.model
-    merged = merged.to(torch.bfloat16) if bf16 else merged
+    dtype = saved_dtype(getattr(trainer, "save_dtype", None), bf16)
+    merged = merged.to(dtype) if dtype is not None else merged
     merged.save_pretrained(staging / "model")
     tokenizer.save_pretrained(staging / "model")
     result = TrainResult(
