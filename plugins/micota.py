@@ -83,7 +83,7 @@ import hashlib
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from cotgap import ProtocolError, Strategy, UserError, hookimpl
@@ -283,10 +283,11 @@ def make_long_parent(ctx, short, records: list[dict], lora: dict, dtype: str) ->
 
     tokenizer = AutoTokenizer.from_pretrained(short.path(log=ctx.log))
     examples = ctx.training_examples(records, tokenizer)
-    cfg = ctx.training_config(**lora)
+    # the long parent trains at its own epochs (a sweep's update budget is the student's: ctx.train_model)
+    cfg = ctx.training_config(**{"max_steps": -1, **lora})
     inputs = {"version": CACHE_VERSION, "step": "long_parent", "short_parent": short.fingerprint,
               "examples": _key([[e["prompt"], e["completion"]] for e in examples]), "n": len(examples),
-              "training": asdict(cfg), "save_dtype": dtype}
+              "training": cfg.stage_inputs(), "save_dtype": dtype}
     key = _key(inputs)
     folder = cache_root(ctx) / f"long-{key}"
 
