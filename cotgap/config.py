@@ -156,7 +156,7 @@ def normalised(data: dict) -> dict:
 
 def _validate(cfg: RunConfig) -> None:
     """Rules the field schema cannot state: teacher entries and engine settings."""
-    from cotgap.backends import engines
+    from cotgap.backends import engines, tracking
     from cotgap.models import api
 
     if not all(isinstance(t, (str, dict)) and t for t in cfg.teachers):
@@ -166,6 +166,7 @@ def _validate(cfg: RunConfig) -> None:
     if not all(isinstance(t, str) and t for t in cfg.teachers):
         raise UserError(f"teachers must be model names, got {cfg.teachers!r}")
     engines.parse(cfg.generation.engines)
+    tracking.check(cfg.training.report_to)
     for path in cfg.include_path:
         _existing_dir(path, "include_path")
     if cfg.data_dir is not None:

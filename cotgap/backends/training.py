@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cotgap.backends import runtime
+from cotgap.backends import runtime, tracking
 from cotgap.errors import UserError
 from cotgap.protocol.constants import RUN_SEED
 
@@ -41,7 +41,8 @@ SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constan
 LAUNCHERS = ("inprocess", "accelerate")
 #: fields of ``TrainConfig`` that say how the training runs (launch, checkpoints), not what it
 #: computes: left out of run and stage keys (like generation's parallel sizes)
-EXECUTION_FIELDS = ("launcher", "num_processes", "config_file", "main_process_port", "save_steps", "save_total_limit")
+EXECUTION_FIELDS = ("launcher", "num_processes", "config_file", "main_process_port", "save_steps", "save_total_limit",
+                    "report_to")
 #: ``training.*`` fields that only the accelerate launcher reads
 LAUNCH_FIELDS = ("num_processes", "config_file", "main_process_port")
 
@@ -73,6 +74,8 @@ class TrainConfig:
     # a packaged config (cpu, ddp, fsdp, zero3) or a path; None: ddp with a GPU, cpu without
     config_file: str | None = None
     main_process_port: int | None = field(default=None, metadata={"min": 1, "max": 65535})  # None: a free port
+    # experiment trackers (cotgap.backends.tracking): a name, a list of names, or "none"
+    report_to: str | list = "none"
     # checkpoint every N optimizer updates; 0: automatic (cotgap.backends.checkpoints); -1: never
     save_steps: int = field(default=0, metadata={"min": -1})
     save_total_limit: int = field(default=1, metadata={"min": 1})  # checkpoints kept (the newest)
@@ -287,7 +290,7 @@ def work_dir(out_dir: str | Path) -> Path:
 
 def training_arguments(cfg: TrainConfig, work_dir: Path, n_rows: int, *, bf16: bool, progress: bool,
                        processes: int = 1, save_every: int = 0):
-    """transformers ``TrainingArguments`` for ``cfg`` (no trackers, seeded). ``batch_size`` is the
+    """transformers ``TrainingArguments`` for ``cfg`` (seeded; trackers as ``report_to`` names them). ``batch_size`` is the
     global batch: each of ``processes`` takes its share. Checkpoints every ``save_every`` updates
     (0: none), the newest ``save_total_limit`` kept."""
     from transformers import TrainingArguments
@@ -307,7 +310,8 @@ def training_arguments(cfg: TrainConfig, work_dir: Path, n_rows: int, *, bf16: b
         save_strategy="steps" if save_every else "no",
         save_steps=max(1, save_every),
         save_total_limit=cfg.save_total_limit,
-        report_to=[],
+        report_to=tracking.names(cfg.report_to),
+        run_name=os.environ.get(tracking.RUN_NAME_ENV),
         seed=cfg.seed,
         data_seed=cfg.seed,
         remove_unused_columns=False,

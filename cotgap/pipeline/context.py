@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from cotgap.backends import engines, evaluation, generation
+from cotgap.backends import engines, evaluation, generation, tracking
 from cotgap.backends.ledger import LedgeredLM, RequestLedger
 from cotgap.backends.training import TrainConfig, TrainResult, train_sft
 from cotgap.errors import ProtocolError, ServiceError, UserError
@@ -288,9 +288,10 @@ class RunContext:
         per_source: dict[str, int] = {}
         for r in records:  # the student's training set, per source (report.json -> training)
             per_source[str(r.get("source"))] = per_source.get(str(r.get("source")), 0) + 1
-        result = self._fine_tune(self.student, records, self.run.path / "student", trainer_cls=trainer_cls,
-                                 callbacks=callbacks, trainer_kwargs=trainer_kwargs, keep_examples=True,
-                                 **cfg_overrides)
+        with tracking.training_environment(self.training_config(**cfg_overrides).report_to, self.run.path):
+            result = self._fine_tune(self.student, records, self.run.path / "student", trainer_cls=trainer_cls,
+                                     callbacks=callbacks, trainer_kwargs=trainer_kwargs, keep_examples=True,
+                                     **cfg_overrides)
         self.record("training.examples_per_source", per_source)
         self.student_models.add(str(Path(result.path).resolve()))
         return result
@@ -302,6 +303,7 @@ class RunContext:
         student's update budget (equal-updates comparisons): other models train at their epochs
         unless ``max_steps`` is passed here."""
         cfg_overrides.setdefault("max_steps", -1)
+        cfg_overrides.setdefault("report_to", "none")  # trackers follow the student's training
         return self._fine_tune(base, records, Path(out_dir), trainer_cls=trainer_cls, callbacks=callbacks,
                                trainer_kwargs=trainer_kwargs, **cfg_overrides)
 

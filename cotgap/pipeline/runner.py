@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from cotgap import plugins
-from cotgap.backends import engines, evaluation, generation, lm_eval_files
+from cotgap.backends import engines, evaluation, generation, lm_eval_files, tracking
 from cotgap.backends.training import TrainResult
 from cotgap.config import DEFAULT_TEACHERS
 from cotgap.errors import PluginError, ProtocolError, UserError
@@ -215,6 +215,7 @@ class Runner:
         report = run_report.build(run.path, bootstrap_iters=cfg.bootstrap_iters)
         report["run"] = {"computed": run.computed, "cached": run.skipped, "seconds": round(time.time() - t0, 1)}
         write_json(run / "report.json", report)
+        tracking.log_results(cfg.training.report_to, run.path, report)
         return report
 
     def _generate_stage(self, gen_inputs: dict) -> tuple[dict, dict]:
