@@ -306,8 +306,11 @@ class RunContext:
         cfg = self.training_config(**cfg_overrides)
         self.log(f"  training {base.spec} ({cfg.method}) on {len(examples)} rationales, "
                  f"{cfg.updates(len(examples))} optimizer updates")
-        return train_sft(path, examples, out_dir, cfg, trainer_cls=trainer_cls, callbacks=callbacks,
-                         trainer_kwargs=trainer_kwargs, tokenizer=tokenizer)
+        from cotgap.backends import train_progress
+
+        bars, library_bar = train_progress.for_policy()  # the output policy's progress (cotgap.output)
+        return train_sft(path, examples, out_dir, cfg, trainer_cls=trainer_cls, callbacks=[*callbacks, *bars],
+                         trainer_kwargs=trainer_kwargs, tokenizer=tokenizer, progress=library_bar)
 
 
 class FilterView:
