@@ -269,12 +269,13 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
 
         icl_table = out or "icl-table.csv"
         output.use_stage_console(err)
-        with output.chatter(consoles=(console, err), name="cotgap-select", json_stdout=as_json):
+        # the engines' output beside the table it measured (appended: icl-table.csv -> icl-table.csv.log)
+        with output.chatter(f"{icl_table}.log", consoles=(console, err), json_stdout=as_json):
             icl.measure(tasks, teachers, students, icl_table, limit=limit, synthetic_n=synthetic_n,
                         data_dir=data_dir, include_paths=include_path, backend=backend,
                         log=lambda m: err.print(m, highlight=False))
         err.print(f"wrote {icl_table}", highlight=False)
-        _log_line(err, output.STATE.log_path)  # a temporary file, kept: it is all the record there is
+        _log_line(err, output.STATE.log_path)
     else:
         if not icl_table:
             raise UserError("give --icl-table FILE (CSV task,model,role,accuracy) or --measure --task … "
