@@ -15,10 +15,13 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from cotgap import output
 from cotgap.config import RunConfig
 from cotgap.errors import PluginError, ServiceError, UserError
 from cotgap.protocol.constants import ABLATIONS, ALPHA, KEPT_RATIO, NOISE_Z, SELECTION_THRESHOLD
 
+# Rebound for every command by ``cli`` (cotgap.output.configure), on the streams of that
+# invocation; these serve only errors raised before it runs (an unknown command).
 console = Console(stderr=False)
 err = Console(stderr=True)
 
@@ -53,7 +56,7 @@ class CotgapGroup(click.Group):
                           "re-run the same command to resume", highlight=False, soft_wrap=True)
                 sys.exit(3)
             path = _save_traceback()
-            where = f"traceback in {path}" if path else "no writable place for the traceback"
+            where = (f"traceback in {path}" if path else "no writable place for the traceback") + output.log_note()
             err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
                       f"({where})", highlight=False, soft_wrap=True)
             sys.exit(1)
@@ -92,8 +95,15 @@ def _save_traceback() -> str | None:
 
 @click.group(cls=CotgapGroup)
 @click.version_option(package_name="cotgap")
-def cli():
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show engine and library output (warnings, their own progress bars) as it comes, instead of "
+                   "keeping it in the run's logs/engines.log.")
+@click.pass_context
+def cli(ctx, verbose):
     """cotgap — chain-of-thought distillation under the practical protocol."""
+    global console, err
+    console, err = output.configure(verbose=verbose)
+    ctx.call_on_close(output.reset)  # after the error line, which may name the command's log
 
 
 @cli.command()
@@ -113,8 +123,9 @@ def cli():
 @click.option("--scoring", type=click.Choice(["robust", "strict"]), default=None,
               help="Scoring that decides correctness (teacher filter and verdict); both are reported.")
 @click.option("--force", is_flag=True, help="--out holds another config's run: start it afresh (deletes that run).")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout (stage lines go to stderr).")
 def run(strategy, config_file, task, student, teachers, out, limit, data_dir, include_path, threads, backend, ablation,
-        scoring, force):
+        scoring, force, as_json):
     """Run baseline -> generate -> filter -> train -> evaluate -> report."""
     from cotgap import config as config_mod
     from cotgap.backends import runtime
@@ -127,20 +138,34 @@ def run(strategy, config_file, task, student, teachers, out, limit, data_dir, in
     if backend:
         cfg.generation.backend = backend
     runtime.configure(cfg.threads)
-    if embedded:
-        console.print(f"[dim]embedded default: {cfg.task} ({cfg.synthetic_n} examples) · student {cfg.student} · "
-                      f"teacher {', '.join(cfg.teachers)} · LoRA lr {cfg.training.lr():g} "
-                      "(README: The embedded default; name a task, student or teacher to leave it)[/]")
     from cotgap.pipeline.runner import Runner
     from cotgap.report import run_report
 
-    runner = Runner(cfg, console, force=force).prepare()
-    console.print(f"[bold]cotgap run[/] → {runner.run.path}")
-    report = runner.execute()
+    stage = err if as_json else console
+    output.use_stage_console(stage)
+    if embedded:
+        stage.print(f"[dim]embedded default: {cfg.task} ({cfg.synthetic_n} examples) · student {cfg.student} · "
+                    f"teacher {', '.join(cfg.teachers)} · LoRA lr {cfg.training.lr():g} "
+                    "(README: The embedded default; name a task, student or teacher to leave it)[/]")
+    with output.chatter(consoles=(console, err), name="cotgap-run", json_stdout=as_json) as chatter:
+        runner = Runner(cfg, stage, force=force).prepare()
+        chatter.move(output.run_log(runner.run.path))
+        stage.print(f"[bold]cotgap run[/] → {runner.run.path}")
+        _log_line(stage, chatter.path)
+        report = runner.execute()
+        png = run_report.plot(report, runner.run.path / "report.png")
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
     run_report.render(report, console)
-    png = run_report.plot(report, runner.run.path / "report.png")
     console.print(f"report: {runner.run.path / 'report.json'}  plot: {png}  "
                   f"(computed: {', '.join(report['run']['computed']) or 'nothing'})")
+
+
+def _log_line(console, path) -> None:
+    """Where the engine and library output of this command goes (nothing when it is not captured)."""
+    if path is not None:
+        console.print(f"[dim]  engine and library output → {path} (-v shows it here)[/dim]", highlight=False)
 
 
 @cli.command("plugins")
@@ -249,10 +274,14 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
         from cotgap.report import icl
 
         icl_table = out or "icl-table.csv"
-        icl.measure(tasks, teachers, students, icl_table, limit=limit, synthetic_n=synthetic_n,
-                    data_dir=data_dir, include_paths=include_path, backend=backend,
-                    log=lambda m: err.print(m, highlight=False))
-        err.print(f"wrote {icl_table}")
+        output.use_stage_console(err)
+        # the engines' output beside the table it measured (appended: icl-table.csv -> icl-table.csv.log)
+        with output.chatter(f"{icl_table}.log", consoles=(console, err), json_stdout=as_json):
+            icl.measure(tasks, teachers, students, icl_table, limit=limit, synthetic_n=synthetic_n,
+                        data_dir=data_dir, include_paths=include_path, backend=backend,
+                        log=lambda m: err.print(m, highlight=False))
+        err.print(f"wrote {icl_table}", highlight=False)
+        _log_line(err, output.STATE.log_path)
     else:
         if not icl_table:
             raise UserError("give --icl-table FILE (CSV task,model,role,accuracy) or --measure --task … "
@@ -287,7 +316,8 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
 @click.option("--dry-run", is_flag=True,
               help="Print the plan (cells, skips, teacher-generation jobs, baselines, resources) and stop: "
                    "no model is loaded and nothing is downloaded.")
-@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON on stdout.")
+@click.option("--json", "as_json", is_flag=True,
+              help="JSON on stdout: with --dry-run the plan, else the sweep summary (stage lines go to stderr).")
 @click.option("--no-report", is_flag=True, help="Do not build the cross-run report at the end.")
 @click.option("--force", is_flag=True, help="Cells whose directory holds another config start afresh.")
 @click.option("--executor", default="local", show_default=True,
@@ -304,8 +334,6 @@ def sweep(config_file, out, limit, backend, threads, ablation, dry_run, as_json,
 
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be a positive integer, got {limit}")
-    if as_json and not dry_run:
-        raise UserError("--json goes with --dry-run (a sweep's results are in <out>/sweep.json)")
     if executor not in sweep_mod.EXECUTORS:
         raise UserError(f"--executor must be one of {', '.join(sweep_mod.EXECUTORS)}, got {executor!r}")
     if address and executor != "ray":
@@ -316,21 +344,36 @@ def sweep(config_file, out, limit, backend, threads, ablation, dry_run, as_json,
         _print_plan(config_file, grid_args, as_json)
         return
     grid = load_grid(config_file, **grid_args)
-    console.print(f"[bold]cotgap sweep[/] {grid.name}: {len(grid.cells)} cells → {grid.out} "
-                  f"(shared generations: {grid.cache})")
-    summary = sweep_mod.run_sweep(grid, console, force=force, executor=executor,
-                                  ray={"address": address, "threads": threads})
-    sweep_mod.render_summary(summary, console)
-    if not no_report and summary["counts"].get("done"):
-        from cotgap.report import cross_run
-
-        report, out_dir = cross_run.make_report([str(grid.out)], out=grid.out, console=console)
-        console.print(f"report: {out_dir / 'report.json'}  {out_dir / 'report.md'}  "
-                      f"plots: {', '.join(_plot_files(report))}")
+    stage = err if as_json else console
+    output.use_stage_console(stage)
+    stage.print(f"[bold]cotgap sweep[/] {grid.name}: {len(grid.cells)} cells → {grid.out} "
+                f"(shared generations: {grid.cache})")
+    with output.chatter(output.run_log(grid.out), consoles=(console, err), json_stdout=as_json) as chatter:
+        _log_line(stage, chatter.path)
+        summary = sweep_mod.run_sweep(grid, stage, force=force, executor=executor,
+                                      ray={"address": address, "threads": threads})
+        if not as_json:
+            sweep_mod.render_summary(summary, console)
+        files = None
+        if not no_report and summary["counts"].get("done"):
+            files = _sweep_report(grid, None if as_json else console)
+    if as_json:
+        click.echo(json.dumps({**summary, "report": files}, indent=2, default=str))
     if summary["counts"].get("failed"):
         err.print(f"[bold red]{summary['counts']['failed']} cell(s) failed[/] (see {grid.out / 'sweep.json'}); "
                   "fix and re-run the same command to resume")
         sys.exit(1)
+
+
+def _sweep_report(grid, console) -> dict:
+    """The cross-run report of a finished sweep; its files (printed on ``console`` unless None)."""
+    from cotgap.report import cross_run
+
+    report, out_dir = cross_run.make_report([str(grid.out)], out=grid.out, console=console)
+    files = {"json": str(out_dir / "report.json"), "markdown": str(out_dir / "report.md"), "plots": _plot_files(report)}
+    if console is not None:
+        console.print(f"report: {files['json']}  {files['markdown']}  plots: {', '.join(files['plots'])}")
+    return files
 
 
 def _print_plan(config_file: str, grid_args: dict, as_json: bool) -> None:

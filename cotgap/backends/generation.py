@@ -81,7 +81,7 @@ def open_lm(path: str, *, backend: str = "auto", seed: int = 0, engine_args: dic
 
         lm = VLLMLM(LLM(model=path, seed=seed, **args), name=path, seed=seed)
     else:
-        from lm_eval.models.huggingface import HFLM
+        from cotgap.backends.hf_lm import ProgressHFLM as HFLM
 
         device = "cuda" if runtime.has_cuda() else "cpu"
         if model is None:

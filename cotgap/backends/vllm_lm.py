@@ -12,6 +12,8 @@ from typing import Any
 
 from lm_eval.api.model import LM
 
+from cotgap import output, progress
+
 
 class VLLMLM(LM):
     """Generation-only lm-eval model backed by ``vllm.LLM``."""
@@ -73,10 +75,21 @@ class VLLMLM(LM):
                 )
             )
             prompts.append(context)
+        with progress.requests(len(prompts), self.name) as bar:
+            return self._generate(requests, prompts, params, self._tqdm(bar, disable_tqdm))
+
+    def _tqdm(self, bar, disable_tqdm: bool):
+        """vLLM's ``use_tqdm``: cotgap's bar where one is drawn, else vLLM's own bar unless
+        disabled or the output policy keeps library bars off (see ``cotgap.output``)."""
+        if bar is not None:
+            return progress.vllm_tqdm(bar)
+        return self.show_progress and not disable_tqdm and output.library_bars()
+
+    def _generate(self, requests, prompts, params, use_tqdm) -> list[str]:
         n = self.chunk_size or len(prompts) or 1
         texts: list[str] = []
         for i in range(0, len(prompts), n):
-            outputs = self.llm.generate(prompts[i:i + n], params[i:i + n], use_tqdm=self.show_progress and not disable_tqdm)
+            outputs = self.llm.generate(prompts[i:i + n], params[i:i + n], use_tqdm=use_tqdm)
             for req, o in zip(requests[i:i + n], outputs):
                 texts.append(o.outputs[0].text)
                 self.cache_hook.add_partial("generate_until", req.args, texts[-1])

@@ -324,8 +324,11 @@ class RunContext:
         cfg = self.training_config(**cfg_overrides)
         self.log(f"  training {base.spec} ({cfg.method}) on {len(examples)} rationales, "
                  f"{cfg.updates(len(examples))} optimizer updates")
-        result = train_sft(path, examples, out_dir, cfg, trainer_cls=trainer_cls, callbacks=callbacks,
-                           trainer_kwargs=trainer_kwargs, tokenizer=tokenizer, log=self.log)
+        from cotgap.backends import train_progress
+
+        bars, library_bar = train_progress.for_policy()  # the output policy's progress (cotgap.output)
+        result = train_sft(path, examples, out_dir, cfg, trainer_cls=trainer_cls, callbacks=[*callbacks, *bars],
+                           trainer_kwargs=trainer_kwargs, tokenizer=tokenizer, progress=library_bar, log=self.log)
         if keep_examples:  # after train_sft, which replaces out_dir whole
             trained_set.write(Path(out_dir), records, examples, tokenizer, cfg.max_length)
         return result
