@@ -6,6 +6,7 @@ On machines with <= 2 cores torch is often faster on 1 thread, so that is the de
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 
@@ -67,3 +68,19 @@ def release_freed_memory() -> None:
         ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]):
+    """Set environment variables for the duration of a block, then put the previous values back
+    (unset ones are unset again)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 from pathlib import Path
 
 from cotgap.errors import UserError
@@ -51,17 +50,11 @@ def training_environment(report_to, run_dir: Path):
     if not names(report_to):
         yield
         return
-    saved = {k: os.environ.get(k) for k in (RUN_NAME_ENV, "TENSORBOARD_LOGGING_DIR")}
-    os.environ[RUN_NAME_ENV] = Path(run_dir).name
-    os.environ["TENSORBOARD_LOGGING_DIR"] = str(tensorboard_dir(run_dir))
-    try:
+    from cotgap.backends import runtime
+
+    with runtime.environment({RUN_NAME_ENV: Path(run_dir).name,
+                              "TENSORBOARD_LOGGING_DIR": str(tensorboard_dir(run_dir))}):
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def results(report: dict) -> dict[str, float]:

@@ -16,7 +16,6 @@ get status ``unknown`` unless the sizes that are known already break the rule.
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -45,16 +44,10 @@ class Sized:
 @contextmanager
 def offline():
     """Set :data:`OFFLINE_ENV` while planning, and put the previous values back."""
-    saved = {k: os.environ.get(k) for k in OFFLINE_ENV}
-    os.environ.update(OFFLINE_ENV)
-    try:
+    from cotgap.backends import runtime
+
+    with runtime.environment(OFFLINE_ENV):
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _cached_config_params(spec: str) -> int | None:
