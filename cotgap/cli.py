@@ -30,6 +30,10 @@ class CotgapGroup(click.Group):
     """Turns UserError into a one-line message and exit 2; anything else into exit 1."""
 
     def invoke(self, ctx):
+        global console, err
+        # this invocation's streams until the group callback builds its consoles (an unknown
+        # command fails before it runs; a previous in-process invocation's streams may be closed)
+        console, err = Console(stderr=False), Console(stderr=True)
         try:
             return super().invoke(ctx)
         except UserError as exc:  # messages are text, not markup: a "[ray]" in one must show
