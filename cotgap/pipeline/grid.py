@@ -56,9 +56,8 @@ from cotgap import config as config_mod
 from cotgap.errors import UserError
 from cotgap.jsonio import key_of
 from cotgap.pipeline import resources as resources_mod
-from cotgap.protocol.constants import REFERENCE_STRATEGY
+from cotgap.protocol.constants import ABLATIONS, REFERENCE_STRATEGY
 
-ABLATIONS = ("cross-teacher-filter",)
 GRID_KEYS = ("name", "out", "tasks", "students", "teachers", "strategies", "strategy_params", "ablations",
              "generation_cache", "seeds", "equal_updates", "resources", "parameters_b")
 # cotgap run settings a grid decides per cell (so they cannot be common settings)
