@@ -3,7 +3,7 @@
 
 Tiny random-init models (hidden 128: vLLM's CPU attention needs head_dim >= 32; init std 0.2 so
 greedy decoding writes varied text), 8 train questions, the real ``cotgap run`` CLI in
-subprocesses. The same comparison on a zoo model is in tests/test_api_teacher_zoo.py.
+subprocesses. The same comparison on a zoo model is in tests/test_zoo_strategies.py.
 """
 
 from __future__ import annotations

@@ -136,3 +136,24 @@ def test_ensure_waits_for_another_process_converting_the_same_model(tmp_path, mo
         assert not (zoo.zoo_dir() / "wheels").exists()
     finally:
         proc.wait(timeout=60)
+
+
+def test_a_conversion_reads_the_gguf_metadata_once(tmp_path):
+    """transformers opens a GGUF three times per conversion (config, tokenizer, weights); inside the
+    conversion they share one reader, and the library's class is back in place afterwards."""
+    import gguf
+    import numpy as np
+
+    path = tmp_path / "t.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_tensor("w", np.zeros((2, 2), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    original = gguf.GGUFReader
+    with zoo._one_gguf_reader():
+        first = gguf.GGUFReader(path)
+        assert gguf.GGUFReader(str(path)) is first and first.tensors[0].name == "w"
+        assert gguf.GGUFReader(path, "c") is not first  # another mode: another reader
+    assert gguf.GGUFReader is original and original(path) is not first

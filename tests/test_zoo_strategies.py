@@ -8,15 +8,20 @@ check that each mechanism runs on real models and that its report agrees with it
 that distillation helps at this size (that is what ``cotgap run --strategy ...`` measures; numbers
 in docs/strategies.md).
 
-Cost control (part of the default suite; ~10 min on one of the 2 CPU cores, measured: plain 206 s,
-micota 329 s, mind 73 s, mix 56 s — the other xdist worker runs the rest of the suite meanwhile):
+It also holds the zoo model as an API teacher: the 0.5B model served by a real ``vllm serve`` on
+127.0.0.1 writes the same rationales, and the same kept ones, as the in-process engine in the plain
+run (same prompts, greedy, float32): a second in-process run of that model is not needed.
+
+Cost control (part of the default suite; it runs on one of the 2 CPU cores while the other xdist
+worker runs the rest of the suite; per-test times are in the CI log, ``--durations``):
 
 - one generation cache for the session: each model's rationales on the train split are generated
   once — the 0.5B model's by plain (reused by micota as its short parent, by mix and mind), the
   1.5B model's by micota (reused by mix and mind);
 - the task is ``zoo_object_counting``: synthetic_object_counting's data, prompt and answer
-  extraction, with the *evaluation* generation cap lowered from 384 to 128 tokens (the untrained
-  135M student repeats list lines up to the cap, and evaluation time is proportional to it);
+  extraction, with the *evaluation* generation cap lowered from 384 to 64 tokens (the untrained
+  135M student repeats list lines up to the cap, and evaluation time is proportional to it; no
+  test here needs the student to answer correctly);
   teachers still write up to 256 tokens (``generation.max_new_tokens``);
 - the vLLM backend: faster than transformers ``generate`` here, both for the 1.5B/0.5B teachers and
   for a rambling student (measured: 6 test prompts x 384 tokens, 148 s on vLLM incl. load vs 306 s
@@ -44,9 +49,12 @@ import pytest
 import torch
 import yaml
 
+from cotgap.backends import runtime
 from cotgap.backends.training import TrainConfig
 from cotgap.jsonio import read_json, read_jsonl
 from tests.conftest import ZOO_MODELS
+from tests.test_api_teacher import ENGINE as API_ENGINE
+from tests.test_api_teacher import ENV as API_ENV
 
 pytestmark = pytest.mark.zoo
 
@@ -56,7 +64,7 @@ LIMIT = 8
 #: One epoch at batch 4: ceil(examples / 4) optimizer updates.
 TRAINING = {"epochs": 1.0, "batch_size": 4, "max_length": 512}
 TEACHER_TOKENS = 256
-EVAL_TOKENS = 128
+EVAL_TOKENS = 64
 VERDICTS = {"helped", "hurt", "no significant change"}
 
 
@@ -95,7 +103,7 @@ def zoo_env(tmp_path_factory):
     env.pop("COTGAP_THREADS", None)
     # 8 prompts need well under 0.5 GB of KV cache; vLLM's CPU default here is 2 GB, reserved up front
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    return {"root": root, "env": env, "tasks": tasks, "baseline": None}
+    return {"root": root, "env": env, "tasks": tasks, "baseline": None, "runs": {}}
 
 
 def cotgap_run(zoo_env, name: str, *args: str, strategy_params: dict | None = None) -> tuple[Path, dict]:
@@ -168,12 +176,50 @@ def check_report(run: Path, report: dict, strategy: str, params: dict | None = N
     return index
 
 
+def plain_run(zoo_env) -> tuple[Path, dict]:
+    """The plain run with the 0.5B teacher, once a session (test_plain's, reused by the API test)."""
+    if "plain" not in zoo_env["runs"]:
+        zoo_env["runs"]["plain"] = cotgap_run(zoo_env, "plain", "--strategy", "plain", "--teacher", TEACHER)
+    return zoo_env["runs"]["plain"]
+
+
+def _teacher_records(run: Path, folder: str) -> list[dict]:
+    (f,) = sorted((run / folder).glob("00-*.jsonl"))
+    return [{k: r[k] for k in ("doc_id", "response", "answer", "correct")} for r in read_jsonl(f)]
+
+
 def test_plain(zoo_env):
-    run, report = cotgap_run(zoo_env, "plain", "--strategy", "plain", "--teacher", TEACHER)
+    run, report = plain_run(zoo_env)
     check_report(run, report, "plain")
     assert read_json(run / "manifest.json")["backend"] == "vllm"
     (src,) = report["sources"]
     assert src["source"] == TEACHER and src["trained"] == src["kept"] > 0  # plain trains on every kept rationale
+
+
+@pytest.mark.skipif(not runtime.vllm_available(), reason="vLLM is not installed")
+def test_api_teacher_keeps_the_same_rationales_as_in_process(zoo_env):
+    """The plain run's teacher served by ``vllm serve`` (cotgap's LocalServer) and named as an API
+    teacher: same prompts (chat messages rendered by the server's template), greedy, float32 as the
+    in-process engine on a CPU — the same rationales and the same kept ones."""
+    from cotgap.backends.local_server import LocalServer
+    from cotgap.models import zoo
+
+    local, _ = plain_run(zoo_env)
+    path = str(zoo.ensure(TEACHER))
+    server = LocalServer(path, API_ENGINE, seed=1234, log_path=zoo_env["root"] / "vllm-serve.log",
+                         env={**zoo_env["env"], **API_ENV}).start()
+    try:
+        run, report = cotgap_run(zoo_env, "api", "--strategy", "plain",
+                                 "--teacher", f"openai:{path}@{server.base_url};parameters_b=0.63;concurrency=4")
+    finally:
+        server.stop()
+    assert read_json(run / "stages" / "generate.json")["generation_cache"]["computed"] == 1  # really asked
+    gen_api, gen_local = _teacher_records(run, "generations"), _teacher_records(local, "generations")
+    assert len(gen_api) == len(gen_local) == LIMIT
+    assert gen_api == gen_local
+    kept = _teacher_records(run, "filtered")
+    assert kept == _teacher_records(local, "filtered") and len(kept) > 0  # the 0.5B model solves some
+    assert report["api_teachers"] and report["sources"][0]["kept"] == len(kept)
 
 
 def test_micota(zoo_env):

@@ -16,6 +16,7 @@ Cache layout (``$COTGAP_CACHE``, default ``~/.cache/cotgap``)::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -218,6 +219,31 @@ def ensure(name: str, log=print) -> Path:
         lock.release()
 
 
+@contextlib.contextmanager
+def _one_gguf_reader():
+    """Let transformers' three reads of one GGUF (config, tokenizer, weights) share one reader.
+
+    Each ``gguf.GGUFReader`` parses the whole metadata, vocabulary and merges included, which is
+    most of a conversion's time; the reader is a read-only memory map, so sharing it changes no
+    output (the converted folder's checksum is the same). transformers imports the class from
+    ``gguf`` at each call, so replacing it there for the conversion's duration is enough."""
+    import gguf
+
+    original, readers = gguf.GGUFReader, {}
+
+    def shared(path, mode="r"):
+        key = (os.fspath(path), mode)
+        if key not in readers:
+            readers[key] = original(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader = shared
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = original
+
+
 def _convert(m: ZooModel, log) -> Path:
     """Fetch, check and convert ``m`` (the caller holds its conversion lock)."""
     name, target = m.name, model_dir(m.name)
@@ -236,8 +262,9 @@ def _convert(m: ZooModel, log) -> Path:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        tok = AutoTokenizer.from_pretrained(tmp, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(tmp, gguf_file=gguf.name, dtype=torch.bfloat16)
+        with _one_gguf_reader():
+            tok = AutoTokenizer.from_pretrained(tmp, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(tmp, gguf_file=gguf.name, dtype=torch.bfloat16)
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
