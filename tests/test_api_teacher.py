@@ -9,6 +9,7 @@ subprocesses. The same comparison on a zoo model is in tests/test_zoo_strategies
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,9 +76,12 @@ def cotgap_run(tmp: Path, student, teacher: str, *extra, backend="hf", env=None,
     return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=900)
 
 
-def generations(tmp: Path) -> list[dict]:
-    files = sorted((tmp / "run" / "generations").glob("00-*.jsonl"))
-    return [{k: r[k] for k in ("doc_id", "response", "answer", "correct")} for r in read_jsonl(files[0])]
+def generations(tmp: Path, source: str | None = None) -> list[dict]:
+    """The first teacher's generations (or the named source's)."""
+    run = tmp / "run"
+    f = run / "generations" / read_json(run / "generations" / "index.json")[source] if source else \
+        sorted((run / "generations").glob("00-*.jsonl"))[0]
+    return [{k: r[k] for k in ("doc_id", "response", "answer", "correct")} for r in read_jsonl(f)]
 
 
 def error_lines(out) -> list[str]:
@@ -124,17 +128,6 @@ def test_api_teacher_run_records_declared_size_and_prompt_messages(reference, mo
     assert "parameters (declared)" in out.stdout or "(declared)" in out.stdout
 
 
-def test_api_rationales_equal_in_process_engine(reference, models, tmp_path):
-    """Same model, prompts and greedy sampling: the server's rationales equal vLLM in-process's."""
-    out = cotgap_run(tmp_path, models[1], str(models[0]), "--config", str(_engine_config(tmp_path)),
-                     backend="vllm")
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    api, local = generations(reference[0]), generations(tmp_path)
-    agree = sum(a == b for a, b in zip(api, local))
-    assert len(api) == len(local) == N_TRAIN
-    assert agree == N_TRAIN, [(a["response"][:80], b["response"][:80]) for a, b in zip(api, local) if a != b]
-
-
 def _engine_config(tmp: Path, **per_model) -> Path:
     import yaml
 
@@ -143,15 +136,24 @@ def _engine_config(tmp: Path, **per_model) -> Path:
     return cfg
 
 
-def test_data_parallel_teacher_on_a_managed_vllm_serve(reference, models, tmp_path):
-    """data_parallel_size 2: two engine replicas behind a ``vllm serve`` cotgap starts and stops
-    (vLLM's in-process LLM refuses data parallelism); same rationales as the API run."""
-    cfg = _engine_config(tmp_path, teacher={"data_parallel_size": 2, "max_num_seqs": 4})
-    out = cotgap_run(tmp_path, models[1], str(models[0]), "--config", str(cfg), backend="vllm")
+def test_in_process_and_data_parallel_engines_write_the_api_rationales(reference, models, tmp_path):
+    """Same model, prompts and greedy sampling, served three ways: the API run's ``vllm serve``
+    (the reference), vLLM in-process, and ``data_parallel_size`` 2 — two engine replicas behind a
+    ``vllm serve`` that cotgap starts and stops (vLLM's in-process ``LLM`` refuses data
+    parallelism). One run holds the last two: the teacher, and a copy of it (another folder: its
+    own engine settings and cache key) with data parallelism."""
+    dp = tmp_path / "teacher-dp"
+    shutil.copytree(models[0], dp)
+    cfg = _engine_config(tmp_path, **{dp.name: {"data_parallel_size": 2, "max_num_seqs": 4}})
+    out = cotgap_run(tmp_path, models[1], str(models[0]), "--teacher", str(dp), "--config", str(cfg), backend="vllm")
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    manifest = read_json(tmp_path / "run" / "manifest.json")
-    assert manifest["engines"][str(models[0])]["data_parallel_size"] == 2
-    assert generations(tmp_path) == generations(reference[0])
+    engines = read_json(tmp_path / "run" / "manifest.json")["engines"]
+    assert engines[str(dp.resolve())]["data_parallel_size"] == 2 and (engines[str(models[0])].get("data_parallel_size") or 1) == 1
+    api = generations(reference[0])
+    assert len(api) == N_TRAIN
+    local, served = generations(tmp_path), generations(tmp_path, source=str(dp.resolve()))
+    assert local == api, [(a["response"][:80], b["response"][:80]) for a, b in zip(api, local) if a != b]
+    assert served == api
 
 
 def test_killed_client_resumes_with_only_the_missing_requests(reference, models, proxy, tmp_path):

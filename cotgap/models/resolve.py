@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -85,13 +86,16 @@ def resolve(spec) -> ModelRef:
 
 @cache
 def count_params(ref: ModelRef) -> int:
-    """Parameter count from the model's config alone: the model is built on the meta device."""
+    """Parameter count without reading weights: a local unquantized checkpoint's safetensors
+    headers (tensor shapes), else the model built from its config on the meta device."""
     if ref.kind == "zoo":
         return zoo.ZOO[ref.spec].n_params
     if ref.kind == "scripted":
         raise UserError("the scripted teacher is not a model and has no size; use it as a teacher only")
     if ref.kind == "api":
         return int(api_mod.require_declared_size(ref.api) * 1e9)
+    if ref.kind == "local" and (n := stored_params(Path(ref.spec))) is not None:
+        return n
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -102,3 +106,32 @@ def count_params(ref: ModelRef) -> int:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     return sum(p.numel() for p in model.parameters())
+
+
+def stored_params(folder: Path) -> int | None:
+    """The parameters a local checkpoint stores, from its safetensors headers alone (shapes; no
+    tensor is read, no model built, transformers not imported: a bad run is refused in a second).
+    The same number as the meta-device count for a checkpoint ``save_pretrained`` wrote (tied
+    weights are stored once). None where headers do not tell: no safetensors files, or quantized
+    weights (packed tensors hold several parameters each)."""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if config.get("quantization_config"):
+        return None
+    index = folder / "model.safetensors.index.json"
+    try:
+        names = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.exists() else \
+            sorted(p.name for p in folder.glob("*.safetensors"))
+    except (OSError, ValueError, KeyError):
+        return None
+    if not names:
+        return None
+    from safetensors import safe_open
+
+    total = 0
+    for name in names:
+        with safe_open(str(folder / name), framework="numpy") as f:
+            total += sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())
+    return total

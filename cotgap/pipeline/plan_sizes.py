@@ -88,7 +88,7 @@ def size_of(spec: str, declared: dict[str, float]) -> Sized:
     if ref.kind == "hub":
         return _size_hub(ref, declared)
     try:
-        n = count_params(ref)  # zoo: pinned; local: its config.json; api: the spec's declared size
+        n = count_params(ref)  # zoo: pinned; local: its safetensors headers (else config.json); api: the spec's declared size
     except UserError as exc:
         return Sized(ref.spec, ref.kind, None, "unsized", f"could not size {ref.spec}: {exc}")
     return Sized(ref.spec, ref.kind, n, {"zoo": "zoo", "local": "config", "api": "declared"}[ref.kind])

@@ -12,7 +12,8 @@ def human_size(n: int) -> str:
 def check_student_smaller(student, teachers, *, exempt=("scripted",)) -> dict[str, int]:
     """Refuse a student that is not strictly smaller than every (model) teacher.
 
-    Parameter counts come from configs only (``count_params`` builds models on the meta device).
+    Parameter counts read no weights (``count_params``: a local checkpoint's safetensors headers,
+    else the model built from its config on the meta device).
     Returns the counts by model spec, for the manifest.
     """
     sizes = {student.spec: student.n_params}
