@@ -145,8 +145,7 @@ def run(strategy, config_file, task, student, teachers, out, limit, data_dir, in
     from cotgap.pipeline.runner import Runner
     from cotgap.report import run_report
 
-    stage = err if as_json else console
-    output.use_stage_console(stage)
+    stage = _stage_console(as_json)
     if embedded:
         stage.print(f"[dim]embedded default: {cfg.task} ({cfg.synthetic_n} examples) · student {cfg.student} · "
                     f"teacher {', '.join(cfg.teachers)} · LoRA lr {cfg.training.lr():g} "
@@ -164,6 +163,13 @@ def run(strategy, config_file, task, student, teachers, out, limit, data_dir, in
     run_report.render(report, console)
     console.print(f"report: {runner.run.path / 'report.json'}  plot: {png}  "
                   f"(computed: {', '.join(report['run']['computed']) or 'nothing'})")
+
+
+def _stage_console(json_stdout: bool) -> Console:
+    """Where this command's stage lines and bars go: stderr when stdout carries JSON (or data)."""
+    stage = err if json_stdout else console
+    output.use_stage_console(stage)
+    return stage
 
 
 def _log_line(console, path) -> None:
@@ -278,7 +284,7 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
         from cotgap.report import icl
 
         icl_table = out or "icl-table.csv"
-        output.use_stage_console(err)
+        _stage_console(True)
         # the engines' output beside the table it measured (appended: icl-table.csv -> icl-table.csv.log)
         with output.chatter(f"{icl_table}.log", consoles=(console, err), json_stdout=as_json):
             icl.measure(tasks, teachers, students, icl_table, limit=limit, synthetic_n=synthetic_n,
@@ -348,8 +354,7 @@ def sweep(config_file, out, limit, backend, threads, ablation, dry_run, as_json,
         _print_plan(config_file, grid_args, as_json)
         return
     grid = load_grid(config_file, **grid_args)
-    stage = err if as_json else console
-    output.use_stage_console(stage)
+    stage = _stage_console(as_json)
     stage.print(f"[bold]cotgap sweep[/] {grid.name}: {len(grid.cells)} cells → {grid.out} "
                 f"(shared generations: {grid.cache})")
     with output.chatter(output.run_log(grid.out), consoles=(console, err), json_stdout=as_json) as chatter:

@@ -76,12 +76,17 @@ def cotgap_run(tmp: Path, student, teacher: str, *extra, backend="hf", env=None,
     return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=900)
 
 
-def generations(tmp: Path, source: str | None = None) -> list[dict]:
-    """The first teacher's generations (or the named source's)."""
-    run = tmp / "run"
-    f = run / "generations" / read_json(run / "generations" / "index.json")[source] if source else \
-        sorted((run / "generations").glob("00-*.jsonl"))[0]
+def teacher_records(run: Path, folder: str = "generations", source: str | None = None) -> list[dict]:
+    """A run's first teacher's records (or the named source's) in ``generations`` or ``filtered``:
+    what two engines writing for the same prompts must agree on."""
+    f = run / folder / read_json(run / "generations" / "index.json")[source] if source else \
+        sorted((run / folder).glob("00-*.jsonl"))[0]
     return [{k: r[k] for k in ("doc_id", "response", "answer", "correct")} for r in read_jsonl(f)]
+
+
+def generations(tmp: Path, source: str | None = None) -> list[dict]:
+    """The generations of the run ``cotgap_run`` wrote under ``tmp``."""
+    return teacher_records(tmp / "run", source=source)
 
 
 def error_lines(out) -> list[str]:

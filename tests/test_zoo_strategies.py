@@ -55,6 +55,7 @@ from cotgap.jsonio import read_json, read_jsonl
 from tests.conftest import ZOO_MODELS
 from tests.test_api_teacher import ENGINE as API_ENGINE
 from tests.test_api_teacher import ENV as API_ENV
+from tests.test_api_teacher import teacher_records
 
 pytestmark = pytest.mark.zoo
 
@@ -185,11 +186,6 @@ def plain_run(zoo_env) -> tuple[Path, dict]:
     return zoo_env["runs"]["plain"]
 
 
-def _teacher_records(run: Path, folder: str) -> list[dict]:
-    (f,) = sorted((run / folder).glob("00-*.jsonl"))
-    return [{k: r[k] for k in ("doc_id", "response", "answer", "correct")} for r in read_jsonl(f)]
-
-
 def test_plain(zoo_env):
     run, report = plain_run(zoo_env)
     check_report(run, report, "plain")
@@ -219,11 +215,11 @@ def test_api_teacher_keeps_the_same_rationales_as_in_process(zoo_env):
     finally:
         server.stop()
     assert read_json(run / "stages" / "generate.json")["generation_cache"]["computed"] == 1  # really asked
-    gen_api, gen_local = _teacher_records(run, "generations"), _teacher_records(local, "generations")
+    gen_api, gen_local = teacher_records(run, "generations"), teacher_records(local, "generations")
     assert len(gen_api) == len(gen_local) == LIMIT
     assert gen_api == gen_local
-    kept = _teacher_records(run, "filtered")
-    assert kept == _teacher_records(local, "filtered") and len(kept) > 0  # the 0.5B model solves some
+    kept = teacher_records(run, "filtered")
+    assert kept == teacher_records(local, "filtered") and len(kept) > 0  # the 0.5B model solves some
     assert report["api_teachers"] and report["sources"][0]["kept"] == len(kept)
 
 

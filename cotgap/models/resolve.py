@@ -96,13 +96,21 @@ def count_params(ref: ModelRef) -> int:
         return int(api_mod.require_declared_size(ref.api) * 1e9)
     if ref.kind == "local" and (n := stored_params(Path(ref.spec))) is not None:
         return n
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(ref.spec)
     except Exception as exc:
         raise UserError(f"cannot read the config of model {ref.spec!r}: {str(exc).splitlines()[0]}") from None
+    return meta_params(config)
+
+
+def meta_params(config) -> int:
+    """Parameters of the causal LM ``config`` describes, built on the meta device (no memory used,
+    no weights read)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     return sum(p.numel() for p in model.parameters())

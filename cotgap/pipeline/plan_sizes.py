@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cotgap.errors import UserError
-from cotgap.models.resolve import ModelRef, count_params, resolve
+from cotgap.models.resolve import ModelRef, count_params, meta_params, resolve
 
 #: Variables that keep huggingface_hub / transformers off the network for the plan's duration.
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -56,16 +56,12 @@ def _cached_config_params(spec: str) -> int | None:
 
     if not isinstance(try_to_load_from_cache(spec, "config.json"), str):
         return None
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(spec, local_files_only=True)
-        with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(config)
+        return meta_params(AutoConfig.from_pretrained(spec, local_files_only=True))
     except Exception:  # a cached config transformers cannot build: as good as none
         return None
-    return sum(p.numel() for p in model.parameters())
 
 
 def _size_hub(ref: ModelRef, declared: dict[str, float]) -> Sized:
