@@ -24,9 +24,9 @@ from cotgap.backends import engines, evaluation, generation, tracking
 from cotgap.backends.ledger import LedgeredLM, RequestLedger
 from cotgap.backends.training import TrainConfig, TrainResult, train_sft
 from cotgap.errors import ProtocolError, ServiceError, UserError
-from cotgap.jsonio import key_of, read_jsonl, write_json, write_jsonl
+from cotgap.jsonio import key_of, write_json, write_jsonl
 from cotgap.models.resolve import ModelRef, resolve
-from cotgap.pipeline import trained_set
+from cotgap.pipeline import gencache, trained_set
 from cotgap.protocol import rules
 from cotgap.rundir import RunDir
 
@@ -176,7 +176,7 @@ class RunContext:
             **({"hf_batch_size": gen.hf_batch_size} if backend == "hf" else {}),
         })
         path = self.cache_dir / "generations" / f"{ref.slug}-{key}.jsonl"
-        records = self._cached_generations(path, len(evaluation.docs(task)) * samples)
+        records = gencache.read(path, key, task=task, scoring=self.task_settings.scoring, samples=samples, log=self.log)
         if records is not None:
             self.generation_stats["reused"] += 1
             self.log(f"  generations of {ref.spec}: reused cache {path.name}")
@@ -195,27 +195,9 @@ class RunContext:
         lm = LedgeredLM(inner, ledger)
         records = self._generate_samples(lm, ref, source, samples, temperature, description, max_new)
         self.log(f"  {ref.spec}: {lm.sent} requests sent, {lm.reused} answered from the ledger")
-        write_jsonl(path, records)
+        gencache.write(path, key, records)
         ledger.remove()  # the finished generation file supersedes it
         return records
-
-    def _cached_generations(self, path: Path, expected: int) -> list[dict] | None:
-        """A generation-cache entry, or None to (re)compute it: a file that does not parse or holds
-        the wrong number of records is reported in one line, set aside and never trusted."""
-        if not path.exists():
-            return None
-        try:
-            records = read_jsonl(path)
-            ok = len(records) == expected and not any(missing_fields(r) for r in records)
-        except (ValueError, OSError, UnicodeDecodeError):
-            ok = False
-        if ok:
-            return records
-        bad = path.with_name(path.name + ".corrupt")
-        path.replace(bad)
-        self.log(f"  [yellow]generation cache entry {path.name} is corrupt; regenerating "
-                 f"(the file is kept as {bad.name} in {path.parent})[/yellow]")
-        return None
 
     def _generate_samples(self, lm, ref: ModelRef, source, samples, temperature, description, max_new) -> list[dict]:
         records: list[dict] = []
