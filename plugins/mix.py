@@ -10,11 +10,15 @@ strong reasoner's data. Two variants, both at a 1:4 ratio (strong : easy):
 - **Mix-Long**: long-CoT rationales (a reasoning model) mixed with short-CoT rationales;
 - **Mix-Large**: rationales of a large model mixed with rationales of a smaller model.
 
-Here the two data sources are exactly two teachers, given in that order:
-``--teacher <long-CoT or large> --teacher <short-CoT or small>`` (``ctx.teachers[0]`` is the
-"strong" source, ``ctx.teachers[1]`` the "easy" one). Any other number of teachers is refused
-before any work starts (``check`` hook). With no ``--teacher`` the strategy's default teachers
-are the zoo's Qwen2.5-Coder 1.5B (strong/large) and 0.5B (easy/small): Mix-Large in effect.
+Here the two data sources are exactly two teachers (any other number is refused before any work
+starts, ``check`` hook). **Their roles are named, never positional**: ``strategy_params {strong:
+<teacher>, easy: <teacher>}`` (either alone names the other teacher too; a name is a teacher's spec
+as given to ``--teacher``). With no role named, the teacher with more parameters (at least
+``CAPACITY_RATIO`` = 1.25x more) is the strong one — the Mix-Large reading; a pair that cannot be
+told apart so (one size class, a scripted or API teacher without a size) and every ``mix-long``
+run (long vs short CoT is not a size) must name the roles, and is otherwise refused in one line.
+With no ``--teacher`` the strategy's default teachers are the zoo's Qwen2.5-Coder 1.5B
+(strong/large, by size) and 0.5B (easy/small): Mix-Large in effect.
 
 Stages:
 
@@ -40,18 +44,21 @@ other teacher does then.
 
 Training budget: by default the ordinary ``training`` config (the same batching, hence the same
 number of optimizer updates, as ``plain`` on a data set of the same size). The paper's own runs
-used batch 5 x grad-accum 4 (and plain SFT batch 2 x 1 in its baselines), which gives mix far
-fewer updates than its baselines; ``published_batching: true`` reproduces that and records
-``unequal_updates``.
+used 5 examples per device x 4 accumulation steps on several GPUs (a global batch of 5 x 4 x
+processes), which gives mix far fewer updates than its baselines; ``published_batching: true``
+reproduces that (per device 5, accumulation 4, on however many processes the run trains with),
+records the global batch and ``unequal_updates``.
 
 Choices the paper leaves open, each a parameter (``strategy_params``) with its default:
 
 - ``ratio`` (0.2): share of the mixed set drawn from the strong (long/large) teacher; 0.2 is the
   paper's 1:4. A float in [0, 1] or a string ``"a:b"`` (strong:easy).
-- ``preset`` (null): ``"mix-long"`` (teacher 0 = long-CoT source, teacher 1 = short-CoT) or
-  ``"mix-large"`` (teacher 0 = larger model, teacher 1 = smaller); both fix the ratio at 1:4
-  (an explicitly different ``ratio`` is refused) and only name the roles; the preset is
-  recorded in the report. null: roles "strong"/"easy", ratio as given.
+- ``strong`` / ``easy`` (null): the teacher (spec as given) in each role; see above.
+- ``preset`` (null): ``"mix-long"`` (strong = the long-CoT teacher, easy = the short-CoT one; the
+  roles must be named) or ``"mix-large"`` (strong = the larger model, easy = the smaller); both
+  fix the ratio at 1:4 (an explicitly different ``ratio`` is refused) and label the roles
+  (long/short, large/small); the preset is recorded in the report. null: roles "strong"/"easy",
+  ratio as given.
 - ``size`` ("short"): the target size N of the mixed set. ``"short"``: as many rationales as the
   easy (short/small) teacher kept, i.e. the data set the easy-only baseline would train on;
   ``"all"``: the number of distinct questions solved by at least one teacher; an int: exactly that.
@@ -64,9 +71,9 @@ Choices the paper leaves open, each a parameter (``strategy_params``) with its d
   (largest set <= N that both can supply); ``"fill"`` — the other teacher makes up the
   difference where it can (size holds, ratio off target).
 - ``seed`` (null -> the run's ``seed``): seed of the sampling.
-- ``published_batching`` (false): train with batch 5 x grad-accum 4 instead of the run's
-  ``training`` batching; the number of optimizer updates then differs from ``plain`` and the
-  report carries ``strategy_records.unequal_updates``.
+- ``published_batching`` (false): train with 5 examples per device x 4 accumulation steps (x the
+  run's processes) instead of the run's ``training`` batching; the number of optimizer updates
+  then differs from ``plain`` and the report carries ``strategy_records.unequal_updates``.
 
 Fixed choices (no parameter): the strong teacher's share is ``round(ratio * N)`` (Python's
 round-half-to-even), the rest is the easy teacher's; the strong draw is made first; each
@@ -74,11 +81,15 @@ teacher gives one greedy rationale per question (as in the paper's data); the mi
 shuffled (seeded) before training; the easy-teacher-only and strong-teacher-only questions are
 never dropped for lack of the other teacher's answer.
 
+In a sweep, each mix cell is also compared, at its own optimizer updates, with ``plain`` trained
+on each of its teachers alone (``compare_each_teacher_alone``; Li et al. compare the mix with
+each teacher's data alone, not with the two pooled).
+
 Recorded (``report.json`` -> ``strategy_records``): ``mix.params`` (resolved parameters and
-preset, with the teachers' roles), ``mix.available`` (correct rationales per source),
+preset, with the teachers' roles and how they were decided), ``mix.available`` (correct rationales per source),
 ``mix.examples_per_source``, ``mix.ratio`` (target and achieved), ``mix.shortfall`` (when a
-teacher ran short), ``mix.training`` (batching and optimizer updates, plus what ``plain``'s
-batching would have done) and ``unequal_updates`` when ``published_batching`` is on.
+teacher ran short), ``mix.training`` (per-device batch, accumulation, processes, global batch and
+optimizer updates, plus what ``plain``'s batching would have done) and ``unequal_updates`` when ``published_batching`` is on.
 """
 
 from __future__ import annotations
@@ -92,15 +103,20 @@ from cotgap import Strategy, UserError, hookimpl
 NAME = "mix"
 PRESETS = {
     "mix-long": {"ratio": 0.2, "roles": ("long", "short"),
-                 "doc": "Mix-Long: teacher 0 writes long CoT, teacher 1 short CoT; 1:4 long:short"},
+                 "doc": "Mix-Long: the strong teacher writes long CoT, the easy one short CoT; 1:4 long:short"},
     "mix-large": {"ratio": 0.2, "roles": ("large", "small"),
-                  "doc": "Mix-Large: teacher 0 is the larger model, teacher 1 the smaller; 1:4 large:small"},
+                  "doc": "Mix-Large: the strong teacher is the larger model, the easy one the smaller; 1:4 "
+                         "large:small"},
 }
 DEFAULT_ROLES = ("strong", "easy")
-#: With no ``--teacher``: Mix-Large on the embedded zoo (the larger model first, as the 20% share).
+#: The two role parameters, in the order the sources are drawn (strong first).
+ROLE_KEYS = ("strong", "easy")
+#: With no ``--teacher``: Mix-Large on the embedded zoo (the larger model is the strong one, by size).
 DEFAULT_TEACHERS = ("qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct")
-# the paper's batching at its own epochs: a sweep's equal-updates budget (max_steps) is lifted
-PUBLISHED_BATCHING = {"batch_size": 5, "grad_accum": 4, "max_steps": -1}
+#: The paper's batching: examples per device and gradient-accumulation steps (global batch:
+#: their product times the processes), at its own epochs (a sweep's budget, max_steps, is lifted).
+PUBLISHED_PER_DEVICE_BATCH = 5
+PUBLISHED_GRAD_ACCUM = 4
 
 
 class Mix(Strategy):
@@ -111,9 +127,12 @@ class Mix(Strategy):
     description = ("Mix Distillation: 1:4 mix of a long-CoT/large teacher's and a "
                    "short-CoT/small teacher's correct rationales (Li et al. 2025)")
     default_teachers = DEFAULT_TEACHERS
+    compare_each_teacher_alone = True
 
     @dataclass
     class Params:  # types here; the values' meaning is checked by resolve_params
+        strong: str | None = None
+        easy: str | None = None
         ratio: float | str = 0.2
         preset: str | None = field(default=None, metadata={"choices": (None, *PRESETS)})
         size: str = 'short'
@@ -124,7 +143,7 @@ class Mix(Strategy):
 
     def check(self, ctx):
         _check_teachers(ctx)
-        _params(ctx)
+        assign_roles(ctx.teachers, _params(ctx))
 
     def generate(self, ctx):
         return generate_sources(ctx)
@@ -198,12 +217,78 @@ def _params(ctx) -> dict:
 
 def _check_teachers(ctx) -> None:
     if len(ctx.teachers) != 2:
-        raise UserError(f"mix needs exactly 2 teachers (long-CoT/large first, short-CoT/small second), "
+        raise UserError(f"mix needs exactly 2 teachers (a strong: long-CoT/large one and an easy: short-CoT/small one), "
                         f"got {len(ctx.teachers)}")
 
 
-def source_names(ctx, p: dict) -> tuple[str, str]:
-    strong, easy = ctx.teachers
+def _matches(ref, name: str) -> bool:
+    """Whether the teacher ``ref`` is the one the user named ``name`` (its spec, as given or resolved)."""
+    from cotgap.models.resolve import resolve
+
+    if name == ref.spec:
+        return True
+    try:
+        return resolve(name).spec == ref.spec
+    except UserError:
+        return False
+
+
+def _named(teachers, name: str, role: str) -> int:
+    """Index of the teacher named for ``role``; one line naming the teachers when none is."""
+    hits = [i for i, t in enumerate(teachers) if _matches(t, name)]
+    if len(hits) != 1:
+        raise UserError(f"mix: {role}: {name!r} is not one of this run's teachers "
+                        f"({', '.join(t.spec for t in teachers)})")
+    return hits[0]
+
+
+def _size(ref) -> int | None:
+    """A teacher's parameter count, None where it has none (scripted) or it cannot be read."""
+    try:
+        return int(ref.n_params)
+    except UserError:
+        return None
+
+
+def _by_size(teachers) -> tuple[list[int], str]:
+    """(strong index, easy index) by parameter count when they differ by CAPACITY_RATIO or more;
+    otherwise the one-line refusal."""
+    from cotgap.protocol.constants import CAPACITY_RATIO
+    from cotgap.protocol.rules import human_size
+
+    sizes = [_size(t) for t in teachers]
+    a, b = (t.spec for t in teachers)
+    if None not in sizes and max(sizes) >= CAPACITY_RATIO * min(sizes):
+        strong = sizes.index(max(sizes))
+        return [strong, 1 - strong], "parameters"
+    shown = ", ".join(f"{t.spec} {human_size(n) if n else 'size unknown'}" for t, n in zip(teachers, sizes))
+    raise UserError(f"mix: cannot tell the strong teacher from the easy one ({shown}): name them, e.g. "
+                    f"strategy_params {{strong: {a}, easy: {b}}}")
+
+
+def assign_roles(teachers, p: dict) -> tuple[list, str]:
+    """The two teachers as (strong, easy) and how that was decided ("named" or "parameters").
+
+    Never by position: ``strong`` / ``easy`` name them (one names the other too); with neither, the
+    larger model is the strong one (Mix-Large) where sizes tell them apart; mix-long needs names."""
+    named = {k: _named(teachers, p[k], k) for k in ROLE_KEYS if p.get(k) is not None}
+    if len(named) == 2 and named["strong"] == named["easy"]:
+        raise UserError(f"mix: strong and easy name the same teacher ({p['strong']!r}); give one teacher each")
+    if named:
+        strong = named["strong"] if "strong" in named else 1 - named["easy"]
+        return [teachers[strong], teachers[1 - strong]], "named"
+    if p.get("preset") == "mix-long":
+        a, b = (t.spec for t in teachers)
+        raise UserError(f"mix: preset mix-long needs the roles named (long vs short CoT is not a size): "
+                        f"strategy_params {{strong: <long-CoT teacher>, easy: <short-CoT teacher>}}, e.g. "
+                        f"{{strong: {a}, easy: {b}}}")
+    order, how = _by_size(teachers)
+    return [teachers[i] for i in order], how
+
+
+def source_names(p: dict, ordered) -> tuple[str, str]:
+    """The sources' names, ``"<spec> [<role>]"``, strong first."""
+    strong, easy = ordered
     return f"{strong.spec} [{p['roles'][0]}]", f"{easy.spec} [{p['roles'][1]}]"
 
 
@@ -288,18 +373,20 @@ def mix_records(strong: list[dict], easy: list[dict], *, ratio: float, size="sho
 def generate_sources(ctx) -> dict:
     _check_teachers(ctx)
     p = _params(ctx)
-    names = source_names(ctx, p)
+    ordered, how = assign_roles(ctx.teachers, p)
+    names = source_names(p, ordered)
     ctx.record("mix.params", {k: p[k] for k in ("ratio", "ratio_fraction", "preset", "size", "distinct_questions",
                                                   "shortfall", "seed", "published_batching")}
                | {"preset_doc": PRESETS[p["preset"]]["doc"] if p["preset"] else None,
-                  "roles": {names[0]: p["roles"][0], names[1]: p["roles"][1]}})
-    return {name: ctx.generate_rationales(t, source=name) for name, t in zip(names, ctx.teachers)}
+                  "roles": {names[0]: p["roles"][0], names[1]: p["roles"][1]}, "roles_by": how,
+                  "strong": ordered[0].spec, "easy": ordered[1].spec})
+    return {name: ctx.generate_rationales(t, source=name) for name, t in zip(names, ordered)}
 
 
 def train_mix(ctx, data: dict):
     _check_teachers(ctx)
     p = _params(ctx)
-    s_name, e_name = source_names(ctx, p)
+    s_name, e_name = source_names(p, assign_roles(ctx.teachers, p)[0])
     missing = [n for n in (s_name, e_name) if n not in data]
     if missing:
         raise UserError(f"mix: no kept data for source(s) {', '.join(missing)}")
@@ -323,21 +410,63 @@ def train_mix(ctx, data: dict):
     ctx.log(f"  mix: {info['taken']['strong']} from {s_name} + {info['taken']['easy']} from {e_name} "
             f"(target ratio {p['ratio']:.3g}, achieved {info['ratio_achieved']})")
 
-    overrides = dict(PUBLISHED_BATCHING) if p["published_batching"] else {}
+    overrides = published_overrides(ctx.training_config()) if p["published_batching"] else {}
+    result = ctx.train_student(mixed, **overrides)
+    _record_training(ctx, result, len(mixed), overrides, p["published_batching"])
+    return result
+
+
+# -- the training budget ------------------------------------------------------------------------
+def _processes(cfg) -> int:
+    """Training processes of ``cfg`` where known before launch (1 in this process)."""
+    if hasattr(cfg, "processes"):
+        return int(cfg.processes())
+    return int(getattr(cfg, "num_processes", None) or 1) if getattr(cfg, "launcher", "inprocess") != "inprocess" else 1
+
+
+def batching(cfg, processes: int | None = None) -> dict:
+    """Per-device batch, accumulation, processes (``processes``: as the training ran, else as far as
+    ``cfg`` knows before launch) and the global batch, their product."""
+    processes = int(processes or _processes(cfg))
+    per_device = getattr(cfg, "per_device_batch_size", None)
+    if per_device is None:  # a config whose ``batch_size`` is the global batch, split over the processes
+        per_device = max(1, cfg.batch_size // processes)
+    return {"per_device_batch_size": per_device, "grad_accum": cfg.grad_accum, "processes": processes,
+            "global_batch": per_device * cfg.grad_accum * processes}
+
+
+def published_overrides(cfg) -> dict:
+    """Training overrides for the paper's batching on ``cfg``'s processes: 5 per device x 4
+    accumulation steps, at the run's own epochs (``max_steps`` lifted)."""
+    if hasattr(cfg, "per_device_batch_size"):
+        return {"per_device_batch_size": PUBLISHED_PER_DEVICE_BATCH, "grad_accum": PUBLISHED_GRAD_ACCUM,
+                "max_steps": -1}
+    return {"batch_size": PUBLISHED_PER_DEVICE_BATCH * _processes(cfg), "grad_accum": PUBLISHED_GRAD_ACCUM,
+            "max_steps": -1}
+
+
+def _shape(b: dict) -> str:
+    """``"5 per device x 4 accumulation x 2 processes = 40"``."""
+    return (f"{b['per_device_batch_size']} per device x {b['grad_accum']} accumulation x {b['processes']} "
+            f"process{'es' if b['processes'] != 1 else ''} = {b['global_batch']}")
+
+
+def _record_training(ctx, result, n_examples: int, overrides: dict, published: bool) -> None:
+    """``mix.training`` (both batchings and their updates) and, for the paper's batching,
+    ``unequal_updates``."""
     plain_cfg = ctx.training_config()
     cfg = ctx.training_config(**overrides)
-    result = ctx.train_student(mixed, **overrides)
-    plain_updates = plain_cfg.updates(len(mixed))
-    ctx.record("mix.training", {"batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum,
-                                "updates": result.updates, "examples": result.examples,
-                                "plain_batch_size": plain_cfg.batch_size, "plain_grad_accum": plain_cfg.grad_accum,
-                                "plain_updates": plain_updates, "published_batching": p["published_batching"]})
-    if p["published_batching"]:
+    ran = ((getattr(result, "extra", None) or {}).get("run") or {}).get("processes")  # as launched
+    mine, plain = batching(cfg, ran), batching(plain_cfg, ran)
+    plain_updates = plain_cfg.updates(n_examples)
+    ctx.record("mix.training", {**mine, "updates": result.updates, "examples": result.examples,
+                                "plain_batching": plain, "plain_updates": plain_updates,
+                                "published_batching": published})
+    if published:
         ctx.record("unequal_updates", {
             "strategy": NAME, "updates": result.updates, "plain_updates": plain_updates,
-            "batching": f"{cfg.batch_size} x {cfg.grad_accum}",
-            "plain_batching": f"{plain_cfg.batch_size} x {plain_cfg.grad_accum}",
-            "note": "published_batching: the paper's batch 5 x grad-accum 4 — not the same number of optimizer "
-                    "updates as plain on the same data; compare with care",
+            "batching": _shape(mine), "plain_batching": _shape(plain), "global_batch": mine["global_batch"],
+            "note": f"published_batching: the paper's {PUBLISHED_PER_DEVICE_BATCH} per device x "
+                    f"{PUBLISHED_GRAD_ACCUM} accumulation steps — not the same number of optimizer updates as "
+                    "plain on the same data; compare with care",
         })
-    return result

@@ -510,9 +510,14 @@ def test_capacity_gap_margin_from_the_test_set_size():
 
 
 def test_capacity_gap_without_teacher_rows_is_insufficient():
-    eff = by_task(analyse(DISTILLED, BASELINE))["eff"]
+    unnamed = [{**r, "teacher": {"14B": "teacher-a", "7B": "teacher-b"}[r["teacher"]]} for r in DISTILLED]
+    eff = by_task(analyse(unnamed, BASELINE))["eff"]
     (g,) = eff.capacity_gaps
     assert g.verdict == INSUFFICIENT and "no teacher data" in g.detail and g.order.basis is None
+    assert g.descriptive_verdict == INSUFFICIENT
+    # teachers whose names state their sizes need no teacher rows: parameters from the names
+    (named,) = by_task(analyse(DISTILLED, BASELINE))["eff"].capacity_gaps
+    assert (named.order.stronger, named.order.weaker, named.order.basis) == ("14B", "7B", "parameters")
 
 
 # ---------------------------------------------------------------------------

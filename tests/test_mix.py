@@ -5,6 +5,7 @@ second run): the default command through the CLI, then ``published_batching: tru
 a spy on ``RunContext.train_student`` that sees exactly what went into training.
 """
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from cotgap.jsonio import read_json, read_jsonl
 
 LONG, SHORT = "scripted:long:0.3", "scripted:short:0.3"
 S_NAME, E_NAME = f"{LONG} [strong]", f"{SHORT} [easy]"
+ROLES = {"strong": LONG, "easy": SHORT}  # scripted teachers have no size: the roles are named
 
 
 def _recs(doc_ids, tag, correct=True):
@@ -78,6 +80,57 @@ def test_params_presets_and_teacher_count():
         mix.Mix().generate(ctx)
 
 
+# -- the roles ----------------------------------------------------------------------------------
+def _ref(spec, n_params=None):
+    """A teacher as the runner resolves it; ``n_params`` None: a model without a size (scripted)."""
+    from cotgap.models.resolve import resolve
+
+    ref = resolve(spec)
+    return ref if n_params is None else types.SimpleNamespace(spec=ref.spec, n_params=n_params)
+
+
+def _roles(teachers, **params):
+    ordered, how = mix.assign_roles(teachers, mix.resolve_params(params, params))
+    return [t.spec for t in ordered], how
+
+
+def test_roles_are_named_never_positional():
+    a, b = _ref(LONG), _ref(SHORT)
+    assert _roles([b, a], strong=LONG, easy=SHORT) == ([LONG, SHORT], "named")
+    assert _roles([a, b], easy=LONG) == ([LONG, SHORT][::-1], "named")  # one name places the other teacher
+    assert _roles([b, a], strong=LONG)[0] == [LONG, SHORT]
+    with pytest.raises(UserError, match="same teacher"):
+        _roles([a, b], strong=LONG, easy=LONG)
+    with pytest.raises(UserError, match="not one of this run's teachers"):
+        _roles([a, b], strong="scripted:long:0.5")
+
+
+def test_unnamed_roles_by_size_else_refused_in_one_line():
+    big, small = _ref("qwen2.5-coder-1.5b-instruct"), _ref("qwen2.5-coder-0.5b-instruct")
+    # zoo sizes are pinned: the larger model is the strong one whatever the order (Mix-Large)
+    assert _roles([small, big]) == ([big.spec, small.spec], "parameters")
+    assert _roles([small, big], preset="mix-large")[0] == [big.spec, small.spec]
+    for pair, params in (([_ref(LONG), _ref(SHORT)], {}),  # no size
+                         ([_ref("qwen2.5-coder-1.5b-instruct", 1.5e9), _ref(SHORT, 1.7e9)], {}),  # one class
+                         ([small, big], {"preset": "mix-long"})):  # long vs short is not a size
+        with pytest.raises(UserError) as err:
+            _roles(pair, **params)
+        assert "\n" not in str(err.value) and "strong" in str(err.value) and "easy" in str(err.value)
+
+
+def test_published_batching_is_per_device_times_accumulation_times_processes():
+    from cotgap.backends.training import TrainConfig
+
+    one = TrainConfig()
+    over = mix.published_overrides(one)
+    assert over["grad_accum"] == 4 and over["max_steps"] == -1  # the paper's own epochs
+    b = mix.batching(TrainConfig(**{**dataclasses.asdict(one), **over}))
+    assert (b["per_device_batch_size"], b["grad_accum"], b["processes"], b["global_batch"]) == (5, 4, 1, 20)
+    # on 4 processes (as the launcher ran them) the global batch is 5 x 4 x 4, not 20
+    b4 = mix.batching(TrainConfig(**{**dataclasses.asdict(one), **over}), 4)
+    assert (b4["per_device_batch_size"], b4["processes"], b4["global_batch"]) == (5, 4, 80)
+
+
 # -- real runs ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_student):
@@ -90,10 +143,11 @@ def runs(tmp_path_factory, tiny_student):
     tmp = tmp_path_factory.mktemp("mix")
     run = tmp / "run"
     env = {**os.environ, "COTGAP_GENERATION_CACHE": str(tmp / "gc")}
+    (tmp / "roles.yaml").write_text(f"strategy_params: {{strong: '{LONG}', easy: '{SHORT}'}}\n")
     cli = subprocess.run(
-        [sys.executable, "-m", "cotgap", "run", "--strategy", "mix", "--teacher", LONG, "--teacher", SHORT,
-         "--student", str(tiny_student), "--task", "synthetic_navigate", "--limit", "20", "--backend", "hf",
-         "--out", str(run)],
+        [sys.executable, "-m", "cotgap", "run", "--strategy", "mix", "--teacher", SHORT, "--teacher", LONG,
+         "--config", str(tmp / "roles.yaml"), "--student", str(tiny_student), "--task", "synthetic_navigate",
+         "--limit", "20", "--backend", "hf", "--out", str(run)],
         capture_output=True, text=True, env=env,
     )
     assert cli.returncode == 0, cli.stdout[-3000:] + cli.stderr[-3000:]
@@ -117,7 +171,7 @@ def runs(tmp_path_factory, tiny_student):
         mp.setattr(RunContext, "train_student", spy)
         cfg = config_mod.load(None, {"strategy": "mix", "student": str(tiny_student), "teachers": [LONG, SHORT],
                                      "task": "synthetic_navigate", "limit": 20, "out": str(tmp / "published"),
-                                     "strategy_params": {"published_batching": True}})
+                                     "strategy_params": {**ROLES, "published_batching": True}})
         cfg.generation.backend = "hf"
         published = Runner(cfg, Console(quiet=True)).prepare().execute()
     assert len(trained) == 1
@@ -159,6 +213,9 @@ def test_cli_run_reports_strategy_records(runs):
     recs = report["strategy_records"]
     assert recs["mix.params"]["ratio"] == 0.2 and recs["mix.params"]["ratio_fraction"] == "1:4"
     assert recs["mix.params"]["preset"] is None and recs["mix.params"]["published_batching"] is False
+    # the teachers were given short first: the named roles, not the order, decide
+    assert (recs["mix.params"]["strong"], recs["mix.params"]["easy"], recs["mix.params"]["roles_by"]) == \
+        (LONG, SHORT, "named")
     assert recs["mix.ratio"]["target"] == 0.2
     tr = recs["mix.training"]
     assert tr["updates"] == report["training"]["updates"] == tr["plain_updates"]  # same budget as plain
@@ -174,12 +231,14 @@ def test_published_batching_gives_fewer_updates_and_is_flagged(runs):
     flag = published["strategy_records"]["unequal_updates"]
     assert flag["updates"] == published["training"]["updates"]
     assert flag["plain_updates"] == default["training"]["updates"]
-    assert flag["batching"] == "5 x 4"
+    assert flag["batching"] == "5 per device x 4 accumulation x 1 process = 20" and flag["global_batch"] == 20
+    tr = published["strategy_records"]["mix.training"]
+    assert (tr["per_device_batch_size"], tr["grad_accum"], tr["processes"], tr["global_batch"]) == (5, 4, 1, 20)
     assert published["strategy_records"]["mix.params"]["published_batching"] is True
     # another config, so another run directory (the default run's is left as it was)
     assert read_json(runs["run"].parent / "published" / "run.json")["config"]["strategy_params"] == \
-        {"published_batching": True}
-    assert read_json(runs["run"] / "run.json")["config"]["strategy_params"] == {}
+        {**ROLES, "published_batching": True}
+    assert read_json(runs["run"] / "run.json")["config"]["strategy_params"] == ROLES
 
 
 # -- the check hook and default teachers ----------------------------------------------------------

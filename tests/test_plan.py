@@ -59,11 +59,15 @@ def test_small_grid_plan(tmp_path, offline_net):
     p.write_text(SMALL)
     plan = dry_run(p, "--out", str(tmp_path / "sw"))
     assert {"cells", "generation_jobs", "baselines"} <= set(plan)
-    cells = {(c["strategy"], c["student"], tuple(c["teachers"])): c for c in plan["cells"]}
-    assert len(cells) == len(plan["cells"]) == 10  # plain 2 x 3, mind 2 x 1, mix 2 x 1
+    cells = {(c["strategy"], c["student"], tuple(c["teachers"])): c for c in plan["cells"] if not c["alone_of"]}
+    assert len(cells) == 10  # plain 2 x 3, mind 2 x 1, mix 2 x 1
+    # and each mix cell's teachers alone (plain at the mix cell's updates): 2 x 2
+    alone = [c for c in plan["cells"] if c["alone_of"]]
+    assert len(plan["cells"]) == 14 and all(c["reference"] == c["alone_of"] for c in alone)
+    assert [c["status"] for c in alone if c["student"] == Q05 and c["teachers"] == [Q05]] == ["skipped"]
     assert all({"task", "student", "teachers", "strategy", "status", "reason", "resources"} <= set(c)
                for c in plan["cells"])
-    assert plan["counts"]["cells"] == {"run": 6, "skipped": 2, "unknown": 2}
+    assert plan["counts"]["cells"] == {"run": 9, "skipped": 3, "unknown": 2}
     skipped = cells[("plain", Q05, (Q05,))]
     assert skipped["status"] == "skipped" and skipped["reason"].startswith("protocol: student " + Q05)
     assert "not smaller than teacher" in skipped["reason"] and skipped["generation_jobs"] == []
@@ -77,18 +81,18 @@ def test_small_grid_plan(tmp_path, offline_net):
     # generation jobs: one per teacher x task x sampling, shared across students and strategies
     jobs = {(j["teacher"], j["sampling"]["description"]): j for j in plan["generation_jobs"]}
     assert len(jobs) == len(plan["generation_jobs"]) == 4
-    greedy15 = jobs[(Q15, None)]  # plain (2 students), mind's task-prompt perspective (2), mix (1)
-    assert len(greedy15["cells"]) == 5 and greedy15["sampling"] == {"samples": 1, "temperature": 0.0,
+    greedy15 = jobs[(Q15, None)]  # plain (2 students), mind's task-prompt perspective (2), mix (1), alone (2)
+    assert len(greedy15["cells"]) == 7 and greedy15["sampling"] == {"samples": 1, "temperature": 0.0,
                                                                     "description": None}
     assert len(jobs[(Q15, "Be brief.")]["cells"]) == 2
-    assert len(jobs[(Q05, None)]["cells"]) == 2  # plain smol/0.5b, mix smol (the skipped cells need none)
+    assert len(jobs[(Q05, None)]["cells"]) == 3  # plain smol/0.5b, mix smol, alone smol (skipped cells need none)
     assert jobs[(UNSIZED, None)]["status"] == "unknown" and greedy15["status"] == "run"
     assert all(j["exact"] for j in plan["generation_jobs"])
     by_id = {j["id"]: j for j in plan["generation_jobs"]}
     assert {by_id[i]["teacher"] for i in cells[("mix", SMOL, (Q15, Q05))]["generation_jobs"]} == {Q15, Q05}
 
     # baselines: one per student x task; resources: the model's entry, else default's
-    assert {b["student"]: len(b["cells"]) for b in plan["baselines"]} == {SMOL: 5, Q05: 3}  # not skipped ones
+    assert {b["student"]: len(b["cells"]) for b in plan["baselines"]} == {SMOL: 7, Q05: 4}  # not skipped ones
     assert all(b["resources"] == {"num_cpus": 2} for b in plan["baselines"])
     assert greedy15["resources"] == {"num_gpus": 1} and jobs[(Q05, None)]["resources"] == {"num_cpus": 2}
     assert all(c["resources"] == {"num_cpus": 2} for c in plan["cells"])
@@ -103,7 +107,7 @@ def test_small_grid_tables_and_no_resources(tmp_path, offline_net):
     res = CliRunner().invoke(cli, ["sweep", "--config", str(p), "--dry-run"])
     assert res.exit_code == 0, res.output
     assert "skipped" in res.stdout and "could not size" in res.stdout
-    assert "plan: 10 cells (6 run, 2 skipped, 2 unknown), 4 teacher-generation jobs, 2 student baselines" \
+    assert "plan: 14 cells (9 run, 3 skipped, 2 unknown), 4 teacher-generation jobs, 2 student baselines" \
         in " ".join(res.stdout.split())
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ.get("TRANSFORMERS_OFFLINE") == before  # restored
 

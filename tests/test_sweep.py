@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cotgap_plugins import mix as mix_plugin
 
 from cotgap.cli import cli
 from cotgap.errors import UserError
@@ -46,11 +47,12 @@ ablations: [none, cross-teacher-filter]
 limit: 5
 training: {{epochs: 1}}
 """), out=str(tmp_path / "sw"))
-    # per task: plain 2 students x 3 teacher sets x 2 ablations = 12, mix 2 x 1 x 2 = 4
-    assert len(g.cells) == 2 * (12 + 4)
+    # per task: plain 2 students x 3 teacher sets x 2 ablations = 12, mix 2 x 1 x 2 = 4, and per
+    # unablated mix cell one plain cell on each of its 2 teachers alone: 2 x 2 = 4
+    assert len(g.cells) == 2 * (12 + 4 + 4)
     assert len({c.name for c in g.cells}) == len(g.cells)
     assert g.out == (tmp_path / "sw").resolve() and g.cache == g.out / "_generations"
-    plain = [c for c in g.cells if c.strategy == "plain" and c.task == "synthetic_navigate"]
+    plain = [c for c in g.cells if c.strategy == "plain" and c.task == "synthetic_navigate" and not c.alone_of]
     assert sorted({tuple(c.teachers) for c in plain}) == [(Q05,), (Q15,), (Q15, Q05)]
     assert all(c.config.limit == 5 and c.config.training.epochs == 1 for c in g.cells)
     assert all(c.params == {"samples": 1} for c in plain)
@@ -364,11 +366,17 @@ strategies: [plain, mind, {{name: mix, teachers: [[{Q15}, {Q05}]]}}]
 ablations: [none, cross-teacher-filter]
 seeds: [1234, 7]
 """), out=str(tmp_path / "sw"))
-    assert len(g.cells) == (2 * 2 + 2 * 2 + 1 * 2) * 2  # (plain + mind) x teachers x ablations + mix, x seeds
+    # (plain + mind) x teachers x ablations + mix + mix's two each-teacher-alone cells, x seeds
+    assert len(g.cells) == (2 * 2 + 2 * 2 + 1 * 2 + 2) * 2
     by = {c.name: c for c in g.cells}
     assert all(c.name.endswith(f"--seed{c.seed}") for c in g.cells)
     assert all(c.config.seed == c.seed and c.config.training.seed == c.seed for c in g.cells)
     for c in g.cells:
+        if c.alone_of:  # trained at its mix cell's updates, on one of the mix cell's teachers
+            mixed = by[c.alone_of]
+            assert c.reference == mixed.name and mixed.strategy == "mix" and c.seed == mixed.seed
+            assert c.teachers[0] in mixed.teachers and c.strategy == "plain"
+            continue
         if c.strategy == "plain" and c.ablation is None:
             assert c.reference is None
             continue
@@ -378,7 +386,39 @@ seeds: [1234, 7]
         assert ref.teachers == (c.teachers if len(c.teachers) == 1 else [Q05])
     order = sweep.run_order(g.cells)
     assert all(c.reference is None for c in order[:4]) and all(c.reference for c in order[4:])
+    position = {c.name: i for i, c in enumerate(order)}
+    assert all(position[c.alone_of] < position[c.name] for c in g.cells if c.alone_of)  # mix trains first
     assert g.grid["seeds"] == [1234, 7] and g.grid["equal_updates"] is True
+
+
+def test_mix_cells_are_compared_with_each_teacher_alone(tmp_path):
+    """Li et al. compare a mix with training on each teacher's data alone: every unablated mix cell
+    (default teachers included) gets one plain cell per teacher, at the mix cell's updates."""
+    text = f"""
+tasks: [synthetic_navigate]
+students: [smollm2-135m-instruct]
+teachers: [[{Q15}, {Q05}]]
+strategies: [plain, mix, {{name: mix, teachers: null}}]
+strategy_params: {{plain: {{samples: 1}}}}
+ablations: [none, cross-teacher-filter]
+"""
+    with pytest.raises(UserError, match="listed twice"):  # one mix entry per grid, as for any strategy
+        load_grid(grid_file(tmp_path, text), out=str(tmp_path / "sw"))
+    g = load_grid(grid_file(tmp_path, text.replace(", {name: mix, teachers: null}", "")), out=str(tmp_path / "sw"))
+    alone = [c for c in g.cells if c.alone_of]
+    mixed = next(c for c in g.cells if c.strategy == "mix" and c.ablation is None)
+    assert sorted(c.teachers[0] for c in alone) == sorted([Q15, Q05]) and {c.alone_of for c in alone} == {mixed.name}
+    assert all(c.reference == mixed.name and c.params == {"samples": 1} and c.ablation is None for c in alone)
+    assert all(c.describe()["alone_of"] == mixed.name for c in alone)
+    # never a reference: the mix cell's own budget still comes from the pooled plain cell
+    assert mixed.reference == next(c.name for c in g.cells if c.strategy == "plain" and not c.alone_of
+                                   and c.ablation is None)
+    assert len({c.name for c in g.cells}) == len(g.cells)
+    off = load_grid(grid_file(tmp_path, "tasks: [synthetic_navigate]\nstudents: [smollm2-135m-instruct]\n"
+                                        "strategies: [mix]\nequal_updates: false\n"), out=str(tmp_path / "sw2"))
+    # mix's default teachers (1.5B and 0.5B) alone, at their own epochs (equal updates off)
+    assert sorted(c.teachers[0] for c in off.cells if c.alone_of) == sorted(mix_plugin.DEFAULT_TEACHERS)
+    assert all(c.reference is None for c in off.cells)
 
 
 @pytest.mark.parametrize("text, message", [

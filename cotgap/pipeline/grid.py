@@ -38,6 +38,13 @@ plain cell of the same task, student and seed with the same teacher set, else th
 cell of that task, student and seed in grid order. The sweep trains the reference first and gives
 the cell ``training.max_steps`` = the reference's updates. A grid that fixes ``training.max_steps``
 itself, or says ``equal_updates: false``, or has no plain cell for a group, gets no references.
+
+Each-teacher-alone comparisons: a cell of a strategy that declares ``compare_each_teacher_alone``
+(and has two or more teachers, no ablation) gets one extra plain cell per teacher, on that teacher
+alone (``alone_of`` = the cell), whose reference is that cell: it is trained at the cell's own
+optimizer updates, so the combined data is compared with each teacher's data alone at equal
+updates. These cells are never references themselves; the cross-run report compares them with
+their cell and keeps them out of the main analysis.
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ class Cell:
     peers: list[str] = field(default_factory=list)  # resolved teacher specs (cross-teacher-filter only)
     seed: int | None = None  # the replicate's seed when the grid lists ``seeds``
     reference: str | None = None  # the cell whose optimizer updates this one is trained at
+    alone_of: str | None = None  # the multi-teacher cell this one compares with, on one of its teachers alone
 
     @property
     def setting(self) -> str:
@@ -86,7 +94,7 @@ class Cell:
         return {"name": self.name, "task": self.task, "student": self.student, "teachers": list(self.teachers),
                 "strategy": self.strategy, "ablation": self.ablation, "setting": self.setting,
                 "params": self.params, "ablation_peers": list(self.peers), "seed": self.seed,
-                "reference": self.reference}
+                "reference": self.reference, "alone_of": self.alone_of}
 
 
 @dataclass
@@ -262,14 +270,22 @@ def _locations(data: dict, p: Path, out: str | None) -> tuple[str, Path, Path]:
     return name, out_dir, cache
 
 
-def _cell_name(task: str, setting: str, student: str, ts: list[str], seed: int | None, used: set[str]) -> str:
-    """A cell's folder name, unique among ``used`` (which it joins)."""
+def _cell_name(task: str, setting: str, student: str, ts: list[str], seed: int | None, used: set[str],
+               identity=None) -> str:
+    """A cell's folder name, unique among ``used`` (which it joins); ``identity`` (default: the
+    arguments) tells apart cells whose names collide."""
     suffix = "" if seed is None else f"--seed{seed}"
     base = _slug(f"{task}--{setting}--{short_spec(student)}--"
                  f"{'+'.join(short_spec(t) for t in ts) or 'default-teachers'}")[:140 - len(suffix)] + suffix
+    return _unique(base, identity or [task, setting, student, ts, seed], used)
+
+
+def _unique(base: str, identity, used: set[str]) -> str:
+    """``base``, or ``base`` shortened and suffixed with a hash of ``identity`` when ``used`` has it;
+    the name joins ``used``."""
     cname = base
     if cname in used:
-        cname = f"{base[:130]}-{key_of([task, setting, student, ts, seed])[:8]}"
+        cname = f"{base[:130]}-{key_of(identity)[:8]}"
     used.add(cname)
     return cname
 
@@ -326,6 +342,30 @@ def _expand(tasks: list[str], students: list[str], strategies: list[_Strategy], 
     return cells
 
 
+def _alone_cells(cells: list[Cell], strategies: list[_Strategy], known: dict, common: dict, backend: str | None,
+                 where: str) -> list[Cell]:
+    """One plain cell per teacher of every non-ablated multi-teacher cell whose strategy declares
+    ``compare_each_teacher_alone`` (module docstring), with the grid's plain params if it lists plain."""
+    plain_params = next((params for n, _, params in strategies if n == REFERENCE_STRATEGY), {})
+    used = {c.name for c in cells}
+    out: list[Cell] = []
+    for cell in cells:
+        teachers = cell_teachers(cell)
+        compares = getattr(known[cell.strategy].impl, "compare_each_teacher_alone", False)  # a Strategy object's
+        if cell.ablation or len(teachers) < 2 or not compares:
+            continue
+        for t in teachers:
+            cname = _cell_name(cell.task, f"{REFERENCE_STRATEGY}-alone-vs-{cell.setting}", cell.student, [t],
+                               cell.seed, used, identity=[cell.name, t])
+            overrides = {"task": cell.task, "student": cell.student, "teachers": [t], "strategy": REFERENCE_STRATEGY,
+                         "out": str(Path(cell.config.out).parent / cname), "strategy_params": plain_params,
+                         "ablation": None}
+            cfg = _cell_config(common, overrides, cell.seed, backend, where)
+            out.append(Cell(cname, cell.task, cell.student, [t], REFERENCE_STRATEGY, None, dict(plain_params), cfg,
+                            [], cell.seed, alone_of=cell.name))
+    return out
+
+
 def cell_teachers(cell: Cell) -> list[str]:
     """The teachers a cell runs with: its teacher set, else its strategy's default teachers, else
     cotgap's (``DEFAULT_TEACHERS``), as the runner picks them."""
@@ -372,16 +412,21 @@ def _declared_sizes(raw, models: set[str], where: str) -> dict[str, float]:
 
 
 def is_reference(cell: Cell) -> bool:
-    """A cell other strategies are compared against: the reference strategy, no ablation."""
-    return cell.strategy == REFERENCE_STRATEGY and cell.ablation is None
+    """A cell other strategies are compared against: the reference strategy, no ablation, not an
+    each-teacher-alone comparison."""
+    return cell.strategy == REFERENCE_STRATEGY and cell.ablation is None and cell.alone_of is None
 
 
 def assign_references(cells: list[Cell]) -> None:
     """Give every non-reference cell the reference cell whose updates it is trained at (rule in the
-    module docstring); cells whose config fixes ``training.max_steps`` keep it."""
+    module docstring: an each-teacher-alone cell's is its combined cell); cells whose config fixes
+    ``training.max_steps`` keep it."""
     refs = [c for c in cells if is_reference(c)]
     for cell in cells:
         if is_reference(cell) or cell.config.training.max_steps > 0:
+            continue
+        if cell.alone_of is not None:
+            cell.reference = cell.alone_of
             continue
         group = [r for r in refs if (r.task, r.student, r.seed) == (cell.task, cell.student, cell.seed)]
         same = [r for r in group if r.teachers == cell.teachers]
@@ -424,6 +469,7 @@ def load_grid(path: str | Path, *, out: str | None = None, limit: int | None = N
     declared = _declared_sizes(data.get("parameters_b"), models, where)
 
     cells = _expand(tasks, students, strategies, ablations, seeds, common, out_dir, backend, where)
+    cells += _alone_cells(cells, strategies, known, common, backend, where)
     if equal:
         assign_references(cells)
     grid = {"tasks": tasks, "students": students,

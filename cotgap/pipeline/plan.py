@@ -178,7 +178,7 @@ def _plan_cell(grid: Grid, cell: Cell, sized: dict, gen: _Jobs, base: _Jobs, inf
         base_id = _baseline_job(base, grid, cell, status == "run")
     return {"name": cell.name, "task": cell.task, "student": cell.student, "teachers": teachers,
             "strategy": cell.strategy, "ablation": cell.ablation, "setting": cell.setting, "seed": cell.seed,
-            "reference": cell.reference, "status": status, "reason": reason,
+            "reference": cell.reference, "alone_of": cell.alone_of, "status": status, "reason": reason,
             "resources": resources_mod.for_model(grid.resources, cell.student),
             "generation_jobs": list(dict.fromkeys(gen_ids)), "baseline": base_id, "notes": notes}
 

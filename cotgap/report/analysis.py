@@ -34,6 +34,7 @@ from cotgap.protocol.constants import ALPHA, CAPACITY_RATIO, KEPT_RATIO, NOISE_Z
 from cotgap.protocol.stats import holm, mcnemar_p
 from cotgap.protocol.stats import verdict as exact_verdict
 from cotgap.report import capacity, capacity_gap, recommend, replicates
+from cotgap.report import teacher_rows as teacher_rows_mod
 from cotgap.report.noise import Noise
 from cotgap.report.results import (
     BY_EFFECTIVENESS,
@@ -94,7 +95,10 @@ def analyse(
     The task is ``effective`` iff strictly more than half of its cells (each
     run once, replicate seeds included) are *helped*.
 
-    **Teachers.**  From the optional teacher rows.  Capacity orders them
+    **Teachers.**  From the optional teacher rows, completed with the
+    ``capacity`` / ``role`` / ``teacher_size`` the distilled rows declare, and
+    sized from their names where nothing else sizes them
+    (:mod:`cotgap.report.teacher_rows`).  Capacity orders them
     (:mod:`cotgap.report.capacity`: declared ``capacity`` / ``role``, else
     parameters, else CoT length; ``capacity_ratio`` is the factor within
     which two measures are equal), never accuracy.  ``strongest`` /
@@ -126,7 +130,7 @@ def analyse(
     _check_parameters(kept_ratio_threshold, alpha, capacity_ratio)
     noise = Noise(z=noise_z, margin=noise_margin)
     base = _baselines(baseline)
-    teacher_rows = _teachers_by_task(teachers or [])
+    teacher_rows = _teachers_by_task(teacher_rows_mod.merged(teachers or [], distilled))
     cells_by_task = _cells_by_task(distilled, base)
     _assign_verdicts([c for cells in cells_by_task.values() for c in cells], alpha, noise)
     fractions = _looks_like_fractions(cells_by_task)
@@ -300,6 +304,7 @@ def _analyse_task(task: str, cells: Sequence[Cell], per: Mapping[str, TeacherInf
     n_helped = sum(c.verdict == HELPED for c in cells)
     n_hurt = sum(c.verdict == HURT for c in cells)
     effective = 2 * n_helped > len(cells)
+    per = teacher_rows_mod.with_named_sizes(per, [c.teacher for c in cells])
     infos = _teacher_infos(per, cells)
     ordered, order = capacity.rank([t for t in infos if t.teacher in per], capacity_ratio)
     ordered += [t for t in infos if t.teacher not in per]

@@ -59,8 +59,10 @@ JSON schema produced by :func:`to_json`
              "mean_advantage_small": float|null, "mean_advantage_large": float|null,
              "margin_small": float|null, "margin_drop": float|null, "margin_how": str,
              "verdict": "capacity gap observed" | "no capacity gap"
-                        | "insufficient data",
-             "detail": str}
+                        | "insufficient data",     # the statistical reading
+             "detail": str,
+             "readings": {"descriptive": {"verdict", "detail", "rule"},   # no noise margin (the paper's)
+                          "statistical": {"verdict", "detail", "rule"}}}
           ],
           "recommendation": str,
           "recommended_teacher": str|null,
@@ -153,4 +155,10 @@ def _gap_json(g: CapacityGap) -> dict:
         "margin_how": g.margin_how,
         "verdict": g.verdict,
         "detail": g.detail,
+        "readings": {
+            "descriptive": {"verdict": g.descriptive_verdict, "detail": g.descriptive_detail,
+                            "rule": "A_small > 0 and A_small > A_large (the paper's reading: no noise margin)"},
+            "statistical": {"verdict": g.verdict, "detail": g.detail,
+                            "rule": "A_small > margin_small and A_small - A_large > margin_drop"},
+        },
     }

@@ -18,6 +18,11 @@ The margins follow from the test-set sizes (:class:`cotgap.report.noise.Noise`):
 has the standard error of a difference of two accuracies, a half's mean the error of a mean of
 independent differences, and the drop the error of a difference of the two means; the margin is
 ``z`` such errors, or the explicit ``--noise-margin`` for all three.
+
+Two readings, side by side: the rule above is the *statistical* reading (``verdict``); the
+*descriptive* reading (``descriptive_verdict``) is how the seed paper reads its tables — the same
+halves and means with no noise margin: *capacity gap observed* iff ``A_small > 0`` and
+``A_small > A_large``. Where they differ, the descriptive gap lies within the test sets' noise.
 """
 
 from __future__ import annotations
@@ -35,7 +40,19 @@ def _insufficient(setting: str, pair: list[str], order: CapacityOrder, accuracy:
                   detail: str, sizes: Sequence[str] = (), adv: Sequence[float] = ()) -> CapacityGap:
     """An *insufficient data* diagnostic with this explanation."""
     return CapacityGap(setting, pair, order, accuracy.get(order.stronger or ""), accuracy.get(order.weaker or ""),
-                       list(sizes), list(adv), [], [], None, None, None, None, "", INSUFFICIENT, detail)
+                       list(sizes), list(adv), [], [], None, None, None, None, "", INSUFFICIENT, detail,
+                       descriptive_verdict=INSUFFICIENT, descriptive_detail=detail)
+
+
+def descriptive(a_small: float, a_large: float) -> tuple[str, str]:
+    """The paper's descriptive reading of the two halves' mean advantages (no noise margin)."""
+    if a_small > 0 and a_small > a_large:
+        how = "reverses" if a_large < 0 else "shrinks"
+        return GAP_OBSERVED, f"the weaker teacher leads at the smaller sizes ({a_small:+.1f}) and the lead {how} " \
+                             f"({a_large:+.1f} at the larger); no noise margin"
+    if a_small > 0:
+        return NO_GAP, f"the weaker teacher's lead does not shrink ({a_small:+.1f} -> {a_large:+.1f}); no noise margin"
+    return NO_GAP, f"the weaker teacher does not lead at the smaller sizes ({a_small:+.1f}); no noise margin"
 
 
 def diagnose(setting: str, a: str, b: str, scores: Scores, labels: Mapping[float, str], order: CapacityOrder,
@@ -73,6 +90,8 @@ def diagnose(setting: str, a: str, b: str, scores: Scores, labels: Mapping[float
     else:
         verdict, detail = NO_GAP, (f"weaker teacher {weak} does not beat {strong} by more than {m_small.points:.1f} "
                                    f"at the smaller sizes {s_txt} ({a_small:+.1f} on average)")
+    d_verdict, d_detail = descriptive(a_small, a_large)
     return CapacityGap(setting, pair, order, accuracy.get(strong), accuracy.get(weak), sizes, adv,
                        [labels[s] for s in small], [labels[s] for s in large], a_small, a_large,
-                       m_small.points, m_drop.points, m_small.how, verdict, detail, margin_fallback=m_small.fallback)
+                       m_small.points, m_drop.points, m_small.how, verdict, detail, margin_fallback=m_small.fallback,
+                       descriptive_verdict=d_verdict, descriptive_detail=d_detail)

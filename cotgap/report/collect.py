@@ -319,7 +319,17 @@ def collect_runs(run_dirs: list[Path], *, rebuild: bool = True) -> Collected:
     return out
 
 
+def _warn_unknown(path: str, rows: list[dict], table: str, out: Collected) -> None:
+    """A warning naming the columns of ``path`` that its table does not read (they are ignored)."""
+    unknown = tables.unknown_columns(rows, table)
+    if unknown:
+        out.warnings.append(f"{path}: column(s) {', '.join(unknown)} not read (the {table} table reads "
+                            f"{', '.join(tables.KNOWN_COLUMNS[table])}): ignored")
+
+
 def collect_csv(csv_file: str | None, baseline_csv: str | None, teacher_csv: str | None) -> Collected:
+    """Rows from external CSV tables (a teacher table alone goes with run directories); columns a
+    table does not read are named in a warning."""
     out = Collected()
     if csv_file is None:
         if baseline_csv:
@@ -329,6 +339,7 @@ def collect_csv(csv_file: str | None, baseline_csv: str | None, teacher_csv: str
                 out.teachers = tables.read_csv(teacher_csv, tables.TEACHER_COLUMNS)
             except ValueError as exc:
                 raise UserError(str(exc)) from None
+            _warn_unknown(teacher_csv, out.teachers, "teachers", out)
             out.ablation_teachers = [{**t, "kept": ""} for t in out.teachers]
             out.inputs = [str(teacher_csv)]
         return out
@@ -342,6 +353,10 @@ def collect_csv(csv_file: str | None, baseline_csv: str | None, teacher_csv: str
             out.teachers = tables.read_csv(teacher_csv, tables.TEACHER_COLUMNS)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    for path, rows, table in ((csv_file, out.distilled, "distilled"), (baseline_csv, out.baseline, "baseline"),
+                              (teacher_csv, out.teachers, "teachers")):
+        if path:
+            _warn_unknown(path, rows, table, out)
     # under the ablation the teachers' kept counts are unknown (the CSV's are unfiltered)
     out.ablation_teachers = [{**t, "kept": ""} for t in out.teachers]
     out.inputs = [str(p) for p in (csv_file, baseline_csv, teacher_csv) if p]
@@ -369,6 +384,7 @@ def collect(paths=(), csv_file=None, baseline_csv=None, teacher_csv=None) -> Col
     # the CSV's kept counts are unfiltered: they never replace the ablation's
     total.ablation_teachers = merge_teachers(total.ablation_teachers, ext.ablation_teachers, keep=("kept",))
     total.inputs += ext.inputs
+    total.warnings += ext.warnings
     return total
 
 

@@ -86,14 +86,14 @@ def _gaps_md(t: dict) -> list[str]:
     L = ["Capacity gap (advantage = weaker teacher's student − stronger teacher's student, points; the smaller half "
          "of the shared student sizes against the larger half):", ""]
     L += _table(["setting", "stronger", "weaker", "basis", "advantage by size", "small / large half (mean)",
-                 "margins", "verdict", "detail"],
+                 "margins", "descriptive (no margin)", "statistical (margins)", "detail"],
                 [[g["setting"], g["stronger"] or "–", g["weaker"] or "–", g["basis"] or "–",
                   ", ".join(f"{s}: {a:+.1f}" for s, a in zip(g["sizes"], g["advantages"])) or "–",
                   "–" if g["mean_advantage_small"] is None else
                   f"{g['mean_advantage_small']:+.1f} / {g['mean_advantage_large']:+.1f}",
                   "–" if g["margin_small"] is None else f"{g['margin_small']:.1f} / {g['margin_drop']:.1f} "
                                                         f"({g['margin_how']})",
-                  g["verdict"], g["detail"]] for g in t["capacity_gaps"]])
+                  g["readings"]["descriptive"]["verdict"], g["verdict"], g["detail"]] for g in t["capacity_gaps"]])
     return L
 
 

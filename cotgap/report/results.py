@@ -77,6 +77,7 @@ class TeacherInfo:
     cot_words: float | None = None
     capacity: float | None = None  # declared rank, higher = more capacity
     role: str | None = None  # declared: strong / large / long vs weak / small / short
+    size_from_name: bool = False  # params_b read from the teacher's name (no size column gave one)
 
 
 @dataclass
@@ -117,6 +118,9 @@ class CapacityGap:
     verdict: str
     detail: str
     margin_fallback: bool = False  # the margins are the fixed fallback (test-set size unknown)
+    # the paper's descriptive reading of the same advantages: no noise margin (any lead, any drop)
+    descriptive_verdict: str = INSUFFICIENT
+    descriptive_detail: str = ""
 
 
 @dataclass

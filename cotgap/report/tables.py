@@ -29,6 +29,12 @@ teachers         ``task,teacher`` optional: ``accuracy`` (reported, not used
                  (mean rationale length), ``capacity`` (declared rank, higher =
                  more capacity), ``role`` (declared: strong / large / long vs
                  weak / small / short); any may be empty
+
+A teacher's declared ``capacity``, ``role`` and ``teacher_size`` may also be given as columns of the
+distilled table (as published tables often carry them); a teacher without a size anywhere is sized
+from its name when the name says it the conventional way (``Qwen2.5-72B-Instruct`` -> 72B,
+``qwen2.5-coder-1.5b-instruct`` -> 1.5B; :func:`size_from_name`). Columns a table does not know
+are named in a warning (:func:`unknown_columns`), never silently dropped.
 """
 
 from __future__ import annotations
@@ -55,6 +61,10 @@ __all__ = [
     "TEACHER_COLUMNS",
     "DISTILLED_OPTIONAL",
     "TEACHER_OPTIONAL",
+    "TEACHER_DECLARED",
+    "KNOWN_COLUMNS",
+    "size_from_name",
+    "unknown_columns",
     "EPS",
 ]
 
@@ -67,6 +77,14 @@ TEACHER_COLUMNS = ("task", "teacher")
 DISTILLED_OPTIONAL = ("ci_low", "ci_high", "updates", "n", "seed", "p_value", "wins", "losses")
 TEACHER_OPTIONAL = ("accuracy", "kept", "kept_rationales", "teacher_size", "cot_tokens", "cot_words", "capacity",
                     "role")
+# What a distilled row may declare about its teacher (read as the teacher table's columns).
+TEACHER_DECLARED = ("capacity", "role", "teacher_size")
+# Every column each table is read for (anything else is named in a warning); keyed by table.
+KNOWN_COLUMNS = {
+    "distilled": (*DISTILLED_COLUMNS, *DISTILLED_OPTIONAL, "kept", *TEACHER_DECLARED),
+    "baseline": BASELINE_COLUMNS,
+    "teachers": (*TEACHER_COLUMNS, *TEACHER_OPTIONAL),
+}
 
 # Comparisons of floats computed from percentages: values within EPS of a
 # threshold count as *equal* to it (so 30.000000000004 is "exactly 30").
@@ -76,6 +94,8 @@ _NUMERIC_COLUMNS = ("accuracy", "kept", "ci_low", "ci_high", "updates", "n", "p_
                     "kept_rationales", "cot_tokens", "cot_words", "capacity")
 _SIZE_COLUMNS = ("student_size", "teacher_size")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([mMbB])\s*$")
+# a size inside a model name: a number and M/B standing between separators ("-72B-", "_1.5b", "135m")
+_NAME_SIZE_RE = re.compile(r"(?:^|[-_/:\s])(\d+(?:\.\d+)?)([mMbB])(?=$|[-_/:\s])")
 
 
 # --------------------------------------------------------------------------
@@ -103,6 +123,30 @@ def parse_size(s: str) -> float:
     if value <= 0:
         raise ValueError(f"invalid model size {s!r}: size must be positive")
     return value / 1000.0 if m.group(2) in "mM" else value
+
+
+def size_from_name(name: str) -> float | None:
+    """The size (billions) a model name states the conventional way, or None.
+
+    ``"Qwen2.5-72B-Instruct"`` -> 72.0, ``"Qwen2.5-0.5B"`` -> 0.5, ``"qwen2.5-coder-1.5b-instruct"``
+    -> 1.5, ``"smollm2-135m-instruct"`` -> 0.135. None when the name states no size, states two
+    different ones, or names a teacher set (``a+b``); a mixture such as ``8x7B`` is no single size.
+    """
+    if not isinstance(name, str) or "+" in name:
+        return None
+    found = {float(v) / (1000.0 if unit in "mM" else 1.0) for v, unit in _NAME_SIZE_RE.findall(name)}
+    found.discard(0.0)
+    return found.pop() if len(found) == 1 else None
+
+
+def unknown_columns(rows: Iterable[Mapping], table: str) -> list[str]:
+    """The columns of ``rows`` (as :func:`read_csv` returns them) that ``table`` (a key of
+    ``KNOWN_COLUMNS``) does not read, in header order."""
+    known = set(KNOWN_COLUMNS[table])
+    header: dict[str, None] = {}
+    for row in rows:
+        header.update(dict.fromkeys(row))
+    return [c for c in header if c not in known]
 
 
 def is_empty(value: Any) -> bool:

@@ -168,16 +168,19 @@ def _print_capacity_gaps(a: TaskAnalysis, console: Any) -> None:
     from rich.table import Table
 
     gt = Table(title=f"{escape(a.task)}: capacity gap (weaker - stronger teacher's student)")
-    for col in ("setting", "stronger", "weaker", "basis", "advantage by size", "small / large half", "verdict"):
+    for col in ("setting", "stronger", "weaker", "basis", "advantage by size", "small / large half",
+                "descriptive (no margin)", "statistical (margins)"):
         gt.add_column(col)
     for g in a.capacity_gaps:
         adv = ", ".join(f"{s}: {v:+.1f}" for s, v in zip(g.sizes, g.advantages)) or "-"
         halves = "-" if g.mean_advantage_small is None else \
             f"{g.mean_advantage_small:+.1f} / {g.mean_advantage_large:+.1f} (margins {g.margin_small:.1f} / {g.margin_drop:.1f})"
-        style = _GAP_STYLE[g.verdict]
-        verdict = f"[{style}]{g.verdict}[/{style}]" if style else g.verdict
+        verdicts = []
+        for v in (g.descriptive_verdict, g.verdict):
+            style = _GAP_STYLE[v]
+            verdicts.append(f"[{style}]{v}[/{style}]" if style else v)
         gt.add_row(escape(g.setting), escape(g.order.stronger or "-"), escape(g.order.weaker or "-"),
-                   escape(g.order.basis or "-"), escape(adv), halves, verdict)
+                   escape(g.order.basis or "-"), escape(adv), halves, *verdicts)
         if g.verdict == INSUFFICIENT:
-            gt.add_row("", "", "", "", f"[dim]{escape(g.detail)}[/dim]", "", "")
+            gt.add_row("", "", "", "", f"[dim]{escape(g.detail)}[/dim]", "", "", "")
     console.print(gt)
