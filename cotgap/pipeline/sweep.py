@@ -106,7 +106,8 @@ def render_summary(summary: dict, console) -> None:
         if c["status"] != "done" and c.get("reason"):
             status += f": {escape(c['reason'])}"
         g = c["generations"]
-        t.add_row(escape(c["task"]), escape(c["setting"]), escape(short_spec(c["student"])),
+        setting = c["setting"] + (" (teacher alone)" if c.get("alone_of") else "")
+        t.add_row(escape(c["task"]), escape(setting), escape(short_spec(c["student"])),
                   escape(" + ".join(short_spec(x) for x in c["teachers"]) or "(default)"), status,
                   escape(c.get("verdict") or "-"), updates_label(c), f"{g['computed']} / {g['reused']}", c.get("baseline") or "-",
                   ", ".join(c["computed"]) or "nothing", str(c.get("seconds", "")))

@@ -19,8 +19,9 @@ import time
 from cotgap.errors import UserError
 from cotgap.protocol.constants import ALPHA, CAPACITY_RATIO, KEPT_RATIO, NOISE_Z
 from cotgap.protocol.stats import TEST_NAME
-from cotgap.report import analysis, analysis_json, tables
+from cotgap.report import alone, analysis, analysis_json, tables
 from cotgap.report.collect import Collected
+from cotgap.report.noise import Noise
 
 SCHEMA = "cotgap.report/1"
 ABLATION = "cross-teacher-filter"
@@ -144,6 +145,7 @@ def build(col: Collected, *, noise_margin: float | None = None, kept_ratio_thres
     except ValueError as exc:
         raise UserError(str(exc)) from None
     comparison, cmp_warnings = compare_ablation(primary, ablated) if ablated else ([], [])
+    alone_rows, alone_warnings = alone.compare(col.alone, Noise(z=noise_z, margin=noise_margin))
 
     generation = None
     if col.sweeps:
@@ -156,7 +158,7 @@ def build(col: Collected, *, noise_margin: float | None = None, kept_ratio_thres
                                      for c in s.get("cells", []) if c.get("status") != "done"]}
                        for s in col.sweeps],
         }
-    warnings = list(col.warnings) + alpha_warnings
+    warnings = list(col.warnings) + alpha_warnings + alone_warnings
     for s in col.sweeps:
         for c in s.get("cells", []):
             if c.get("status") == "failed":
@@ -175,6 +177,7 @@ def build(col: Collected, *, noise_margin: float | None = None, kept_ratio_thres
             "tasks": _tag(analysis_json.to_json(abl)["tasks"], ABLATION),
             "comparison": comparison, "updates_note": ablation_updates_note(comparison), "warnings": cmp_warnings,
         },
+        "alone_comparisons": alone_rows,
         "generation": generation,
         "warnings": warnings,
         "files": {},

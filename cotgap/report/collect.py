@@ -57,6 +57,8 @@ class Collected:
     inputs: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     run_reports: list[tuple[str, dict]] = field(default_factory=list)  # (run dir, its rebuilt report)
+    # a sweep's each-teacher-alone runs beside their combined cell (cotgap.report.alone), not analysed
+    alone: list[dict] = field(default_factory=list)
 
 
 def is_run(d: Path) -> bool:
@@ -306,17 +308,41 @@ def _add_teacher_rows(teacher_cands: _TeacherCands, out: Collected) -> None:
         (out.ablation_teachers if abl else out.teachers).append(row)
 
 
-def collect_runs(run_dirs: list[Path], *, rebuild: bool = True) -> Collected:
-    """Rows (distilled, baseline, teachers, runs) and warnings from finished run directories."""
+def collect_runs(run_dirs: list[Path], *, rebuild: bool = True, sweeps: list[dict] = ()) -> Collected:
+    """Rows (distilled, baseline, teachers, runs) and warnings from finished run directories; the
+    sweeps' each-teacher-alone runs become ``alone`` pairs instead (:mod:`cotgap.report.alone`)."""
+    from cotgap.report.alone import alone_runs
+
     out = Collected()
     reports = _load_reports(run_dirs, rebuild, out)
     if not reports:
         return out
-    chosen, test_sets, teacher_cands = _index_reports(reports, out)
+    combined_of = alone_runs(list(sweeps))
+    main = [x for x in reports if x[0].resolve() not in combined_of]
+    chosen, test_sets, teacher_cands = _index_reports(main, out) if main else ([], {}, {})
     _add_run_rows(chosen, out)
     _warn_test_sets(test_sets, out)
     _add_teacher_rows(teacher_cands, out)
+    _add_alone_pairs([x for x in reports if x[0].resolve() in combined_of], combined_of, chosen, reports, out)
     return out
+
+
+def _add_alone_pairs(alone: list[tuple[Path, dict, dict]], combined_of: dict[Path, Path], chosen: list[_Entry],
+                     reports: list[tuple[Path, dict, dict]], out: Collected) -> None:
+    """Each alone run's row beside its combined cell's row (a warning when that cell has no result)."""
+    labels = _labels([r["student"] for _, r, _ in reports] + [t for _, r, _ in reports for t in r["teachers"]])
+    rows = {e.d.resolve(): _distilled_row(e) for e in chosen}
+    for d, r, cfg in alone:
+        e = _entry(d, r, cfg, labels, out)
+        combined = rows.get(combined_of[d.resolve()])
+        if e is None:
+            continue
+        if combined is None:
+            out.warnings.append(f"run {d} (a teacher alone) has no finished combined cell {combined_of[d.resolve()]} "
+                                "to be compared with: left out")
+            continue
+        out.alone.append({"combined": combined, "alone": _distilled_row(e), "combined_dir": str(combined_of[d.resolve()]),
+                          "dir": str(d)})
 
 
 def _warn_unknown(path: str, rows: list[dict], table: str, out: Collected) -> None:
@@ -369,7 +395,7 @@ def collect(paths=(), csv_file=None, baseline_csv=None, teacher_csv=None) -> Col
     total = Collected()
     if paths:
         run_dirs, sweeps = find_runs(paths)
-        total = collect_runs(run_dirs)
+        total = collect_runs(run_dirs, sweeps=sweeps)
         total.sweeps = sweeps
         total.inputs = [str(Path(p)) for p in paths]
         if not total.distilled:

@@ -168,6 +168,21 @@ def _ablation_md(ab: dict, plots: dict) -> list[str]:
     return L
 
 
+ALONE_TITLE = "Combined teachers vs each teacher alone (equal updates)"
+ALONE_NOTE = ("Each combined-data cell (e.g. mix) beside plain cells trained on each of its teachers' data alone, at "
+              "the combined cell's optimizer updates (Li et al.'s comparison); difference = combined − alone, points.")
+ALONE_COLUMNS = ["task", "setting", "teachers", "student", "size", "combined %", "alone", "alone %",
+                 "difference (margin)", "reading", "updates combined / alone"]
+
+
+def alone_rows(report: dict) -> list[list[str]]:
+    """One table row per (combined cell, teacher alone), in ALONE_COLUMNS order."""
+    return [[g["task"], g["setting"], g["teachers"], g["student"], g["student_size"], _f(g["accuracy"]), a["teacher"],
+             _f(a["accuracy"]), f"{a['delta']:+.1f} ({a['margin']:.1f})", a["reading"],
+             f"{_f(g['updates'], 'd')} / {_f(a['updates'], 'd')}"]
+            for g in report.get("alone_comparisons") or [] for a in g["alone"]]
+
+
 def to_markdown(report: dict) -> str:
     """The whole ``report.md``."""
     plots = (report.get("files") or {}).get("plots") or {}
@@ -189,6 +204,8 @@ def to_markdown(report: dict) -> str:
         L += ["![kept examples per teacher](kept.png)", "", "Train questions with a kept (correct) rationale, per teacher.", ""]
     if report.get("ablation"):
         L += _ablation_md(report["ablation"], plots)
+    if report.get("alone_comparisons"):
+        L += [f"## {ALONE_TITLE}", "", ALONE_NOTE, ""] + _table(ALONE_COLUMNS, alone_rows(report))
     g = report.get("generation")
     if g:
         L += ["## Teacher generations", "",
@@ -240,6 +257,13 @@ def render(report: dict, prim, abl, console) -> None:
             terminal.render_tables(abl, console)
         for w in ab["warnings"]:
             console.print(f"[yellow]warning:[/yellow] {escape(w)}")
+    if report.get("alone_comparisons"):
+        t = Table(title=ALONE_TITLE)
+        for c in ALONE_COLUMNS:
+            t.add_column(c)
+        for row in alone_rows(report):
+            t.add_row(*map(escape, row))
+        console.print(t)
     g = report.get("generation")
     if g:
         console.print(f"teacher generations: [bold]{g['computed']} computed[/], [bold]{g['reused']} reused[/]")
