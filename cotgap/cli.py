@@ -284,6 +284,10 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
         from cotgap.report import icl
 
         icl_table = out or "icl-table.csv"
+        from cotgap.outpaths import writable_file
+
+        writable_file(icl_table, "--out")
+        writable_file(f"{icl_table}.log", "--out's log")
         _stage_console(True)
         # the engines' output beside the table it measured (appended: icl-table.csv -> icl-table.csv.log)
         with output.chatter(f"{icl_table}.log", consoles=(console, err), json_stdout=as_json):
@@ -354,6 +358,9 @@ def sweep(config_file, out, limit, backend, threads, ablation, dry_run, as_json,
         _print_plan(config_file, grid_args, as_json)
         return
     grid = load_grid(config_file, **grid_args)
+    from cotgap.outpaths import writable_dir
+
+    writable_dir(grid.out, "--out")  # before its log is opened there
     stage = _stage_console(as_json)
     stage.print(f"[bold]cotgap sweep[/] {grid.name}: {len(grid.cells)} cells → {grid.out} "
                 f"(shared generations: {grid.cache})")

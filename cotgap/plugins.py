@@ -149,19 +149,9 @@ def strategies() -> dict[str, StrategyInfo]:
 
     # 1. modules register their strategies: an object becomes a plugin of its own, "<module>:<name>"
     for plugin in list(pm.get_plugins()):
-        impl = getattr(plugin, "register_strategies", None)
-        if impl is None or isinstance(plugin, StrategyBase):
-            continue
-        plugin_name = pm.get_name(plugin)
-
-        def register(name, description="", defaults=None, default_teachers=None, _p=plugin_name):
-            if isinstance(name, StrategyBase):  # register(MyStrategy())
-                if pm.get_plugin(f"{_p}:{name.name}") is None:
-                    _register(name, f"{_p}:{name.name}")
-                return
-            add(StrategyInfo(name, _p, description, dict(defaults or {}), list(default_teachers or [])))
-
-        impl(register=register)
+        if getattr(plugin, "register_strategies", None) is not None and not isinstance(plugin, StrategyBase):
+            for info in _module_strategies(plugin):
+                add(info)
     # 2. every strategy object (registered above, or straight from an entry point)
     for plugin in sorted(pm.get_plugins(), key=lambda p: pm.get_name(p) or ""):
         if isinstance(plugin, StrategyBase):
@@ -169,6 +159,46 @@ def strategies() -> dict[str, StrategyInfo]:
     conflicts.clear()
     conflicts.update({n: sorted(ps) for n, ps in owners.items() if len(ps) > 1})
     return found
+
+
+def _module_strategies(plugin) -> list[StrategyInfo]:
+    """What a module plugin's ``register_strategies`` registers. A hook that raises fails the whole
+    plugin, as an import failure does: it is unregistered with what it had registered so far (its
+    hooks never run) and recorded with the reason for ``cotgap plugins`` and ``run --strategy``."""
+    plugin_name = pm.get_name(plugin)
+    infos: list[StrategyInfo] = []
+    objects: list[str] = []
+
+    def register(name, description="", defaults=None, default_teachers=None):
+        if isinstance(name, StrategyBase):  # register(MyStrategy())
+            full = f"{plugin_name}:{name.name}"
+            if pm.get_plugin(full) is None and _register(name, full):
+                objects.append(full)
+            return
+        infos.append(StrategyInfo(name, plugin_name, description, dict(defaults or {}), list(default_teachers or [])))
+
+    try:
+        plugin.register_strategies(register=register)
+    except Exception as exc:  # a broken plugin must not break cotgap
+        for full in objects:
+            pm.unregister(name=full)
+        pm.unregister(plugin)
+        load_failures[plugin_name] = f"register_strategies: {type(exc).__name__}: {exc}".splitlines()[0]
+        return []
+    return infos
+
+
+def failed_plugins_note(strategy: str) -> str:
+    """For an unknown ``strategy``: the plugins that failed to load and why (one of them may be the
+    one that provides it), or ''."""
+    if not load_failures:
+        return ""
+    mine = {n: why for n, why in load_failures.items() if strategy in (n, n.partition(":")[0], n.rpartition(".")[2])}
+    if mine:
+        name, why = next(iter(mine.items()))
+        return f"; its plugin {name!r} failed to load ({why})"
+    listed = "; ".join(f"{n}: {why}" for n, why in sorted(load_failures.items()))
+    return f"; plugin(s) that failed to load and may provide it: {listed}"
 
 
 def _info(obj: StrategyBase, plugin_name: str) -> StrategyInfo:
@@ -183,7 +213,8 @@ def select(name: str) -> StrategyInfo:
 
     found = strategies()
     if name not in found:
-        raise UserError(f"unknown strategy {name!r} (available: {', '.join(sorted(found)) or 'none'})")
+        raise UserError(f"unknown strategy {name!r} (available: {', '.join(sorted(found)) or 'none'})"
+                        + failed_plugins_note(name))
     if name in conflicts:
         raise UserError(f"strategy {name!r} is registered by more than one plugin ({' and '.join(conflicts[name])}); "
                         "uninstall one, or load one with COTGAP_LOAD_PLUGINS")

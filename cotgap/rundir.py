@@ -137,7 +137,7 @@ class RunDir:
     def record(self, name: str) -> dict | None:
         """The stage's record, or None (missing or unreadable: it will be recomputed)."""
         p = self.path / "stages" / f"{name}.json"
-        if not p.exists():
+        if not p.is_file():  # missing, or a folder, FIFO or device in its place: never read
             return None
         try:
             rec = read_json(p)
@@ -148,11 +148,13 @@ class RunDir:
     def problem(self, name: str, key: str | None = None) -> str | None:
         """Why stage ``name`` does not count as finished (for inputs ``key``, if given), or None."""
         p = self.path / "stages" / f"{name}.json"
-        if not p.exists():
+        if not p.exists() and not p.is_symlink():
             return "not run"
+        if not p.is_file():
+            return f"{self.relative(p)} is not a regular file"
         rec = self.record(name)
         if rec is None:
-            return f"{self.relative(p)} is corrupt"
+            return f"{self.relative(p)} is corrupt or unreadable"
         if key is not None and rec.get("key") != key:
             return "its inputs changed"
         if self._run_key is not None and rec.get("run") != self._run_key:
@@ -205,7 +207,7 @@ class RunDir:
             note = "" if why in ("not run", "its inputs changed") else f" [yellow]({why}; recomputing)[/yellow]"
             log(f"[bold]▶ {name}[/bold]{note}")
         record = self.path / "stages" / f"{name}.json"
-        record.unlink(missing_ok=True)  # invalid first: a kill below leaves no stale record behind
+        _remove(record)  # invalid first (a kill below leaves no stale record behind); a folder in its place too
         for rel in outputs:
             _remove(self.path / rel)
         t0 = time.time()
