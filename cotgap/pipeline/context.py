@@ -27,6 +27,7 @@ from cotgap.errors import ProtocolError, ServiceError, UserError
 from cotgap.jsonio import key_of, write_json, write_jsonl
 from cotgap.models.resolve import ModelRef, resolve
 from cotgap.pipeline import gencache, trained_set
+from cotgap.pipeline.compute import ComputeLedger
 from cotgap.protocol import rules
 from cotgap.rundir import RunDir
 
@@ -91,6 +92,7 @@ class RunContext:
         self.log = log
         self.records: dict[str, Any] = {}
         self.generation_stats = {"computed": 0, "reused": 0}
+        self.compute = ComputeLedger()  # tokens and seconds per stage (cotgap.pipeline.compute)
         self.models_needed: list[str] = []  # beyond student and teachers (see ``will_need``)
         self.student_models: set[str] = set()  # folders train_student wrote: the only evaluable ones
         self._train_task = None
@@ -182,6 +184,7 @@ class RunContext:
             self.log(f"  generations of {ref.spec}: reused cache {path.name}")
             for r in records:  # the cache is shared across strategies: label with *this* caller's source
                 r.update(source=source or ref.spec, model=ref.spec)
+            self._count_generated(ref, records, sent=0)
             return records
         self.generation_stats["computed"] += 1
         ledger = RequestLedger(self.cache_dir / "requests" / f"{ref.slug}-{key}.jsonl")
@@ -195,9 +198,26 @@ class RunContext:
         lm = LedgeredLM(inner, ledger)
         records = self._generate_samples(lm, ref, source, samples, temperature, description, max_new)
         self.log(f"  {ref.spec}: {lm.sent} requests sent, {lm.reused} answered from the ledger")
+        self._count_generated(ref, records, sent=lm.sent)
         gencache.write(path, key, records)
         ledger.remove()  # the finished generation file supersedes it
         return records
+
+    def _count_generated(self, ref: ModelRef, records: list[dict], sent: int) -> None:
+        """The compute ledger's generation counts: the rationales' tokens (the teacher's tokenizer
+        where it has one, the student's for the scripted teacher and API models), whether generated
+        now or taken from the cache (the data costs them either way), and requests sent to an API."""
+        from cotgap.pipeline import compute
+
+        own = ref.kind not in ("scripted", "api")
+        try:
+            tokenizer = compute.tokenizer_of(ref.path(log=self.log) if own else self.student.path(log=self.log))
+        except (OSError, ValueError):
+            return  # no tokenizer to count with: the ledger shows 0 rather than a guess
+        n = sum(len(tokenizer(str(r.get("response", "")), add_special_tokens=False)["input_ids"]) for r in records)
+        self.compute.add("generate", teacher_tokens_generated=n)
+        if ref.kind == "api":
+            self.compute.add("generate", api_requests=sent, api_tokens=n)
 
     def _generate_samples(self, lm, ref: ModelRef, source, samples, temperature, description, max_new) -> list[dict]:
         records: list[dict] = []
@@ -274,6 +294,35 @@ class RunContext:
             result = self._fine_tune(self.student, records, self.run.path / "student", trainer_cls=trainer_cls,
                                      callbacks=callbacks, trainer_kwargs=trainer_kwargs, keep_examples=True,
                                      **cfg_overrides)
+        self.record("training.examples_per_source", per_source)
+        self.student_models.add(str(Path(result.path).resolve()))
+        return result
+
+    def train_student_with(self, run_training, records: list[dict], **cfg_overrides) -> TrainResult:
+        """Fine-tune the student with the strategy's own training loop — a library trainer that does
+        not take prompt -> completion rows (e.g. TRL's distillation trainers, which sample from the
+        student and score with a teacher). The core supplies what ``train_student`` would: the
+        examples in the student's chat format, the ``training`` config and the output folder;
+        ``run_training(base_path, examples, out_dir, cfg, tokenizer)`` trains, writes the merged
+        model to ``out_dir/model`` and returns its ``TrainResult``. That model is then the student's
+        (the only one evaluated), and the examples are stored beside it as for ``train_student``."""
+        from transformers import AutoTokenizer
+
+        if not records:
+            raise UserError("no correct rationales survived the filter: nothing to train the student on "
+                            "(try a stronger teacher, more examples, or a larger --limit)")
+        path = self.student.path(log=self.log)
+        generation.close()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        examples = self.training_examples(records, tokenizer)
+        cfg = self.training_config(**cfg_overrides)
+        out_dir = self.run.path / "student"
+        with tracking.training_environment(cfg.report_to, self.run.path):
+            result = run_training(path, examples, out_dir, cfg, tokenizer)
+        trained_set.write(out_dir, records, examples, tokenizer, cfg.max_length)
+        per_source: dict[str, int] = {}
+        for r in records:
+            per_source[str(r.get("source"))] = per_source.get(str(r.get("source")), 0) + 1
         self.record("training.examples_per_source", per_source)
         self.student_models.add(str(Path(result.path).resolve()))
         return result

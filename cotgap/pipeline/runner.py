@@ -26,6 +26,8 @@ from cotgap.errors import PluginError, ProtocolError, UserError
 from cotgap.jsonio import key_of, read_json, read_jsonl, write_json, write_jsonl
 from cotgap.models import api
 from cotgap.models.resolve import resolve
+from cotgap.pipeline import compute as compute_ledger
+from cotgap.pipeline.compute import StageClock
 from cotgap.pipeline.context import FilterView, RunContext, missing_fields, task_fingerprint
 from cotgap.protocol import rules
 from cotgap.protocol.constants import ABLATIONS, SPLIT_SEED
@@ -151,6 +153,7 @@ class Runner:
     # -- stages -----------------------------------------------------------------------------------
     def _evaluate(self, name: str, model_path_fn) -> dict:
         def compute():
+            clock = StageClock()
             gen = self.cfg.generation
             lm = generation.open_lm(model_path_fn(), backend=gen.backend, seed=self.cfg.seed,
                                     engine_args=gen.engine_args(self.student.spec))
@@ -160,7 +163,7 @@ class Runner:
                                               lm_eval_dir=self.run / name / lm_eval_files.FOLDER)
             write_jsonl(self.run / name / "samples.jsonl", records)
             write_json(self.run / name / "results.json", summary)
-            return {"accuracy": summary["accuracy"], "n": summary["n"]}
+            return {"accuracy": summary["accuracy"], "n": summary["n"], "compute": clock.seconds()}
 
         return compute
 
@@ -223,6 +226,7 @@ class Runner:
         cfg, run, ctx = self.cfg, self.run, self.ctx
 
         def compute():
+            clock = StageClock()
             sources = plugins.strategy_hooks(cfg.strategy).generate(strategy=cfg.strategy, ctx=ctx)
             self._check_returned("generate", sources, dict, "a non-empty {source: [records]} mapping", empty_ok=False)
             self._check_sources(sources)
@@ -232,7 +236,8 @@ class Runner:
                 write_jsonl(run / "generations" / fname, recs)
                 index[name] = fname
             write_json(run / "generations" / "index.json", index)
-            return {"sources": index, "strategy_records": ctx.records, "generation_cache": dict(ctx.generation_stats)}
+            return {"sources": index, "strategy_records": ctx.records, "generation_cache": dict(ctx.generation_stats),
+                    "compute": {**ctx.compute.take("generate"), **clock.seconds()}}
 
         rec = run.stage("generate", gen_inputs, compute, log=self.log, outputs=("generations",))
         ctx.records.update(rec.get("strategy_records", {}))
@@ -267,6 +272,7 @@ class Runner:
     def _train(self, kept: dict) -> dict:
         """The strategy's ``train``, checked: the student fine-tuned, at least one update."""
         cfg = self.cfg
+        clock = StageClock()
         result = plugins.strategy_hooks(cfg.strategy).train(strategy=cfg.strategy, ctx=self.ctx, data=kept)
         self._check_returned("train", result, TrainResult, "the TrainResult of ctx.train_student(...)")
         self._check_trained_student(result)
@@ -275,7 +281,11 @@ class Runner:
                                 "reported as distilled (raise training.epochs or training.max_steps)")
         stored = result.to_json()
         stored["path"] = self.run.relative(result.path)  # relocatable: the run directory may move
-        return {"result": stored, "strategy_records": self.ctx.records}
+        if not self.ctx.compute.counts.get("train"):  # SFT: the trained rationale tokens, every epoch
+            self.ctx.compute.add("train", tokens_trained=compute_ledger.sft_tokens_trained(
+                self.run.path, result, cfg.training, self.student.path(log=self.log)))
+        return {"result": stored, "strategy_records": self.ctx.records,
+                "compute": {**self.ctx.compute.take("train"), **clock.seconds()}}
 
     def _check_returned(self, method: str, value, kind: type, expected: str, empty_ok: bool = True) -> None:
         """A hook that returns nothing or the wrong type is the plugin's fault, not the user's."""

@@ -96,6 +96,7 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         by_scoring[stage] = {k: round(100 * v, 2) for k, v in acc.items()}
     gen_index = read_json(run / "generations" / "index.json")
     stages = {p.stem: read_json(p) for p in (run / "stages").glob("*.json")}
+    from cotgap.pipeline import compute as compute_ledger
     train = stages.get("train", {}).get("result", {})
     tokenizer = _student_tokenizer(train, run)
     strategy_records = {}
@@ -117,6 +118,7 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         # API teachers' sizes are declared by the user (parameters_b), not counted from a config
         "api_teachers": manifest.get("api_teachers") or {},
         "data": manifest["data"],
+        "compute": compute_ledger.from_records(stages),  # tokens and seconds per stage (cotgap.pipeline.compute)
         "scoring": cfg["scoring"],
         "baseline": {"accuracy": comparison.get("baseline"), "n": comparison["n"]},
         "distilled": {"accuracy": comparison.get("distilled"), "n": comparison["n"]},
