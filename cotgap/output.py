@@ -6,7 +6,9 @@
   captured into a log file (:func:`chatter`): ``<run>/logs/engines.log`` for a run, the sweep
   directory's ``logs/`` for a sweep, a temporary file otherwise — named in error lines.
 - Not on a terminal (a pipe, a file): no colour, no bars, and no wrapping at all — a very large
-  width and soft wrap, so a table row or a path is always one whole line (``cotgap tasks | grep``).
+  width and soft wrap, so a table row or a path is always one whole line (``cotgap tasks | grep``);
+  each long stage prints a plain progress line instead of a bar, at most every 30 seconds (a
+  piped or Slurm-logged run shows where it is: :func:`line_console`, :class:`cotgap.progress.LineBar`).
 - ``-v/--verbose``: nothing is captured and libraries draw their own bars, as they would alone.
 
 Outside the CLI (cotgap used as a library, tests driving ``Runner``) nothing is configured and the
@@ -101,6 +103,14 @@ def bar_console() -> Console | None:
     """The terminal console cotgap's own progress bars are drawn on, or None (no bars)."""
     c = STATE.stage
     return c if captures() and c is not None and c.is_terminal else None
+
+
+def line_console() -> Console | None:
+    """The console cotgap's plain progress lines go to where no bar can be drawn because the output
+    is not a terminal (a pipe, a file, a Slurm log), or None: verbose runs leave progress to the
+    libraries, and library use prints nothing of cotgap's."""
+    c = STATE.stage
+    return c if captures() and c is not None and not c.is_terminal else None
 
 
 class _NoCapture:

@@ -1,8 +1,11 @@
-"""cotgap's own progress bars: one rich bar per long stage, instead of the libraries' tqdm bars.
+"""cotgap's own progress: one rich bar per long stage, instead of the libraries' tqdm bars, or in a
+log one plain line at most every :data:`LINE_INTERVAL_S` seconds.
 
-A bar is drawn only where :func:`cotgap.output.bar_console` says (a terminal, not verbose); every
-helper here yields None otherwise, and the callers then leave the libraries' own bars on
-(verbose, or cotgap used as a library) or off (output captured, not on a terminal).
+A bar is drawn where :func:`cotgap.output.bar_console` says (a terminal, not verbose); where the
+output is captured but not a terminal (:func:`cotgap.output.line_console`: a pipe, a Slurm log) the
+same helpers yield a :class:`LineBar`, which prints ``done/total · rate · ETA · info`` lines. Every
+helper yields None otherwise, and the callers then leave the libraries' own bars on (verbose, or
+cotgap used as a library).
 
 - :func:`requests` — requests done / total with the ETA, for evaluation and generation (vLLM's
   ``use_tqdm`` hook: :func:`vllm_tqdm`; the transformers backend: :class:`CountingHook`);
@@ -12,7 +15,9 @@ helper here yields None otherwise, and the callers then leave the libraries' own
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
+import os
 import time
 from pathlib import Path
 
@@ -21,7 +26,11 @@ from cotgap import output
 #: Folder names too generic to tell a model by (``<run>/student/model``): the parent is shown too.
 _GENERIC_NAMES = frozenset({"model", "merged", "hf"})
 
-_active: list = []  # the rich Progress being drawn (one at a time: rich allows one live display)
+#: Seconds between two progress lines in a log; the environment variable below overrides it (tests).
+LINE_INTERVAL_S = 30.0
+LINE_INTERVAL_ENV = "COTGAP_PROGRESS_INTERVAL"
+
+_active: list = []  # the rich Progress (or LineBar) shown now: one at a time, as rich allows one live display
 
 
 class Bar:
@@ -45,13 +54,97 @@ def _columns(unit: str):
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
 
 
+class LineBar:
+    """A bar for a log: the same ``advance`` / ``update`` as :class:`Bar`, shown as one plain line
+    (``training 12/40 steps · 0.8/s · ETA 0:00:35 · loss 1.92``) at most every ``interval``
+    seconds, and once more when it stops (``in 0:00:50`` instead of the ETA). The rate is the
+    stage's average so far: steady enough to read a line every 30 seconds. (Hand-written: rich's
+    ``Progress`` off a terminal shows nothing until it stops, and tqdm's file mode writes ``\r``
+    redraws.)"""
+
+    def __init__(self, console, label: str, total: float | None, unit: str = "", interval: float = LINE_INTERVAL_S):
+        self._console, self.label, self.total, self.unit, self.interval = console, label, total, unit, interval
+        self.done: float = 0
+        self.info = ""
+        self._t0 = self._last = time.monotonic()
+        self._shown: tuple | None = None  # (done, info) of the latest line printed
+
+    def advance(self, n: float = 1) -> None:
+        self.done += n
+        self._tick()
+
+    def update(self, completed: float | None = None, info: str | None = None) -> None:
+        if completed is not None:
+            self.done = completed
+        if info is not None:
+            self.info = info
+        self._tick()
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            self._last = now
+            self._print(now)
+
+    def stop(self) -> None:
+        """The last line (unless the latest one already said it all)."""
+        if self._shown != (self.done, self.info):
+            self._print(time.monotonic(), end=True)
+
+    def _print(self, now: float, end: bool = False) -> None:
+        self._shown = (self.done, self.info)
+        self._console.print(self.line(now - self._t0, end=end), markup=False, highlight=False)
+
+    def line(self, elapsed: float, end: bool = False) -> str:
+        """``  <label> done/total [unit] · rate · ETA (or: in <elapsed>) · info``."""
+        rate = self.done / elapsed if elapsed > 0 and self.done else None
+        total = _number(self.total) if self.total else "?"
+        parts = [f"{self.label} {_number(self.done)}/{total}" + (f" {self.unit}" if self.unit else "")]
+        if rate:
+            parts.append(f"{rate:.0f}/s" if rate >= 100 else f"{rate:.3g}/s")
+        if end:
+            parts.append(f"in {_clock(elapsed)}")
+        elif rate and self.total:
+            parts.append(f"ETA {_clock(max(self.total - self.done, 0) / rate)}")
+        if self.info:
+            parts.append(self.info)
+        return "  " + " · ".join(parts)
+
+
+def _number(n: float) -> str:
+    return str(int(n)) if float(n).is_integer() else f"{n:.1f}"
+
+
+def _clock(seconds: float) -> str:
+    """``h:mm:ss``, as rich's time columns show it."""
+    return str(datetime.timedelta(seconds=int(seconds)))
+
+
+def line_interval() -> float:
+    """:data:`LINE_INTERVAL_S`, or the seconds ``COTGAP_PROGRESS_INTERVAL`` gives."""
+    return float(os.environ.get(LINE_INTERVAL_ENV) or LINE_INTERVAL_S)
+
+
+def shown() -> bool:
+    """Whether cotgap shows progress itself (a bar, or lines in a log)."""
+    return output.bar_console() is not None or output.line_console() is not None
+
+
 @contextlib.contextmanager
 def bar(label: str, total: int | None, unit: str = ""):
-    """A progress bar for the block (the finished bar stays as a line), or None where none is drawn.
-    Library output is never redirected through it: that is the capture's job."""
-    console = output.bar_console()
-    if console is None or _active:
+    """A progress bar for the block (the finished bar stays as a line), a :class:`LineBar` where
+    the output is a log, or None where cotgap shows no progress. Library output is never
+    redirected through it: that is the capture's job."""
+    console, lines = output.bar_console(), output.line_console()
+    if (console is None and lines is None) or _active:
         yield None
+        return
+    if console is None:
+        _active.append(LineBar(lines, label, total, unit, line_interval()))
+        try:
+            yield _active[-1]
+        finally:
+            close_active()
         return
     from rich.progress import Progress
 
@@ -66,7 +159,8 @@ def bar(label: str, total: int | None, unit: str = ""):
 
 
 def close_active() -> None:
-    """Stop the bar being drawn, if any (also after a failure that skipped its normal end)."""
+    """Stop the bar being drawn (or the lines, with their last one), if any (also after a failure
+    that skipped its normal end)."""
     while _active:
         _active.pop().stop()
 

@@ -9,6 +9,7 @@ subprocesses. The same comparison on a zoo model is in tests/test_zoo_strategies
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -131,6 +132,8 @@ def test_api_teacher_run_records_declared_size_and_prompt_messages(reference, mo
     messages = json.loads(gens[0]["prompt"])
     assert [m["role"] for m in messages] == ["system"] + ["user", "assistant"] * 3 + ["user"]
     assert "parameters (declared)" in out.stdout or "(declared)" in out.stdout
+    # a piped run: the API generation's progress as a plain line (its last one, the stage being short)
+    assert re.search(rf"^  requests · teacher {N_TRAIN}/{N_TRAIN} · .* in \d:\d\d:\d\d$", out.stdout, re.M), out.stdout
 
 
 def _engine_config(tmp: Path, **per_model) -> Path:

@@ -230,3 +230,41 @@ def test_verbose_shows_library_output_and_json_keeps_stdout_clean(tmp_path, tiny
     assert "it/s]" in res.stderr  # lm-eval's and the Trainer's tqdm bars, as they are
     assert not (tmp_path / "run" / "logs").exists()
     assert not output.STATE.configured  # the policy ends with the command
+
+
+def test_piped_run_prints_plain_progress_lines(tmp_path, tiny_student, monkeypatch):
+    """Not a terminal (CliRunner's streams, like a pipe or a Slurm log): no bars, but the long
+    stages print plain progress lines — requests done / total, rate, ETA; training steps and
+    loss — here one per step (the interval lowered from 30 s to 0)."""
+    from cotgap import progress
+    from cotgap.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COTGAP_GENERATION_CACHE", str(tmp_path / "gc"))
+    monkeypatch.setenv(progress.LINE_INTERVAL_ENV, "0")
+    res = CliRunner().invoke(cli, _run_args(tiny_student, tmp_path / "run"))
+    assert res.exit_code == 0, res.output[-3000:]
+    lines = res.stdout.splitlines()
+    evals = [ln for ln in lines if re.fullmatch(r"  requests · \S+ [1-3]/3 · [\d.]+/s · ETA \d:\d\d:\d\d", ln)]
+    assert len(evals) == 6, lines  # baseline and distilled evaluations, a line per answered request
+    steps = [ln for ln in lines if re.fullmatch(r"  training \d+/\d+ steps · [\d.]+/s · ETA \d:\d\d:\d\d( · loss [\d.]+)?", ln)]
+    assert steps and any("loss" in ln for ln in steps), lines
+    done, total = re.search(r"(\d+)/(\d+)", steps[-1]).groups()
+    assert done == total and "\x1b" not in res.stdout
+    for marker in LIBRARY_MARKERS:
+        assert marker not in res.stdout, marker
+
+
+def test_progress_lines_are_at_most_one_per_interval():
+    """At the default interval a stage shorter than 30 s prints one line, when it ends."""
+    import io
+
+    from cotgap import output, progress
+
+    buf = io.StringIO()
+    lines = progress.LineBar(output.make_console(buf), "requests · m", 40, interval=progress.LINE_INTERVAL_S)
+    for _ in range(40):
+        lines.advance()
+    lines.update(info="loss 1.5")
+    lines.stop()
+    assert re.fullmatch(r"  requests · m 40/40( · \d+/s)? · in 0:00:00 · loss 1.5\n", buf.getvalue()), buf.getvalue()

@@ -20,6 +20,7 @@ import logging
 
 from lm_eval.models.openai_completions import LocalChatCompletion
 
+from cotgap.backends.counted_lm import CountedRequests
 from cotgap.models.api import ApiTeacher
 from cotgap.protocol.constants import RUN_SEED
 
@@ -43,8 +44,9 @@ def _reasoning(message: dict) -> str | None:
     return None
 
 
-class ApiChatLM(LocalChatCompletion):
-    """lm-eval's chat-completions model, configured from an ``ApiTeacher``."""
+class ApiChatLM(CountedRequests, LocalChatCompletion):
+    """lm-eval's chat-completions model, configured from an ``ApiTeacher``; requests counted on
+    cotgap's progress (``counted_lm``)."""
 
     chat_api = True
 

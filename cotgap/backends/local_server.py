@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lm_eval.models.openai_completions import LocalCompletionsAPI
 
+from cotgap.backends.counted_lm import CountedRequests
 from cotgap.errors import UserError
 
 #: Engine arguments of ``vllm.LLM`` that ``vllm serve`` spells differently or does not take.
@@ -96,8 +97,9 @@ class LocalServer:
             self.proc.wait()
 
 
-class ServedLM(LocalCompletionsAPI):
-    """lm-eval's completions client against a ``LocalServer`` it owns; prompts rendered locally."""
+class ServedLM(CountedRequests, LocalCompletionsAPI):
+    """lm-eval's completions client against a ``LocalServer`` it owns; prompts rendered locally;
+    requests counted on cotgap's progress (``counted_lm``)."""
 
     def __init__(self, path: str, args: dict, *, seed: int = 0, concurrency: int | None = None):
         self.server = LocalServer(path, args, seed=seed).start()

@@ -1,4 +1,4 @@
-"""Training progress on cotgap's bar: optimizer steps done / total with the current loss.
+"""Training progress on cotgap's bar (or its lines in a log): optimizer steps done / total with the current loss.
 
 Passed to ``train_sft`` through the callbacks it already accepts (with ``progress=False``, which
 turns the Trainer's own tqdm bar off): see :func:`for_policy`.
@@ -14,8 +14,8 @@ from cotgap import output, progress
 
 
 class TrainingProgress(TrainerCallback):
-    """A bar from ``on_train_begin`` to ``on_train_end``: steps (``state.global_step`` out of
-    ``state.max_steps``) and the latest logged loss."""
+    """A bar (or, in a log, plain lines) from ``on_train_begin`` to ``on_train_end``: steps
+    (``state.global_step`` out of ``state.max_steps``) and the latest logged loss."""
 
     def __init__(self, label: str = "training"):
         self.label = label
@@ -43,6 +43,6 @@ class TrainingProgress(TrainerCallback):
 
 def for_policy() -> tuple[list, bool]:
     """``train_sft``'s extra ``callbacks`` and its ``progress`` flag under the output policy:
-    cotgap's bar where one is drawn; the Trainer's own bar only where libraries keep theirs
-    (verbose, or cotgap used as a library)."""
-    return ([TrainingProgress()] if output.bar_console() is not None else []), output.library_bars()
+    cotgap's bar, or its lines in a log, where cotgap shows progress; the Trainer's own bar only
+    where libraries keep theirs (verbose, or cotgap used as a library)."""
+    return ([TrainingProgress()] if progress.shown() else []), output.library_bars()
