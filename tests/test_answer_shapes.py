@@ -1,10 +1,12 @@
 """Robust scoring, shape by shape: which ways of writing a final answer are credited and which are refused.
 
-Every row goes through :func:`cotgap.tasks.extraction.robust_filter`, the function the BBH and synthetic
-task YAMLs call for their ``robust`` filter (and so the teacher correctness filter): a row is credited
-when the filter returns the gold target itself (lm-eval's ``exact_match`` then scores 1), refused when
-it returns anything else. The rule being pinned (see the module's docstring): the answer sentence must
-state exactly one answer of the gold's type, not negated; free text must equal the gold.
+Two tables. ``ROWS`` goes through :func:`cotgap.tasks.extraction.robust_filter`, the function the BBH and
+synthetic task YAMLs call for their ``robust`` filter; ``MATH_ROWS`` through the math YAMLs' filters
+(:mod:`cotgap.tasks.math_answers`). Both filters are also the teacher correctness filter. A row is credited
+when the filter returns the gold target itself (lm-eval's ``exact_match`` then scores 1), refused when it
+returns anything else. The rules being pinned (see the modules' docstrings): a finished final statement
+of exactly one answer of the gold's type, not negated, hedged, bounded or judged wrong, equal to the gold
+exactly; free text must equal the gold.
 """
 
 from __future__ import annotations
@@ -60,6 +62,21 @@ ROWS = [
     row("options", "gold_then_later_wrong", "The answer is (C). Then the answer is (B).", "(C)", False),
     row("options", "wrong", "So the answer is (B).", "(C)", False),
     row("options", "missing", "I am not sure which option it is.", "(C)", False),
+    row("options", "leading_letter_then_text", "So the answer is C, the gray car.", "(C)", True),
+    row("options", "option_text_opens_with_Not", "So the answer is (A) Not Another Teen Movie.", "(A)", True),
+    row("options", "answer_on_next_line", "So the answer is:\n**(C)**", "(C)", True),
+    row("options", "conditional_phrase_is_no_statement", "So the answer is (C). If the answer is (C), all fits.", "(C)", True),
+    row("options", "verdict_phrase_is_no_statement", "So the answer is (C). Our answer is correct.", "(C)", True),
+    row("options", "letter_then_gold", "So the answer is B (A).", "(A)", False),
+    row("options", "gold_judged_wrong", "So the answer is (A) is wrong.", "(A)", False),
+    row("options", "gold_isnt", "So the answer is (A) isn't right.", "(A)", False),
+    row("options", "article_not_a_letter", "So the answer is A bird.", "(A)", False),
+    row("options", "negated_phrase", "I don't think the answer is (C).", "(C)", False),
+    row("options", "phrase_cut", "The answer is (C). Checking again, the answer is", "(C)", False),
+    row("options", "cut_after_statement", "The answer is (C). Now let me double-check the", "(C)", False),
+    row("options", "boxes_differ", "Hence \\boxed{(B)}, \\boxed{(C)}", "(C)", False),
+    row("options", "negated_box", "It is not \\boxed{(C)}", "(C)", False),
+    row("options", "box_never_closed", "The answer is (A). Hence \\boxed{(C", "(A)", False),
     # ------------------------------------------------------------------ yes / no
     row("yes_no", "plain", "So the answer is Yes.", "Yes", True),
     row("yes_no", "lower_case_no_period", "so the answer is yes", "Yes", True),
@@ -73,6 +90,9 @@ ROWS = [
     row("yes_no", "wrong_then_gold_parenthetical", "So the answer is No (Yes).", "Yes", False),
     row("yes_no", "wrong", "So the answer is No.", "Yes", False),
     row("yes_no", "no_answer_word", "So the answer is plausible.", "Yes", False),
+    row("yes_no", "explained_with_negation", "So the answer is No, Vina is not telling the truth.", "No", True),
+    row("yes_no", "judged_wrong", "So the answer is Yes is wrong.", "Yes", False),
+    row("yes_no", "negated_phrase", "I can't say the answer is Yes.", "Yes", False),
     # ------------------------------------------------------------------ True / False
     row("true_false", "plain", "So the answer is True.", "True", True),
     row("true_false", "bold", "So the answer is **False**.", "False", True),
@@ -82,6 +102,8 @@ ROWS = [
     row("true_false", "negated_even_if_it_means_the_gold", "So the answer is not True.", "False", False),
     row("true_false", "wrong_then_gold_parenthetical", "So the answer is False (True).", "True", False),
     row("true_false", "wrong", "So the answer is False.", "True", False),
+    row("true_false", "boxed", "Evaluating gives \\boxed{True}", "True", True),
+    row("true_false", "judged_wrong", "So the answer is True is incorrect.", "True", False),
     # ------------------------------------------------------------------ valid / invalid
     row("valid_invalid", "plain", "So the answer is valid.", "valid", True),
     row("valid_invalid", "bold", "So the answer is **invalid**.", "invalid", True),
@@ -89,6 +111,7 @@ ROWS = [
     row("valid_invalid", "hedge", "So the answer is valid or invalid.", "valid", False),
     row("valid_invalid", "negated_even_if_it_means_the_gold", "So the answer is not valid.", "invalid", False),
     row("valid_invalid", "invalid_is_not_valid", "So the answer is invalid.", "valid", False),
+    row("valid_invalid", "cut_after_statement", "So the answer is valid. But premise 2 says", "valid", False),
     # ------------------------------------------------------------------ integers
     row("integers", "plain", "So the answer is 63.", "63", True),
     row("integers", "no_period", "So the answer is 63", "63", True),
@@ -111,6 +134,21 @@ ROWS = [
     row("integers", "sign_matters", "So the answer is -63.", "63", False),
     row("integers", "wrong", "So the answer is 62.", "63", False),
     row("integers", "missing", "There are many of them.", "63", False),
+    row("integers", "thousands_then_clause", "So the answer is 1,234, which is a lot.", "1234", True),
+    row("integers", "digit_group_is_two_numbers", "So the answer is 6,3.", "63", False),
+    row("integers", "bad_thousands_group", "So the answer is 1,2345.", "12345", False),
+    row("integers", "at_least", "So the answer is at least 63.", "63", False),
+    row("integers", "more_than", "So the answer is more than 63.", "63", False),
+    row("integers", "plus_sign", "So the answer is 63+.", "63", False),
+    row("integers", "or_more", "So the answer is 63 or more.", "63", False),
+    row("integers", "about", "So the answer is about 63.", "63", False),
+    row("integers", "tilde", "So the answer is ~63.", "63", False),
+    row("integers", "judged_wrong", "So the answer is 63 is not possible.", "63", False),
+    row("integers", "exact_not_within_tolerance", "So the answer is 1,450,001.", "1450000", False),
+    row("integers", "decimal_tail_counts", "So the answer is 63.0000001.", "63", False),
+    row("integers", "negated_box", "so x \\neq \\boxed{63}", "63", False),
+    row("integers", "boxes_differ", "so \\boxed{63} or \\boxed{64}", "63", False),
+    row("integers", "phrase_cut", "So the answer is 63. Wait, so the answer is", "63", False),
     # ------------------------------------------------------------------ free text (word_sorting, dyck_languages)
     row("free_text", "plain", f"So the answer is {FRUIT}.", FRUIT, True),
     row("free_text", "no_period", f"So the answer is {FRUIT}", FRUIT, True),
@@ -131,6 +169,7 @@ ROWS = [
         False),
     row("free_text", "word_missing", "So the answer is apple cherry.", FRUIT, False),
     row("free_text", "missing", "The words are hard to sort.", FRUIT, False),
+    row("free_text", "cut_after_statement", f"So the answer is {FRUIT}. Let me verify that apple", FRUIT, False),
 ]
 
 
@@ -147,6 +186,150 @@ def test_answer_shape(kind, text, gold, credited):
 def test_table_covers_every_type_both_ways():
     seen = {(p.values[0], p.values[3]) for p in ROWS}
     assert seen == {(kind, credited) for kind in INFERRED for credited in (True, False)}
+
+
+# ------------------------------------------------------------------------------------------ math
+# The math YAMLs' robust filters, one per answer type: GSM8K numbers, and the competition golds (MATH-500,
+# AMC, AIME) by type. A row's gold is the doc's ``target`` as the loaders store it.
+MATH_TYPES = ("gsm8k", "integer", "decimal", "expression", "choice", "tuple_interval", "text")
+CUT = "We have 3 * 9 = 27 and"  # a solution cut at max_gen_toks, its last number the gold
+
+
+def math_row(kind: str, name: str, text: str, gold: str, credited: bool):
+    return pytest.param(kind, text, gold, credited, id=f"{kind}-{'ok' if credited else 'refused'}-{name}")
+
+
+MATH_ROWS = [
+    # ------------------------------------------------------------------ GSM8K
+    math_row("gsm8k", "plain", "So 6 * 7 = 42. The answer is 42.", "42", True),
+    math_row("gsm8k", "dollars_bold", "so **The answer is $42.00.**", "42", True),
+    math_row("gsm8k", "hashes", "6 * 7 = 42\n#### 42", "42", True),
+    math_row("gsm8k", "boxed_with_working", "So 6 * 7 = \\boxed{42} apples.", "42", True),
+    math_row("gsm8k", "thousands", "The answer is 1,450,000.", "1,450,000", True),
+    math_row("gsm8k", "no_statement_last_number_gold", "6 * 7 = 42", "42", False),
+    math_row("gsm8k", "cut_mid_solution", "The farmer has 6 rows of 7, so 42 and then he", "42", False),
+    math_row("gsm8k", "hedge", "The answer is 42 or 43.", "42", False),
+    math_row("gsm8k", "negated", "The answer is not 42.", "42", False),
+    math_row("gsm8k", "wrong_then_gold_parenthetical", "The answer is 43 (not 42).", "42", False),
+    math_row("gsm8k", "at_least", "The answer is at least 42.", "42", False),
+    math_row("gsm8k", "plus_sign", "The answer is 42+.", "42", False),
+    math_row("gsm8k", "digit_group", "The answer is 4,2.", "42", False),
+    math_row("gsm8k", "exact_not_within_tolerance", "The answer is 1,450,001.", "1,450,000", False),
+    # ------------------------------------------------------------------ integer golds (MATH-500, AMC, AIME)
+    math_row("integer", "boxed", "Thus the sum is $\\boxed{27}$.", "27", True),
+    math_row("integer", "minerva_final_answer", "Final Answer: The final answer is $27$. I hope it is correct.", "27", True),
+    math_row("integer", "final_answer_colon", "**Final Answer:** 27", "27", True),
+    math_row("integer", "display_math_next_line", "Therefore, the final answer is:\n\\[\n\\boxed{27}\n\\]", "27", True),
+    math_row("integer", "amc_float_as_stored", "\\boxed{27.0}", "27", True),
+    math_row("integer", "aime_zero_padded", "\\boxed{027}", "27", True),
+    math_row("integer", "amc_choice_box", "so the answer is $\\boxed{\\textbf{(C) }27}$", "27", True),
+    math_row("integer", "amc_choice_box_spaced", "$\\boxed{\\textbf{(C)}\\ 27}$", "27", True),
+    math_row("integer", "equal_expression", "\\boxed{\\frac{54}{2}}", "27", True),
+    math_row("integer", "unit_words", "The final answer is 27 degrees.", "27", True),
+    math_row("integer", "words_around_box", "Zach can have at most $\\boxed{27}$ pencils left over.", "27", True),
+    math_row("integer", "restated_boxes", "$\\boxed{27}$, or $\\boxed{27.0}$ in decimals.", "27", True),
+    math_row("integer", "verification_after", "So \\boxed{27}. Check: 27 / 3 = 9, so our answer is correct.", "27", True),
+    math_row("integer", "not", "The final answer is not 27.", "27", False),
+    math_row("integer", "neq", "The final answer is $\\neq 27$.", "27", False),
+    math_row("integer", "neq_before_box", "so $x \\neq \\boxed{27}$.", "27", False),
+    math_row("integer", "or", "The final answer is 27 or 28.", "27", False),
+    math_row("integer", "or_in_box", "\\boxed{27 \\text{ or } 28}", "27", False),
+    math_row("integer", "two_boxes", "So $\\boxed{27}$ or $\\boxed{28}$.", "28", False),
+    math_row("integer", "either", "The final answer is either 27 or 28.", "27", False),
+    math_row("integer", "at_least", "The final answer is at least 27.", "27", False),
+    math_row("integer", "more_than", "The final answer is more than 27.", "27", False),
+    math_row("integer", "plus_sign", "\\boxed{27+}", "27", False),
+    math_row("integer", "geq", "\\boxed{x \\geq 27}", "27", False),
+    math_row("integer", "approx", "\\boxed{\\approx 27}", "27", False),
+    math_row("integer", "judged_wrong", "Hence \\boxed{27} is wrong.", "27", False),
+    math_row("integer", "near_miss", "\\boxed{1450001}", "1450000", False),
+    math_row("integer", "decimal_tail_counts", "\\boxed{27.0000001}", "27", False),
+    math_row("integer", "times_pi", "\\boxed{27\\pi}", "27", False),
+    math_row("integer", "choice_without_value", "\\boxed{\\textbf{(C)}}", "27", False),
+    math_row("integer", "no_statement_last_number_gold", CUT.replace(" and", "."), "27", False),
+    math_row("integer", "cut_mid_solution", CUT, "27", False),
+    math_row("integer", "cut_after_intermediate_box", "Part one gives \\boxed{27}. Now for part two we need", "27", False),
+    math_row("integer", "box_never_closed", "So \\boxed{27}. Redoing it, \\boxed{2", "27", False),
+    math_row("integer", "phrase_cut", "The answer is 27. Hmm, so the final answer is", "27", False),
+    # ------------------------------------------------------------------ decimal golds
+    math_row("decimal", "same", "\\boxed{0.0000672}", ".0000672", True),
+    math_row("decimal", "fraction_equal", "\\boxed{\\frac{5}{4}}", "1.25", True),
+    math_row("decimal", "unit_in_gold", "The final answer is $5.4$.", "5.4 \\text{ cents}", True),
+    math_row("decimal", "last_digit_differs", "\\boxed{0.0000671}", ".0000672", False),
+    math_row("decimal", "within_six_places", "\\boxed{3.2100001}", "3.21", False),
+    math_row("decimal", "hedge", "The final answer is 1.25 or 1.5.", "1.25", False),
+    # ------------------------------------------------------------------ expression golds
+    math_row("expression", "decimal_for_fraction", "so the result is $\\boxed{0.5}$", "\\frac{1}{2}", True),
+    math_row("expression", "dfrac", "thus \\boxed{\\dfrac{1}{2}}", "\\frac{1}{2}", True),
+    math_row("expression", "radical_form", "\\boxed{2\\sqrt{2}}", "\\sqrt{8}", True),
+    math_row("expression", "complex", "\\boxed{6-5i}", "6 - 5i", True),
+    math_row("expression", "truncated_decimal", "\\boxed{0.333333}", "\\frac{1}{3}", False),
+    math_row("expression", "pi_decimal", "\\boxed{3.14159265}", "\\pi", False),
+    math_row("expression", "neq", "\\boxed{\\neq \\frac{1}{2}}", "\\frac{1}{2}", False),
+    math_row("expression", "wrong_value", "\\boxed{0.6}", "\\frac{1}{2}", False),
+    # ------------------------------------------------------------------ answer-choice golds (MATH-500 stores \text{(C)})
+    math_row("choice", "textbf", "\\boxed{\\textbf{(C)}}", "\\text{(C)}", True),
+    math_row("choice", "letter", "The final answer is $\\boxed{C}$.", "\\text{(C)}", True),
+    math_row("choice", "with_value", "\\boxed{\\textbf{(C) }27}", "\\text{(C)}", True),
+    math_row("choice", "box_then_words", "Thus the answer is $\\boxed{\\text{(B)}} 3(1 + r/10)^x = 7$.", "\\text{(B)}", True),
+    math_row("choice", "other_letter", "\\boxed{(D)}", "\\text{(C)}", False),
+    math_row("choice", "hedge", "\\boxed{\\text{(C) or (D)}}", "\\text{(C)}", False),
+    math_row("choice", "two_letters", "\\boxed{\\text{(C)}, \\text{(E)}}", "\\text{(C)}", False),
+    # ------------------------------------------------------------------ tuple / interval / set golds
+    math_row("tuple_interval", "tuple", "\\boxed{(3, \\pi/2)}", "\\left( 3, \\frac{\\pi}{2} \\right)", True),
+    math_row("tuple_interval", "interval_phrase", "The final answer is $(3,4]$. I hope it is correct.", "(3,4]", True),
+    math_row("tuple_interval", "set_any_order", "\\boxed{7, 5, 3}", "3, 5, 7", True),
+    math_row("tuple_interval", "member_of", "\\boxed{[-2,7]}", "x \\in [-2,7]", True),
+    math_row("tuple_interval", "plus_minus", "\\boxed{1 \\pm \\sqrt{19}}", "1 \\pm \\sqrt{19}", True),
+    math_row("tuple_interval", "tuple_differs", "\\boxed{(3, \\pi)}", "\\left( 3, \\frac{\\pi}{2} \\right)", False),
+    math_row("tuple_interval", "missing_member", "\\boxed{3, 5}", "3, 5, 7", False),
+    math_row("tuple_interval", "one_of_plus_minus", "\\boxed{1 + \\sqrt{19}}", "1 \\pm \\sqrt{19}", False),
+    # ------------------------------------------------------------------ text golds
+    math_row("text", "text", "\\boxed{\\text{Evelyn}}", "\\text{Evelyn}", True),
+    math_row("text", "plain_word", "The final answer is Evelyn.", "\\text{Evelyn}", True),
+    math_row("text", "hedge", "\\boxed{\\text{Evelyn or Navin}}", "\\text{Evelyn}", False),
+    math_row("text", "negated", "The final answer is not Evelyn.", "\\text{Evelyn}", False),
+]
+
+
+@pytest.mark.parametrize("kind,text,gold,credited", MATH_ROWS)
+def test_math_answer_shape(kind, text, gold, credited):
+    robust = math_answers.gsm8k_robust_filter if kind == "gsm8k" else math_answers.math_robust_filter
+    out = robust([[text]], [{"target": gold}])[0][0]
+    if credited:
+        assert out == gold
+    else:
+        assert out != gold
+
+
+def test_math_table_covers_every_type_both_ways():
+    seen = {(p.values[0], p.values[3]) for p in MATH_ROWS}
+    assert seen == {(kind, credited) for kind in MATH_TYPES for credited in (True, False)}
+
+
+def test_math_yamls_call_these_filters():
+    """The math YAMLs' ``utils`` filters are the functions the math table exercises."""
+    from task_configs.math import utils as math_utils
+
+    assert math_utils.gsm8k_robust_filter is math_answers.gsm8k_robust_filter
+    assert math_utils.math_robust_filter is math_answers.math_robust_filter
+
+
+def test_task_fingerprint_covers_the_scoring_code(monkeypatch):
+    """A task's fingerprint (the cache key of its kept rationales and scored baselines) changes when either
+    scoring module changes, so no rationale kept under an older scoring rule is reused."""
+    from cotgap.backends.evaluation import TaskSettings, load_task
+    from cotgap.pipeline import context
+    from cotgap.tasks import extraction
+
+    task = load_task(TaskSettings(name="synthetic_navigate", limit=2))
+    before = context.task_fingerprint(task)
+    real = context._source_digest
+    for module in (extraction, math_answers):
+        monkeypatch.setattr(context, "_source_digest", lambda p, f=module.__file__: "edited" if p == f else real(p))
+        assert context.task_fingerprint(task) != before, module.__name__
+    monkeypatch.setattr(context, "_source_digest", real)
+    assert context.task_fingerprint(task) == before
 
 
 @pytest.mark.parametrize("text,gold,shown", [

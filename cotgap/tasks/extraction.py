@@ -3,42 +3,69 @@
 Teacher generations are produced by running the task through lm-eval on the train split, so a
 rationale is "correct" exactly when the evaluation would score it correct: both use the
 task YAML's filter pipeline, which calls :func:`robust_filter` below (math tasks:
-:mod:`cotgap.tasks.math_answers`). Every task has two filters, both computed on every run:
+:mod:`cotgap.tasks.math_answers`, which reads the final statement with :func:`last_answer` too).
+Every task has two filters, both computed on every run:
 
 ``strict`` reproduces lm-eval's ``bbh_cot_fewshot`` scoring: the generation cut at lm-eval's stop
 strings (``"</s>"``, ``"Q"``, ``"\n\n"``), then its regex ``(?<=the answer is )(.*)(?=.)``. Its two
 traps are kept on purpose: any capital ``Q`` ends the generation, and an answer with no period
 after it loses its last character.
 
-``robust`` scoring credits a generation only when it states one answer, and that answer is the
-gold. Its rules:
+``robust`` scoring credits a generation only when it finishes with one statement of one answer,
+and that answer is the gold. Scoring never guesses what the model meant: every shape it cannot
+read as exactly one un-qualified answer scores wrong. Its rules:
 
-- **Where the answer is.** The first sentence after the last "the answer is" (case-insensitive,
-  a colon allowed): it ends at the end of the line, at a full stop followed by a space, or at a
-  full-width stop ``。``/``．``; a stop inside parentheses does not end it. Without any "the
-  answer is", the content of the last ``\\boxed{…}`` (braces balanced, so ``\\boxed{\\frac{1}{2}}``
-  is read whole). Bold, backticks, quotes, ``$`` and a ``\\boxed{}`` wrapper are ignored.
+- **The final statement** is the last "answer is" / "final answer:" / ``####`` phrase or the last
+  ``\\boxed{…}`` / ``\\fbox{…}``, whichever comes later (a box inside the phrase's own sentence
+  belongs to it: "the answer is $\\boxed{5}$"). A phrase's answer is the first sentence after it: it
+  ends at the end of the line, at a full stop followed by a space, or at a full-width stop
+  ``。``/``．``; a stop inside parentheses or braces does not end it; when the phrase ends its line,
+  the answer is the first sentence of the next non-empty line. A box's answer is its content, braces
+  balanced (``\\boxed{\\frac{1}{2}}`` whole). A phrase inside a conditional ("if the answer is 27,
+  …", "whether the answer is …") states nothing and is skipped. Without any statement there is no
+  answer: the last number of the text is never read.
+- **Unfinished.** The filter sees only the text, not why generation stopped, so "unfinished" is
+  what the text itself shows. The final statement is unfinished when it is cut inside its own
+  syntax — a ``\\boxed{`` never closed, braces that do not balance, a phrase with nothing after
+  it — or when text follows it and the response ends mid-sentence (its last character a letter,
+  digit or one of ``,;:-+=/\\({[``): the model was still working when it was cut (typically at
+  ``max_gen_toks``), so what it would have concluded is unknown, and such a rationale is no
+  training example either. An unfinished final statement scores wrong; scoring never falls back
+  to an earlier statement. An answer that runs to the very end of the text is read as finished —
+  a model that stops on its end-of-sequence token often leaves the period out — which is the one
+  cut the text cannot show: a generation cut inside the answer itself ("the answer is 1", cut
+  from "12") reads as the answer it shows.
+- **Qualified statements.** A negation or conditional before the phrase in its clause ("I don't
+  think the answer is (C)") or around a box ("x \\neq \\boxed{5}", "at least \\boxed{5}",
+  "\\boxed{5} or \\boxed{6}", "\\boxed{5} is wrong") makes the whole clause the answer, which the
+  type rules below then refuse.
 - **Closed answer types** (inferred from the gold target): options ``(A)``…, Yes/No, True/False,
-  valid/invalid, integers. The sentence must mention exactly one answer of that type, and nothing
-  before that mention may negate it ("not", "never", "n't", …). So a hedge ("(C) or (B)", "63 or
-  64", "either True or False"), a negation ("not (C)", "not 63") and a wrong option followed by
-  another in a parenthetical ("(A) (not (C))", "(B) (C is wrong)") all score wrong, whichever of
-  the answers is the gold — scoring does not guess which one the model meant. Words after the
+  valid/invalid, integers. The answer must mention exactly one answer of that type; nothing before
+  that mention may negate it ("not", "never", "n't", ``\\neq``, …) and nothing right after it may
+  judge it wrong ("(A) is wrong.", "63 is not possible"). So a hedge ("(C) or (B)", "63 or 64",
+  "either True or False"), a negation ("not (C)", "not 63"), a second option ("B (A)", "(A) (not
+  (C))", "(B) (C is wrong)") all score wrong, whichever of the answers is the gold. Words after the
   one answer are allowed ("(A) 01/08/2000", "No, Vina lies", "12 apples"). An option is a
-  parenthesised letter, a bare letter after "(" or a hedge word ("or C"), "option C", or a
-  sentence that is just the letter. Integers compare as numbers (``12.0`` == ``12``).
-- **Free text** (word_sorting, dyck_languages): the sentence must equal the gold after
-  whitespace normalisation, which already refuses any hedge, negation or extra option.
+  parenthesised letter, a bare letter after "(" or a hedge word ("or C"), "option C", a capital
+  letter opening the answer ("C, the gray car", "B (A)"), or an answer that is just the letter.
+- **Integers** additionally refuse a hedge anywhere ("or", "either": "63 or more"), a bound or an
+  approximation before the number ("at least", "more than", "up to", "about", "≥", "~", …) and a
+  bound after it ("63+", "63 and up"). A number is digits with an optional decimal part, thousands
+  separated by commas only in groups of three ("1,234"; "6,3" is two numbers). Numbers compare
+  exactly (``63.0`` == ``63``; ``1,450,001`` != ``1,450,000``), as fractions, never as floats.
+- **Free text** (word_sorting, dyck_languages): the answer must equal the gold after whitespace
+  normalisation, which already refuses any hedge, negation or extra option.
 
 When the generation is credited the filter returns the target string itself, so lm-eval's
-``exact_match`` scores it 1. Otherwise it returns the answer sentence as written (``[invalid]``
-when there is none): for a refused hedge that sentence holds more than the bare answer, so it can
-never equal the target, and it shows a reader of the records what the model actually said.
+``exact_match`` scores it 1. Otherwise it returns the answer as written (``[invalid]`` when there
+is no finished final statement): for a refused hedge that answer holds more than the bare answer,
+so it can never equal the target, and it shows a reader of the records what the model actually said.
 """
 
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 INVALID = "[invalid]"
 
@@ -48,19 +75,50 @@ INVALID = "[invalid]"
 LM_EVAL_BBH_UNTIL = ("</s>", "Q", "\n\n")
 LM_EVAL_BBH_REGEX = r"(?<=the answer is )(.*)(?=.)"
 
-ANSWER_PHRASE_RE = re.compile(r"answer is[:\s]*", re.IGNORECASE)
-BOXED = "\\boxed{"
+# "answer is", "Final Answer:" / "**Final Answer**:", and GSM8K's own "#### 42".
+ANSWER_PHRASE_RE = re.compile(r"(?:answer\s+is|final\s+answer\s*\**\s*[:：]|####)[:\s]*", re.IGNORECASE)
+BOXES = ("\\boxed{", "\\fbox{")
+BOXED = BOXES[0]
 FULL_WIDTH_STOPS = "。．"
 DECORATION = "*`\"'“”‘’$ \t"  # stripped from both ends of an answer
 TRAILING = ".,;:!" + FULL_WIDTH_STOPS  # stripped from its end
+DISPLAY_MATH = (("\\[", "\\]"), ("\\(", "\\)"))
+CLAUSE_END = ".!?;:,\n" + FULL_WIDTH_STOPS
+MID_SENTENCE_END = ",;:-+=/\\({["  # a text ending in one of these (or a letter or digit) was cut mid-sentence
 OPTION_RE = re.compile(r"^\([A-Z]\)$")
 # An option mentioned in an answer: "(C)", or a capital letter right after "(" or after a hedge,
-# negation or "option"/"choice" ("(C is wrong)", "or C", "not C", "option C"). Group 1 or 2 is the letter.
+# negation or "option"/"choice" ("(C is wrong)", "or C", "not C", "option C"), or a capital letter opening
+# the answer and followed by punctuation, a bracket or another capital ("C, the car", "B (A)", "C The car").
 OPTION_MENTION_RE = re.compile(
     r"\(([A-Za-z])\)"
-    r"|(?:\(|\b(?i:or|nor|not|than|maybe|perhaps|either|neither|option|choice)\s+\(?)([A-Z])(?![\w'’])")
-NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-NEGATION_RE = re.compile(r"\b(?:not|cannot|never|neither|nor)\b|n['’]t\b", re.IGNORECASE)
+    r"|(?:\(|\b(?i:or|nor|not|than|maybe|perhaps|either|neither|option|choice)\s+\(?)([A-Z])(?![\w'’])"
+    r"|^([A-Z])(?=\s*[.,;:!)(\[]|\s+[A-Z(])")
+# Digits with an optional decimal part; commas only between groups of three ("1,234"; "6,3" is two numbers).
+NUMBER_RE = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+(?!\d|,\d)|\d+)(?:\.\d+)?(?!\d)")
+NEGATION_RE = re.compile(r"\b(?:not|cannot|never|neither|nor)\b|n['’]t\b|\\neq?(?![a-z])|\\not(?![a-z])|≠",
+                         re.IGNORECASE)
+# Right before a box: a negation ("is not $\\boxed{5}$", "x \\neq \\boxed{5}", "isn't \\boxed{5}").
+NEGATED_BOX_RE = re.compile(r"(?:\b(?:not|never)|n['’]t|\\neq?|\\not|≠)[\s$\\(\[]*$", re.IGNORECASE)
+# A phrase that is a check, not a statement: inside a conditional ("if the answer is 27, …", "whether the
+# answer is …") or a verdict on an answer ("so our answer is correct").
+CONDITIONAL_RE = re.compile(r"\b(?:if|whether|unless|suppose|supposing|assuming)\b", re.IGNORECASE)
+VERDICT_RE = re.compile(r"(?:indeed\s+|also\s+|probably\s+)?(?:correct|right|reasonable|consistent|plausible|confirmed"
+                        r"|verified|accurate)\b", re.IGNORECASE)
+HEDGE_RE = re.compile(r"\b(?:or|either)\b", re.IGNORECASE)
+BOUND_BEFORE_RE = re.compile(
+    r"\b(?:at\s+(?:least|most)|(?:more|less|fewer|greater|larger|smaller|higher|lower)\s+than|up\s+to|over|under"
+    r"|approximately|approx|about|around|roughly|nearly|almost)\b|[<>≤≥≈~]|\\(?:geq?|leq?|gt|lt|approx|sim)(?![a-z])",
+    re.IGNORECASE)
+BOUND_AFTER_RE = re.compile(
+    r"^\s*(?:\+(?!\s*\d)|and\s+(?:up|above|over|more|higher)\b|plus\b|at\s+(?:least|most)\b|or\s+(?:more|less|fewer)\b)",
+    re.IGNORECASE)
+# Right after an answer: a judgement that it is wrong ("(A) is wrong.", "63 is not possible", "(A) isn't").
+# Lower case only, so option text such as "(A) Not Another Teen Movie" is not read as one.
+_CLOSE = r"^[\s)\]*`'\"”’}$]*"
+JUDGED_WRONG_RE = re.compile(
+    _CLOSE + r"(?:(?:is|are|was|were|seems|would\s+be|must\s+be|can\s+be|could\s+be)\s+)?(?:(?:\w+ly|also)\s+)?"
+    r"(?:not|never|wrong|incorrect|impossible|ruled\s+out|eliminated|excluded)\b"
+    r"|" + _CLOSE + r"(?:(?:isn|aren|wasn|weren|can|couldn)['’]t|cannot)\b")
 WORD_FAMILIES = (("yes", "no"), ("true", "false"), ("valid", "invalid"))
 WORD_ANSWERS = {w for family in WORD_FAMILIES for w in family}
 
@@ -92,84 +150,222 @@ def closing_brace(text: str, open_at: int) -> int | None:
     return None
 
 
+def last_box_start(text: str) -> tuple[int, int]:
+    """(index, marker length) of the last ``\\boxed{`` or ``\\fbox{``; index -1 when there is none."""
+    return max((text.rfind(box), len(box)) for box in BOXES)
+
+
+def box_contents(text: str) -> list[str]:
+    """The content of every closed ``\\boxed{…}`` / ``\\fbox{…}`` in ``text``, in order."""
+    found = []
+    for box in BOXES:
+        at = text.find(box)
+        while at >= 0:
+            close = closing_brace(text, at + len(box) - 1)
+            if close is not None:
+                found.append((at, text[at + len(box):close].strip()))
+            at = text.find(box, at + 1)
+    return [content for _, content in sorted(found)]
+
+
 def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{…}``, read by balancing braces so that ``\\boxed{\\frac{1}{2}}``
-    and ``\\boxed{{1,2}}`` come back whole; None when there is none or it is never closed."""
-    start = text.rfind(BOXED)
+    """Content of the last ``\\boxed{…}`` (or ``\\fbox{…}``), read by balancing braces so that
+    ``\\boxed{\\frac{1}{2}}`` and ``\\boxed{{1,2}}`` come back whole; None when there is none or it is
+    never closed."""
+    start, width = last_box_start(text)
     if start < 0:
         return None
-    end = closing_brace(text, start + len(BOXED) - 1)
-    return text[start + len(BOXED):end].strip() if end is not None else None
+    end = closing_brace(text, start + width - 1)
+    return text[start + width:end].strip() if end is not None else None
 
 
 def first_sentence(line: str) -> str:
-    """``line`` up to its first sentence end outside parentheses: a full stop followed by a space or
-    the end of the line, or a full-width stop. A decimal point ("12.5") or a stop inside a
+    """``line`` up to its first sentence end outside parentheses and braces: a full stop followed by a
+    space or the end of the line, or a full-width stop. A decimal point ("12.5") or a stop inside a
     parenthetical ("(not (C).)") does not end the sentence."""
     depth = 0
     for i, ch in enumerate(line):
-        if ch == "(":
+        if ch in "([{":
             depth += 1
-        elif ch == ")":
+        elif ch in ")]}":
             depth = max(0, depth - 1)
         elif depth == 0 and (ch in FULL_WIDTH_STOPS or (ch == "." and line[i + 1:i + 2].strip() == "")):
             return line[:i]
     return line
 
 
+def sentence_span(text: str, pos: int) -> tuple[int, int] | None:
+    """(start, end) of the first sentence at or after ``pos``: on ``pos``'s own line, or on the next
+    non-empty line when the rest of that line is blank or decoration; None when nothing follows."""
+    while pos < len(text):
+        line_end = text.find("\n", pos)
+        line_end = len(text) if line_end < 0 else line_end
+        line = text[pos:line_end]
+        if line.strip(DECORATION):
+            start = pos + len(line) - len(line.lstrip())
+            return start, start + len(first_sentence(text[start:line_end]).rstrip())
+        pos = line_end + 1
+    return None
+
+
+def clause_start(text: str, pos: int) -> int:
+    """Where the clause holding ``pos`` begins: after the last sentence or clause mark before it."""
+    return max(text.rfind(mark, 0, pos) for mark in CLAUSE_END) + 1
+
+
+def sentence_start(text: str, pos: int) -> int:
+    """Where the sentence holding ``pos`` begins: after the last line break or sentence stop before it."""
+    return max(text.rfind(mark, 0, pos) + len(mark) for mark in ("\n", ". ", "! ", "? ", *FULL_WIDTH_STOPS))
+
+
+def leaves_brace_open(answer: str) -> bool:
+    """Whether a ``{`` in ``answer`` is never closed ("\\frac{1}{", cut); stray closers ("] ) }", a
+    Dyck answer) are no sign of a cut."""
+    depth = 0
+    for ch in answer:
+        depth = depth + 1 if ch == "{" else max(0, depth - 1) if ch == "}" else depth
+    return depth > 0
+
+
+def ends_mid_sentence(text: str) -> bool:
+    """Whether ``text`` stops in the middle of a sentence (a letter, digit or an open operator last)."""
+    tail = text.rstrip()
+    return bool(tail) and (tail[-1].isalnum() or tail[-1] in MID_SENTENCE_END)
+
+
+def phrase_statements(text: str):
+    """(phrase start, answer span) of every answer phrase, last first; a phrase in a conditional clause
+    ("if the answer is 27, …") is no statement and is skipped. The span is None when nothing follows."""
+    for m in reversed(list(ANSWER_PHRASE_RE.finditer(text))):
+        span = sentence_span(text, m.end())
+        if CONDITIONAL_RE.search(text[clause_start(text, m.start()):m.start()]):
+            continue
+        if span is not None and VERDICT_RE.match(unwrap(text[span[0]:span[1]])):
+            continue
+        yield m.start(), span
+
+
+def box_is_qualified(text: str, start: int, close: int, end: int) -> bool:
+    """Whether the box at ``start``…``close`` is negated right before it ("is not $\\boxed{5}$", "x \\neq
+    \\boxed{5}"), judged wrong right after it ("\\boxed{5} is wrong"), or shares its sentence (up to
+    ``end``) with a box of different content ("\\boxed{5} or \\boxed{6}"). Other words around a box are
+    not read: "at most $\\boxed{2}$ pencils" and "…, or $\\boxed{1.25}$" are how correct solutions state
+    their answers."""
+    contents = {" ".join(c.split()) for c in box_contents(text[sentence_start(text, start):end])}
+    return bool(NEGATED_BOX_RE.search(text[:start]) or JUDGED_WRONG_RE.search(text[close + 1:end]) or len(contents) > 1)
+
+
+def phrase_answer(text: str, phrase_at: int, span: tuple[int, int]) -> tuple[str, int]:
+    """A phrase's answer and its end; from the clause start when the clause negates the phrase
+    ("I don't think the answer is (C)"), so that the type rules see the negation."""
+    clause = clause_start(text, phrase_at)
+    start = clause if NEGATION_RE.search(text[clause:phrase_at]) else span[0]
+    return text[start:span[1]], span[1]
+
+
+def box_answer(text: str, box: int, width: int) -> tuple[str, int] | None:
+    """A box's answer (its content; its whole sentence when qualified) and the end of its sentence;
+    None when the box never closes."""
+    close = closing_brace(text, box + width - 1)
+    if close is None:
+        return None
+    rest = sentence_span(text, close + 1)
+    end = rest[1] if rest is not None and "\n" not in text[close + 1:rest[0]] else close + 1
+    if box_is_qualified(text, box, close, end):
+        return text[sentence_start(text, box):end], end
+    return text[box + width:close], end
+
+
+def final_statement(text: str) -> tuple[str, int] | None:
+    """(answer as written, end of its sentence) of the final statement; None when there is none or it is
+    unfinished (see the module docstring)."""
+    phrase = next(phrase_statements(text), None)
+    box, width = last_box_start(text)
+    if phrase is not None and (phrase[1] is None or box < phrase[1][1]):
+        found = phrase_answer(text, *phrase) if phrase[1] is not None else None
+    else:
+        found = box_answer(text, box, width) if box >= 0 else None
+    if found is None:
+        return None
+    answer, end = found
+    if leaves_brace_open(answer):
+        return None
+    if text[end:].strip(DECORATION + TRAILING + "\n") and ends_mid_sentence(text):
+        return None
+    return answer.strip(), end
+
+
 def last_answer(text: str) -> str | None:
-    """The answer sentence after the last "answer is" (else the last ``\\boxed{}`` content), or None.
+    """The answer of the final statement, as written; None when there is no finished one.
 
     The sentence, not the rest of the line: a further sentence ("… cherry. I hope this helps.")
     is the model talking, not part of its answer."""
-    for m in reversed(list(ANSWER_PHRASE_RE.finditer(text))):
-        sentence = first_sentence(text[m.end():].split("\n", 1)[0]).strip()
-        if sentence:
-            return sentence
-    return last_boxed(text) or None
+    found = final_statement(text)
+    return found[0] or None if found is not None else None
 
 
 def unwrap(answer: str) -> str:
     """``answer`` without its decoration: bold, backticks, quotes, ``$``, trailing stops and a
-    ``\\boxed{}`` wrapping the whole of it (``**(C)**.`` → ``(C)``, ``$\\boxed{63}$`` → ``63``)."""
+    ``\\boxed{}``, ``\\[…\\]`` or ``\\(…\\)`` wrapping the whole of it (``**(C)**.`` → ``(C)``,
+    ``$\\boxed{63}$`` → ``63``)."""
     prev = None
     while answer != prev:
         prev = answer
         answer = answer.strip(DECORATION).rstrip(TRAILING)
-        if answer.startswith(BOXED) and closing_brace(answer, len(BOXED) - 1) == len(answer) - 1:
-            answer = answer[len(BOXED):-1]
+        for box in BOXES:
+            if answer.startswith(box) and closing_brace(answer, len(box) - 1) == len(answer) - 1:
+                answer = answer[len(box):-1]
+        for left, right in DISPLAY_MATH:
+            if answer.startswith(left) and answer.endswith(right) and len(answer) >= len(left + right):
+                answer = answer[len(left):-len(right)]
     return answer
 
 
 # --------------------------------------------------------------------------------- what the answer says
-def option_mentions(answer: str) -> list[tuple[int, str]]:
-    """(position, ``"(X)"``) of every option the answer mentions; a bare letter alone is one too."""
-    found = [(m.start(1) if m.group(1) else m.start(2), f"({(m.group(1) or m.group(2)).upper()})")
-             for m in OPTION_MENTION_RE.finditer(answer)]
+# A mention: (start, end, value) of one answer of the gold's type inside the answer text.
+def option_mentions(answer: str) -> list[tuple[int, int, str]]:
+    """Every option the answer mentions; an answer that is just a letter is one too."""
+    found = []
+    for m in OPTION_MENTION_RE.finditer(answer):
+        group = next(g for g in (1, 2, 3) if m.group(g))
+        found.append((m.start(group), m.end(), f"({m.group(group).upper()})"))
     if not found and re.fullmatch(r"[A-Za-z]", answer):
-        found = [(0, f"({answer.upper()})")]
+        found = [(0, 1, f"({answer.upper()})")]
     return found
 
 
-def word_mentions(answer: str, family: tuple[str, ...]) -> list[tuple[int, str]]:
-    """(position, lower-case word) of every word of ``family`` (e.g. yes/no) in the answer."""
-    return [(m.start(), m.group(0).lower()) for m in re.finditer(r"[A-Za-z]+", answer)
+def word_mentions(answer: str, family: tuple[str, ...]) -> list[tuple[int, int, str]]:
+    """Every word of ``family`` (e.g. yes/no) in the answer, lower-cased."""
+    return [(m.start(), m.end(), m.group(0).lower()) for m in re.finditer(r"[A-Za-z]+", answer)
             if m.group(0).lower() in family]
 
 
-def number_mentions(answer: str) -> list[tuple[int, float]]:
-    """(position, value) of every number in the answer (``1,234`` is one number)."""
-    return [(m.start(), float(m.group(0).replace(",", ""))) for m in NUMBER_RE.finditer(answer)]
+def number_mentions(answer: str) -> list[tuple[int, int, Fraction]]:
+    """Every number in the answer, as an exact fraction (``1,234`` is one number, ``6,3`` two)."""
+    return [(m.start(), m.end(), Fraction(m.group(0).replace(",", ""))) for m in NUMBER_RE.finditer(answer)]
 
 
-def sole_answer(answer: str, mentions: list[tuple[int, object]]):
-    """The one answer ``mentions`` agree on, or None when they name none, several (a hedge:
-    "(C) or (B)"; a correction in a parenthetical: "(A) (not (C))"), or the text before the first
-    of them negates it ("not 63")."""
-    if len({value for _, value in mentions}) != 1:
+def number_is_qualified(answer: str, mentions) -> bool:
+    """Whether a number answer hedges ("or", "either" anywhere) or bounds its number ("at least 63",
+    "about 63", "≥ 63" before it; "63+", "63 and up" after it)."""
+    return bool(HEDGE_RE.search(answer) or BOUND_BEFORE_RE.search(answer[:mentions[0][0]])
+                or BOUND_AFTER_RE.search(answer[mentions[-1][1]:]))
+
+
+def sole_answer(answer: str, mentions: list[tuple[int, int, object]], kind: str = ""):
+    """The one answer ``mentions`` agree on, or None when they name none or several (a hedge:
+    "(C) or (B)"; a correction in a parenthetical: "(A) (not (C))"), the text before the first of them
+    negates it ("not 63"), the text right after one of them judges it wrong ("(A) is wrong"), or, for
+    numbers, the answer hedges or bounds it ("63 or more", "at least 63")."""
+    if len({value for _, _, value in mentions}) != 1:
         return None
-    position, value = mentions[0]
-    return None if NEGATION_RE.search(answer[:position]) else value
+    if NEGATION_RE.search(answer[:mentions[0][0]]):
+        return None
+    if any(JUDGED_WRONG_RE.search(answer[end:]) for _, end, _ in mentions):
+        return None
+    if kind == "number" and number_is_qualified(answer, mentions):
+        return None
+    return mentions[0][2]
 
 
 def stated_answer(answer: str, kind: str, family: tuple[str, ...] = ()):
@@ -179,10 +375,10 @@ def stated_answer(answer: str, kind: str, family: tuple[str, ...] = ()):
     if kind == "free_text":
         return " ".join(answer.split())
     if kind == "number":
-        return sole_answer(answer, number_mentions(answer))
+        return sole_answer(answer, number_mentions(answer), kind)
     if kind == "word":
-        return sole_answer(answer, word_mentions(answer, family))
-    return sole_answer(answer, option_mentions(answer))
+        return sole_answer(answer, word_mentions(answer, family), kind)
+    return sole_answer(answer, option_mentions(answer), kind)
 
 
 def equivalent(answer: str, target: str) -> bool:
@@ -195,7 +391,7 @@ def equivalent(answer: str, target: str) -> bool:
 
 def robust_extract(text: str, target: str) -> str:
     """What lm-eval compares to the target: the target itself when the generation states it, else
-    the answer sentence as written (``[invalid]`` when there is none)."""
+    the answer as written (``[invalid]`` when there is no finished final statement)."""
     answer = last_answer(text)
     if answer is None:
         return INVALID
