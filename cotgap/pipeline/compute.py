@@ -122,3 +122,20 @@ def from_records(records: dict[str, dict | None]) -> dict:
         stages[name] = row
     total = {k: round(sum(s.get(k, 0) for s in stages.values()), 2) for k in (*COUNTERS, *SECONDS)}
     return {"stages": stages, "total": total}
+
+
+def table_rows(ledger: dict | None) -> list[tuple[str, str]]:
+    """The run table's compute rows (``cotgap run`` / ``cotgap report``): the run's totals."""
+    if not ledger or not ledger.get("total"):
+        return []
+    t = ledger["total"]
+    rows = [("compute: teacher tokens generated / scored (forward)",
+             f"{int(t['teacher_tokens_generated']):,} / {int(t['teacher_tokens_scored']):,} "
+             f"({int(t.get('teacher_forward_tokens', 0)):,})"),
+            ("compute: student tokens sampled / tokens trained",
+             f"{int(t['student_tokens_sampled']):,} / {int(t['tokens_trained']):,}"),
+            ("compute: wall / device / CPU seconds",
+             f"{t['wall_seconds']:.0f} / {t['device_seconds']:.0f} / {t['cpu_seconds']:.0f}")]
+    if t.get("api_requests"):
+        rows.append(("compute: API requests / tokens", f"{int(t['api_requests']):,} / {int(t['api_tokens']):,}"))
+    return rows

@@ -179,6 +179,10 @@ def render(report: dict, console) -> None:
     if n_cut or n_dropped:
         t.add_row(f"training examples over max_length {cut['max_length']}: prompt cut / dropped",
                   f"[yellow]{n_cut} / {n_dropped}[/]")
+    from cotgap.pipeline import compute as compute_ledger
+
+    for label, value in compute_ledger.table_rows(report.get("compute")):
+        t.add_row(label, value)
     t.add_row("distilled accuracy", f"{report['distilled']['accuracy']:.1f}%")
     d = report["difference"]
     conf = round(100 * d.get("confidence", 0.95))
