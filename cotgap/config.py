@@ -14,9 +14,9 @@ from pathlib import Path
 import yaml
 
 from cotgap import schema
-from cotgap.backends.training import TrainConfig
 from cotgap.errors import UserError
 from cotgap.protocol.constants import ABLATIONS, ALPHA, FEWSHOT_K, REFERENCE_STRATEGY, RUN_SEED, SYNTHETIC_N
+from cotgap.training_config import TrainConfig
 
 DEFAULT_TASK = "synthetic_object_counting"
 DEFAULT_STUDENT = "smollm2-135m-instruct"
@@ -58,6 +58,22 @@ class GenerationConfig:
     # independent of which requests share its batch (padding shifts near-tie greedy choices), so a
     # resumed generation equals an uninterrupted one; larger is faster and gives that up
     hf_batch_size: int = field(default=1, metadata={"min": 1})
+    # rationale generation budget per teacher: {model name as given: max new tokens}; a long-CoT
+    # teacher needs room to reach its answer (a cut rationale has none and is not kept)
+    budgets: dict = field(default_factory=dict)
+    # a reasoning model's separate reasoning (API reasoning_content): trained with the reply, or dropped
+    reasoning: str = field(default="include", metadata={"choices": ("include", "drop")})
+
+    def check(self) -> None:
+        """Budgets are positive token counts (``cotgap.schema`` calls this)."""
+        for name, n in self.budgets.items():
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise UserError(f"generation.budgets.{name} must be a positive number of tokens, got {n!r}")
+
+    def budget_for(self, spec: str) -> int | None:
+        """The generation budget for the teacher named ``spec``: its own, else ``max_new_tokens``
+        (None: the task YAML's ``max_gen_toks``)."""
+        return self.budgets.get(spec, self.max_new_tokens)
 
     def engine_args(self, spec: str) -> dict:
         """The resolved ``vllm.LLM`` arguments for the model the user named ``spec``."""
@@ -73,7 +89,9 @@ class GenerationConfig:
         parsed = engines.parse(self.engines)
         names = sorted(set(parsed) | {engines.DEFAULT_KEY})
         return {"max_new_tokens": self.max_new_tokens, "backend": self.backend, "hf_batch_size": self.hf_batch_size,
-                "engines": {n: engines.output_key(engines.for_model(parsed, n)) for n in names}}
+                "engines": {n: engines.output_key(engines.for_model(parsed, n)) for n in names},
+                **({"budgets": dict(sorted(self.budgets.items()))} if self.budgets else {}),
+                **({"reasoning": self.reasoning} if self.reasoning != "include" else {})}
 
 
 @dataclass

@@ -7,7 +7,7 @@ A field declares its type in its annotation and its range in ``field(metadata=..
 - ``not``: values refused although in range (``max_steps: 0`` trains nothing).
 
 ``build(cls, mapping, where)`` refuses unknown keys, wrong types and values out of range by their
-dotted name (``training.batch_size must be >= 1, got 0``), builds nested dataclasses, and then
+dotted name (``training.grad_accum must be >= 1, got 0``), builds nested dataclasses, and then
 calls the class's ``check()`` (if any) for rules across fields. Everything it refuses is a
 ``UserError``: one line, exit 2, before any work.
 """
@@ -48,7 +48,10 @@ def check_fields(cls, given: dict, where: str, *, name_of=None, unknown_message=
 
 
 def build(cls, given: dict, where: str):
-    """An instance of ``cls`` from a mapping, every value checked, then ``cls.check()``."""
+    """An instance of ``cls`` from a mapping, every value checked, then ``cls.check()``. A class
+    with a static ``expand(given) -> dict`` (e.g. presets filling unset fields) sees the mapping first."""
+    if hasattr(cls, "expand") and isinstance(given, dict):
+        given = cls.expand(given)
     obj = cls(**check_fields(cls, given, where))
     if hasattr(obj, "check"):
         obj.check()

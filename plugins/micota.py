@@ -43,7 +43,7 @@ Choices the paper leaves open, each a parameter (``strategy_params``) with its d
 - ``long_parent`` (null): a long-CoT model of the short parent's architecture and size. null:
   made by fine-tuning the short parent on the teachers' correct long CoT (the paper takes an
   existing long-CoT model; at this scale none exists, so we make one).
-- ``long_parent_lora`` ({"method": "lora", "epochs": 1.0, "batch_size": 2}): overrides of the
+- ``long_parent_lora`` ({"method": "lora", "epochs": 1.0, "per_device_batch_size": 2}): overrides of the
   run's ``training`` section (any TrainConfig field) for making the long parent. One epoch at
   batch 2 makes as many optimizer updates as the run's default 2 epochs at batch 4 for half the
   compute (docs/strategies.md, "Measurements behind the defaults").
@@ -105,7 +105,7 @@ class MiCoTA(Strategy):
     class Params:  # types and simple ranges here; _params checks the rest
         short_parent: str = 'qwen2.5-coder-0.5b-instruct'
         long_parent: str | None = None
-        long_parent_lora: dict = field(default_factory=lambda: {'method': 'lora', 'epochs': 1.0, 'batch_size': 2})
+        long_parent_lora: dict = field(default_factory=lambda: {'method': 'lora', 'epochs': 1.0, 'per_device_batch_size': 2})
         base_model: str | None = None
         density: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
         weight_long: float = 0.5

@@ -43,8 +43,10 @@ absorbable") rationales get less, and equal EMAs give exactly w = 1. A rationale
 yet takes the mean EMA of its group's observed ones (neutral); a group with no observation, or
 with one rationale, has weight 1. Weights used for a batch are computed from the EMAs *before*
 that batch's losses are folded in ("feedback" from earlier batches: in the first epoch weights
-are near neutral, they take effect as the student's losses are observed). The batch loss is
-``sum_i w_i * l_i / batch_size`` (absolute weights, mean 1 over the data; see
+are near neutral, they take effect as the student's losses are observed). The weights multiply each
+rationale's loss in the core's loss average (token-level by default: ``sum_i w_i * s_i / N``,
+``s_i`` the rationale's summed token loss, N the global batch's trained tokens; see
+``cotgap.backends.training``), as absolute weights with mean 1 over the data (see
 ``batch_normalise``). The EMA and weight of every rationale are logged to
 ``strategy/mind/weights.jsonl`` (index -> question/source/perspective in ``examples.jsonl``)
 and plotted to ``strategy/mind/weights.png``. Under ``training.launcher: accelerate`` every
@@ -70,9 +72,9 @@ Choices the paper leaves open, each a parameter (``strategy_params``) with its d
 - ``group`` ("question"): what the weights are normalised over — "question" (the rationales
   of one question compete; weights mean 1 per question) or "all" (every rationale competes
   with every other; weights mean 1 over the data set).
-- ``batch_normalise`` (false): false: batch loss = sum(w*l)/batch size (a down-weighted
-  rationale really contributes less); true: sum(w*l)/sum(w) (only the split inside the batch
-  changes, like the core's ``weight`` column).
+- ``batch_normalise`` (false): false: absolute weights (a down-weighted rationale really
+  contributes less); true: the weights are rescaled to mean 1 over each global batch (only the
+  split inside the batch changes).
 - ``log_every`` (null): optimizer steps between logged weight snapshots; null = about 100
   snapshots over training (plus the first and last step).
 
@@ -282,13 +284,14 @@ def trainer_class():
     runs in the worker processes of ``training.launcher: accelerate``).
 
     Constructor keywords (via ``trainer_kwargs``): ``mind_weights`` (required) and
-    ``batch_normalise`` (bool). ``on_example_losses`` feeds the EMAs with the losses of the whole
-    global batch (every process keeps the same EMAs); ``compute_loss`` looks up the current
-    weights by ``example_index`` for every batch.
+    ``batch_normalise`` (bool). ``example_weights`` (the base trainer's extension point) looks up
+    the current weights by ``example_index`` for every batch, before the batch's losses are folded
+    in; ``on_example_losses`` then feeds the EMAs with the losses of the whole global batch (every
+    process keeps the same EMAs). The loss average (token or example) is the core's.
     """
     import torch
 
-    from cotgap import gather_example_losses, per_example_loss, weighted_mean, weighted_trainer_class
+    from cotgap import gather_example_losses, weighted_trainer_class
 
     base = weighted_trainer_class()
 
@@ -297,27 +300,20 @@ def trainer_class():
             super().__init__(*args, **kwargs)
             self.mind = mind_weights
             self.batch_normalise = batch_normalise
-            # compute_loss returns a per-micro-batch mean (num_items_in_batch is not used): let the
-            # Trainer divide it by the gradient-accumulation steps, so grad_accum > 1 averages
-            self.loss_is_scaled_for_ga = False
 
         def on_example_losses(self, index, losses) -> None:
             if index is None:
                 return
             self.mind.update(index.tolist(), losses.detach().float().cpu().tolist())
 
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            inputs = dict(inputs)
-            inputs.pop("weight", None)  # MIND's weights replace any static weight column
-            index = inputs.pop("example_index")
-            labels = inputs.pop("labels")
-            outputs = model(**inputs)
-            losses = per_example_loss(outputs.logits, labels)
-            w = torch.tensor(self.mind.weights_for(index.tolist()), dtype=losses.dtype, device=losses.device)
-            if model.training:  # weights above come from earlier batches; now fold this one in
-                self.on_example_losses(*gather_example_losses(self, index, losses.detach()))
-            loss = weighted_mean(self, losses, w) if self.batch_normalise else (losses * w).sum() / float(len(w))
-            return (loss, outputs) if return_outputs else loss
+        def example_weights(self, index, weight, losses):
+            # MIND's weights replace any static weight column
+            w = torch.tensor(self.mind.weights_for(index.tolist()), dtype=torch.float32)
+            if self.batch_normalise:  # mean 1 over the global batch: only the split inside it changes
+                everyone, _ = gather_example_losses(self, index, losses)
+                total = self.mind.weights_for(everyone.tolist())
+                w = w * (len(total) / max(sum(total), 1e-8))
+            return w
 
     MindTrainer.__module__, MindTrainer.__qualname__ = __name__, "MindTrainer"
     return MindTrainer

@@ -196,6 +196,13 @@ def test_server_errors_for_a_while_are_retried_and_reasoning_is_kept(reference, 
     assert generations(tmp_path) == generations(reference[0])  # content: what the filter scores and the student learns
     gens = read_jsonl(next((tmp_path / "run" / "generations").glob("00-*.jsonl")))
     assert all(g["reasoning"] == "Let me count carefully." for g in gens)
+    # generation.reasoning: include (the default): the student is trained on the reasoning and the
+    # reply; its template has no thinking block, so the reasoning comes first in the assistant turn
+    trained = read_jsonl(tmp_path / "run" / "student" / "examples.jsonl")
+    assert trained and all(t["trained"] for t in trained)
+    for t in trained:
+        reply = next(g["response"].strip() for g in gens if g["doc_id"] == t["doc_id"])
+        assert t["messages"][-1] == {"role": "assistant", "content": f"Let me count carefully.\n\n{reply}"}
 
 
 def test_server_that_stays_down_fails_in_one_line_and_keeps_answers(reference, models, proxy, tmp_path):

@@ -54,21 +54,21 @@ def test_training_export_is_exactly_what_the_trainer_tokenised(run, training_exp
     import datasets
     from transformers import AutoTokenizer
 
-    from cotgap.backends.training import tokenize
+    from cotgap.backends.training import TrainConfig, tokenize
 
     (examples, rows), = run.trained  # one train_sft call
     kept = [examples[r["example_index"]] for r in rows]
-    assert 0 < len(kept) < len(examples), "the tiny run should drop some examples at max_length"
+    assert len(kept) == len(examples) > 0  # max_length truncates (LLaMA-Factory's cutoff_len), it drops nothing
     hf = datasets.load_from_disk(str(training_exports / "training-hf"))
     assert [(r["prompt"], r["completion"]) for r in hf] == [(e["prompt"], e["completion"]) for e in kept]
     tok = AutoTokenizer.from_pretrained(str(run.path / "student" / "model"))
-    texts = [{"prompt": r["prompt"], "completion": r["completion"]} for r in hf]  # no static weights here
-    again, _ = tokenize(tok, texts, run.config["training"]["max_length"])
+    texts = [{"messages": r["messages"]} for r in hf]  # no static weights here
+    again, _ = tokenize(tok, texts, TrainConfig(max_length=run.config["training"]["max_length"]))
     assert [(a["input_ids"], a["labels"]) for a in again] == [(r["input_ids"], r["labels"]) for r in rows]
-    assert any(r["prompt_tokens_cut"] for r in hf)
+    assert any(r["prompt_tokens_cut"] or r["response_tokens_cut"] for r in hf)
     for r in hf:  # the turns are what the student's chat template rendered
         assert tok.apply_chat_template(r["messages"][:-1], tokenize=False, add_generation_prompt=True) == r["prompt"]
-        assert r["messages"][-1] == {"role": "assistant", "content": r["completion"]}
+        assert r["messages"][-1] == {"role": "assistant", "content": r["completion"]}  # no reasoning here
         assert [m["role"] for m in r["messages"]] == ["system", "user", "assistant", "user", "assistant"]  # 1 shot
     jsonl = datasets.load_dataset("json", data_files=str(training_exports / "training-chat-jsonl"), split="train")
     assert [r["messages"] for r in jsonl] == [r["messages"] for r in hf]

@@ -50,7 +50,7 @@ def format_long_parent(tmp_path_factory, tiny_teacher):
     task = synthetic.get("synthetic_navigate")
     examples = [{"prompt": f"Q: {e['input']}\nA: Let's think step by step.\n", "completion": "So the answer is Yes."}
                 for e in task.generate(8, seed=3)]
-    cfg = TrainConfig(method="full", learning_rate=3e-3, epochs=20, batch_size=8, warmup_ratio=0.0, bf16=False)
+    cfg = TrainConfig(method="full", learning_rate=3e-3, epochs=20, per_device_batch_size=8, warmup_ratio=0.0, bf16=False)
     out = tmp_path_factory.mktemp("format-long") / "ft"
     return Path(train_sft(str(tiny_teacher), examples, out, cfg, progress=False).path)
 

@@ -95,30 +95,32 @@ def test_bad_params_refused_before_the_baseline(tmp_path, tiny_student):
 
 
 def test_trainer_uses_current_weights_then_updates_emas(tiny_student):
-    """compute_loss weights each example by the weights *before* this batch, then feeds the EMAs."""
+    """The loss weights each example by the weights *before* this batch (the base trainer's
+    ``example_weights`` extension point), in the core's token-level average, then feeds the EMAs."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from cotgap.backends.training import Collator, per_example_loss, tokenize
+    from cotgap.backends.training import Collator, TrainConfig, token_losses, tokenize
 
     tok = AutoTokenizer.from_pretrained(tiny_student)
     model = AutoModelForCausalLM.from_pretrained(tiny_student).eval()
     rows, _ = tokenize(tok, [{"prompt": "Q: a? A:", "completion": " Yes."},
-                             {"prompt": "Q: b? A:", "completion": " No, because the walk ends elsewhere."}], 64)
+                             {"prompt": "Q: b? A:", "completion": " No, because the walk ends elsewhere."}], TrainConfig())
     batch = Collator(tok.pad_token_id)(rows)
     weights = MindWeights([0, 0], inertia=0.5, min_weight=0.0)
     weights.update([0, 1], [1.0, 3.0])  # earlier feedback: example 1 is hard
     before = weights.weights()
     cls = mind.trainer_class()
-    fake = types.SimpleNamespace(mind=weights, batch_normalise=False)
-    fake.on_example_losses = lambda index, losses: cls.on_example_losses(fake, index, losses)
+    trainer = cls.__new__(cls)  # the loss alone: no Trainer set-up needed
+    trainer.mind, trainer.batch_normalise, trainer.loss_average = weights, False, "token"
     model.train()  # dropout-free tiny model: deterministic forward
     with torch.no_grad():
-        loss = cls.compute_loss(fake, model, dict(batch))
-        per = per_example_loss(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
-                               batch["labels"])
-    assert loss.item() == pytest.approx((before[0] * per[0] + before[1] * per[1]).item() / 2, rel=1e-5)
-    assert weights.ema[0] == pytest.approx(0.5 * 1.0 + 0.5 * per[0].item(), rel=1e-5)
+        loss = trainer.compute_loss(model, dict(batch))
+        sums, counts = token_losses(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
+                                    batch["labels"])
+    assert before[0] != before[1]
+    assert loss.item() == pytest.approx(((before[0] * sums[0] + before[1] * sums[1]) / counts.sum()).item(), rel=1e-5)
+    assert weights.ema[0] == pytest.approx(0.5 * 1.0 + 0.5 * (sums[0] / counts[0]).item(), rel=1e-5)
     assert weights.observations == [2, 2]
 
 

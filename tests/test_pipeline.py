@@ -7,7 +7,7 @@ import types
 import pytest
 
 from cotgap import plugins
-from cotgap.backends.training import Collator, tokenize
+from cotgap.backends.training import Collator, TrainConfig, tokenize
 from cotgap.hookspecs import hookimpl
 from cotgap.jsonio import read_json, read_jsonl
 
@@ -78,41 +78,64 @@ def test_rerun_recomputes_nothing_and_kill_resumes(finished_run, tiny_student):
     assert read_json(tmp / "run" / "report.json")["run"]["computed"] == ["distilled"]
 
 
-def test_loss_only_on_rationale_tokens(tiny_student):
+def _chat(question: str, rationale: str, shots: int = 0) -> list[dict]:
+    turns = [{"role": "system", "content": "Answer the question."}]
+    for i in range(shots):
+        turns += [{"role": "user", "content": f"Q: exemplar {i}?"}, {"role": "assistant", "content": f"Exemplar answer {i}."}]
+    return turns + [{"role": "user", "content": question}, {"role": "assistant", "content": rationale}]
+
+
+def test_loss_only_on_assistant_tokens_through_the_templates_end_of_turn(tiny_student):
+    """The trained tokens are the rationale and the template's own end of turn (ChatML:
+    ``<|im_end|>\n``, what LLaMA-Factory's qwen template trains); the prompt is masked."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_student)
-    rows, _ = tokenize(tok, [{"prompt": "Q: is it? A:", "completion": " So the answer is Yes."}], 128)
-    n_prompt = len(tok("Q: is it? A:", add_special_tokens=False)["input_ids"])
+    rows, _ = tokenize(tok, [{"messages": _chat("Q: is it?", "So the answer is Yes.")}], TrainConfig())
     labels = rows[0]["labels"]
+    trained = [t for t in labels if t != -100]
+    assert tok.decode(trained) == "So the answer is Yes.<|im_end|>\n"
+    n_prompt = labels.index(trained[0])
     assert labels[:n_prompt] == [-100] * n_prompt and all(x != -100 for x in labels[n_prompt:])
-    batch = Collator(tok.pad_token_id)(rows + tokenize(tok, [{"prompt": "x", "completion": "y"}], 128)[0])
+    batch = Collator(tok.pad_token_id)(rows + tokenize(tok, [{"messages": _chat("x", "y")}], TrainConfig())[0])
     assert batch["labels"].shape == batch["input_ids"].shape
 
 
-def test_truncation_cuts_the_prompt_from_the_left_never_the_rationale(tiny_student):
-    """At ``max_length`` the prompt loses its first tokens (exemplars, instruction) and keeps the
-    question; the rationale keeps its answer sentence and EOS; a rationale that cannot fit alone
-    is dropped and counted, per source."""
+def test_exemplar_answers_are_trained_unless_mask_history(tiny_student):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_student)
-    enc = lambda text: tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-    prompt = "Q: an early exemplar we can lose. " * 8 + "Q: is the last question kept? A:"
-    completion = " Step one. So the answer is Yes."
-    c_ids = enc(completion + tok.eos_token)
-    max_length = len(c_ids) + 6
-    long_rationale = " step" * (max_length + 5) + " So the answer is No."
-    rows, counts = tokenize(tok, [{"prompt": prompt, "completion": completion, "source": "a"},
-                                  {"prompt": "Q: short? A:", "completion": " So the answer is No.", "source": "b"},
-                                  {"prompt": "Q: x? A:", "completion": long_rationale, "source": "b"}], max_length)
-    assert len(rows) == 2 and [r["example_index"] for r in rows] == [0, 1]
-    first = rows[0]
-    assert len(first["input_ids"]) == max_length
-    assert first["input_ids"][-len(c_ids):] == c_ids  # answer sentence and EOS intact
-    assert first["input_ids"][:6] == enc(prompt)[-6:]  # the prompt's *end* (the question) kept
-    assert first["labels"] == [-100] * 6 + c_ids
-    assert counts == {"prompt_truncated": {"a": 1}, "dropped": {"b": 1}}
+    ex = [{"messages": _chat("Q: last?", "So the answer is No.", shots=2)}]
+    every = [t for t in tokenize(tok, ex, TrainConfig())[0][0]["labels"] if t != -100]
+    last = [t for t in tokenize(tok, ex, TrainConfig(mask_history=True))[0][0]["labels"] if t != -100]
+    assert tok.decode(last) == "So the answer is No.<|im_end|>\n"
+    assert tok.decode(every) == "Exemplar answer 0.<|im_end|>\nExemplar answer 1.<|im_end|>\nSo the answer is No.<|im_end|>\n"
+
+
+@pytest.mark.parametrize("rationale_words, cut_prompt, cut_response", [(3, True, False), (60, True, True)])
+def test_cutoff_truncates_as_llamafactory(tiny_student, rationale_words, cut_prompt, cut_response):
+    """LLaMA-Factory's ``infer_seqlen``: a short rationale is kept whole and the prompt loses its
+    end; a long one is cut at its end (answer and end of turn lost); ``overlength: drop`` leaves
+    the example out instead. Counted per source."""
+    from transformers import AutoTokenizer
+
+    from cotgap.backends.sft_tokens import infer_seqlen
+
+    tok = AutoTokenizer.from_pretrained(tiny_student)
+    rationale = " ".join(["step"] * rationale_words) + " So the answer is No."
+    ex = {"messages": _chat("Q: " + "a long question " * 10 + "?", rationale), "source": "s"}
+    cutoff = 48
+    rows, counts = tokenize(tok, [ex], TrainConfig(max_length=cutoff))
+    (row,) = rows
+    full, _ = tokenize(tok, [ex], TrainConfig())
+    source = full[0]["labels"].count(-100)
+    target = len(full[0]["input_ids"]) - source
+    s_len, t_len = infer_seqlen(source, target, cutoff)
+    assert len(row["input_ids"]) == s_len + t_len <= cutoff
+    assert row["input_ids"] == full[0]["input_ids"][:s_len] + full[0]["input_ids"][source:source + t_len]
+    assert (counts["prompt_truncated"] == {"s": 1}) == cut_prompt and (counts["response_truncated"] == {"s": 1}) == cut_response
+    dropped, counts = tokenize(tok, [ex], TrainConfig(max_length=cutoff, overlength="drop"))
+    assert dropped == [] and counts["dropped"] == {"s": 1}
 
 
 def test_filter_receives_one_source_and_must_return_subset(tmp_path, tiny_student, monkeypatch):

@@ -34,7 +34,11 @@ ROOT = os.geteuid() == 0
 # filled in; every case must fail before any model is loaded, with one line and no traceback.
 CONFIG_CASES = [
     ("training: {learning_rate: x}", "training.learning_rate must be a number or null"),
-    ("training: {batch_size: 0}", "training.batch_size must be >= 1"),
+    ("training: {per_device_batch_size: 0}", "training.per_device_batch_size must be >= 1"),
+    ("training: {batch_size: 4}", "training.batch_size is now training.per_device_batch_size"),
+    ("training: {preset: paper}", "training.preset must be one of paper-full, paper-lora"),
+    ("training: {loss_average: mean}", "training.loss_average must be one of token, example"),
+    ("generation: {budgets: {qwq: 0}}", "generation.budgets.qwq must be a positive number of tokens"),
     ("training: {grad_accum: 0}", "training.grad_accum must be >= 1"),
     ("training: {lora_r: 0}", "training.lora_r must be >= 1"),
     ("training: {lora_alpha: 0}", "training.lora_alpha must be >= 1"),

@@ -63,7 +63,7 @@ STUDENT, TEACHER, LARGE = ZOO_MODELS  # 135M student, 0.5B teacher, 1.5B teacher
 TASK = "zoo_object_counting"
 LIMIT = 8
 #: One epoch at batch 4: ceil(examples / 4) optimizer updates.
-TRAINING = {"epochs": 1.0, "batch_size": 4, "max_length": 512}
+TRAINING = {"epochs": 1.0, "per_device_batch_size": 4, "max_length": 512}
 TEACHER_TOKENS = 256
 EVAL_TOKENS = 64
 VERDICTS = {"helped", "hurt", "no significant change"}
@@ -228,7 +228,7 @@ def test_micota(zoo_env):
     on the teacher's correct CoT, the TA by a mergekit DARE-TIES merge, the student trained on the TA's CoT."""
     # batch 1: one update per kept rationale, so a few real ones (the first, the warm-up step, has lr 0:
     # with a single update the long parent would equal the short one); one epoch keeps it cheap
-    params = {"long_parent_lora": {"method": "lora", "epochs": 1.0, "batch_size": 1}}
+    params = {"long_parent_lora": {"method": "lora", "epochs": 1.0, "per_device_batch_size": 1}}
     need(LARGE)
     run, report = cotgap_run(zoo_env, "micota", "--strategy", "micota", strategy_params=params)  # default teacher
     check_report(run, report, "micota", params)

@@ -46,8 +46,8 @@ def tiny_run(tmp_path_factory, student, teacher) -> TinyRun:
         trained = []
         real = training.tokenize
 
-        def spy(tokenizer, examples, max_length):
-            rows, counts = real(tokenizer, examples, max_length)
+        def spy(tokenizer, examples, cfg):
+            rows, counts = real(tokenizer, examples, cfg)
             trained.append(([dict(e) for e in examples], rows))
             return rows, counts
 

@@ -85,7 +85,7 @@ def open_lm(path: str, *, backend: str = "auto", seed: int = 0, engine_args: dic
 
         device = "cuda" if runtime.has_cuda() else "cpu"
         if model is None:
-            dtype = "bfloat16" if runtime.cpu_supports_bf16() else "float32"
+            dtype = "bfloat16" if device == "cuda" else "float32"  # never by CPU flags: same numbers on any CPU
             lm = HFLM(pretrained=path, device=device, batch_size=batch_size, dtype=dtype)
         else:
             lm = HFLM(pretrained=model, tokenizer=tokenizer, device=device, batch_size=batch_size)

@@ -12,8 +12,9 @@ writes the merged model and ``train.json`` (atomically), and the parent reads th
 from them. Workers' output goes to ``<out_dir>.work/launch.log`` (moved into ``out_dir`` after
 success); a failed worker ends the stage with one line naming that log.
 
-Batch semantics: ``training.batch_size`` is the global batch, split evenly over the processes, so
-a run makes the same optimizer updates on the same data whatever the number of processes.
+Batch semantics: ``training.per_device_batch_size`` examples on each process, ``grad_accum``
+micro-batches per update; the global batch is their product with the number of processes
+(``TrainConfig.global_batch``), recorded in ``report.json``.
 """
 
 from __future__ import annotations
@@ -104,9 +105,6 @@ def check(cfg, *, gpus: int | None = None) -> int | None:
     if n < 2 and data.get("distributed_type") == "MULTI_GPU":
         raise UserError(f"training.config_file {path.stem}: DDP needs at least 2 processes, got {n} "
                         "(train one process with training.launcher: inprocess)")
-    if cfg.batch_size % n:
-        raise UserError(f"training.batch_size {cfg.batch_size} is the global batch, split over the processes: "
-                        f"it must be a multiple of the {n} processes")
     return n
 
 

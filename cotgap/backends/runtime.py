@@ -52,6 +52,30 @@ def cpu_supports_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def device_description() -> dict:
+    """The machine's compute device for reports: the GPU's name where there is one, else the CPU's
+    model and whether it has bf16 instructions (recorded, never used to choose a default)."""
+    info = {"cpu": _cpu_model(), "cpu_bf16": cpu_supports_bf16(), "gpu": None}
+    if has_cuda():
+        import torch
+
+        info["gpu"] = torch.cuda.get_device_name(0)
+    info["device"] = "cuda" if info["gpu"] else "cpu"
+    return info
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or None
+
+
 def vllm_available() -> bool:
     import importlib.util
 

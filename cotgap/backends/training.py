@@ -1,13 +1,25 @@
-"""Student fine-tuning: transformers ``Trainer`` + peft.
+"""Student fine-tuning: transformers ``Trainer`` + peft, computing what LLaMA-Factory computes.
 
-Defaults follow Kajitsuka et al.: LoRA r=16 on all linear layers (lr 1e-4) or full fine-tuning
-(lr 1e-5), 2 epochs, cosine schedule, 3% warmup, bf16 where the hardware supports it. The loss
-covers only the rationale tokens: prompt tokens are masked with -100.
+The seed paper trained with LLaMA-Factory; cotgap's defaults reproduce that trainer step for step
+(``bench/llamafactory_parity.py`` runs both): examples are tokenised as LLaMA-Factory's supervised
+processor does (:mod:`cotgap.backends.sft_tokens`: the template's end of turn trained, exemplar
+answers trained unless ``mask_history``, ``cutoff_len`` truncation), and the loss is the mean
+over every trained token of the global batch (transformers' ``num_items_in_batch``, across
+gradient accumulation and processes). The settings and presets live in :mod:`cotgap.training_config`.
 
-Strategies customise training without touching this module's callers: per-example ``weights``
-(a ``weight`` column the weighted trainer multiplies into each example's loss), extra
-``callbacks``, their own ``trainer_cls`` (a ``Trainer`` subclass, e.g. MIND's), or the dtype the
-merged model is saved in (the weighted trainer's ``save_dtype`` keyword, via ``trainer_kwargs``).
+**The loss, and how a strategy changes it.** :class:`WeightedTrainer` computes each example's
+summed token loss ``s_i`` and token count ``n_i`` and returns
+
+- ``loss_average: token`` (default): ``sum_i w_i * s_i / N``, N = trained tokens of the global batch;
+- ``loss_average: example``: ``sum_i w_i * (s_i / n_i) / B``, B = examples of the micro-batch
+  (the Trainer then averages the micro-batches of an update).
+
+``w_i`` are absolute per-example multipliers (1 = as plain SFT; they are not renormalised within a
+batch, so they act at any batch size): the ``weight`` column of the examples by default, or what
+a subclass's ``example_weights(index, weight, losses)`` returns — the documented extension point
+(MIND overrides it); ``on_example_losses(index, losses)`` sees every example's mean token loss of
+the global batch after the weights are taken. Other hooks: extra ``callbacks``, a ``trainer_cls``
+of the strategy's own, the dtype the merged model is saved in (``save_dtype`` via ``trainer_kwargs``).
 
 Where it runs (``training.launcher``): in this process, or in worker processes started by
 ``accelerate launch`` (``cotgap.backends.launch``), which run the same :func:`train_here`. Long
@@ -30,88 +42,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cotgap.backends import runtime, tracking
+from cotgap.backends import runtime, sft_tokens, tracking
 from cotgap.errors import UserError
-from cotgap.protocol.constants import RUN_SEED
-
-#: transformers' ``lr_scheduler_type`` values that need no extra arguments
-SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
-              "inverse_sqrt", "cosine_with_min_lr", "warmup_stable_decay")
-#: ``training.launcher``: this process, or worker processes started by ``accelerate launch``
-LAUNCHERS = ("inprocess", "accelerate")
-#: fields of ``TrainConfig`` that say how the training runs (launch, checkpoints), not what it
-#: computes: left out of run and stage keys (like generation's parallel sizes)
-EXECUTION_FIELDS = ("launcher", "num_processes", "config_file", "main_process_port", "save_steps", "save_total_limit",
-                    "report_to")
-#: ``training.*`` fields that only the accelerate launcher reads
-LAUNCH_FIELDS = ("num_processes", "config_file", "main_process_port")
-
-
-@dataclass
-class TrainConfig:
-    """The ``training`` section; types and ranges are checked by ``cotgap.schema`` before any work."""
-
-    method: str = field(default="lora", metadata={"choices": ("lora", "full")})
-    lora_r: int = field(default=16, metadata={"min": 1})
-    lora_alpha: int = field(default=32, metadata={"min": 1})
-    lora_dropout: float = field(default=0.05, metadata={"min": 0.0, "max": 0.99})
-    learning_rate: float | None = field(default=None, metadata={"gt": 0.0})  # None: 1e-4 LoRA, 1e-5 full
-    epochs: float = field(default=2.0, metadata={"gt": 0.0})
-    batch_size: int = field(default=4, metadata={"min": 1})
-    grad_accum: int = field(default=1, metadata={"min": 1})
-    scheduler: str = field(default="cosine", metadata={"choices": SCHEDULERS})
-    warmup_ratio: float = field(default=0.03, metadata={"min": 0.0, "max": 1.0})
-    max_length: int = field(default=1024, metadata={"min": 8})
-    bf16: str | bool = field(default="auto", metadata={"choices": ("auto", True, False)})
-    seed: int = field(default=RUN_SEED, metadata={"min": 0})
-    # >0 fixes the number of optimizer updates (equal-budget comparisons); -1: epochs decide
-    max_steps: int = field(default=-1, metadata={"min": -1, "not": (0,)})
-    # -- how it runs (docs/scale.md, "Training at scale"); not part of run or stage keys ----------
-    launcher: str = field(default="inprocess", metadata={"choices": LAUNCHERS})
-    # accelerate only. None: the config file's num_processes, else every GPU here. batch_size is
-    # the global batch: each of the processes takes batch_size / num_processes examples
-    num_processes: int | None = field(default=None, metadata={"min": 1})
-    # a packaged config (cpu, ddp, fsdp, zero3) or a path; None: ddp with a GPU, cpu without
-    config_file: str | None = None
-    main_process_port: int | None = field(default=None, metadata={"min": 1, "max": 65535})  # None: a free port
-    # experiment trackers (cotgap.backends.tracking): a name, a list of names, or "none"
-    report_to: str | list = "none"
-    # checkpoint every N optimizer updates; 0: automatic (cotgap.backends.checkpoints); -1: never
-    save_steps: int = field(default=0, metadata={"min": -1})
-    save_total_limit: int = field(default=1, metadata={"min": 1})  # checkpoints kept (the newest)
-
-    def check(self) -> None:
-        """Rules across fields (``cotgap.schema`` calls this): launch settings need the launcher."""
-        if self.launcher == "inprocess":
-            given = [k for k in LAUNCH_FIELDS if getattr(self, k) is not None]
-            if given:
-                raise UserError(f"training.{given[0]} is for training.launcher: accelerate (the launcher is inprocess)")
-            return
-        from cotgap.backends import launch
-
-        launch.check(self)
-
-    def stage_inputs(self) -> dict:
-        """What of this section changes the trained model (for run and stage keys)."""
-        return {k: v for k, v in asdict(self).items() if k not in EXECUTION_FIELDS}
-
-    def lr(self) -> float:
-        if self.learning_rate is not None:
-            return float(self.learning_rate)
-        return 1e-4 if self.method == "lora" else 1e-5
-
-    def use_bf16(self) -> bool:
-        if self.bf16 == "auto":
-            return runtime.has_cuda() or runtime.cpu_supports_bf16()
-        return bool(self.bf16)
-
-    def updates(self, n_examples: int) -> int:
-        """Optimizer updates this config performs on ``n_examples`` (what the Trainer will do, in
-        one process or in several: ``batch_size`` is the global batch)."""
-        if self.max_steps and self.max_steps > 0:
-            return self.max_steps
-        per_epoch = math.ceil(math.ceil(n_examples / self.batch_size) / self.grad_accum)
-        return math.ceil(per_epoch * self.epochs)
+from cotgap.training_config import (  # noqa: F401  (re-exported: the training section's home is training_config)
+    EXECUTION_FIELDS,
+    LAUNCH_FIELDS,
+    LAUNCHERS,
+    SCHEDULERS,
+    TrainConfig,
+)
 
 
 @dataclass
@@ -127,37 +66,37 @@ class TrainResult:
         return asdict(self)
 
 
-def fit(p_ids: list[int], c_ids: list[int], max_length: int) -> tuple[list[int], int] | None:
-    """The prompt tokens that fit beside the whole completion in ``max_length``, cut from the
-    prompt's *left* (the few-shot exemplars and instruction go first, the question last), and how
-    many were cut. None when the completion alone does not fit: cutting the rationale's end would
-    teach the student to stop before the answer and EOS, so such an example is not trained on."""
-    room = max_length - len(c_ids)
-    if room < 1:
-        return None
-    cut = max(0, len(p_ids) - room)
-    return p_ids[cut:], cut
+def example_messages(ex: dict) -> list[dict]:
+    """An example's chat turns: its ``messages``, or a one-turn chat built from ``prompt`` /
+    ``completion`` (examples written by hand or by older code)."""
+    if ex.get("messages"):
+        return ex["messages"]
+    return [{"role": "user", "content": ex["prompt"]}, {"role": "assistant", "content": ex["completion"]}]
 
 
-def tokenize(tokenizer, examples: list[dict], max_length: int) -> tuple[list[dict], dict]:
-    """``{"prompt", "completion"[, "weight"]}`` -> input ids with prompt tokens masked out, and the
-    truncation counts per ``source`` (see :func:`fit`): ``{"prompt_truncated": {...}, "dropped": {...}}``."""
+def tokenize(tokenizer, examples: list[dict], cfg: TrainConfig) -> tuple[list[dict], dict]:
+    """Examples -> input ids and labels (:func:`cotgap.backends.sft_tokens.encode` at ``cfg``'s
+    cutoff), and what the cutoff did, per ``source``: ``{"prompt_truncated", "response_truncated",
+    "dropped"}`` (counts of examples)."""
     rows = []
-    counts: dict[str, dict[str, int]] = {"prompt_truncated": {}, "dropped": {}}
-    eos = tokenizer.eos_token or ""
+    counts: dict[str, dict[str, int]] = {"prompt_truncated": {}, "response_truncated": {}, "dropped": {}}
+
+    def count(kind: str, source: str) -> None:
+        counts[kind][source] = counts[kind].get(source, 0) + 1
+
     for i, ex in enumerate(examples):
-        p_ids = tokenizer(ex["prompt"], add_special_tokens=False)["input_ids"]
-        c_ids = tokenizer(ex["completion"] + eos, add_special_tokens=False)["input_ids"]
-        fitted = fit(p_ids, c_ids, max_length)
+        enc = sft_tokens.encode(tokenizer, example_messages(ex), cutoff_len=cfg.max_length, overlength=cfg.overlength,
+                                mask_history=cfg.mask_history)
         source = str(ex.get("source"))
-        if fitted is None:
-            counts["dropped"][source] = counts["dropped"].get(source, 0) + 1
+        if enc is None or not any(t != sft_tokens.IGNORE_INDEX for t in enc.labels):
+            count("dropped", source)
             continue
-        p_ids, cut = fitted
-        if cut:
-            counts["prompt_truncated"][source] = counts["prompt_truncated"].get(source, 0) + 1
-        row = {"input_ids": p_ids + c_ids, "labels": [-100] * len(p_ids) + c_ids, "example_index": i}
-        if "weight" in ex:
+        if enc.source_cut:
+            count("prompt_truncated", source)
+        if enc.target_cut:
+            count("response_truncated", source)
+        row = {"input_ids": enc.input_ids, "labels": enc.labels, "example_index": i}
+        if "weight" in ex and ex["weight"] is not None:
             row["weight"] = float(ex["weight"])
         rows.append(row)
     return rows, counts
@@ -177,20 +116,26 @@ class Collator:
             "attention_mask": torch.tensor([[1] * len(b["input_ids"]) + [0] * (n - len(b["input_ids"])) for b in batch]),
             "example_index": torch.tensor([b["example_index"] for b in batch]),
         }
-        if "weight" in batch[0]:
-            out["weight"] = torch.tensor([b["weight"] for b in batch], dtype=torch.float32)
+        if any("weight" in b for b in batch):
+            out["weight"] = torch.tensor([b.get("weight", 1.0) for b in batch], dtype=torch.float32)
         return out
 
 
-def per_example_loss(logits, labels):
-    """Mean token cross-entropy of each example (rationale tokens only)."""
+def token_losses(logits, labels):
+    """Each example's summed token cross-entropy over its trained tokens (float32) and their count."""
     import torch.nn.functional as F
 
     shift_logits = logits[:, :-1, :].float()
     shift_labels = labels[:, 1:]
     tok = F.cross_entropy(shift_logits.transpose(1, 2), shift_labels, ignore_index=-100, reduction="none")
-    mask = (shift_labels != -100).float()
-    return (tok * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    mask = (shift_labels != -100).to(tok.dtype)
+    return (tok * mask).sum(1), mask.sum(1)
+
+
+def per_example_loss(logits, labels):
+    """Mean token cross-entropy of each example (trained tokens only)."""
+    sums, counts = token_losses(logits, labels)
+    return sums / counts.clamp(min=1.0)
 
 
 def gather_example_losses(trainer, index, losses):
@@ -207,10 +152,9 @@ def gather_example_losses(trainer, index, losses):
 
 
 def weighted_mean(trainer, losses, weight):
-    """``sum(w * l) / sum(w)`` over the global batch. Each process's share is scaled by the weight
-    of the whole batch, so that the average of the processes' gradients (what DDP applies) is the
-    gradient of the global weighted mean; normalising per process would give every process's slice
-    the same say whatever its weights."""
+    """``sum(w * l) / sum(w)`` over the global batch (weights renormalised within the batch). Each
+    process's share is scaled by the weight of the whole batch, so that the average of the
+    processes' gradients (what DDP applies) is the gradient of the global weighted mean."""
     weight = weight.to(losses.dtype)
     total = weight.sum()
     acc = getattr(trainer, "accelerator", None)
@@ -219,20 +163,40 @@ def weighted_mean(trainer, losses, weight):
     return (losses * weight).sum() / total.clamp(min=1e-8)
 
 
+def average_loss(trainer, sums, counts, weight, num_items_in_batch, mode: str):
+    """The batch loss from per-example summed token losses (module docstring). ``token``: divided by
+    the global batch's trained tokens, times the processes (DDP averages their gradients), as the
+    Trainer does for a model's own loss; ``example``: the weighted mean of example means over
+    this micro-batch (the Trainer divides by the accumulation steps)."""
+    weight = weight.to(sums.dtype)
+    if mode == "example":
+        return (weight * sums / counts.clamp(min=1.0)).sum() / float(len(sums))
+    total = num_items_in_batch if num_items_in_batch is not None else counts.sum()
+    loss = (weight * sums).sum() / total
+    acc = getattr(trainer, "accelerator", None)
+    if num_items_in_batch is not None and acc is not None and trainer.args.average_tokens_across_devices:
+        loss = loss * acc.num_processes
+    return loss
+
+
 @functools.cache
 def _trainer_base():
+    import torch
     from transformers import Trainer
 
     class WeightedTrainer(Trainer):
-        """Trainer whose loss is the (optionally weighted) mean of per-example rationale losses."""
+        """Trainer whose loss is the (weighted) token or example average of the rationale losses
+        (module docstring); ``loss_average`` comes from the training config."""
 
-        # Our loss is a per-batch mean: the Trainer divides it by the gradient accumulation
-        # steps, so grad_accum > 1 averages over the accumulated batch instead of summing.
-        loss_is_scaled_for_ga = False
-
-        def __init__(self, *args, save_dtype: str | None = None, **kwargs):
+        def __init__(self, *args, save_dtype: str | None = None, loss_average: str = "token", **kwargs):
             super().__init__(*args, **kwargs)
             self.save_dtype = save_dtype  # read by train_sft when it saves the merged model (saved_dtype)
+            self.loss_average = loss_average
+            # token: normalised by num_items_in_batch, which the Trainer counts only for models that
+            # take loss kwargs (this loss is computed here, for any model); example: a micro-batch
+            # mean, which the Trainer divides by the accumulation steps
+            self.model_accepts_loss_kwargs = loss_average == "token"
+            self.loss_is_scaled_for_ga = loss_average == "token"
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs = dict(inputs)
@@ -240,14 +204,23 @@ def _trainer_base():
             index = inputs.pop("example_index", None)
             labels = inputs.pop("labels")
             outputs = model(**inputs)
-            losses = per_example_loss(outputs.logits, labels)
-            if type(self).on_example_losses is not WeightedTrainer.on_example_losses:
-                self.on_example_losses(*gather_example_losses(self, index, losses.detach()))
-            loss = losses.mean() if weight is None else weighted_mean(self, losses, weight)
+            sums, counts = token_losses(outputs.logits, labels)
+            means = sums / counts.clamp(min=1.0)
+            w = self.example_weights(index, weight, means.detach())
+            w = torch.ones_like(sums) if w is None else w.to(device=sums.device, dtype=sums.dtype)
+            if model.training and type(self).on_example_losses is not WeightedTrainer.on_example_losses:
+                self.on_example_losses(*gather_example_losses(self, index, means.detach()))
+            loss = average_loss(self, sums, counts, w, num_items_in_batch, self.loss_average)
             return (loss, outputs) if return_outputs else loss
 
+        def example_weights(self, index, weight, losses):
+            """Per-example loss multipliers for this micro-batch (None: all 1). Default: the
+            examples' ``weight`` column. Override to reweight (``losses``: each example's mean
+            token loss now, before this batch is learnt from)."""
+            return weight
+
         def on_example_losses(self, index, losses) -> None:
-            """Hook for subclasses (e.g. loss-aware reweighting): the global batch's losses."""
+            """Hook for subclasses (e.g. loss-aware reweighting): the global batch's mean token losses."""
 
     # importable by name (this module's __getattr__): worker processes unpickle it and its subclasses
     WeightedTrainer.__module__, WeightedTrainer.__qualname__ = __name__, "WeightedTrainer"
@@ -290,20 +263,20 @@ def work_dir(out_dir: str | Path) -> Path:
 
 def training_arguments(cfg: TrainConfig, work_dir: Path, n_rows: int, *, bf16: bool, progress: bool,
                        processes: int = 1, save_every: int = 0):
-    """transformers ``TrainingArguments`` for ``cfg`` (seeded; trackers as ``report_to`` names them). ``batch_size`` is the
-    global batch: each of ``processes`` takes its share. Checkpoints every ``save_every`` updates
+    """transformers ``TrainingArguments`` for ``cfg`` (seeded; trackers as ``report_to`` names them):
+    ``per_device_batch_size`` on each of ``processes``. Checkpoints every ``save_every`` updates
     (0: none), the newest ``save_total_limit`` kept."""
     from transformers import TrainingArguments
 
     return TrainingArguments(
         output_dir=str(work_dir),
-        per_device_train_batch_size=cfg.batch_size // processes,
+        per_device_train_batch_size=cfg.per_device_batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.lr(),
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
         lr_scheduler_type=cfg.scheduler,
-        warmup_steps=math.ceil(cfg.warmup_ratio * cfg.updates(n_rows)),
+        warmup_steps=math.ceil(cfg.warmup_ratio * cfg.updates(n_rows, processes)),
         bf16=bf16,
         use_cpu=not runtime.has_cuda(),
         logging_steps=1,
@@ -387,19 +360,22 @@ def train_here(base_path: str, examples: list[dict], out_dir: str | Path, cfg: T
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     bf16 = cfg.use_bf16()
-    rows, truncation = tokenize(tokenizer, examples, cfg.max_length)
+    rows, truncation = tokenize(tokenizer, examples, cfg)
     if not rows:
-        raise UserError(f"no training example fits training.max_length = {cfg.max_length} tokens (every rationale "
-                        "alone is longer): raise training.max_length")
+        raise UserError(f"no training example fits training.max_length = {cfg.max_length} tokens (with overlength: "
+                        f"{cfg.overlength}): raise training.max_length")
     work = work_dir(out_dir)
-    every = checkpoints.save_every(cfg, cfg.updates(len(rows)))
+    every = checkpoints.save_every(cfg, cfg.updates(len(rows), processes))
     # the arguments before the model: under DeepSpeed ZeRO-3 they make from_pretrained load it sharded
     args = training_arguments(cfg, work, len(rows), bf16=bf16, progress=progress, processes=processes,
                               save_every=every)
     model = _load_model(base_path, cfg, model)
     cls = trainer_cls or weighted_trainer_class()
+    kwargs = dict(trainer_kwargs or {})
+    if issubclass(cls, weighted_trainer_class()):
+        kwargs.setdefault("loss_average", cfg.loss_average)
     trainer = cls(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                  data_collator=Collator(tokenizer.pad_token_id), callbacks=list(callbacks), **(trainer_kwargs or {}))
+                  data_collator=Collator(tokenizer.pad_token_id), callbacks=list(callbacks), **kwargs)
     stateful = checkpoints.stateful_objects(callbacks, trainer_kwargs)
     if every:
         trainer.add_callback(checkpoints.recorder(work, key, stateful))
@@ -467,7 +443,8 @@ def _write_outputs(trainer, cfg: TrainConfig, tokenizer, out_dir: Path, bf16: bo
         updates=int(trainer.state.global_step),
         examples=len(rows),
         loss_history=history,
-        extra={"truncation": {"max_length": cfg.max_length, **truncation}},
+        extra={"truncation": {"max_length": cfg.max_length, "overlength": cfg.overlength, **truncation},
+               "semantics": cfg.description(run.get("processes") or 1)},
     )
     result.extra["run"] = run
     (staging / "train.json").write_text(json.dumps({"config": asdict(cfg), **result.to_json()}, indent=2))

@@ -108,20 +108,24 @@ def _contents(run: RunInfo, what: str, fmt: str, rows: list[dict]) -> str:
 
 def _training_notes(run: RunInfo, rows: list[dict]) -> str:
     train = (run.stages.get("train") or {}).get("result") or {}
-    cut = sum(1 for r in rows if r.get("prompt_tokens_cut"))
+    cut = sum(1 for r in rows if r.get("prompt_tokens_cut") or r.get("response_tokens_cut"))
     eos = _student_eos(run)
+    semantics = ((train.get("extra") or {}).get("semantics") or {})
     weighted = any(r.get("weight") is not None for r in rows)
     return "\n".join([
         "These are the examples handed to the trainer (stored by the train stage, `student/examples.jsonl`), in "
         f"order (optimizer updates: {train.get('updates')}; examples the trainer kept: {train.get('examples')}). "
-        "The loss covered the completion (the rationale) only. In the hf format `prompt` / `completion` are the texts "
-        "cotgap tokenised (no special tokens added to the prompt): the prompt rendered with the student's chat "
-        "template (`prompt_format` chat) or plain.",
-        f"At tokenisation the student's EOS token {json.dumps(eos) if eos else '(none)'} was appended to the "
-        f"completion, and prompts longer than `training.max_length` were cut from the left ({cut} records, "
-        "`prompt_tokens_cut`); examples whose rationale alone did not fit were dropped and are not here.",
-        "To train on the last turn only, as cotgap did: LLaMA-Factory `mask_history: true`; TRL: turn `messages` into "
-        "`prompt` (all but the last turn) and `completion` (the last).",
+        "The loss covered the assistant turns only. `messages` were tokenised turn by turn with the student's chat "
+        "template, as LLaMA-Factory's supervised processor does: each assistant turn through the template's own end "
+        f"of turn (a student without a template: the completion and its EOS {json.dumps(eos) if eos else '(none)'}); "
+        "the exemplars' answers were "
+        + ("not trained (`mask_history`)" if semantics.get("mask_history") else "trained too (LLaMA-Factory's default)")
+        + f". Examples longer than `training.max_length` were cut as LLaMA-Factory's `cutoff_len` cuts ({cut} records, "
+        "`prompt_tokens_cut` / `response_tokens_cut`). In the hf format `prompt` / `completion` are the same "
+        "example as two texts.",
+        "To reproduce with LLaMA-Factory: the chat-jsonl `messages` with the student's template, `cutoff_len` = "
+        f"{semantics.get('cutoff_len', 'training.max_length')}"
+        + (", `mask_history: true`" if semantics.get("mask_history") else "") + ".",
         ("`weight` holds the static per-example weights the trainer was given." if weighted else
          "No static per-example weights (`weight` is null).") + " A strategy's own trainer may also reweight "
         "examples while training (e.g. MIND; see `strategy_records` in the run's report.json).",

@@ -8,10 +8,11 @@ and ``correct``; BBH rows also carry the benchmark's ``canary``.
   generated), ``input``, ``target``, ``answer`` (what the task's filter extracted),
   ``messages_check`` (how the turns were confirmed, ``turns``) or ``messages_note`` (why a row has
   none), and ``extra`` (any other fields of the record, as JSON text: e.g. MIND's perspective).
-- training: ``prompt`` and ``completion`` exactly as the student was trained on them (its EOS is
-  appended at tokenisation), ``prompt_format`` (chat | plain), ``weight`` (a static per-example
-  weight, or null) and ``prompt_tokens_cut`` (prompt tokens cut from the left to fit
-  ``training.max_length``). Examples the trainer dropped (the rationale alone did not fit) are not
+- training: ``messages`` exactly as the student was trained on them (tokenised turn by turn with
+  its chat template, ``cotgap.backends.sft_tokens``), ``prompt`` / ``completion`` as texts,
+  ``prompt_format`` (chat | plain), ``weight`` (a static per-example weight, or null),
+  ``prompt_tokens_cut`` and ``response_tokens_cut`` (tokens cut at ``training.max_length``, as
+  LLaMA-Factory's ``cutoff_len`` cuts). Examples left out (``overlength: drop``) are not
   exported: the student never saw them.
 """
 
@@ -74,4 +75,5 @@ def _training(run: RunInfo) -> list[dict]:
         "prompt": ex["prompt"], "completion": ex["completion"], "prompt_format": ex.get("prompt_format"),
         "weight": None if ex.get("weight") is None else float(ex["weight"]),
         "prompt_tokens_cut": int(ex.get("prompt_tokens_cut") or 0),
+        "response_tokens_cut": int(ex.get("response_tokens_cut") or 0),
     } for ex in stored if ex.get("trained", True)]

@@ -164,7 +164,7 @@ class RunContext:
         rules.check_student_smaller(self.student, [ref])  # whoever writes training data is larger (scripted exempt)
         task = self.train_task()
         gen = self.config.generation
-        max_new = max_new_tokens or gen.max_new_tokens
+        max_new = max_new_tokens or gen.budget_for(ref.spec)
         backend = "api" if ref.kind == "api" else generation.pick_backend(gen.backend)
         engine_args = gen.engine_args(ref.spec) if backend == "vllm" else None
         key = key_of({
@@ -251,14 +251,20 @@ class RunContext:
     def training_examples(self, records: list[dict], tokenizer) -> list[dict]:
         """prompt -> rationale pairs in the student's own chat format (lm-eval builds the prompt).
 
-        ``messages`` holds the same example as chat turns: for a student with a chat template, the
-        turns lm-eval handed the template (system = the task's instruction, the ``train_shots``
-        exemplars as user/assistant turns, the question) and the rationale; for one without, one
-        user turn holding the plain prompt. (The turns are caught as the template renders them:
-        a second ``fewshot_context`` call could draw other exemplars from a random sampler.)"""
+        ``messages`` holds the example as chat turns — what the trainer tokenises
+        (:mod:`cotgap.backends.sft_tokens`): for a student with a chat template, the turns lm-eval
+        handed the template (system = the task's instruction, the ``train_shots`` exemplars as
+        user/assistant turns, the question) and the teacher's turn (:mod:`assistant_turn`: the
+        rationale, and a reasoning model's reasoning unless ``generation.reasoning: drop``); for
+        one without, one user turn holding the plain prompt. ``prompt`` / ``completion`` are the
+        same as two texts. (The turns are caught as the template renders them: a second
+        ``fewshot_context`` call could draw other exemplars from a random sampler.)"""
+        from cotgap.pipeline import assistant_turn
+
         task = self.train_task()
         docs = evaluation.docs(task)
         chat = bool(getattr(tokenizer, "chat_template", None))
+        thinking = assistant_turn.has_thinking_block(tokenizer)
         turns: list[list[dict]] = []
 
         def template(history, add_generation_prompt=True):
@@ -271,10 +277,10 @@ class RunContext:
                 docs[r["doc_id"]], num_fewshot=self.config.train_shots, apply_chat_template=chat,
                 fewshot_as_multiturn=chat, chat_template=template if chat else None,
             )
-            completion = r["response"].strip()
+            reply = assistant_turn.assistant_message(r, self.config.generation.reasoning, thinking)
             history = turns.pop() if chat else [{"role": "user", "content": prompt}]
-            ex = {"prompt": prompt, "completion": completion, "doc_id": r["doc_id"], "source": r.get("source"),
-                  "messages": [*history, {"role": "assistant", "content": completion}]}
+            ex = {"prompt": prompt, "completion": assistant_turn.trained_text(reply), "doc_id": r["doc_id"],
+                  "source": r.get("source"), "messages": [*history, reply]}
             if "weight" in r:
                 ex["weight"] = r["weight"]
             out.append(ex)
@@ -319,7 +325,7 @@ class RunContext:
         out_dir = self.run.path / "student"
         with tracking.training_environment(cfg.report_to, self.run.path):
             result = run_training(path, examples, out_dir, cfg, tokenizer)
-        trained_set.write(out_dir, records, examples, tokenizer, cfg.max_length)
+        trained_set.write(out_dir, records, examples, tokenizer, cfg)
         per_source: dict[str, int] = {}
         for r in records:
             per_source[str(r.get("source"))] = per_source.get(str(r.get("source")), 0) + 1
@@ -354,14 +360,15 @@ class RunContext:
         examples = self.training_examples(records, tokenizer)
         cfg = self.training_config(**cfg_overrides)
         self.log(f"  training {base.spec} ({cfg.method}) on {len(examples)} rationales, "
-                 f"{cfg.updates(len(examples))} optimizer updates")
+                 f"{cfg.updates(len(examples))} optimizer updates (global batch {cfg.global_batch()}, "
+                 f"{cfg.loss_average}-level loss)")
         from cotgap.backends import train_progress
 
         bars, library_bar = train_progress.for_policy()  # the output policy's progress (cotgap.output)
         result = train_sft(path, examples, out_dir, cfg, trainer_cls=trainer_cls, callbacks=[*callbacks, *bars],
                            trainer_kwargs=trainer_kwargs, tokenizer=tokenizer, progress=library_bar, log=self.log)
         if keep_examples:  # after train_sft, which replaces out_dir whole
-            trained_set.write(Path(out_dir), records, examples, tokenizer, cfg.max_length)
+            trained_set.write(Path(out_dir), records, examples, tokenizer, cfg)
         return result
 
 

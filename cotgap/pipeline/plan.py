@@ -126,9 +126,9 @@ def _generation_job(jobs: _Jobs, grid: Grid, cell: Cell, need: plan_needs.Need, 
     seed = cfg.seed if need.temperature > 0 else None
     identity = {"model": resolve(need.model).spec, "task": cell.task, "split": "train", "data": _data(cfg),
                 **need.sampling(), **({"seed": seed} if seed is not None else {}),
-                "max_new_tokens": cfg.generation.max_new_tokens, "backend": backend, **output}
+                "max_new_tokens": cfg.generation.budget_for(need.model), "backend": backend, **output}
     record = {"teacher": need.model, "task": cell.task, "sampling": need.sampling(), "seed": seed,
-              "max_new_tokens": cfg.generation.max_new_tokens, "backend": backend,
+              "max_new_tokens": cfg.generation.budget_for(need.model), "backend": backend,
               "engine": _declared_engine(cfg, need.model) if backend != "api" else {},
               "resources": resources_mod.for_model(grid.resources, need.model), "exact": need.exact}
     return jobs.add(identity, record, cell, certain)
@@ -183,6 +183,22 @@ def _plan_cell(grid: Grid, cell: Cell, sized: dict, gen: _Jobs, base: _Jobs, inf
             "generation_jobs": list(dict.fromkeys(gen_ids)), "baseline": base_id, "notes": notes}
 
 
+def _training_settings(grid: Grid) -> list[dict]:
+    """The distinct training settings of the grid's cells (preset, batch and loss semantics, lr...),
+    each with how many cells use it."""
+    seen: dict[str, dict] = {}
+    for cell in grid.cells:
+        t = cell.config.training
+        entry = {"preset": t.preset, "method": t.method, "learning_rate": t.lr(), "epochs": t.epochs,
+                 "per_device_batch_size": t.per_device_batch_size, "grad_accum": t.grad_accum,
+                 "warmup_ratio": t.warmup_ratio, "scheduler": t.scheduler, "cutoff_len": t.max_length,
+                 "loss_average": t.loss_average, "bf16": t.bf16, "seed": t.seed,
+                 **({"lora_r": t.lora_r, "lora_alpha": t.lora_alpha, "lora_dropout": t.lora_dropout}
+                    if t.method == "lora" else {})}
+        seen.setdefault(key_of(entry), {**entry, "cells": 0})["cells"] += 1
+    return list(seen.values())
+
+
 def build_plan(grid: Grid) -> dict:
     """The plan of ``grid`` (module docstring), made offline: task names checked, every model
     sized from what this machine has, every cell, generation job and baseline listed."""
@@ -202,5 +218,6 @@ def build_plan(grid: Grid) -> dict:
             "models": {s: sized[s].describe() for s in sized},
             "notes": list(dict.fromkeys(n for c in cells for n in c["notes"])),
             "cells": cells, "generation_jobs": list(gen.by_id.values()), "baselines": list(base.by_id.values()),
+            "training": _training_settings(grid),
             "resources": grid.resources, "parameters_b": grid.parameters_b}
 

@@ -47,12 +47,13 @@ def _cells_table(plan: dict) -> Table:
 
 def _jobs_table(plan: dict) -> Table:
     t = Table(title=f"teacher generations: {len(plan['generation_jobs'])} jobs (computed once, shared by the cells)")
-    for c in ("teacher", "task", "sampling", "parallel", "resources", "cells"):
+    for c in ("teacher", "task", "sampling", "budget", "parallel", "resources", "cells"):
         t.add_column(c, justify="right" if c == "cells" else "left", overflow="fold")
     for j in plan["generation_jobs"]:
         engine = ", ".join(f"{a} {j['engine'][k]}" for k, a in _PARALLEL.items() if j["engine"].get(k)) or "-"
         mark = "" if j.get("exact", True) else " [yellow](approx.)[/]"
-        t.add_row(escape(_name(j["teacher"])) + mark, escape(j["task"]), escape(_sampling(j["sampling"])),
+        budget = str(j["max_new_tokens"]) if j.get("max_new_tokens") else "task's"
+        t.add_row(escape(_name(j["teacher"])) + mark, escape(j["task"]), escape(_sampling(j["sampling"])), budget,
                   escape(engine), _resources(j["resources"]), str(len(j["cells"])))
     return t
 
@@ -76,9 +77,22 @@ def _models_table(plan: dict) -> Table:
     return t
 
 
+def _training_table(plan: dict) -> Table:
+    t = Table(title="training settings (cotgap/training_config.py)")
+    for c in ("preset", "method", "lr", "epochs", "batch/device × accum", "warmup", "cutoff", "loss", "seed", "cells"):
+        t.add_column(c, overflow="fold")
+    for s in plan.get("training", []):
+        method = s["method"] + (f" r{s['lora_r']}/α{s['lora_alpha']}/drop {s['lora_dropout']:g}" if "lora_r" in s else "")
+        t.add_row(escape(str(s["preset"] or "-")), escape(method), f"{s['learning_rate']:g}", f"{s['epochs']:g}",
+                  f"{s['per_device_batch_size']} × {s['grad_accum']}", f"{s['warmup_ratio']:g}", str(s["cutoff_len"]),
+                  s["loss_average"], str(s["seed"]), str(s["cells"]))
+    return t
+
+
 def render(plan: dict, console) -> None:
     """Print the plan's tables and its counts."""
-    for table in (_cells_table(plan), _jobs_table(plan), _baselines_table(plan), _models_table(plan)):
+    for table in (_cells_table(plan), _jobs_table(plan), _baselines_table(plan), _models_table(plan),
+                  _training_table(plan)):
         console.print(table)
     for note in plan["notes"]:
         console.print(f"[yellow]note[/]: {escape(note)}")

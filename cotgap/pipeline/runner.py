@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from cotgap import plugins
-from cotgap.backends import engines, evaluation, generation, lm_eval_files, tracking
+from cotgap.backends import engines, evaluation, generation, lm_eval_files, runtime, tracking
 from cotgap.backends.training import TrainResult
 from cotgap.config import DEFAULT_TEACHERS
 from cotgap.errors import PluginError, ProtocolError, UserError
@@ -140,6 +140,10 @@ class Runner:
                         if t.kind not in ("api", "scripted")},
             "api_teachers": {t.spec: t.api.record() for t in self.teachers if t.kind == "api"},
             "threads": os.environ.get("OMP_NUM_THREADS"),
+            "device": runtime.device_description(),
+            "dtypes": {"training": "bfloat16" if cfg.training.use_bf16() else "float32",
+                       "generation": {t.spec: (cfg.generation.engine_args(t.spec) or {}).get("dtype")
+                                      for t in [self.student, *self.teachers] if t.kind not in ("api", "scripted")}},
         })
 
     def _check_generation_setup(self) -> None:

@@ -112,6 +112,11 @@ def render_summary(summary: dict, console) -> None:
                   escape(c.get("verdict") or "-"), updates_label(c), f"{g['computed']} / {g['reused']}", c.get("baseline") or "-",
                   ", ".join(c["computed"]) or "nothing", str(c.get("seconds", "")))
     console.print(t)
+    from cotgap.report import limits
+
+    for c in summary["cells"]:
+        for flag in c.get("budget_flags") or []:
+            console.print(f"[yellow]generation budget[/] ({escape(c['name'])}): {escape(limits.budget_line(flag))}")
     g = summary["generations"]
     counts = summary["counts"]
     teachers = {t for s in summary["grid"]["strategies"] for ts in s["teachers"] for t in ts}

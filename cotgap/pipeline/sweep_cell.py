@@ -120,6 +120,8 @@ def run_cell(cell: Cell, rec: dict, out: Path, cache: Path, console, log, *, for
                 report = runner.execute()
                 rec.update(status="done", verdict=report.get("verdict"), computed=list(runner.run.computed),
                            cached=list(runner.run.skipped))
+                if report.get("budget_flags"):  # sources whose rationales ran out of generation budget
+                    rec["budget_flags"] = report["budget_flags"]
     except KeyboardInterrupt:
         rec.update(status="failed", reason="interrupted")
         raise

@@ -39,5 +39,12 @@ REFERENCE_STRATEGY = "plain"
 CROSS_TEACHER_FILTER = "cross-teacher-filter"
 ABLATIONS = (CROSS_TEACHER_FILTER,)
 
-# Seed for training and sampling when a run names none (the split keeps SPLIT_SEED).
+# Seed for sampling when a run names none (the split keeps SPLIT_SEED).
 RUN_SEED = 1234
+# Seed for training when a run names none: the paper states none, so LLaMA-Factory's default
+# (42) trained its students.
+TRAIN_SEED = 42
+
+# Generation budgets: a source whose rationales stop at the generation budget without a correct
+# answer more often than this share is flagged (its long CoT is being cut; raise its budget).
+BUDGET_HIT_SHARE = 0.05

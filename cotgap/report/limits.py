@@ -5,6 +5,8 @@ Both are counted per source, so a teacher whose long CoT is being cut shows up i
 
 from __future__ import annotations
 
+from cotgap.protocol.constants import BUDGET_HIT_SHARE
+
 # A response re-tokenised after decoding can come out a token or two shorter than generated.
 LIMIT_SLACK_TOKENS = 2
 
@@ -30,3 +32,20 @@ def generation_limits(records: list[dict]) -> dict:
 def training_truncation(train_result: dict) -> dict | None:
     """The train stage's counts: ``{"max_length", "prompt_truncated": {source: n}, "dropped": {...}}``."""
     return (train_result.get("extra") or {}).get("truncation")
+
+
+def budget_flags(sources: list[dict]) -> list[dict]:
+    """Sources whose rationales hit the generation budget without a correct answer in more than
+    ``BUDGET_HIT_SHARE`` of their generations: ``[{"source", "share", "hit", "generated"}]``."""
+    flags = []
+    for s in sources:
+        hit, n = s.get("hit_max_gen_toks_without_answer"), s.get("generated") or 0
+        if hit and n and hit / n > BUDGET_HIT_SHARE:
+            flags.append({"source": s["source"], "share": round(hit / n, 4), "hit": hit, "generated": n})
+    return flags
+
+
+def budget_line(flag: dict) -> str:
+    """One terminal line for a flagged source."""
+    return (f"{flag['source']}: {flag['hit']} of {flag['generated']} rationales ({100 * flag['share']:.0f}%) stopped at "
+            f"the generation budget without an answer — raise its budget (generation.budgets)")

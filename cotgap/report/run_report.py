@@ -129,6 +129,8 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         # every scoring the task defines (e.g. strict = lm-eval's own, robust = the default), in %
         "accuracy_by_scoring": by_scoring,
         "sources": sources,
+        # sources whose rationales ran out of generation budget without an answer (limits.budget_flags)
+        "budget_flags": limits.budget_flags(sources),
         # per teacher, its own sources only (a teacher assistant's data is credited to none)
         "teacher_data": teachers,
         "uncredited_sources": uncredited,
@@ -136,6 +138,7 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
                      "examples_per_source": trained or None,
                      "max_steps": (cfg.get("training") or {}).get("max_steps"),
                      "truncation": limits.training_truncation(train),
+                     "semantics": (train.get("extra") or {}).get("semantics"),
                      "final_loss": (train.get("loss_history") or [{}])[-1].get("loss")},
         "strategy_records": strategy_records,
         "scripted_teachers": [t for t in cfg["teachers"] if _is_scripted(t)],
@@ -176,9 +179,15 @@ def render(report: dict, console) -> None:
     t.add_row("training examples / optimizer updates", f"{tr['examples']} / {tr['updates']}{budget}")
     cut = tr.get("truncation") or {}
     n_cut, n_dropped = sum((cut.get("prompt_truncated") or {}).values()), sum((cut.get("dropped") or {}).values())
-    if n_cut or n_dropped:
-        t.add_row(f"training examples over max_length {cut['max_length']}: prompt cut / dropped",
-                  f"[yellow]{n_cut} / {n_dropped}[/]")
+    n_resp = sum((cut.get("response_truncated") or {}).values())
+    if n_cut or n_resp or n_dropped:
+        t.add_row(f"training examples over max_length {cut['max_length']}: prompt cut / response cut / dropped",
+                  f"[yellow]{n_cut} / {n_resp} / {n_dropped}[/]")
+    sem = tr.get("semantics") or {}
+    if sem:
+        t.add_row("training batch (per device × accumulation × processes) · loss",
+                  f"{sem['per_device_batch_size']} × {sem['grad_accum']} × {sem['processes']} = {sem['global_batch']}"
+                  f" · {sem['loss_average']}")
     from cotgap.pipeline import compute as compute_ledger
 
     for label, value in compute_ledger.table_rows(report.get("compute")):
@@ -202,6 +211,8 @@ def render(report: dict, console) -> None:
     console.print(t)
     for note in report.get("notes", []):
         console.print(f"[yellow]note:[/] {escape(note)}")
+    for flag in report.get("budget_flags") or []:
+        console.print(f"[yellow]generation budget:[/] {escape(limits.budget_line(flag))}")
     unequal = (report.get("strategy_records") or {}).get("unequal_updates")
     if unequal:
         console.print(f"[red]unequal updates:[/] {escape(str(unequal.get('note', unequal)))}")
