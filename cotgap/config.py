@@ -15,7 +15,7 @@ import yaml
 
 from cotgap import schema
 from cotgap.errors import UserError
-from cotgap.protocol.constants import ABLATIONS, ALPHA, FEWSHOT_K, REFERENCE_STRATEGY, RUN_SEED, SYNTHETIC_N
+from cotgap.protocol.constants import ABLATIONS, ALPHA, FEWSHOT_K, REFERENCE_STRATEGY, RUN_SEED, SYNTHETIC_N, SYNTHETIC_N_MAX
 from cotgap.training_config import TrainConfig
 
 DEFAULT_TASK = "synthetic_object_counting"
@@ -110,7 +110,7 @@ class RunConfig:
     data_dir: str | None = field(default=None, metadata={"not": ("",)})
     include_path: list[str] = field(default_factory=list)
     # synthetic tasks: examples generated, at least 5 so both 3:2 splits hold two or more
-    synthetic_n: int = field(default=SYNTHETIC_N, metadata={"min": 5})
+    synthetic_n: int = field(default=SYNTHETIC_N, metadata={"min": 5, "max": SYNTHETIC_N_MAX})
     scoring: str = field(default="robust", metadata={"choices": ("robust", "strict")})
     threads: int | None = field(default=None, metadata={"min": 1})
     # few-shot exemplars in the *training* prompt (0: question only)

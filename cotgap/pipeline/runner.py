@@ -115,6 +115,9 @@ class Runner:
         self.ctx = RunContext(cfg, self.run, self.student, self.teachers, self.params, self.task_settings,
                               cache, self.console, self.log)
         plugins.strategy_hooks(cfg.strategy).check(strategy=cfg.strategy, ctx=self.ctx)
+        from cotgap.pipeline import preflight
+
+        preflight.check(self)  # model folders, engines, task support, ablations: refused before any work
         self.run.claim(run_identity(cfg), force=self.force)
         try:
             self._write_manifest()

@@ -9,6 +9,9 @@ SPLIT_SEED = 1234
 TRAIN_FRACTION = 0.6
 # Synthetic tasks: examples generated per task (3:2 -> 30 train / 20 test).
 SYNTHETIC_N = 50
+# ... and at most this many (a documented ceiling: 100k examples take ~2 s and ~50 MB to generate;
+# far above any benchmark's size, far below what exhausts a machine's memory).
+SYNTHETIC_N_MAX = 100_000
 # Few-shot CoT prompts: exemplars per prompt and the seed that picks them.
 FEWSHOT_K = 3
 FEWSHOT_SEED = 1234
