@@ -54,7 +54,7 @@ def test_length_limits_budget_and_unequal_updates_are_shown():
     text = console.export_text()
     assert "teacher qwen [strong]: stopped at max_gen_toks without an answer" in text
     assert "11 / 6  (max_steps 6)" in text
-    assert "training examples over max_length 1024: prompt cut / dropped" in text and "3 / 1" in text
+    assert "training examples over max_length 1024: prompt cut / response cut / dropped" in text and "3 / 0 / 1" in text
     assert "unequal updates: published_batching" in text
 
 
