@@ -107,6 +107,9 @@ def cli(ctx, verbose):
     """cotgap — chain-of-thought distillation under the practical protocol."""
     global console, err
     console, err = output.configure(verbose=verbose)
+    from cotgap import interrupts
+
+    interrupts.install()  # Ctrl-C honoured even where a library swallows it
     ctx.call_on_close(output.reset)  # after the error line, which may name the command's log
 
 

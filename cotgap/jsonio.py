@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cotgap import interrupts
+
 
 def key_of(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
@@ -24,6 +26,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+    interrupts.check()  # after the write: what was finished is kept, then a swallowed Ctrl-C stops the run
 
 
 def write_json(path: Path, obj: Any) -> None:

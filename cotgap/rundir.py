@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cotgap import interrupts
 from cotgap.errors import UserError
 from cotgap.jsonio import file_digest, key_of, read_json, write_json
 
@@ -196,6 +197,7 @@ class RunDir:
 
         ``compute`` writes its artefacts (under the relative paths ``outputs``) and returns a JSON-able
         info dict, kept in the record; ``consumes`` maps the stages it read to their keys."""
+        interrupts.rearm()  # Ctrl-C from the first instant of the stage (cotgap.interrupts)
         key = key_of(inputs)
         why = self.problem(name, key)
         if why is None:
@@ -212,6 +214,7 @@ class RunDir:
             _remove(self.path / rel)
         t0 = time.time()
         info = compute() or {}
+        interrupts.check()  # an interrupt swallowed inside compute: the stage is not recorded as finished
         files = {self.relative(f): {"size": f.stat().st_size, "digest": file_digest(f)}
                  for rel in outputs for f in _files(self.path / rel)}
         write_json(record, {"key": key, "run": self._run_key, "consumes": dict(consumes or {}), "files": files,

@@ -381,3 +381,52 @@ def test_model_vllm_cannot_run_moves_to_transformers_or_is_refused(tiny_student,
                    "--backend", "vllm", "--out", tmp_path / "explicit"], tmp_path)
     _one_line(res, 2, "vLLM's CPU attention does not run head size 16")
     assert not (tmp_path / "explicit" / "stages").exists()
+
+
+# ----------------------------------------------------------------------- 6. Ctrl-C at any moment
+def test_interrupt_swallowed_by_a_library_still_stops_the_run(tmp_path):
+    """A KeyboardInterrupt lost inside a stage (as one raised in a ``__del__`` is) stops the run at
+    the stage's end: the stage is not recorded, the one before it is kept."""
+    import signal
+
+    from cotgap import interrupts
+
+    interrupts.install()
+    try:
+        d = RunDir(tmp_path / "r")
+        d.claim({"a": 1})
+        d.stage("first", 1, lambda: write_json(d / "first" / "f.json", {"v": 1}), outputs=("first",))
+
+        def swallowing():
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+            except KeyboardInterrupt:
+                pass  # what a __del__ or an over-broad library handler does
+            return {"done": True}
+
+        with pytest.raises(KeyboardInterrupt):
+            d.stage("second", 1, swallowing)
+        with pytest.raises(KeyboardInterrupt):  # and every stage after it refuses to start
+            d.stage("third", 1, lambda: None)
+        assert d.is_done("first", _key(1)) and not (d / "stages" / "second.json").exists()
+        d.unlock()
+    finally:
+        interrupts._pending = False
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def test_ctrl_c_at_a_stages_first_instant_exits_130_and_keeps_finished_stages(tmp_path, tiny_student):
+    import signal
+
+    env = {**os.environ, "COTGAP_GENERATION_CACHE": str(tmp_path / "gencache")}
+    proc = subprocess.Popen([sys.executable, "-m", "cotgap", *map(str, _run_args(tiny_student, tmp_path / "run"))],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    for line in proc.stdout:
+        if "▶ generate" in line:
+            proc.send_signal(signal.SIGINT)  # at once: the stage has only just started
+            break
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=300) == 130, rest[-2000:]
+    assert "interrupted: finished stages are kept" in rest
+    assert (tmp_path / "run" / "stages" / "baseline.json").is_file()
+    assert not (tmp_path / "run" / "stages" / "generate.json").exists()
