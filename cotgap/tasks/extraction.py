@@ -19,26 +19,31 @@ read as exactly one un-qualified answer scores wrong. Its rules:
   ``\\boxed{…}`` / ``\\fbox{…}``, whichever comes later (a box inside the phrase's own sentence
   belongs to it: "the answer is $\\boxed{5}$"). A phrase's answer is the first sentence after it: it
   ends at the end of the line, at a full stop followed by a space, or at a full-width stop
-  ``。``/``．``; a stop inside parentheses or braces does not end it; when the phrase ends its line,
+  ``。``/``．``; a stop inside brackets or braces does not end it; when the phrase ends its line,
   the answer is the first sentence of the next non-empty line. A box's answer is its content, braces
-  balanced (``\\boxed{\\frac{1}{2}}`` whole). A phrase inside a conditional ("if the answer is 27,
-  …", "whether the answer is …") states nothing and is skipped. Without any statement there is no
-  answer: the last number of the text is never read.
+  balanced (``\\boxed{\\frac{1}{2}}`` whole). A phrase that is a check, not a statement, is skipped:
+  one inside a conditional clause ("if the answer is 27, …", "whether the answer is …") and a verdict
+  ("so our answer is correct"). Without any statement there is no answer: the last number of the
+  text is never read.
 - **Unfinished.** The filter sees only the text, not why generation stopped, so "unfinished" is
   what the text itself shows. The final statement is unfinished when it is cut inside its own
-  syntax — a ``\\boxed{`` never closed, braces that do not balance, a phrase with nothing after
-  it — or when text follows it and the response ends mid-sentence (its last character a letter,
-  digit or one of ``,;:-+=/\\({[``): the model was still working when it was cut (typically at
-  ``max_gen_toks``), so what it would have concluded is unknown, and such a rationale is no
+  syntax — a ``\\boxed{`` never closed, a ``{`` in the answer never closed, a phrase with nothing
+  after it — or when text follows it and the response ends mid-sentence (its last character a
+  letter, digit or one of ``,;:-+=/\\({[``): the model was still working when it was cut (typically
+  at ``max_gen_toks``), so what it would have concluded is unknown, and such a rationale is no
   training example either. An unfinished final statement scores wrong; scoring never falls back
   to an earlier statement. An answer that runs to the very end of the text is read as finished —
   a model that stops on its end-of-sequence token often leaves the period out — which is the one
   cut the text cannot show: a generation cut inside the answer itself ("the answer is 1", cut
   from "12") reads as the answer it shows.
-- **Qualified statements.** A negation or conditional before the phrase in its clause ("I don't
-  think the answer is (C)") or around a box ("x \\neq \\boxed{5}", "at least \\boxed{5}",
-  "\\boxed{5} or \\boxed{6}", "\\boxed{5} is wrong") makes the whole clause the answer, which the
-  type rules below then refuse.
+- **Qualified statements.** A negation before the phrase in its clause ("I don't think the answer
+  is (C)") makes the clause the answer; a box negated right before it ("is not $\\boxed{5}$",
+  "x \\neq \\boxed{5}"), judged wrong right after it ("\\boxed{5} is wrong") or sharing its
+  sentence with a box of different content ("\\boxed{5} or \\boxed{6}") makes the sentence the
+  answer; the type rules below then refuse it. Other words around a box are not read: "can have at
+  most $\\boxed{2}$ pencils" and "…, or $\\boxed{1.25}$" are how correct solutions state answers
+  (reading the whole clause refused 14 of the 500 MATH-500 reference solutions; this reading
+  refuses none).
 - **Closed answer types** (inferred from the gold target): options ``(A)``…, Yes/No, True/False,
   valid/invalid, integers. The answer must mention exactly one answer of that type; nothing before
   that mention may negate it ("not", "never", "n't", ``\\neq``, …) and nothing right after it may
@@ -78,7 +83,6 @@ LM_EVAL_BBH_REGEX = r"(?<=the answer is )(.*)(?=.)"
 # "answer is", "Final Answer:" / "**Final Answer**:", and GSM8K's own "#### 42".
 ANSWER_PHRASE_RE = re.compile(r"(?:answer\s+is|final\s+answer\s*\**\s*[:：]|####)[:\s]*", re.IGNORECASE)
 BOXES = ("\\boxed{", "\\fbox{")
-BOXED = BOXES[0]
 FULL_WIDTH_STOPS = "。．"
 DECORATION = "*`\"'“”‘’$ \t"  # stripped from both ends of an answer
 TRAILING = ".,;:!" + FULL_WIDTH_STOPS  # stripped from its end
@@ -180,7 +184,7 @@ def last_boxed(text: str) -> str | None:
 
 
 def first_sentence(line: str) -> str:
-    """``line`` up to its first sentence end outside parentheses and braces: a full stop followed by a
+    """``line`` up to its first sentence end outside brackets and braces: a full stop followed by a
     space or the end of the line, or a full-width stop. A decimal point ("12.5") or a stop inside a
     parenthetical ("(not (C).)") does not end the sentence."""
     depth = 0
@@ -234,8 +238,9 @@ def ends_mid_sentence(text: str) -> bool:
 
 
 def phrase_statements(text: str):
-    """(phrase start, answer span) of every answer phrase, last first; a phrase in a conditional clause
-    ("if the answer is 27, …") is no statement and is skipped. The span is None when nothing follows."""
+    """(phrase start, answer span) of every answer phrase, last first. A check is no statement and is
+    skipped: a phrase in a conditional clause ("if the answer is 27, …") or followed by a verdict ("so our
+    answer is correct"). The span is None when nothing follows the phrase."""
     for m in reversed(list(ANSWER_PHRASE_RE.finditer(text))):
         span = sentence_span(text, m.end())
         if CONDITIONAL_RE.search(text[clause_start(text, m.start()):m.start()]):
@@ -252,7 +257,8 @@ def box_is_qualified(text: str, start: int, close: int, end: int) -> bool:
     not read: "at most $\\boxed{2}$ pencils" and "…, or $\\boxed{1.25}$" are how correct solutions state
     their answers."""
     contents = {" ".join(c.split()) for c in box_contents(text[sentence_start(text, start):end])}
-    return bool(NEGATED_BOX_RE.search(text[:start]) or JUDGED_WRONG_RE.search(text[close + 1:end]) or len(contents) > 1)
+    negated = NEGATED_BOX_RE.search(text[max(0, start - 40):start])
+    return bool(negated or JUDGED_WRONG_RE.search(text[close + 1:end]) or len(contents) > 1)
 
 
 def phrase_answer(text: str, phrase_at: int, span: tuple[int, int]) -> tuple[str, int]:

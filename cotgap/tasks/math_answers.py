@@ -49,7 +49,6 @@ from fractions import Fraction
 from cotgap.tasks.extraction import (
     HEDGE_RE,
     INVALID,
-    JUDGED_WRONG_RE,
     NEGATION_RE,
     box_contents,
     last_answer,
@@ -107,9 +106,7 @@ def qualified(answer: str, target: str) -> bool:
     checks = list(_WORD_QUALIFIERS)
     if not _MANY_VALUES.search(target) and not _RELATION.search(target):
         checks.append(_RELATION)
-    if any(rx.search(answer) and not rx.search(target) for rx in checks):
-        return True
-    return bool(JUDGED_WRONG_RE.search(answer))
+    return any(rx.search(answer) and not rx.search(target) for rx in checks)
 
 
 # --------------------------------------------------------------------------------- GSM8K
