@@ -337,23 +337,12 @@ def test_task_fingerprint_covers_the_scoring_code(monkeypatch):
     pytest.param("So the answer is not 63.", "63", "not 63", id="negation_shown_as_written"),
     pytest.param("So the answer is (A) (not (C)). Sorry.", "(C)", "(A) (not (C))", id="parenthetical_kept_whole"),
     pytest.param("No answer here.", "63", INVALID, id="missing_is_invalid"),
+    pytest.param("So the answer is 63. Let me check the", "63", INVALID, id="unfinished_is_invalid"),
+    pytest.param("I don't think the answer is (C).", "(C)", "I don't think the answer is (C)", id="negated_phrase_shown_whole"),
 ])
 def test_refused_answer_is_returned_as_written(text, gold, shown):
     """A refused generation's filtered answer is its answer sentence, which records show the reader."""
     assert robust_filter([[text]], [{"target": gold}]) == [[shown]]
-
-
-@pytest.mark.parametrize("text,credited", [
-    pytest.param("The answer is 42.", True, id="plain"),
-    pytest.param("so **The answer is $42.00.**", True, id="dollars_bold"),
-    pytest.param("#### 42", True, id="hashes"),
-    pytest.param("The answer is 42 or 43.", False, id="hedge"),
-    pytest.param("The answer is not 42.", False, id="negated"),
-    pytest.param("The answer is 43 (not 42).", False, id="wrong_then_gold_parenthetical"),
-])
-def test_gsm8k_reads_numbers_the_same_way(text, credited):
-    out = math_answers.gsm8k_robust_filter([[text]], [{"target": "42"}])[0][0]
-    assert (out == "42") is credited
 
 
 def test_task_yamls_call_this_filter():
