@@ -42,8 +42,15 @@ split between its perspectives changes), no weight falls below ``m``, higher-los
 absorbable") rationales get less, and equal EMAs give exactly w = 1. A rationale not observed
 yet takes the mean EMA of its group's observed ones (neutral); a group with no observation, or
 with one rationale, has weight 1. Weights used for a batch are computed from the EMAs *before*
-that batch's losses are folded in ("feedback" from earlier batches: in the first epoch weights
-are near neutral, they take effect as the student's losses are observed). The weights multiply each
+that batch's losses are folded in ("feedback" from earlier batches). The student's capability is
+measured before it trains: a *probe pass* (``probe``, on by default) runs the untrained student
+once over every kept rationale (forward only, no gradient) and takes each rationale's loss as its
+first observation, so the weights act from the first update. Without it every weight stays exactly
+1 until both rationales of a question have been seen in training — about a whole epoch, which is
+all a sweep's equal-update budget gives MIND on its doubled data (tests/test_mind.py: 16 questions
+x 2 perspectives at batch 4, one epoch: 0 of 32 applied weights differ from 1 without the probe,
+32 of 32 with it). Its cost (examples, tokens, seconds; one forward pass per rationale, about a
+third of a training epoch's compute) is recorded in ``mind.training.probe``. The weights multiply each
 rationale's loss in the core's loss average (token-level by default: ``sum_i w_i * s_i / N``,
 ``s_i`` the rationale's summed token loss, N the global batch's trained tokens; see
 ``cotgap.backends.training``), as absolute weights with mean 1 over the data (see
@@ -77,6 +84,8 @@ Choices the paper leaves open, each a parameter (``strategy_params``) with its d
   split inside the batch changes).
 - ``log_every`` (null): optimizer steps between logged weight snapshots; null = about 100
   snapshots over training (plus the first and last step).
+- ``probe`` (true): seed every rationale's inertia filter with the untrained student's loss on it
+  before the first update (above); false = the filter starts empty (weights 1 until observed).
 
 Fixed choices (no parameter): the EMA starts at the first observed loss (no bias towards 0);
 a rationale's loss is its mean token cross-entropy (so length does not by itself lower a
@@ -86,8 +95,9 @@ gradient accumulation averages micro-batches (``loss_is_scaled_for_ga = False``)
 
 Recorded (``report.json`` -> ``strategy_records``): ``mind.params``, ``mind.generated``
 (rationales and correct ones per teacher and perspective), ``mind.examples_per_source``,
-``mind.examples_per_perspective``, ``mind.training`` (updates, examples, final weight summary
-per perspective and source, paths of the weight log and plot).
+``mind.examples_per_perspective``, ``mind.training`` (updates, examples, the probe's cost, the
+weights of the first update and the final ones — min, max, spread, how many differ from 1, and
+mean/min/max per source and perspective —, paths of the weight log and plot).
 """
 
 from __future__ import annotations
@@ -126,6 +136,7 @@ class Mind(Strategy):
         group: str = field(default="question", metadata={"choices": ("question", "all")})
         batch_normalise: bool = False
         log_every: int | None = None
+        probe: bool = True
 
     def check(self, ctx):
         """Refuse bad parameters before the baseline."""
@@ -178,6 +189,8 @@ def resolve_params(params: dict) -> dict:
         raise UserError("mind: batch_normalise must be true or false")
     if p["log_every"] is not None and p["log_every"] < 1:
         raise UserError("mind: log_every must be >= 1 or null")
+    if not isinstance(p["probe"], bool):
+        raise UserError("mind: probe must be true or false")
     return p
 
 
@@ -210,6 +223,7 @@ class MindWeights:
             self.members[g].append(i)
         self._w = [1.0] * len(self.groups)
         self._dirty: set = set()
+        self.probe: dict | None = None  # the cost of the probe pass that seeded the EMAs (None: no probe)
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -263,11 +277,12 @@ class MindWeights:
     def checkpoint_state(self) -> dict:
         """The EMAs and observation counts: saved with training checkpoints (a resumed training
         goes on with them) and copied back from launched worker processes."""
-        return {"ema": list(self.ema), "observations": list(self.observations)}
+        return {"ema": list(self.ema), "observations": list(self.observations), "probe": self.probe}
 
     def load_checkpoint_state(self, state: dict) -> None:
         self.ema = [None if x is None else float(x) for x in state["ema"]]
         self.observations = [int(x) for x in state["observations"]]
+        self.probe = state.get("probe")
         self._dirty = set(self.members)
 
     def snapshot(self, step: int, epoch: float | None = None) -> dict:
@@ -296,10 +311,14 @@ def trainer_class():
     base = weighted_trainer_class()
 
     class MindTrainer(base):
-        def __init__(self, *args, mind_weights: MindWeights, batch_normalise: bool = False, **kwargs):
+        def __init__(self, *args, mind_weights: MindWeights, batch_normalise: bool = False, probe: bool = False,
+                     **kwargs):
             super().__init__(*args, **kwargs)
             self.mind = mind_weights
             self.batch_normalise = batch_normalise
+            self.probe = probe
+            if probe:  # first of all callbacks: the weight log's step-0 snapshot then shows the seeded weights
+                self.callback_handler.callbacks.insert(0, _probe_class()(self))
 
         def on_example_losses(self, index, losses) -> None:
             if index is None:
@@ -317,6 +336,59 @@ def trainer_class():
 
     MindTrainer.__module__, MindTrainer.__qualname__ = __name__, "MindTrainer"
     return MindTrainer
+
+
+def probe_losses(trainer, model) -> dict:
+    """The probe pass: every training rationale's mean token loss under the untrained student (one
+    forward pass each, no gradient, in eval mode), folded into the inertia filter as its first
+    observation, so that the weights of the very first update already reflect what the student
+    can absorb. Every process probes the whole data set (the same EMAs everywhere; equal forward
+    counts, as sharded models need). Returns the pass's cost: examples, tokens, seconds."""
+    import time
+
+    import torch
+
+    from cotgap import per_example_loss
+
+    t0, ds = time.time(), trainer.train_dataset
+    size = max(1, int(trainer.args.per_device_train_batch_size))
+    device = trainer.args.device
+    was_training, tokens = model.training, 0
+    model.eval()
+    try:
+        with torch.no_grad(), trainer.compute_loss_context_manager():
+            for start in range(0, len(ds), size):
+                batch = trainer.data_collator([ds[i] for i in range(start, min(start + size, len(ds)))])
+                labels = batch["labels"].to(device)
+                logits = model(input_ids=batch["input_ids"].to(device),
+                               attention_mask=batch["attention_mask"].to(device)).logits
+                losses = per_example_loss(logits, labels)
+                tokens += int((labels[:, 1:] != -100).sum())
+                trainer.mind.update(batch["example_index"].tolist(), losses.float().cpu().tolist())
+    finally:
+        model.train(was_training)
+    return {"examples": len(ds), "tokens": tokens, "forward_batches": math.ceil(len(ds) / size),
+            "seconds": round(time.time() - t0, 2)}
+
+
+@functools.cache
+def _probe_class():
+    from transformers import TrainerCallback
+
+    class MindProbe(TrainerCallback):
+        """Runs :func:`probe_losses` when training begins from scratch (a resumed training has its
+        EMAs back from the checkpoint), on the model as the Trainer prepared it."""
+
+        def __init__(self, trainer):
+            self.trainer = trainer
+
+        def on_train_begin(self, args, state, control, model=None, **kw):
+            mind = self.trainer.mind
+            if state.global_step == 0 and not any(mind.observations):
+                mind.probe = probe_losses(self.trainer, model if model is not None else self.trainer.model)
+
+    MindProbe.__module__, MindProbe.__qualname__ = __name__, "MindProbe"
+    return MindProbe
 
 
 @functools.cache
@@ -365,6 +437,8 @@ def __getattr__(name: str):
         return trainer_class()
     if name == "MindLog":
         return _log_class()
+    if name == "MindProbe":
+        return _probe_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -407,6 +481,19 @@ def plot_weights(log_path: Path, examples: list[dict], out: Path, max_lines: int
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", dpi=110)
     return out
+
+
+def weight_summary(weights: list[float], examples: list[dict]) -> dict:
+    """Min, max and spread of the weights, and their mean, min and max per source · perspective
+    (the mechanism in numbers: equal weights mean MIND trained as plain SFT)."""
+    by = defaultdict(list)
+    for e, w in zip(examples, weights):
+        by[f"{e['source']} · p{e['perspective']}"].append(w)
+    return {"min": min(weights, default=None), "max": max(weights, default=None),
+            "spread": (max(weights) - min(weights)) if weights else None,
+            "differ_from_1": sum(abs(w - 1.0) > 1e-6 for w in weights),
+            "by_source_perspective": {k: {"mean": round(sum(v) / len(v), 4), "min": round(min(v), 4),
+                                          "max": round(max(v), 4), "n": len(v)} for k, v in sorted(by.items())}}
 
 
 # -- the strategy's steps --------------------------------------------------------------------------
@@ -469,19 +556,18 @@ def train_weighted(ctx, data: dict):
     log_path = work / "weights.jsonl"
     result = ctx.train_student(
         records, trainer_cls=trainer_class(),
-        trainer_kwargs={"mind_weights": weights, "batch_normalise": p["batch_normalise"]},
+        trainer_kwargs={"mind_weights": weights, "batch_normalise": p["batch_normalise"], "probe": p["probe"]},
         callbacks=[logger_callback(weights, log_path, p["log_every"])],
     )
     png = plot_weights(log_path, examples, work / "weights.png") if records else None
-
-    final = weights.weights()
-    by = defaultdict(list)
-    for e, w in zip(examples, final):
-        by[f"{e['source']} · p{e['perspective']}"].append(w)
+    if weights.probe:
+        ctx.log(f"  mind: probe pass over {weights.probe['examples']} rationales ({weights.probe['tokens']} tokens) "
+                f"seeded the inertia filter in {weights.probe['seconds']} s")
+    snaps = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] if records else []
     ctx.record("mind.training", {
-        "updates": result.updates, "examples": result.examples,
-        "weights_final": {"min": min(final, default=None), "max": max(final, default=None),
-                          "mean_by_source_perspective": {k: sum(v) / len(v) for k, v in sorted(by.items())}},
+        "updates": result.updates, "examples": result.examples, "probe": weights.probe,
+        "weights_first_update": weight_summary(snaps[0]["weight"], examples) if snaps else None,
+        "weights_final": weight_summary(weights.weights(), examples),
         "observed_examples": sum(1 for x in weights.ema if x is not None),
         "weights_log": str(log_path.relative_to(ctx.run.path)),
         "weights_plot": str(png.relative_to(ctx.run.path)) if png else None,

@@ -188,8 +188,14 @@ def test_cli_run_writes_weight_log_and_plot(tmp_path, tiny_student):
                            for n in ("scripted:long", "scripted:short"))
     assert long_len > short_len
 
-    # a snapshot at the start (uniform) and at the last step; weights mean 1 per question, floor holds
-    assert snaps[0]["step"] == 0 and set(snaps[0]["weight"]) == {1.0}
+    # a snapshot at the start (seeded by the probe pass: already not uniform) and at the last step;
+    # weights mean 1 per question, floor holds
+    assert snaps[0]["step"] == 0 and all(e is not None for e in snaps[0]["ema"]) and len(set(snaps[0]["weight"])) > 1
+    probe = recs["mind.training"]["probe"]
+    assert probe["examples"] == 20 and probe["tokens"] > 0 and probe["seconds"] >= 0
+    first = recs["mind.training"]["weights_first_update"]
+    assert first["differ_from_1"] == 20 and set(first["by_source_perspective"]) == {"scripted:long · p0",
+                                                                                     "scripted:short · p0"}
     assert snaps[-1]["step"] == updates
     final = snaps[-1]["weight"]
     assert all(e is not None for e in snaps[-1]["ema"])
@@ -198,3 +204,75 @@ def test_cli_run_writes_weight_log_and_plot(tmp_path, tiny_student):
         by_q.setdefault(e["doc_id"], []).append(w)
     assert all(len(v) == 2 and sum(v) / 2 == pytest.approx(1.0, abs=1e-4) for v in by_q.values())
     assert min(final) >= 0.1 - 1e-9 and max(final) > min(final)  # long vs short CoT: not uniform
+
+
+# -- calibration from the first update (issue 23.1) ----------------------------------------------
+def _two_perspectives(n_questions: int) -> list[dict]:
+    """Per question a worked rationale (perspective 0) and a bare answer (perspective 1), in the
+    order the strategy hands them to the trainer (source-major, perspective-major)."""
+    out = []
+    for k in range(2):
+        for i in range(n_questions):
+            prompt = f"Q: what is {i} plus {i}? A:"
+            text = f" {i} plus {i} is {2 * i}. So the answer is {2 * i}." if k == 0 else f" So the answer is {2 * i}."
+            out.append({"prompt": prompt, "completion": text, "source": "t", "perspective": k, "doc_id": i})
+    return out
+
+
+def _one_epoch(tiny_student, out, examples, *, mind_params=None):
+    """One epoch at batch 4; with ``mind_params`` MIND's trainer (recording the weights each batch
+    was given), else the plain weighted trainer. Returns the weights applied and the model's tensors."""
+    from safetensors.torch import load_file
+
+    from cotgap.backends.training import TrainConfig, train_sft
+
+    cfg = TrainConfig(learning_rate=3e-3, epochs=1, per_device_batch_size=4, bf16=False)
+    applied, kwargs, cls = [], None, None
+    if mind_params is not None:
+        p = mind.resolve_params(mind_params)
+        weights = MindWeights([e["doc_id"] for e in examples], inertia=p["inertia"], tau=p["temperature_tau"],
+                              min_weight=p["min_weight"])
+        base = mind.trainer_class()
+
+        class Recording(base):
+            def example_weights(self, index, weight, losses):
+                w = super().example_weights(index, weight, losses)
+                applied.extend(zip(index.tolist(), w.tolist()))
+                return w
+
+        cls, kwargs = Recording, {"mind_weights": weights, "probe": p["probe"]}
+    result = train_sft(str(tiny_student), examples, out, cfg, trainer_cls=cls, trainer_kwargs=kwargs, progress=False)
+    assert result.updates == 8
+    return applied, (kwargs or {}).get("mind_weights"), load_file(out / "model" / "model.safetensors")
+
+
+def test_probe_seeds_the_weights_so_one_epoch_is_not_plain_sft(tmp_path, tiny_student):
+    """16 questions x 2 perspectives, batch 4, one epoch (8 updates: a sweep's equal-update budget
+    is of this order). Without the probe every weight applied in the epoch is exactly 1 (a rationale's
+    weight needs both rationales of its question seen first) — MIND would be plain SFT; with it
+    (the default) every applied weight differs from 1, the two perspectives get different weights,
+    and the trained model differs from plain's on the same data."""
+    examples = _two_perspectives(16)
+    unseeded, _, model_unseeded = _one_epoch(tiny_student, tmp_path / "unseeded", examples,
+                                             mind_params={"probe": False})
+    _, _, model_plain = _one_epoch(tiny_student, tmp_path / "plain", examples)
+    assert len(unseeded) == 32 and all(w == 1.0 for _, w in unseeded)
+    assert all(torch_equal(model_unseeded[k], model_plain[k]) for k in model_plain)  # plain SFT indeed
+
+    applied, weights, model_mind = _one_epoch(tiny_student, tmp_path / "mind", examples, mind_params={})
+    assert len(applied) == 32 and all(abs(w - 1.0) > 1e-4 for _, w in applied)
+    by_persp = [[w for i, w in applied if examples[i]["perspective"] == k] for k in (0, 1)]
+    means = [sum(v) / len(v) for v in by_persp]
+    assert abs(means[0] - means[1]) > 0.01  # a spread between the perspectives (a random-init student: small)
+    final = weights.weights()  # a question keeps its total weight: its two weights average 1
+    assert all((final[i] + final[i + 16]) / 2 == pytest.approx(1.0) for i in range(16))
+    # the probe's cost is reported: one forward pass over every rationale
+    assert weights.probe["examples"] == 32 and weights.probe["forward_batches"] == 8 and weights.probe["tokens"] > 0
+    assert weights.observations == [2] * 32  # the probe, then the epoch's one pass
+    assert max((model_mind[k].float() - model_plain[k].float()).abs().max().item() for k in model_plain) > 1e-4
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))

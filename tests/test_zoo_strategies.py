@@ -317,7 +317,8 @@ def test_mind(zoo_env):
     snaps = read_jsonl(work / "weights.jsonl")
     n = report["training"]["examples"]
     assert snaps[0]["step"] == 0 and snaps[-1]["step"] == report["training"]["updates"]
-    assert set(snaps[0]["weight"]) == {1.0}  # nothing observed yet: uniform
+    assert all(e is not None for e in snaps[0]["ema"])  # the probe pass seeded every rationale before update 1
+    assert recs["mind.training"]["probe"]["examples"] == n
     assert all(len(s["weight"]) == n for s in snaps)
     assert sum(e is not None for e in snaps[-1]["ema"]) == n  # every rationale's loss was observed
     # questions both teachers solved: their two weights average 1, and differ when the two rationales
