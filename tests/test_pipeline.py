@@ -176,3 +176,24 @@ def test_filter_receives_one_source_and_must_return_subset(tmp_path, tiny_studen
     finally:
         plugins.pm.unregister(name="cheat-test")
     assert seen == [("a", {"a"})]  # one source at a time, nothing of the other teacher
+
+
+def _halve(index, weight, losses):  # module level: what a plugin passes as weight_fn
+    import torch
+
+    return torch.full_like(losses, 0.5)
+
+
+@pytest.mark.parametrize("average", ["token", "example"])
+def test_weight_fn_changes_the_loss_as_documented(tmp_path, tiny_student, average):
+    """A plugin changes the loss with a plain function (``trainer_kwargs={"weight_fn": f}``): weights
+    of 0.5 give half the loss of plain SFT on the same batch, under both loss averages; weights of 1
+    are plain SFT exactly."""
+    from cotgap.backends.training import train_sft
+
+    ex = [{"messages": _chat(f"Q: {i}?", "step " * (1 + 3 * i) + "So the answer is No."), "source": "s"} for i in range(4)]
+    cfg = TrainConfig(epochs=1, per_device_batch_size=2, loss_average=average, warmup_ratio=0.0)
+    plain = train_sft(str(tiny_student), ex, tmp_path / "plain", cfg, progress=False, log=lambda *_: None)
+    half = train_sft(str(tiny_student), ex, tmp_path / "half", cfg, progress=False, log=lambda *_: None,
+                     trainer_kwargs={"weight_fn": _halve})
+    assert half.loss_history[0]["loss"] == pytest.approx(plain.loss_history[0]["loss"] / 2, rel=1e-5)

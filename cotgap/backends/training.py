@@ -16,9 +16,11 @@ summed token loss ``s_i`` and token count ``n_i`` and returns
 
 ``w_i`` are absolute per-example multipliers (1 = as plain SFT; they are not renormalised within a
 batch, so they act at any batch size): the ``weight`` column of the examples by default, or what
-a subclass's ``example_weights(index, weight, losses)`` returns — the documented extension point
-(MIND overrides it); ``on_example_losses(index, losses)`` sees every example's mean token loss of
-the global batch after the weights are taken. Other hooks: extra ``callbacks``, a ``trainer_cls``
+``example_weights(index, weight, losses)`` returns — the documented extension point: pass a
+module-level function as the trainer keyword ``weight_fn`` (``ctx.train_student(records,
+trainer_kwargs={"weight_fn": f})``), or override the method in a subclass (MIND does);
+``on_example_losses(index, losses)`` sees every example's mean token loss of the global batch
+after the weights are taken. Other hooks: extra ``callbacks``, a ``trainer_cls``
 of the strategy's own, the dtype the merged model is saved in (``save_dtype`` via ``trainer_kwargs``).
 
 Where it runs (``training.launcher``): in this process, or in worker processes started by
@@ -188,10 +190,12 @@ def _trainer_base():
         """Trainer whose loss is the (weighted) token or example average of the rationale losses
         (module docstring); ``loss_average`` comes from the training config."""
 
-        def __init__(self, *args, save_dtype: str | None = None, loss_average: str = "token", **kwargs):
+        def __init__(self, *args, save_dtype: str | None = None, loss_average: str = "token", weight_fn=None,
+                     **kwargs):
             super().__init__(*args, **kwargs)
             self.save_dtype = save_dtype  # read by train_sft when it saves the merged model (saved_dtype)
             self.loss_average = loss_average
+            self.weight_fn = weight_fn  # a plugin's example_weights without a subclass (module docstring)
             # token: normalised by num_items_in_batch, which the Trainer counts only for models that
             # take loss kwargs (this loss is computed here, for any model); example: a micro-batch
             # mean, which the Trainer divides by the accumulation steps
@@ -216,7 +220,11 @@ def _trainer_base():
         def example_weights(self, index, weight, losses):
             """Per-example loss multipliers for this micro-batch (None: all 1). Default: the
             examples' ``weight`` column. Override to reweight (``losses``: each example's mean
-            token loss now, before this batch is learnt from)."""
+            token loss now, before this batch is learnt from). With ``weight_fn`` (a trainer keyword:
+            a module-level function, so the accelerate launcher can send it to its workers) it is
+            ``weight_fn(index, weight, losses)``."""
+            if self.weight_fn is not None:
+                return self.weight_fn(index, weight, losses)
             return weight
 
         def on_example_losses(self, index, losses) -> None:
