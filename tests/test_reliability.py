@@ -277,7 +277,15 @@ def _results(run: Path) -> dict:
     rep = read_json(run / "report.json")
     for key in ("run", "stage_seconds"):
         rep.pop(key, None)
-    return rep
+    return _without_seconds(rep)
+
+
+def _without_seconds(obj):
+    """``obj`` without its ``*_seconds`` entries (the compute ledger's wall / device / CPU times);
+    its token counts stay and must be equal."""
+    if isinstance(obj, dict):
+        return {k: _without_seconds(v) for k, v in obj.items() if not str(k).endswith("_seconds")}
+    return [_without_seconds(v) for v in obj] if isinstance(obj, list) else obj
 
 
 def _tree_digest(d: Path) -> dict:
