@@ -91,6 +91,9 @@ from cotgap import ProtocolError, Strategy, UserError, hookimpl
 NAME = "micota"
 TA_PREFIX = "TA:"
 CACHE_VERSION = 1
+DEFAULT_TEACHERS = ("scripted:long",)
+#: making the long parent: one epoch at batch 2, at 3x the paper's learning rate (docs/strategies.md)
+LONG_PARENT_TRAINING = {"method": "lora", "epochs": 1.0, "per_device_batch_size": 2, "learning_rate": 3e-4}
 
 
 class MiCoTA(Strategy):
@@ -100,12 +103,16 @@ class MiCoTA(Strategy):
     name = NAME
     description = ("MiCoTA: student learns from a DARE-TIES merged teacher assistant's "
                    "intermediate-length CoT (Ding et al. 2025)")
+    #: a long-CoT teacher: the scripted reference teacher's long step-by-step CoT (labelled as such in
+    #: every report; no zoo model writes long CoT at this size, see docs/strategies.md)
+    default_teachers = DEFAULT_TEACHERS
 
     @dataclass
     class Params:  # types and simple ranges here; _params checks the rest
         short_parent: str = 'qwen2.5-coder-0.5b-instruct'
         long_parent: str | None = None
-        long_parent_lora: dict = field(default_factory=lambda: {'method': 'lora', 'epochs': 1.0, 'per_device_batch_size': 2})
+        long_parent_lora: dict = field(default_factory=lambda: dict(LONG_PARENT_TRAINING))
+        long_parent_shots: int | None = field(default=None, metadata={"min": 0})
         base_model: str | None = None
         density: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
         weight_long: float = 0.5
@@ -116,8 +123,9 @@ class MiCoTA(Strategy):
         merge_seed: int | None = None
         ta_samples: int = field(default=1, metadata={"min": 1})
         ta_temperature: float = field(default=0.0, metadata={"min": 0.0})
+        max_new_tokens: int | None = field(default=512, metadata={"min": 1})
         measure_short_parent: bool = True
-        measure_long_parent: bool = False
+        measure_long_parent: bool = True
 
     def check(self, ctx):
         """Refuse before the baseline: bad parameters, student < TA < teacher violated, unmergeable parents."""
@@ -275,14 +283,22 @@ def _cached_stage(ctx, name: str, inputs: dict, folder: Path, what: str, make) -
 
 
 # -- the long-CoT parent --------------------------------------------------------------------------
-def make_long_parent(ctx, short, records: list[dict], lora: dict, dtype: str) -> dict:
+def generation_shots(ctx) -> int:
+    """The exemplars of the task's generation prompt (what the parents and the TA write from)."""
+    return int(getattr(ctx.train_task().config, "num_fewshot", None) or 0)
+
+
+def make_long_parent(ctx, short, records: list[dict], lora: dict, dtype: str, shots: int | None = None) -> dict:
     """Fine-tune the short parent on the teachers' correct long CoT, once per inputs (cached), and
     save it in the merge's ``dtype``: whatever precision training ran in (bf16 on a GPU or a bf16
-    CPU), a float32 merge then sees the whole fine-tuning delta."""
+    CPU), a float32 merge then sees the whole fine-tuning delta. Its prompts carry ``shots``
+    exemplars (None: the run's ``train_shots``): trained on the prompt it will generate from (the task's few-shot prompt, whose
+    exemplars are short CoT), it writes long CoT there; trained on the bare question it keeps the
+    exemplars' short format (docs/strategies.md)."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(short.path(log=ctx.log))
-    examples = ctx.training_examples(records, tokenizer)
+    examples = ctx.training_examples(records, tokenizer, train_shots=shots)
     # the long parent trains at its own epochs (a sweep's update budget is the student's: ctx.train_model)
     cfg = ctx.training_config(**{"max_steps": -1, **lora})
     inputs = {"version": CACHE_VERSION, "step": "long_parent", "short_parent": short.fingerprint,
@@ -294,7 +310,8 @@ def make_long_parent(ctx, short, records: list[dict], lora: dict, dtype: str) ->
     def make() -> dict:
         ctx.log(f"  micota: making the long-CoT parent: {short.spec} fine-tuned on {len(records)} teacher rationales")
         t0 = time.time()
-        result = ctx.train_model(short, records, folder, trainer_kwargs={"save_dtype": dtype}, **lora)
+        result = ctx.train_model(short, records, folder, trainer_kwargs={"save_dtype": dtype}, train_shots=shots,
+                                 **lora)
         return {"path": result.path, "cache_key": key, "updates": result.updates, "examples": result.examples,
                 "final_loss": (result.loss_history or [{}])[-1].get("loss"), "build_seconds": round(time.time() - t0, 1)}
 
@@ -371,12 +388,13 @@ def generate_with_ta(ctx) -> dict:
         if not long_cot:
             raise UserError("micota: the teacher got no train question right, so there is no long CoT to make "
                             "the long-CoT parent from (set strategy_params.long_parent, or use a stronger teacher)")
-        lp = make_long_parent(ctx, short, long_cot, p["long_parent_lora"], p["dtype"])
+        shots = generation_shots(ctx) if p["long_parent_shots"] is None else int(p["long_parent_shots"])
+        lp = make_long_parent(ctx, short, long_cot, p["long_parent_lora"], p["dtype"], shots)
         long_ref = ctx.resolve_model(lp["path"])
         long_identity = f"micota-long:{lp['cache_key']}"
         info["long_parent"] = {"made_from": short.spec, "examples": lp.get("examples"), "updates": lp.get("updates"),
                                "final_loss": lp.get("final_loss"), "path": lp["path"], "cache": lp.get("cache"),
-                               "training": p["long_parent_lora"], "saved_as": p["dtype"]}
+                               "training": p["long_parent_lora"], "train_shots": shots, "saved_as": p["dtype"]}
         long_name = "long-cot-ft"
     else:
         long_identity = long_ref.fingerprint
@@ -392,12 +410,38 @@ def generate_with_ta(ctx) -> dict:
                   "config": str(ctx.workdir("micota") / "ta_merge.yml")}
     info["sizes"] = sizes
     sources[ta_source] = ctx.generate_rationales(ta, source=ta_source, samples=p["ta_samples"],
-                                                 temperature=p["ta_temperature"])
+                                                 temperature=p["ta_temperature"], max_new_tokens=p["max_new_tokens"])
 
     parents = _measure_parents(ctx, p, short, long_ref)
-    ctx.record("rationale_tokens", _token_record(ctx, sources, ta_source, parents))
+    tokens = _token_record(ctx, sources, ta_source, parents)
+    ctx.record("rationale_tokens", tokens)
     ctx.record("micota", info)
+    verdict = ta_intermediate(tokens)
+    ctx.record("micota.ta_intermediate", verdict)
+    if verdict["intermediate"] is False:
+        ctx.log(f"  micota: the TA is NOT intermediate: {verdict['reason']}")
+    elif verdict["intermediate"]:
+        ctx.log(f"  micota: the TA is intermediate: {verdict['reason']}")
     return sources
+
+
+def ta_intermediate(tokens: dict) -> dict:
+    """Whether the TA's rationales are strictly longer than the short parent's and strictly shorter
+    than the long parent's (mean student tokens over all train questions) — what makes it a
+    *teacher assistant* between its parents rather than a copy of one. ``intermediate`` is None when
+    a parent's length was not measured (``measure_*_parent: false``)."""
+    means = {who: (tokens.get(who) or {}).get("all", {}).get("mean") for who in ("short_parent", "ta", "long_parent")}
+    out = {"measure": "mean rationale tokens (student tokenizer), all train questions", **means}
+    if means["short_parent"] is None or means["long_parent"] is None:
+        missing = [w for w in ("short_parent", "long_parent") if means[w] is None]
+        return {**out, "intermediate": None, "reason": f"not measured: {', '.join(missing)} (measure_* off)"}
+    lo, ta, hi = means["short_parent"], means["ta"], means["long_parent"]
+    ok = ta is not None and lo < ta < hi
+    where = "between" if ok else ("not above the short parent's" if ta is None or ta <= lo else "not below the long parent's")
+    return {**out, "intermediate": ok,
+            "reason": f"short parent {lo} < TA {ta} < long parent {hi} tokens" if ok else
+                      f"TA {ta} tokens is {where} (short parent {lo}, long parent {hi}): the student learns from a "
+                      f"model no different in length from a parent"}
 
 
 def _measure_parents(ctx, p: dict, short, long_ref) -> dict:
@@ -407,7 +451,7 @@ def _measure_parents(ctx, p: dict, short, long_ref) -> dict:
     out = {}
     for role, ref in (("short_parent", short), ("long_parent", long_ref)):
         if p[f"measure_{role}"]:
-            out[role] = ctx.generate_rationales(ref, source=role.replace("_", " "))
+            out[role] = ctx.generate_rationales(ref, source=role.replace("_", " "), max_new_tokens=p["max_new_tokens"])
             ctx.write_jsonl(ctx.workdir("micota") / f"{role}_generations.jsonl", out[role])
     return out
 

@@ -61,6 +61,8 @@ def _runner(tmp_path, out, **overrides):
     from cotgap import config as config_mod
     from cotgap.pipeline.runner import Runner
 
+    # the TA's and the parents' budget too (micota's max_new_tokens, 512 by default)
+    overrides["strategy_params"] = {"max_new_tokens": 48, **overrides.get("strategy_params", {})}
     cfg = config_mod.load(None, {"strategy": "micota", "task": "synthetic_navigate", "limit": 4,
                                  "out": str(tmp_path / out), **overrides})
     cfg.generation.backend = "hf"
@@ -156,6 +158,8 @@ def test_long_parent_and_ta_are_built_once_and_reused_by_another_run(caches, tin
         assert tokens["teacher"]["all"]["n"] == 4 and tokens["teacher"]["all"]["mean"] > 0
         assert {"ta", "short_parent", "long_parent", "ta_over_teacher"} <= set(tokens)
         assert tokens["long_parent"]["all"]["n"] == 4 and info["long_parent"]["saved_as"] == "float32"
+        assert info["long_parent"]["train_shots"] == 3  # trained on the 3-shot prompt the parents generate from
+        assert r.ctx.records["micota.ta_intermediate"]["intermediate"] in (True, False)
         assert (r.run.path / "strategy" / "micota" / "long_parent_generations.jsonl").exists()
         assert (r.run.path / "strategy" / "micota" / "ta_merge.yml").exists()
         assert (r.run.path / "stages" / "strategy.micota.ta_merge.json").exists()
@@ -206,7 +210,8 @@ def test_long_parent_is_saved_in_the_merge_dtype_so_its_delta_survives(caches, t
 def test_cli_run_trains_on_the_ta(tmp_path, tiny_student, tiny_teacher, format_long_parent):
     cfg = tmp_path / "micota.yaml"
     cfg.write_text(yaml.safe_dump({"generation": {"max_new_tokens": 48}, "strategy_params": {
-        "short_parent": str(tiny_teacher), "long_parent": str(format_long_parent), "weight_long": 1.0}}))
+        "short_parent": str(tiny_teacher), "long_parent": str(format_long_parent), "weight_long": 1.0,
+        "max_new_tokens": 48}}))
     out = subprocess.run(
         [sys.executable, "-m", "cotgap", "run", "--strategy", "micota", "--config", str(cfg),
          "--student", str(tiny_student), "--teacher", "scripted:long", "--task", "synthetic_navigate",
@@ -225,3 +230,37 @@ def test_cli_run_trains_on_the_ta(tmp_path, tiny_student, tiny_teacher, format_l
     info = report["strategy_records"]["micota"]
     assert info["sizes"]["student"] < info["sizes"]["ta"] and info["long_parent"] == {"given": str(format_long_parent)}
     assert (tmp_path / "run" / "strategy" / "micota" / "ta_merge.yml").exists()
+    # the three lengths measured by default; weight_long 1 makes the TA the long parent, not intermediate:
+    # one line on the terminal and a field in report.json say so
+    verdict = report["strategy_records"]["micota.ta_intermediate"]
+    assert verdict["ta"] == tokens["ta"]["all"]["mean"] and verdict["long_parent"] == tokens["long_parent"]["all"]["mean"]
+    assert verdict["short_parent"] == tokens["short_parent"]["all"]["mean"]
+    lo, ta, hi = verdict["short_parent"], verdict["ta"], verdict["long_parent"]
+    assert verdict["intermediate"] is (lo < ta < hi)
+    lines = [line for line in (out.stdout + out.stderr).splitlines() if "micota: the TA is" in line]
+    assert len(lines) == 1 and ("NOT intermediate" in lines[0]) is (not verdict["intermediate"])
+
+
+@pytest.mark.parametrize("short, ta, long, intermediate, words", [
+    (86.8, 166.0, 241.6, True, "short parent 86.8 < TA 166.0 < long parent 241.6"),
+    (86.8, 86.4, 85.1, False, "not above the short parent's"),   # the old default: a TA as short as its parents
+    (86.8, 250.0, 241.6, False, "not below the long parent's"),
+    (86.8, 86.8, 241.6, False, "not above the short parent's"),  # strictly between
+    (None, 100.0, 241.6, None, "not measured: short_parent"),
+])
+def test_ta_intermediate_is_strictly_between_the_parents(short, ta, long, intermediate, words):
+    def stat(mean):
+        return None if mean is None else {"all": {"n": 30, "mean": mean}}
+
+    verdict = micota.ta_intermediate({"short_parent": stat(short), "ta": stat(ta), "long_parent": stat(long)})
+    assert verdict["intermediate"] is intermediate and words in verdict["reason"]
+    assert (verdict["short_parent"], verdict["ta"], verdict["long_parent"]) == (short, ta, long)
+
+
+def test_defaults_make_a_long_parent_that_writes_long_cot():
+    """The measured recipe (docs/strategies.md) is the default: a long-CoT teacher, the long parent
+    trained on the generation prompt at lr 3e-4, a budget the long CoT fits in, all lengths measured."""
+    d = micota.MiCoTA.defaults()
+    assert micota.MiCoTA.default_teachers == ("scripted:long",)
+    assert d["long_parent_lora"]["learning_rate"] == 3e-4 and d["long_parent_shots"] is None
+    assert d["max_new_tokens"] == 512 and d["measure_short_parent"] and d["measure_long_parent"]

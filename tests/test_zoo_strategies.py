@@ -224,13 +224,16 @@ def test_api_teacher_keeps_the_same_rationales_as_in_process(zoo_env):
 
 
 def test_micota(zoo_env):
-    """The embedded default: teacher 1.5B > TA (0.5B size) > student 135M; the long-CoT parent made by LoRA
-    on the teacher's correct CoT, the TA by a mergekit DARE-TIES merge, the student trained on the TA's CoT."""
+    """Teacher 1.5B > TA (0.5B size) > student 135M, on real models: the long-CoT parent made by LoRA
+    on the teacher's correct CoT, the TA by a mergekit DARE-TIES merge, the student trained on the TA's CoT.
+    (The default run's scripted long-CoT teacher and its intermediate TA: docs/strategies.md.)"""
     # batch 1: one update per kept rationale, so a few real ones (the first, the warm-up step, has lr 0:
-    # with a single update the long parent would equal the short one); one epoch keeps it cheap
-    params = {"long_parent_lora": {"method": "lora", "epochs": 1.0, "per_device_batch_size": 1}}
+    # with a single update the long parent would equal the short one); one epoch, the bare-question
+    # prompt, the teacher's budget and no long-parent length pass keep it cheap
+    params = {"long_parent_lora": {"method": "lora", "epochs": 1.0, "per_device_batch_size": 1},
+              "long_parent_shots": 0, "max_new_tokens": TEACHER_TOKENS, "measure_long_parent": False}
     need(LARGE)
-    run, report = cotgap_run(zoo_env, "micota", "--strategy", "micota", strategy_params=params)  # default teacher
+    run, report = cotgap_run(zoo_env, "micota", "--strategy", "micota", "--teacher", LARGE, strategy_params=params)
     check_report(run, report, "micota", params)
     assert report["teachers"] == [LARGE]
     recs = report["strategy_records"]

@@ -248,7 +248,7 @@ class RunContext:
         cfg = TrainConfig(**{**asdict(self.config.training), **overrides})
         return cfg
 
-    def training_examples(self, records: list[dict], tokenizer) -> list[dict]:
+    def training_examples(self, records: list[dict], tokenizer, *, train_shots: int | None = None) -> list[dict]:
         """prompt -> rationale pairs in the student's own chat format (lm-eval builds the prompt).
 
         ``messages`` holds the example as chat turns — what the trainer tokenises
@@ -258,7 +258,8 @@ class RunContext:
         rationale, and a reasoning model's reasoning unless ``generation.reasoning: drop``); for
         one without, one user turn holding the plain prompt. ``prompt`` / ``completion`` are the
         same as two texts. (The turns are caught as the template renders them: a second
-        ``fewshot_context`` call could draw other exemplars from a random sampler.)"""
+        ``fewshot_context`` call could draw other exemplars from a random sampler.) ``train_shots``
+        overrides the run's (e.g. a model other than the student trained on its generation prompt)."""
         from cotgap.pipeline import assistant_turn
 
         task = self.train_task()
@@ -274,7 +275,8 @@ class RunContext:
         out = []
         for r in records:
             prompt = task.fewshot_context(
-                docs[r["doc_id"]], num_fewshot=self.config.train_shots, apply_chat_template=chat,
+                docs[r["doc_id"]], num_fewshot=self.config.train_shots if train_shots is None else train_shots,
+                apply_chat_template=chat,
                 fewshot_as_multiturn=chat, chat_template=template if chat else None,
             )
             reply = assistant_turn.assistant_message(r, self.config.generation.reasoning, thinking)
@@ -334,18 +336,19 @@ class RunContext:
         return result
 
     def train_model(self, base: ModelRef, records: list[dict], out_dir: Path, *, trainer_cls=None, callbacks=(),
-                    trainer_kwargs=None, **cfg_overrides) -> TrainResult:
+                    trainer_kwargs=None, train_shots: int | None = None, **cfg_overrides) -> TrainResult:
         """Fine-tune a model other than the student (e.g. MiCoTA's long-CoT parent) into ``out_dir``.
         Its result is never accepted as the distilled student. ``training.max_steps`` is the
         student's update budget (equal-updates comparisons): other models train at their epochs
-        unless ``max_steps`` is passed here."""
+        unless ``max_steps`` is passed here; ``train_shots`` (None: the run's) sets its prompts' exemplars."""
         cfg_overrides.setdefault("max_steps", -1)
         cfg_overrides.setdefault("report_to", "none")  # trackers follow the student's training
         return self._fine_tune(base, records, Path(out_dir), trainer_cls=trainer_cls, callbacks=callbacks,
-                               trainer_kwargs=trainer_kwargs, **cfg_overrides)
+                               trainer_kwargs=trainer_kwargs, train_shots=train_shots, **cfg_overrides)
 
     def _fine_tune(self, base: ModelRef, records: list[dict], out_dir: Path, *, trainer_cls, callbacks,
-                   trainer_kwargs, keep_examples: bool = False, **cfg_overrides) -> TrainResult:
+                   trainer_kwargs, keep_examples: bool = False, train_shots: int | None = None,
+                   **cfg_overrides) -> TrainResult:
         """Fine-tune ``base`` on ``records`` into ``out_dir``; with ``keep_examples`` (the student) the
         examples handed to the trainer are stored beside the model (``trained_set``), inside the
         train stage's output folder, so ``cotgap export --what training`` gives exactly them."""
@@ -357,7 +360,7 @@ class RunContext:
         path = base.path(log=self.log)
         generation.close()  # free the generation engine before training
         tokenizer = AutoTokenizer.from_pretrained(path)
-        examples = self.training_examples(records, tokenizer)
+        examples = self.training_examples(records, tokenizer, train_shots=train_shots)
         cfg = self.training_config(**cfg_overrides)
         self.log(f"  training {base.spec} ({cfg.method}) on {len(examples)} rationales, "
                  f"{cfg.updates(len(examples))} optimizer updates (global batch {cfg.global_batch()}, "
