@@ -241,3 +241,25 @@ def test_third_party_strategy_class_from_an_entry_point_runs_end_to_end(installe
     cfg.write_text(yaml.safe_dump({"strategy_params": {"k": "two"}}))
     bad = _cli(*args, "--out", str(tmp_path / "bad"), env=env)
     assert bad.returncode == 2 and "strategy_params.k of strategy shortest must be an integer" in bad.stderr, bad.stderr
+
+
+def test_the_guides_loss_changing_strategy_runs(tmp_path):
+    """docs/plugins.md "Changing the loss": examples/plugins/cotgap_focus.py, a strategy that weights
+    each rationale by its current loss through ``weight_fn``, runs end to end through the testing kit
+    with its parameter; its weight function gives harder examples more weight (the weights' effect
+    on the loss: tests/test_pipeline.py::test_weight_fn_changes_the_loss_as_documented)."""
+    import importlib.util
+
+    import torch
+
+    from cotgap.testing import run_strategy
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "plugins" / "cotgap_focus.py"
+    spec = importlib.util.spec_from_file_location("cotgap_focus", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cotgap_focus"] = module  # the weight function must be importable by name
+    spec.loader.exec_module(module)
+    w = module.harder_first(None, None, torch.tensor([1.0, 3.0]), power=2.0)
+    assert w.tolist() == pytest.approx([0.25, 2.25])
+    report = run_strategy(module.Focus(), tmp_path, strategy_params={"power": 2.0})
+    assert report["strategy"]["params"]["power"] == 2.0 and report["training"]["updates"] >= 1
