@@ -74,6 +74,14 @@ class StrategyInfo:
                             f"(known: {', '.join(sorted(self.defaults)) or 'none'})")
         return {**self.defaults, **given}
 
+    def identity(self) -> dict | None:
+        """Which code the strategy is (``cotgap.strategy_identity``); None for module-function hooks."""
+        if self.impl is None:
+            return None
+        from cotgap.strategy_identity import identity
+
+        return identity(self.impl)
+
     @property
     def plugin(self) -> str:
         """The plugin as users know it (its entry point / module name)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pytest
@@ -107,3 +108,28 @@ def test_built_in_plugins_use_only_the_public_api():
 def test_every_built_in_is_a_strategy_object():
     for name in ("plain", "mix", "micota", "mind"):
         assert isinstance(plugins.select(name).impl, Strategy), name
+
+
+def test_an_edited_strategy_recomputes_its_stages_and_nothing_else(tmp_path, monkeypatch):
+    """Results follow the code: the strategy's identity (distribution, version, code digest) is
+    in the manifest and in its stages' keys, so editing its module recomputes generate, filter,
+    train and the distilled evaluation on the next run, while the baseline is reused."""
+    import importlib
+
+    from cotgap.testing import build_model, run_strategy
+
+    src = tmp_path / "pkg" / "cotgap_edited.py"
+    src.parent.mkdir()
+    src.write_text("from cotgap import Strategy\n\n\nclass Edited(Strategy):\n    name = 'edited'\n")
+    monkeypatch.syspath_prepend(str(src.parent))
+    module = importlib.import_module("cotgap_edited")
+    student = build_model(tmp_path / "student", hidden=64, layers=2)
+    first = run_strategy(module.Edited(), tmp_path / "r", student=student)
+    manifest = json.loads((tmp_path / "r" / "run" / "manifest.json").read_text())
+    code = manifest["strategy"]["identity"]["code"]
+    assert first["run"]["computed"] == ["baseline", "generate", "filter", "train", "distilled"]
+    src.write_text(src.read_text() + "    # a comment is an edit: the code is not the same file\n")
+    again = run_strategy(module.Edited(), tmp_path / "r", student=student)
+    assert again["run"]["cached"] == ["baseline"]
+    assert again["run"]["computed"] == ["generate", "filter", "train", "distilled"]
+    assert json.loads((tmp_path / "r" / "run" / "manifest.json").read_text())["strategy"]["identity"]["code"] != code

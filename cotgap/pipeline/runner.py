@@ -85,6 +85,7 @@ class Runner:
         cfg = self.cfg
         self.strategy = plugins.select(cfg.strategy)
         self.params = self.strategy.validate_params(cfg.strategy_params)
+        self.strategy_identity = self.strategy.identity()
         if not cfg.teachers:
             cfg.teachers = list(self.strategy.default_teachers or DEFAULT_TEACHERS)
         self.student = resolve(cfg.student)
@@ -130,7 +131,8 @@ class Runner:
         cfg = self.cfg
         write_json(self.run / "config.json", cfg.to_dict())
         write_json(self.run / "manifest.json", {
-            "strategy": {"name": self.strategy.name, "plugin": self.strategy.plugin, "params": self.params},
+            "strategy": {"name": self.strategy.name, "plugin": self.strategy.plugin, "params": self.params,
+                         "identity": self.strategy_identity},
             "models": {"student": self.student.fingerprint, "teachers": [t.fingerprint for t in self.teachers]},
             "parameters": self.sizes,
             "seeds": {"split": SPLIT_SEED, "run": cfg.seed, "training": cfg.training.seed},
@@ -162,10 +164,10 @@ class Runner:
         def compute():
             clock = StageClock()
             gen = self.cfg.generation
-            lm = generation.open_lm(model_path_fn(), backend=gen.backend, seed=self.cfg.seed,
-                                    engine_args=gen.engine_args(self.student.spec))
-            # lm-eval's own result files go inside the stage's folder: its record covers them
             model_name = self.student.spec if name == "baseline" else f"{self.student.spec} distilled ({self.run.path.name})"
+            lm = generation.open_lm(model_path_fn(), backend=gen.backend, seed=self.cfg.seed,
+                                    engine_args=gen.engine_args(self.student.spec), label=model_name)
+            # lm-eval's own result files go inside the stage's folder: its record covers them
             summary, records = evaluation.run(lm, self.test_task, scoring=self.cfg.scoring, model_name=model_name,
                                               lm_eval_dir=self.run / name / lm_eval_files.FOLDER)
             write_jsonl(self.run / name / "samples.jsonl", records)
@@ -208,7 +210,8 @@ class Runner:
         zoo.prefetch([n for n in needed if n != self.student.spec], log=self.log)
 
         self.baseline_stage()
-        gen_inputs = {**common, "strategy": cfg.strategy, "params": self.params,
+        # the strategy's code is part of what its stages compute: an edited strategy recomputes them
+        gen_inputs = {**common, "strategy": cfg.strategy, "params": self.params, "strategy_code": self.strategy_identity,
                       "teachers": [t.fingerprint for t in self.teachers], "student": self.student.fingerprint,
                       "generation": cfg.generation.stage_inputs(), "ablation": cfg.ablation}
         gen_rec, sources = self._generate_stage(gen_inputs)
