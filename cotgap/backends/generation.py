@@ -2,18 +2,65 @@
 
 Both evaluation and teacher generation go through lm-eval with one of these, so prompts,
 stop strings and answer extraction are identical everywhere. At most one engine is alive at a
-time (models are large relative to this machine); :func:`open_lm` reuses it for the same model.
+time (models are large relative to this machine); :func:`open_lm` reuses it for the same model,
+so consecutive work on one model (a sweep's engine session: a teacher's generations for every
+task) pays its start once.
+
+Engine use is counted per process (:func:`take_usage`): starts per model, the seconds spent
+starting engines and the seconds spent inside ``generate_until``, so a sweep can say where its
+time went.
 """
 
 from __future__ import annotations
 
 import gc
+import time
 from typing import Any
 
 from cotgap.backends import runtime
 from cotgap.errors import UserError
 
 _current: dict[str, Any] = {}
+#: Engine use since the last :func:`take_usage`, per model label: starts, start_s, generate_s.
+_usage: dict[str, dict] = {}
+
+
+def take_usage() -> dict[str, dict]:
+    """This process's engine use since the last call, per model label (``{"starts", "start_s",
+    "generate_s"}``), and forget it: whoever records a job or a cell takes what it used."""
+    out = {k: {**v, "start_s": round(v["start_s"], 2), "generate_s": round(v["generate_s"], 2)}
+           for k, v in _usage.items()}
+    _usage.clear()
+    return out
+
+
+def _use(label: str) -> dict:
+    return _usage.setdefault(label, {"starts": 0, "start_s": 0.0, "generate_s": 0.0})
+
+
+def _timed(lm, label: str):
+    """Count the seconds ``lm`` spends answering requests under ``label`` (the instance's own
+    ``generate_until`` is wrapped: lm-eval and the request ledger both call it by name)."""
+    inner = lm.generate_until
+
+    def generate_until(requests, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return inner(requests, *args, **kwargs)
+        finally:
+            _use(label)["generate_s"] += time.perf_counter() - t0
+
+    lm.generate_until = generate_until
+    return lm
+
+
+def fresh_state() -> None:
+    """Make a kept engine answer the next work as a just-started one would: vLLM's prefix cache
+    (blocks computed for earlier prompts) is emptied, so a session's later jobs compute every
+    prompt as a job with an engine of its own did."""
+    llm = getattr(_current.get("lm"), "llm", None)
+    if hasattr(llm, "reset_prefix_cache"):
+        llm.reset_prefix_cache()
 
 
 def pick_backend(requested: str = "auto") -> str:
@@ -47,12 +94,18 @@ def close() -> None:
 
 
 def open_lm(path: str, *, backend: str = "auto", seed: int = 0, engine_args: dict | None = None,
-            batch_size: int = 8, model: Any = None, tokenizer: Any = None, api: Any = None):
+            batch_size: int = 8, model: Any = None, tokenizer: Any = None, api: Any = None,
+            label: str | None = None):
     """An lm-eval LM for ``path`` (or for an in-memory ``model``, transformers backend only).
 
     ``engine_args``: the ``vllm.LLM`` arguments (``engines.for_model``; default: this machine's);
     with data parallel > 1 the model is served by a local ``vllm serve``. ``api``: an
-    ``ApiTeacher``, answered by lm-eval's chat-completions client.
+    ``ApiTeacher``, answered by lm-eval's chat-completions client. ``label``: the model's name in
+    the engine counts (:func:`take_usage`; default ``path``).
+
+    The open engine is reused when the same model is asked for again with the same settings (the
+    seed is not part of that: sampled requests carry their own seeds, greedy ones need none; the
+    batch size only for transformers, the only backend it changes).
     """
     if path.startswith("scripted"):
         from cotgap.backends.scripted import ScriptedLM
@@ -66,10 +119,25 @@ def open_lm(path: str, *, backend: str = "auto", seed: int = 0, engine_args: dic
 
     backend = "hf" if model is not None else pick_backend(backend)
     args = dict(engine_args if engine_args is not None else engines.machine_defaults())
-    key = f"{backend}:{path}:{id(model) if model is not None else ''}:{sorted(args.items())}:{batch_size}"
+    key = f"{backend}:{path}:{id(model) if model is not None else ''}:{sorted(args.items())}:" + \
+        (str(batch_size) if backend == "hf" else "")
     if _current.get("key") == key:
         return _current["lm"]
     close()
+    t0 = time.perf_counter()
+    lm = _start(path, backend, seed, args, batch_size, model, tokenizer)
+    label = label or path
+    use = _use(label)
+    use["starts"] += 1
+    use["start_s"] += time.perf_counter() - t0
+    _current.update(key=key, lm=_timed(lm, label))
+    return lm
+
+
+def _start(path: str, backend: str, seed: int, args: dict, batch_size: int, model: Any, tokenizer: Any):
+    """A new engine (vLLM in process, a local ``vllm serve``, or transformers) for the model."""
+    from cotgap.backends import engines
+
     if backend == "vllm" and engines.served(args):
         from cotgap.backends.local_server import ServedLM
 
@@ -89,5 +157,4 @@ def open_lm(path: str, *, backend: str = "auto", seed: int = 0, engine_args: dic
             lm = HFLM(pretrained=path, device=device, batch_size=batch_size, dtype=dtype)
         else:
             lm = HFLM(pretrained=model, tokenizer=tokenizer, device=device, batch_size=batch_size)
-    _current.update(key=key, lm=lm)
     return lm

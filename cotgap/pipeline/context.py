@@ -192,7 +192,7 @@ class RunContext:
         self.log(f"  generating rationales with {ref.spec} on {len(evaluation.docs(task))} train examples × {samples}{resumed}")
         inner = generation.open_lm("" if ref.kind == "api" else ref.path(log=self.log), backend=gen.backend,
                                    seed=self.config.seed, engine_args=engine_args, api=ref.api,
-                                   batch_size=gen.hf_batch_size)
+                                   batch_size=gen.hf_batch_size, label=ref.spec)
         if hasattr(inner, "chunk_size"):
             inner.chunk_size = gen.ledger_chunk
         lm = LedgeredLM(inner, ledger)
