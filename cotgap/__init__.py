@@ -11,12 +11,13 @@ from cotgap.strategy import Strategy
 
 __version__ = "0.1.0"
 __all__ = ["PluginError", "ProtocolError", "RunContext", "Strategy", "TrainConfig", "TrainResult", "UserError",
-           "gather_example_losses", "hookimpl", "per_example_loss", "weighted_mean", "weighted_trainer_class"]
+           "gather_example_losses", "hookimpl", "per_example_loss", "tokenize", "weighted_mean", "weighted_trainer_class"]
 
 #: public names that load on first use, and the module each comes from
 _LAZY = {"TrainResult": "cotgap.backends.training", "TrainConfig": "cotgap.backends.training",
          "per_example_loss": "cotgap.backends.training", "weighted_trainer_class": "cotgap.backends.training",
          "gather_example_losses": "cotgap.backends.training", "weighted_mean": "cotgap.backends.training",
+         "tokenize": "cotgap.backends.training",
          "RunContext": "cotgap.pipeline.context"}
 
 

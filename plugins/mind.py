@@ -86,6 +86,21 @@ Choices the paper leaves open, each a parameter (``strategy_params``) with its d
   snapshots over training (plus the first and last step).
 - ``probe`` (true): seed every rationale's inertia filter with the untrained student's loss on it
   before the first update (above); false = the filter starts empty (weights 1 until observed).
+- ``calibration`` ("inertia"): how the inertia-filtered loss becomes a weight. "inertia": the
+  fixed formula above (our reading of "Feedback-Driven Inertia Calibration": the loss itself is the
+  feedback). "metanet": the learned reading of the paper's "Teaching Assistant" network — a small
+  MLP maps a rationale's inertia-filtered loss and its source · perspective to its weight
+  (normalised per group as above) and is trained online by a first-order meta-gradient on a
+  held-out slice of the train split, in the manner of Meta-Weight-Net (Shu et al. 2019;
+  :mod:`cotgap_plugins._mindnet`). It costs about twice plain training per update, holds out
+  ``metanet_holdout`` of the questions from the student's training, and trains in one process.
+  The default is "inertia": the measured default run and the tests show it acting from the first
+  update at plain training's cost; no run yet shows the learned one doing better (docs/fidelity.md).
+- ``metanet_holdout`` (0.1): fraction of the questions (at least one, never all) held out, with
+  all their rationales, as the MetaNet's feedback set.
+- ``metanet_hidden`` (16) / ``metanet_lr`` (0.5): the MetaNet's hidden width and its SGD
+  learning rate (on a meta-objective normalised to unit scale; 0.5 moves the weights within a
+  sweep's few updates, tests/test_mind.py).
 
 Fixed choices (no parameter): the EMA starts at the first observed loss (no bias towards 0);
 a rationale's loss is its mean token cross-entropy (so length does not by itself lower a
@@ -112,6 +127,8 @@ from pathlib import Path
 from cotgap import Strategy, UserError, hookimpl
 
 NAME = "mind"
+#: "inertia": the fixed reading (softmax of -EMA per question); "metanet": the learned one (_mindnet)
+CALIBRATIONS = ("inertia", "metanet")
 DEFAULT_PERSPECTIVES = [
     None,
     "Reason concisely, stating only the essential steps.",
@@ -137,10 +154,17 @@ class Mind(Strategy):
         batch_normalise: bool = False
         log_every: int | None = None
         probe: bool = True
+        calibration: str = field(default="inertia", metadata={"choices": CALIBRATIONS})
+        metanet_holdout: float = field(default=0.1, metadata={"gt": 0.0, "lt": 1.0})
+        metanet_hidden: int = field(default=16, metadata={"min": 1})
+        metanet_lr: float = field(default=0.5, metadata={"gt": 0.0})
 
     def check(self, ctx):
         """Refuse bad parameters before the baseline."""
-        resolve_params(ctx.params)
+        p = resolve_params(ctx.params)
+        if p["calibration"] == "metanet" and ctx.config.training.launcher != "inprocess":
+            raise UserError("mind: calibration metanet trains in one process (training.launcher: inprocess); "
+                            f"got training.launcher: {ctx.config.training.launcher}")
 
     def generate(self, ctx):
         return generate_perspectives(ctx)
@@ -191,6 +215,10 @@ def resolve_params(params: dict) -> dict:
         raise UserError("mind: log_every must be >= 1 or null")
     if not isinstance(p["probe"], bool):
         raise UserError("mind: probe must be true or false")
+    if p["calibration"] not in CALIBRATIONS:
+        raise UserError(f"mind: calibration must be one of {', '.join(CALIBRATIONS)}, got {p['calibration']!r}")
+    if not 0.0 < float(p["metanet_holdout"]) < 1.0:
+        raise UserError(f"mind: metanet_holdout must be in (0, 1), got {p['metanet_holdout']}")
     return p
 
 
@@ -224,6 +252,7 @@ class MindWeights:
         self._w = [1.0] * len(self.groups)
         self._dirty: set = set()
         self.probe: dict | None = None  # the cost of the probe pass that seeded the EMAs (None: no probe)
+        self.learned = None  # a _mindnet.MetaCalibration: the weights come from it (calibration: metanet)
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -267,10 +296,17 @@ class MindWeights:
         self._dirty.clear()
 
     def weights_for(self, indices) -> list[float]:
+        if self.learned is not None:
+            import torch
+
+            with torch.no_grad():
+                return self.learned.weights_tensor([int(i) for i in indices]).tolist()
         self._refresh()
         return [self._w[int(i)] for i in indices]
 
     def weights(self) -> list[float]:
+        if self.learned is not None:
+            return self.learned.weights()
         self._refresh()
         return list(self._w)
 
@@ -312,11 +348,12 @@ def trainer_class():
 
     class MindTrainer(base):
         def __init__(self, *args, mind_weights: MindWeights, batch_normalise: bool = False, probe: bool = False,
-                     **kwargs):
+                     calibration=None, **kwargs):
             super().__init__(*args, **kwargs)
             self.mind = mind_weights
             self.batch_normalise = batch_normalise
             self.probe = probe
+            self.calibration = calibration  # a _mindnet.MetaCalibration (its weights are mind_weights')
             if probe:  # first of all callbacks: the weight log's step-0 snapshot then shows the seeded weights
                 self.callback_handler.callbacks.insert(0, _probe_class()(self))
 
@@ -324,6 +361,13 @@ def trainer_class():
             if index is None:
                 return
             self.mind.update(index.tolist(), losses.detach().float().cpu().tolist())
+
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            if self.calibration is not None and model.training:
+                # the learned calibration's meta step: before this batch's forward pass (it moves the
+                # parameters to take its finite difference) and before its weights are read
+                self.calibration.step(self, model, inputs, inputs["example_index"].tolist())
+            return super().compute_loss(model, inputs, *args, **kwargs)
 
         def example_weights(self, index, weight, losses):
             # MIND's weights replace any static weight column
@@ -535,9 +579,44 @@ def generate_perspectives(ctx) -> dict:
     return out
 
 
+def hold_out(records: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """(trained, held out): a seeded ``fraction`` of the questions (at least one, never all) is held
+    out with all its rationales — the learned calibration's feedback comes from questions the
+    student does not train on."""
+    import random
+
+    questions = sorted({r["doc_id"] for r in records})
+    if len(questions) < 2:
+        raise UserError("mind: calibration metanet needs kept rationales of at least 2 questions (one is held out)")
+    k = min(len(questions) - 1, max(1, round(fraction * len(questions))))
+    held = set(random.Random(seed).sample(questions, k))
+    return [r for r in records if r["doc_id"] not in held], [r for r in records if r["doc_id"] in held]
+
+
+def learned_calibration(ctx, p: dict, weights: MindWeights, examples: list[dict], held: list[dict]):
+    """The MetaNet (``calibration: metanet``, :mod:`cotgap_plugins._mindnet`) on the held-out rows,
+    tokenised as the student's training rows are."""
+    from cotgap_plugins._mindnet import MetaCalibration
+    from transformers import AutoTokenizer
+
+    from cotgap import tokenize
+
+    tokenizer = AutoTokenizer.from_pretrained(ctx.student.path(log=ctx.log))
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    rows, _ = tokenize(tokenizer, ctx.training_examples(held, tokenizer), ctx.training_config())
+    keys = sorted({(str(e["source"]), e["perspective"]) for e in examples})
+    cats = [keys.index((str(e["source"]), e["perspective"])) for e in examples]
+    return MetaCalibration(weights, cats, len(keys), rows, hidden=p["metanet_hidden"], lr=p["metanet_lr"],
+                           seed=ctx.config.seed)
+
+
 def train_weighted(ctx, data: dict):
     p = resolve_params(ctx.params)
     records = [r for recs in data.values() for r in recs]
+    held: list[dict] = []
+    if p["calibration"] == "metanet":
+        records, held = hold_out(records, p["metanet_holdout"], ctx.config.seed)
     examples = [{"index": i, "doc_id": r["doc_id"], "source": r.get("source"), "perspective": r.get("perspective", 0),
                  "sample": r.get("sample", 0)} for i, r in enumerate(records)]
     per_persp = defaultdict(int)
@@ -549,6 +628,8 @@ def train_weighted(ctx, data: dict):
 
     groups = [r["doc_id"] if p["group"] == "question" else 0 for r in records]
     weights = MindWeights(groups, inertia=p["inertia"], tau=p["temperature_tau"], min_weight=p["min_weight"])
+    learned = learned_calibration(ctx, p, weights, examples, held) if held else None
+    weights.learned = learned
     work = ctx.workdir(NAME)
     with open(work / "examples.jsonl", "w") as f:
         for e in examples:
@@ -556,7 +637,8 @@ def train_weighted(ctx, data: dict):
     log_path = work / "weights.jsonl"
     result = ctx.train_student(
         records, trainer_cls=trainer_class(),
-        trainer_kwargs={"mind_weights": weights, "batch_normalise": p["batch_normalise"], "probe": p["probe"]},
+        trainer_kwargs={"mind_weights": weights, "batch_normalise": p["batch_normalise"], "probe": p["probe"],
+                        **({"calibration": learned} if learned is not None else {})},
         callbacks=[logger_callback(weights, log_path, p["log_every"])],
     )
     png = plot_weights(log_path, examples, work / "weights.png") if records else None
@@ -569,6 +651,11 @@ def train_weighted(ctx, data: dict):
         "weights_first_update": weight_summary(snaps[0]["weight"], examples) if snaps else None,
         "weights_final": weight_summary(weights.weights(), examples),
         "observed_examples": sum(1 for x in weights.ema if x is not None),
+        "calibration": p["calibration"],
+        "metanet": None if learned is None else {
+            "held_out_questions": len({r["doc_id"] for r in held}), "held_out_rationales": len(held),
+            "meta_steps": learned.steps, "meta_loss_first": (learned.history or [{}])[0].get("meta_loss"),
+            "meta_loss_last": (learned.history or [{}])[-1].get("meta_loss")},
         "weights_log": str(log_path.relative_to(ctx.run.path)),
         "weights_plot": str(png.relative_to(ctx.run.path)) if png else None,
     })

@@ -112,7 +112,7 @@ def test_trainer_uses_current_weights_then_updates_emas(tiny_student):
     before = weights.weights()
     cls = mind.trainer_class()
     trainer = cls.__new__(cls)  # the loss alone: no Trainer set-up needed
-    trainer.mind, trainer.batch_normalise, trainer.loss_average = weights, False, "token"
+    trainer.mind, trainer.batch_normalise, trainer.loss_average, trainer.calibration = weights, False, "token", None
     model.train()  # dropout-free tiny model: deterministic forward
     with torch.no_grad():
         loss = trainer.compute_loss(model, dict(batch))
@@ -276,3 +276,56 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return bool(torch.equal(a, b))
+
+
+# -- the learned calibration (calibration: metanet) --------------------------------------------------
+def test_metanet_learns_to_weight_the_perspective_that_helps_the_held_out_questions(tmp_path, tiny_student):
+    """Perspective 0 writes the answer format of the held-out questions, perspective 1 unrelated
+    words: the first-order meta-gradient (a_i = g_heldout . grad L_i) must move weight to
+    perspective 0, from the network alone (probe off: no inertia-filtered loss difference to start)."""
+    from cotgap_plugins._mindnet import MetaCalibration
+    from transformers import AutoTokenizer
+
+    from cotgap import tokenize
+    from cotgap.backends.training import TrainConfig, train_sft
+
+    words = "zebra quantum violet harbour marble tundra copper lantern".split()
+    examples = []
+    for k in range(2):
+        for i in range(12):
+            text = f" So the answer is {2 * i}." if k == 0 else " " + " ".join(words[(i + j) % 8] for j in range(6)) + "."
+            examples.append({"prompt": f"Q: what is {i} plus {i}? A:", "completion": text, "perspective": k,
+                             "doc_id": i, "source": "t"})
+    held = [{"prompt": f"Q: what is {i} plus {i}? A:", "completion": f" So the answer is {2 * i}."} for i in range(12, 16)]
+    tok = AutoTokenizer.from_pretrained(tiny_student)
+    cfg = TrainConfig(learning_rate=3e-3, epochs=3, per_device_batch_size=4, bf16=False)
+    meta_rows, _ = tokenize(tok, held, cfg)
+    weights = MindWeights([e["doc_id"] for e in examples], min_weight=0.1)
+    learned = MetaCalibration(weights, [e["perspective"] for e in examples], 2, meta_rows, lr=0.5, seed=0)
+    weights.learned = learned
+    start = weights.weights()
+    result = train_sft(str(tiny_student), examples, tmp_path / "m", cfg, trainer_cls=mind.trainer_class(),
+                       trainer_kwargs={"mind_weights": weights, "calibration": learned}, progress=False)
+    assert learned.steps == result.updates == 18 and len(learned.history) == 18
+    final = weights.weights()
+    p0, p1 = (sum(final[k * 12:(k + 1) * 12]) / 12 for k in (0, 1))
+    assert p0 > p1 + 0.05 and p0 > sum(start[:12]) / 12  # learned, not the initial network's split
+    assert all((final[i] + final[i + 12]) / 2 == pytest.approx(1.0, abs=1e-5) for i in range(12))  # per question
+    assert min(final) >= 0.1 - 1e-6
+    state = learned.checkpoint_state()  # resumable: the network's parameters travel as JSON
+    other = MetaCalibration(weights, [e["perspective"] for e in examples], 2, meta_rows, seed=5)
+    other.load_checkpoint_state(json.loads(json.dumps(state)))
+    assert other.weights() == pytest.approx(final) and other.steps == 18
+
+
+def test_metanet_holds_out_whole_questions_and_refuses_one_question():
+    recs = [{"doc_id": d, "perspective": k} for d in range(10) for k in range(2)]
+    trained, held = mind.hold_out(recs, 0.2, seed=1234)
+    assert len(held) == 4 and len({r["doc_id"] for r in held}) == 2
+    assert not {r["doc_id"] for r in held} & {r["doc_id"] for r in trained} and len(trained) == 16
+    assert mind.hold_out(recs, 0.2, seed=1234) == (trained, held)  # seeded
+    with pytest.raises(UserError, match="at least 2 questions"):
+        mind.hold_out(recs[:2], 0.5, seed=0)
+    for bad in ({"calibration": "learned"}, {"metanet_holdout": 1.0}):
+        with pytest.raises(UserError):
+            mind.resolve_params(bad)
