@@ -44,6 +44,8 @@ pm.add_hookspecs(hookspecs)
 
 #: name -> one-line reason, for plugins that could not be loaded (import or hook validation).
 load_failures: dict[str, str] = {}
+#: strategy name -> the plugin that failed to load it (a strategy object whose hooks failed validation).
+failed_strategies: dict[str, str] = {}
 #: strategy name -> the plugins that registered it, for names registered more than once.
 conflicts: dict[str, list[str]] = {}
 
@@ -98,8 +100,32 @@ def _register(obj, name: str) -> bool:
     except Exception as exc:  # pluggy's PluginValidationError: a hookimpl with a wrong signature
         if pm.get_plugin(name) is not None:
             pm.unregister(name=name)
-        load_failures[name] = f"{type(exc).__name__}: " + " ".join(str(exc).split())  # pluggy's is multi-line
+        load_failures[name] = _signature_mismatch(obj, exc) or (
+            f"{type(exc).__name__}: " + " ".join(str(exc).split()))  # pluggy's is multi-line
+        if isinstance(obj, StrategyBase) and obj.name:
+            failed_strategies[obj.name] = name
         return False
+
+
+def _signature_mismatch(obj, exc) -> str | None:
+    """A strategy's hook method whose parameter names differ from the hook's, in words: which
+    method of which class, and the parameters the hook expects (pluggy passes arguments by name).
+    None when that is not what went wrong."""
+    import inspect
+
+    if not isinstance(obj, StrategyBase):
+        return None
+    for name in HOOK_METHODS:
+        method, spec = getattr(obj, name, None), getattr(hookspecs, name, None)
+        if not callable(method) or spec is None:
+            continue
+        expected = [p for p in inspect.signature(spec).parameters if p != "strategy"]
+        got = list(inspect.signature(method).parameters)
+        if set(got) - set(expected):
+            return (f"{type(obj).__name__}.{name}({', '.join(got)}) does not match the hook {name}("
+                    f"{', '.join(expected)}): pluggy passes arguments by name, so its parameters must be named "
+                    f"{', '.join(expected)}")
+    return None
 
 
 def _as_plugin(obj):
@@ -201,7 +227,8 @@ def failed_plugins_note(strategy: str) -> str:
     one that provides it), or ''."""
     if not load_failures:
         return ""
-    mine = {n: why for n, why in load_failures.items() if strategy in (n, n.partition(":")[0], n.rpartition(".")[2])}
+    mine = {n: why for n, why in load_failures.items()
+            if strategy in (n, n.partition(":")[0], n.rpartition(".")[2]) or failed_strategies.get(strategy) == n}
     if mine:
         name, why = next(iter(mine.items()))
         return f"; its plugin {name!r} failed to load ({why})"

@@ -133,3 +133,25 @@ def test_an_edited_strategy_recomputes_its_stages_and_nothing_else(tmp_path, mon
     assert again["run"]["cached"] == ["baseline"]
     assert again["run"]["computed"] == ["generate", "filter", "train", "distilled"]
     assert json.loads((tmp_path / "r" / "run" / "manifest.json").read_text())["strategy"]["identity"]["code"] != code
+
+
+def test_a_hook_method_with_other_parameter_names_is_named_with_the_expected_ones(monkeypatch):
+    """``def filter(self, ctx, src, recs)`` fails pluggy's validation (it passes arguments by name):
+    the plugin is listed as failed with the method, its parameters and the hook's, and ``run
+    --strategy`` for its name points there instead of a bare "unknown strategy"."""
+    class Misnamed(Strategy):
+        name = "misnamed"
+
+        def filter(self, ctx, src, recs):
+            return recs
+
+    plugins.load_plugins()
+    monkeypatch.setattr(plugins, "load_failures", dict(plugins.load_failures))
+    monkeypatch.setattr(plugins, "failed_strategies", dict(plugins.failed_strategies))
+    assert plugins._register(Misnamed(), "misnamed-plugin") is False
+    why = plugins.load_failures["misnamed-plugin"]
+    assert why == ("Misnamed.filter(ctx, src, recs) does not match the hook filter(ctx, source, records): pluggy "
+                   "passes arguments by name, so its parameters must be named ctx, source, records")
+    with pytest.raises(UserError) as err:
+        plugins.select("misnamed")
+    assert "its plugin 'misnamed-plugin' failed to load (Misnamed.filter(ctx, src, recs) does not match" in str(err.value)
