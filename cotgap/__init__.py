@@ -7,11 +7,12 @@ cotgap does not import torch before the CLI has set its threads.
 
 from cotgap.errors import PluginError, ProtocolError, UserError
 from cotgap.hookspecs import hookimpl
-from cotgap.strategy import Strategy
+from cotgap.strategy import PlannedGeneration, Strategy
 
 __version__ = "0.1.0"
-__all__ = ["PluginError", "ProtocolError", "RunContext", "Strategy", "TrainConfig", "TrainResult", "UserError",
-           "gather_example_losses", "hookimpl", "per_example_loss", "tokenize", "weighted_mean", "weighted_trainer_class"]
+__all__ = ["PlannedGeneration", "PluginError", "ProtocolError", "RunContext", "Strategy", "TrainConfig", "TrainResult",
+           "UserError", "gather_example_losses", "hookimpl", "per_example_loss", "tokenize", "weighted_mean",
+           "weighted_trainer_class"]
 
 #: public names that load on first use, and the module each comes from
 _LAZY = {"TrainResult": "cotgap.backends.training", "TrainConfig": "cotgap.backends.training",

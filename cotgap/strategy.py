@@ -26,6 +26,22 @@ from cotgap.errors import UserError
 HOOK_METHODS = ("check", "generate", "filter", "train")
 
 
+@dataclass(frozen=True)
+class PlannedGeneration:
+    """One ``ctx.generate_rationales`` call a strategy's ``generate`` will make, declared before
+    anything runs (``Strategy.planned_generations``) so that a sweep's dry run plans it."""
+
+    model: str  # the spec as the grid (or the strategy's parameters) wrote it
+    samples: int = 1
+    temperature: float = 0.0
+    description: str | None = None  # an instruction replacing the task's (None: the task's own prompt)
+    exact: bool = True  # False: an approximation of what the strategy will ask for
+
+    def sampling(self) -> dict:
+        """The settings of this call that enter the generation cache key."""
+        return {"samples": self.samples, "temperature": self.temperature, "description": self.description}
+
+
 class Strategy:
     """Base class of strategy objects; behaves as the plain strategy."""
 
@@ -65,6 +81,20 @@ class Strategy:
     def train(self, ctx, data):
         """SFT of the student on every kept record of every source."""
         return ctx.train_student([r for recs in data.values() for r in recs])
+
+    # -- planning (``cotgap sweep --dry-run``) -----------------------------------------------------
+    #: a note the plan shows for every cell of this strategy (e.g. generations it cannot declare)
+    plan_note: str = ""
+
+    def planned_generations(self, params: dict, teachers: list[str]) -> list[PlannedGeneration] | None:
+        """The ``generate_rationales`` calls ``generate`` will make with these parameters and
+        teachers, or None when they cannot be told before running (the plan then approximates: one
+        call per teacher with the parameters' ``samples`` / ``temperature``). The base class's
+        ``generate`` makes one call per teacher; a strategy overriding ``generate`` overrides this too."""
+        if type(self).generate is not Strategy.generate:
+            return None
+        return [PlannedGeneration(t, int(params.get("samples", 1)), float(params.get("temperature", 0.0)))
+                for t in teachers]
 
     # -- parameters -------------------------------------------------------------------------------
     @classmethod

@@ -86,7 +86,7 @@ import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from cotgap import ProtocolError, Strategy, UserError, hookimpl
+from cotgap import PlannedGeneration, ProtocolError, Strategy, UserError, hookimpl
 
 NAME = "micota"
 TA_PREFIX = "TA:"
@@ -135,6 +135,16 @@ class MiCoTA(Strategy):
 
     def generate(self, ctx):
         return generate_with_ta(ctx)
+
+    plan_note = "the teacher assistant's generations (a model merged during the run) are not planned as a generation job"
+
+    def planned_generations(self, params, teachers):
+        """Every teacher, greedy, and the short parent when it is measured; the teacher assistant
+        (merged during the run) has no name before it exists (``plan_note``)."""
+        needs = [PlannedGeneration(t) for t in teachers]
+        if params.get("measure_short_parent") and params.get("short_parent"):
+            needs.append(PlannedGeneration(str(params["short_parent"])))
+        return needs
 
     def train(self, ctx, data):
         records = [r for name, recs in data.items() if name.startswith(TA_PREFIX) for r in recs]

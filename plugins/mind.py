@@ -124,7 +124,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cotgap import Strategy, UserError, hookimpl
+from cotgap import PlannedGeneration, Strategy, UserError, hookimpl
 
 NAME = "mind"
 #: "inertia": the fixed reading (softmax of -EMA per question); "metanet": the learned one (_mindnet)
@@ -168,6 +168,13 @@ class Mind(Strategy):
 
     def generate(self, ctx):
         return generate_perspectives(ctx)
+
+    def planned_generations(self, params, teachers):
+        """Every teacher × perspective prompt, with ``samples`` / ``temperature`` (a perspective is
+        its instruction text; none: the task's own prompt)."""
+        perspectives = [x if isinstance(x, str) and x.strip() else None for x in params.get("perspectives") or [None]]
+        return [PlannedGeneration(t, int(params.get("samples", 1)), float(params.get("temperature", 0.0)), instr)
+                for t in teachers for instr in perspectives]
 
     def train(self, ctx, data):
         return train_weighted(ctx, data)

@@ -98,7 +98,7 @@ import random
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from cotgap import Strategy, UserError, hookimpl
+from cotgap import PlannedGeneration, Strategy, UserError, hookimpl
 
 NAME = "mix"
 PRESETS = {
@@ -147,6 +147,10 @@ class Mix(Strategy):
 
     def generate(self, ctx):
         return generate_sources(ctx)
+
+    def planned_generations(self, params, teachers):
+        """Every teacher, greedy, one sample (``generate_sources``)."""
+        return [PlannedGeneration(t) for t in teachers]
 
     def train(self, ctx, data):
         return train_mix(ctx, data)

@@ -181,5 +181,10 @@ def test_paper_grid_plan_offline(offline_net, tmp_path):
         assert j["engine"]["tensor_parallel_size"] == tp[j["teacher"]] == j["resources"]["num_gpus"]
     assert all(b["resources"] == {"num_gpus": 1, "num_cpus": 8} for b in plan["baselines"])
     training = load_grid(ROOT / "examples" / "paper-bbh-qwen.yaml").cells[0].config.training
-    assert (training.method, training.lr(), training.epochs, training.batch_size, training.scheduler,
-            training.bf16) == ("full", 1e-5, 2, 2, "cosine", True)
+    # the paper's Table 1 through the preset, as LLaMA-Factory applied it (docs/training.md)
+    assert (training.preset, training.method, training.lr(), training.epochs, training.per_device_batch_size,
+            training.grad_accum, training.warmup_ratio, training.scheduler, training.bf16, training.max_length,
+            training.loss_average) == ("paper-full", "full", 1e-5, 2, 2, 1, 0.0, "cosine", "auto", 8192, "token")
+    assert plan["training"] == [{**{k: v for k, v in plan["training"][0].items()}, "preset": "paper-full", "cells": 240}]
+    budgets = {j["teacher"]: j["max_new_tokens"] for j in plan["generation_jobs"]}
+    assert budgets["Qwen/QwQ-32B-Preview"] == 8192 and budgets["Qwen/Qwen2.5-72B-Instruct"] is None  # the task's 1,024

@@ -211,7 +211,7 @@ def _strategy_item(item, teacher_sets: list[list[str]], where: str) -> _Strategy
 
 def _strategies(data: dict, teacher_sets: list[list[str]], known: dict, where: str) -> list[_Strategy]:
     """The grid's strategies, each with its teacher sets and its own params (not yet strategy_params)."""
-    raw_strategies = data.get("strategies", ["plain"])
+    raw_strategies = data.get("strategies", [REFERENCE_STRATEGY])
     if isinstance(raw_strategies, (str, dict)):
         raw_strategies = [raw_strategies]
     if not isinstance(raw_strategies, list) or not raw_strategies:

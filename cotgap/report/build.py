@@ -17,7 +17,7 @@ import math
 import time
 
 from cotgap.errors import UserError
-from cotgap.protocol.constants import ALPHA, CAPACITY_RATIO, KEPT_RATIO, NOISE_Z
+from cotgap.protocol.constants import ALPHA, CAPACITY_RATIO, KEPT_RATIO, NOISE_Z, REFERENCE_STRATEGY
 from cotgap.protocol.stats import TEST_NAME
 from cotgap.report import alone, analysis, analysis_json, tables
 from cotgap.report.collect import Collected
@@ -44,8 +44,8 @@ def _reference_of(setting: str, task: str, teacher: str, student: str, primary_k
     if setting != ABLATION:
         return setting[: -len("+" + ABLATION)]
     cands = sorted({k[1] for k in primary_keys if (k[0], k[2], k[3]) == (task, teacher, student)})
-    if "plain" in cands:
-        return "plain"
+    if REFERENCE_STRATEGY in cands:
+        return REFERENCE_STRATEGY
     return cands[0] if len(cands) == 1 else None
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cotgap.errors import UserError
+from cotgap.protocol.constants import REFERENCE_STRATEGY
 from cotgap.report import tables
 
 _SKIP_DIRS = {"_generations", "generations", "filtered", "baseline", "distilled", "stages", "student", "strategy",
@@ -296,7 +297,7 @@ def _warn_test_sets(test_sets: dict[str, set], out: Collected) -> None:
 def _add_teacher_rows(teacher_cands: _TeacherCands, out: Collected) -> None:
     """One teacher row per (task, teacher), from a ``plain`` run where there is one, per ablation or not."""
     for (task, teacher, abl), cands in teacher_cands.items():
-        plain = [c for c in cands if c[0] == "plain"]
+        plain = [c for c in cands if c[0] == REFERENCE_STRATEGY]
         strategy, t, _sha = (plain or cands)[0]
         if len({c[2] for c in cands}) > 1:
             out.warnings.append(f"teacher {teacher} generated for different train sets of {task} across runs: "

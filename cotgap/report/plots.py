@@ -17,6 +17,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from cotgap.protocol.constants import REFERENCE_STRATEGY
 from cotgap.report.tables import row_accuracy, row_count, row_size, row_text
 
 __all__ = ["plot_accuracy_vs_size", "plot_kept", "plot_filter_ablation"]
@@ -205,7 +206,7 @@ def plot_filter_ablation(
 
     One panel per task; for each (teacher, student) present in both the
     ablation and the reference setting, a pair of bars.  The reference
-    (unfiltered) setting defaults to ``"plain"`` if it has matching rows,
+    (unfiltered) setting defaults to the reference strategy (``plain``) if it has matching rows,
     otherwise to the only other setting with matching rows; ValueError if the
     ablation setting is absent or the reference is ambiguous / missing.
     """
@@ -218,8 +219,8 @@ def plot_filter_ablation(
         candidates = sorted(
             {p[1] for p in points if p[1] != ablation_setting and (p[0], p[2], p[3]) in abl}
         )
-        if "plain" in candidates:
-            reference_setting = "plain"
+        if REFERENCE_STRATEGY in candidates:
+            reference_setting = REFERENCE_STRATEGY
         elif len(candidates) == 1:
             reference_setting = candidates[0]
         elif not candidates:
