@@ -10,16 +10,16 @@ from cotgap.hookspecs import hookimpl
 from cotgap.strategy import PlannedGeneration, Strategy
 
 __version__ = "0.1.0"
-__all__ = ["PlannedGeneration", "PluginError", "ProtocolError", "RunContext", "Strategy", "TrainConfig", "TrainResult",
+__all__ = ["PlannedGeneration", "PluginError", "ProtocolError", "Record", "RunContext", "Strategy", "TrainConfig", "TrainResult",
            "UserError", "gather_example_losses", "hookimpl", "per_example_loss", "tokenize", "weighted_mean",
            "weighted_trainer_class"]
 
 #: public names that load on first use, and the module each comes from
-_LAZY = {"TrainResult": "cotgap.backends.training", "TrainConfig": "cotgap.backends.training",
+_LAZY = {"TrainResult": "cotgap.backends.train_result", "TrainConfig": "cotgap.training_config",
          "per_example_loss": "cotgap.backends.training", "weighted_trainer_class": "cotgap.backends.training",
          "gather_example_losses": "cotgap.backends.training", "weighted_mean": "cotgap.backends.training",
          "tokenize": "cotgap.backends.training",
-         "RunContext": "cotgap.pipeline.context"}
+         "RunContext": "cotgap.pipeline.context", "Record": "cotgap.records"}
 
 
 def __getattr__(name: str):

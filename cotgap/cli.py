@@ -284,7 +284,7 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
         from cotgap.backends import runtime
 
         runtime.configure(threads)
-        from cotgap.report import icl
+        from cotgap.pipeline import icl
 
         icl_table = out or "icl-table.csv"
         from cotgap.outpaths import writable_file

@@ -149,11 +149,21 @@ def chatter(log_path: str | Path | None = None, *, consoles=(), name: str = "cot
         cap.discard = cap.temporary
         raise
     finally:
-        from cotgap import progress
-
-        progress.close_active()  # a bar left open by a failure must not draw over the error line
+        for close in _CLOSERS:
+            close()  # a bar left open by a failure must not draw over the error line (cotgap.progress)
         cap.stop()
         STATE.log_path = cap.path if cap.path.exists() else None
+
+
+#: what closes cotgap's open progress bars when a capture ends: registered by :mod:`cotgap.progress`
+#: on import (output does not import progress, which draws on output's consoles)
+_CLOSERS: list = []
+
+
+def on_capture_end(close) -> None:
+    """Call ``close()`` whenever a captured command ends (before its error line is printed)."""
+    if close not in _CLOSERS:
+        _CLOSERS.append(close)
 
 
 @contextlib.contextmanager

@@ -165,6 +165,9 @@ def close_active() -> None:
         _active.pop().stop()
 
 
+output.on_capture_end(close_active)
+
+
 def requests(total: int, model: str | None = None):
     """A bar of generation requests done out of ``total`` (see :func:`bar`)."""
     name = model_label(model) if model else ""

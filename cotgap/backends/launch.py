@@ -182,7 +182,7 @@ def train_sft(base_path: str, examples: list[dict], out_dir: str | Path, cfg, *,
               trainer_kwargs: dict | None = None, log=print):
     """:func:`cotgap.backends.training.train_sft` in worker processes; the same TrainResult."""
     from cotgap.backends import checkpoints
-    from cotgap.backends.training import TrainResult, work_dir
+    from cotgap.backends.train_result import TrainResult, work_dir
 
     out_dir = Path(out_dir).resolve()
     config = config_path(cfg.config_file)

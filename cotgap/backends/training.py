@@ -40,11 +40,12 @@ import math
 import os
 import shutil
 import types
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from cotgap.backends import runtime, sft_tokens, tracking
+from cotgap.backends.train_result import TrainResult, work_dir  # noqa: F401  (re-exported)
 from cotgap.errors import UserError
 from cotgap.training_config import (  # noqa: F401  (re-exported: the training section's home is training_config)
     EXECUTION_FIELDS,
@@ -53,19 +54,6 @@ from cotgap.training_config import (  # noqa: F401  (re-exported: the training s
     SCHEDULERS,
     TrainConfig,
 )
-
-
-@dataclass
-class TrainResult:
-    path: str  # merged, loadable model folder
-    adapter_path: str | None
-    updates: int
-    examples: int
-    loss_history: list = field(default_factory=list)
-    extra: dict = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def example_messages(ex: dict) -> list[dict]:
@@ -260,13 +248,6 @@ def saved_dtype(requested: str | None, bf16: bool):
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise ValueError(f"save_dtype must name a floating torch dtype (float32, bfloat16, float16), got {requested!r}")
     return dtype
-
-
-def work_dir(out_dir: str | Path) -> Path:
-    """The training's work folder beside ``out_dir``: checkpoints, the launcher's job and log. It
-    survives a kill (a re-run resumes from it) and is removed after success."""
-    out_dir = Path(out_dir)
-    return out_dir.parent / (out_dir.name + ".work")
 
 
 def training_arguments(cfg: TrainConfig, work_dir: Path, n_rows: int, *, bf16: bool, progress: bool,

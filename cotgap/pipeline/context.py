@@ -29,6 +29,7 @@ from cotgap.models.resolve import ModelRef, resolve
 from cotgap.pipeline import gencache, trained_set
 from cotgap.pipeline.compute import ComputeLedger
 from cotgap.protocol import rules
+from cotgap.records import RECORD_FIELDS, missing_fields  # noqa: F401  (the runner reads them here)
 from cotgap.rundir import RunDir
 
 
@@ -70,13 +71,6 @@ def task_fingerprint(task) -> str:
     return hashlib.sha256(repr(_stable(cfg)).encode()).hexdigest()[:16]
 
 
-#: Fields every generated record carries (the filter and the training read them).
-RECORD_FIELDS = ("doc_id", "response", "correct")
-
-
-def missing_fields(record) -> list[str]:
-    """The RECORD_FIELDS a generated record lacks (all of them if it is not a mapping)."""
-    return [k for k in RECORD_FIELDS if not isinstance(record, dict) or k not in record]
 
 class RunContext:
     def __init__(self, config, run: RunDir, student: ModelRef, teachers: list[ModelRef], params: dict,

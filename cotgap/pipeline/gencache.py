@@ -77,7 +77,7 @@ def _load(entry: Path, key: str, samples: int, task) -> tuple[list[dict] | None,
 
 def _shape_problem(records: list, docs: list[dict], samples: int) -> str | None:
     """Why ``records`` are not one record per (sample, question) answering that question, or None."""
-    from cotgap.pipeline.context import missing_fields
+    from cotgap.records import missing_fields
 
     if len(records) != len(docs) * samples:
         return f"it holds {len(records)} records, not {len(docs) * samples}"
