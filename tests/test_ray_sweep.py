@@ -54,7 +54,9 @@ def test_jobs_and_dependencies_follow_the_plan(tmp_path, tiny_student, tiny_teac
     assert tasks[:len(jobs)] == jobs and all(t.deps == [] for t in jobs)
     assert len(jobs) == 2 + 2  # generations: 2 teachers (mix is greedy too); baselines: 2 students
     short = [t for t in jobs if t.args[0].model == "scripted:short"]
-    assert short[0].resources == {"num_cpus": 2} and short[0].args[-1] == 2  # its threads: the CPUs it holds
+    assert short[0].resources == {"num_cpus": 2} and short[0].args[3] == 2  # its threads: the CPUs it holds
+    # one session per model: each model's jobs on one actor, the last of them closing its engine
+    assert len({t.session for t in jobs}) == 4 and [t.args[-1] for t in jobs] == [True] * 4
     assert list(cells) == [c.name for c in order]
     for c in grid.cells:
         deps = cells[c.name].deps

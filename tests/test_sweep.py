@@ -137,9 +137,14 @@ class FakeRunner:
             raise UserError("no correct rationales survived the filter")
         if "scripted:long:0.5" in self.cfg.teachers:
             raise RuntimeError("something internal")
-        self.run = types.SimpleNamespace(computed=["baseline", "generate"], skipped=[], record=lambda name: None)
-        self.ctx = types.SimpleNamespace(generation_stats={"computed": 1, "reused": 0})
+        self.run = types.SimpleNamespace(computed=["baseline", "generate"], skipped=[], record=lambda name: None,
+                                         unlock=lambda: None)
+        self.ctx = types.SimpleNamespace(generation_stats={"computed": 1, "reused": 0},
+                                         generate_rationales=lambda model, **sampling: [])
         return self
+
+    def baseline_stage(self):  # a sweep's baseline job runs this stage alone
+        return {}
 
     def execute(self):
         return {"verdict": "helped"}
@@ -160,7 +165,11 @@ def test_skipped_and_failed_cells_do_not_stop_the_sweep(tmp_path, monkeypatch):
     assert "internal error: RuntimeError" in s["cells"][2]["reason"]
     assert (Path(s["cells"][2]["dir"]) / "error.log").read_text().count("RuntimeError") >= 1
     assert s["counts"] == {"done": 1, "skipped": 1, "failed": 2}
-    assert s["generations"] == {"computed": 1, "reused": 0}
+    # jobs go through the same runner: each teacher's generation job and the student's baseline job (whose
+    # representative is the first cell that runs, scripted:long:0.2's) fail or finish as their cells do
+    assert [(j.get("teacher") or j["student"], j["status"]) for j in s["jobs"]] == [
+        ("scripted:long:0.2", "failed"), ("scripted:long:0.5", "failed"), ("scripted:short", "done"), (Q05, "failed")]
+    assert s["generations"] == {"computed": 2, "reused": 0}  # scripted:short's job and cell (the fake counts 1 each)
     # the runner got the sweep's shared generation cache explicitly
     assert {c for _, c in FakeRunner.seen} == {(tmp_path / "sw" / "_generations").resolve()}
     assert "2 cell(s) failed" in res.stderr
@@ -194,18 +203,27 @@ generation: {{backend: hf}}
     return tmp / "sw", first, summary, report, again
 
 
-def test_sweep_computes_each_teacher_generation_once(swept):
+def test_sweep_computes_each_teacher_generation_once(swept, tiny_student, tiny_teacher):
     sw, first, summary, _, _ = swept
     assert first.exit_code == 0, first.output[-3000:]
     assert summary["counts"] == {"done": 4, "skipped": 0, "failed": 0}
-    assert summary["generations"] == {"computed": 2, "reused": 2}  # = teachers; cells - teachers
-    assert [c["generations"]["computed"] for c in summary["cells"]] == [1, 1, 0, 0]
-    # each student's baseline is evaluated once too (cells: s1/short, s1/long, s2/short, s2/long)
-    assert [c["baseline"] for c in summary["cells"]] == ["computed", "reused", "computed", "reused"]
-    assert summary["baselines"] == {"computed": 2, "reused": 2}
+    # the jobs generate (once per teacher) and evaluate the baselines (once per student); every cell reuses
+    jobs = summary["jobs"]
+    assert [(j["kind"], j["status"]) for j in jobs] == [("generation", "done")] * 2 + [("baseline", "done")] * 2
+    assert [j["generations"]["computed"] for j in jobs] == [1, 1, 0, 0]
+    assert [j["baseline"] for j in jobs] == [None, None, "computed", "computed"]
+    assert summary["generations"] == {"computed": 2, "reused": 4}
+    assert summary["baselines"] == {"computed": 2, "reused": 4}
+    assert all(c["generations"] == {"computed": 0, "reused": 1} and c["baseline"] == "reused" for c in summary["cells"])
     assert all(c["computed"] == ["baseline", "generate", "filter", "train", "distilled"] for c in summary["cells"])
     assert len(list((sw / "_generations" / "generations").glob("*.jsonl"))) == 2
-    assert "2 computed, 2 reused" in first.output
+    assert "2 computed, 4 reused" in first.output
+    # engines: one per student for its baseline (the scripted teacher has none), one per distilled student
+    e, student, teacher = summary["engines"], str(tiny_student), str(tiny_teacher)
+    assert {m: e["models"][m]["starts"] for m in (student, teacher)} == {student: 1, teacher: 1}
+    assert e["starts"] == 2 + 4 and sum(" distilled (" in m for m in e["models"]) == 4
+    assert e["start_seconds"] > 0 and e["generate_seconds"] > 0
+    assert "engines: 6 started" in first.output
 
 
 def test_sweep_report(swept):
@@ -228,9 +246,10 @@ def test_sweep_rerun_recomputes_nothing(swept):
     sw, _, _, _, again = swept
     assert again.exit_code == 0, again.output[-3000:]
     s = read_json(sw / "sweep.json")
-    assert s["generations"] == {"computed": 0, "reused": 4}
-    assert s["baselines"] == {"computed": 0, "reused": 4}
+    assert s["generations"] == {"computed": 0, "reused": 6}  # 2 generation jobs' and 4 cells'
+    assert s["baselines"] == {"computed": 0, "reused": 6}  # 2 baseline jobs' and 4 cells'
     assert all(c["computed"] == [] and c["status"] == "done" for c in s["cells"])
+    assert s["engines"]["starts"] == 0  # nothing computed: no engine started
 
 
 def test_report_regenerates_from_stored_results(swept, tmp_path):
@@ -254,6 +273,10 @@ def test_plan_matches_what_the_sweep_computed(swept):
     assert all(c["status"] == "run" for c in plan["cells"])
     assert len(plan["generation_jobs"]) == summary["generations"]["computed"] == 2
     assert len(plan["baselines"]) == summary["baselines"]["computed"] == 2
+    # the predicted engine starts are the starts the sweep counted: 2 student sessions + 4 distilled
+    assert plan["engines"]["starts"] == {"sessions": 6, "per_job": 6}
+    assert plan["engines"]["starts"]["sessions"] == summary["engines"]["starts"]
+    assert [s["engine"] for s in plan["engines"]["sessions"]] == [False, False, True, True]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,18 +321,18 @@ def test_ray_executor_gives_the_local_executors_results(swept, ray_swept):
     for c in local["cells"]:  # the same distilled answers, to the byte
         assert (root / "sw" / c["name"] / "distilled" / "samples.jsonl").read_bytes() == \
             (root / "sw-ray" / c["name"] / "distilled" / "samples.jsonl").read_bytes()
-    # generations computed once per teacher × task under both; under Ray by the jobs, every cell reusing
-    assert local["generations"]["computed"] == ray["generations"]["computed"] == 2 and local["jobs"] == []
-    assert ray["generations"] == {"computed": 2, "reused": 4} and ray["baselines"] == {"computed": 2, "reused": 4}
+    # generations computed once per teacher × task under both, by the jobs, every cell reusing
+    assert ray["generations"] == local["generations"] == {"computed": 2, "reused": 4}
+    assert ray["baselines"] == local["baselines"] == {"computed": 2, "reused": 4}
     assert all(c["generations"] == {"computed": 0, "reused": 1} and c["baseline"] == "reused" for c in ray["cells"])
     jobs = ray["jobs"]
-    assert [j["kind"] for j in jobs] == ["generation", "generation", "baseline", "baseline"]
-    assert all(j["status"] == "done" for j in jobs)
-    assert [j["generations"]["computed"] for j in jobs] == [1, 1, 0, 0]
-    assert [j["baseline"] for j in jobs] == [None, None, "computed", "computed"]
+    for key in ("id", "kind", "status", "generations", "baseline", "session"):
+        assert [j[key] for j in jobs] == [j[key] for j in local["jobs"]], key
+    assert ray["engines"]["starts"] == local["engines"]["starts"] == 6
     assert len(list((root / "sw-ray" / "_generations" / "generations").glob("*.jsonl"))) == 2
     assert not any(p.name == "report.json" for p in (root / "sw-ray").iterdir())  # --no-report
     assert "jobs before the cells: 2 generation, 2 baseline (4 done, 0 skipped, 0 failed)" in fresh.output
+    assert "4 generation / baseline job(s) in 4 engine session(s)" in fresh.output
 
 
 def test_ray_executor_finishes_a_sweep_started_locally(swept, ray_swept):
@@ -323,6 +346,98 @@ def test_ray_executor_finishes_a_sweep_started_locally(swept, ray_swept):
     assert cells[deleted]["generations"] == {"computed": 0, "reused": 1} and cells[deleted]["baseline"] == "reused"
     assert all(c["computed"] == [] for n, c in cells.items() if n != deleted)
     assert [c["verdict"] for c in s["cells"]] == [c["verdict"] for c in swept[2]["cells"]]
+
+
+@pytest.fixture(scope="module")
+def sessions_run(tmp_path_factory, tiny_student, tiny_teacher, ray_instance):
+    """The jobs of 2 tasks × 1 student × 1 real (tiny) teacher — 2 generations, 2 baselines — run
+    three ways into three sweep folders: in engine sessions by the local executor, in engine
+    sessions on Ray actors, and each job on an engine of its own (``close`` after every job)."""
+    from rich.console import Console
+
+    from cotgap.pipeline import plan as plan_mod
+    from cotgap.pipeline import sweep_jobs
+    from cotgap.pipeline.sweep_summary import SweepSummary
+
+    tmp = tmp_path_factory.mktemp("sessions")
+    text = f"""name: sessions
+tasks: [synthetic_navigate, synthetic_object_counting]
+students: ["{tiny_student}"]
+teachers: ["{tiny_teacher}"]
+limit: 4
+generation: {{backend: hf, max_new_tokens: 16}}
+"""
+    quiet, runs = Console(quiet=True), {}
+    for way in ("local", "ray", "per-job"):
+        grid = load_grid(grid_file(tmp, text, f"{way}.yaml"), out=str(tmp / way))
+        summary, plan = SweepSummary(grid, way, []), plan_mod.build_plan(grid)
+        jobs, _ = sweep_jobs.from_plan(grid, plan)
+        summary.expect_jobs([j.id for j in jobs])  # records in the plan's order, whatever order they finish in
+        if way == "local":
+            sweep.run_sessions(grid, summary, jobs, quiet, lambda *_: None)
+        elif way == "ray":
+            tasks = [t for t in ray_executor.build_tasks(grid, plan, [], force=False, threads=1) if t.kind == "job"]
+            ray_executor.schedule(ray_instance, tasks, lambda t, rec, s=summary: s.add_job(rec))
+        else:
+            for j in jobs:
+                summary.add_job(sweep_jobs.run_job(j, grid.out, grid.cache, quiet, lambda *_: None, close=True))
+        runs[way] = (grid, plan, summary.save())
+    return runs
+
+
+def test_a_models_jobs_share_one_engine_across_tasks(sessions_run, tiny_student, tiny_teacher):
+    """Engine sessions under both executors: the teacher's generations for both tasks run on one
+    engine, the student's baselines on another (2 starts, not 4), each later job generating on the
+    engine the first started; the cache entries are the bytes a job on its own engine writes."""
+    _, plan, _ = sessions_run["local"]
+    student, teacher = str(tiny_student), str(tiny_teacher)
+    assert [(s["model"], len(s["jobs"]), s["engine"]) for s in plan["engines"]["sessions"]] == \
+        [(teacher, 2, True), (student, 2, True)]
+    # 2 sessions (4 jobs) + the 2 cells' distilled evaluations
+    assert plan["engines"]["starts"] == {"sessions": 2 + 2, "per_job": 4 + 2} and plan["engines"]["distilled"] == 2
+    for way in ("local", "ray"):
+        s = sessions_run[way][2]
+        assert [j["status"] for j in s["jobs"]] == ["done"] * 4, [j["reason"] for j in s["jobs"]]
+        assert s["generations"]["computed"] == 2 and s["baselines"]["computed"] == 2
+        assert {m: u["starts"] for m, u in s["engines"]["models"].items()} == {teacher: 1, student: 1}, way
+        # the first job of each session started the engine, the second generated on it
+        starts = [j["engines"][j.get("teacher") or j["student"]]["starts"] for j in s["jobs"]]
+        assert starts == [1, 0, 1, 0], way
+        assert all(j["engines"][j.get("teacher") or j["student"]]["generate_s"] > 0 for j in s["jobs"])
+    alone = sessions_run["per-job"][2]
+    assert alone["engines"]["starts"] == 4 and all(j["status"] == "done" for j in alone["jobs"])
+    files = {way: sorted((g.cache / "generations").glob("*.jsonl")) for way, (g, _, _) in sessions_run.items()}
+    assert len(files["local"]) == 2
+    for way in ("ray", "per-job"):
+        assert [f.name for f in files[way]] == [f.name for f in files["local"]]
+        assert [f.read_bytes() for f in files[way]] == [f.read_bytes() for f in files["local"]], way
+    baselines = {way: [(g.out / sweep_jobs_dir(j) / "baseline" / "samples.jsonl").read_bytes() for j in s["jobs"]
+                       if j["kind"] == "baseline"] for way, (g, _, s) in sessions_run.items()}
+    assert baselines["local"] == baselines["ray"] == baselines["per-job"] and len(baselines["local"]) == 2
+
+
+def test_paper_grid_engine_starts_predicted():
+    """The paper grid's dry run: each teacher and each student started once for all 15 tasks, plus
+    one start per distilled student — 248 where an engine per job would make 360."""
+    from cotgap.pipeline import plan as plan_mod
+
+    plan = plan_mod.build_plan(load_grid(ROOT / "examples" / "paper-bbh-qwen.yaml"))
+    e = plan["engines"]
+    assert e["starts"] == {"sessions": 4 + 4 + 240, "per_job": 60 + 60 + 240} and e["distilled"] == 240
+    assert all(m == {"sessions": 1, "per_job": 15} for m in e["models"].values()) and len(e["models"]) == 8
+    assert sorted(len(s["jobs"]) for s in e["sessions"]) == [15] * 8
+    assert {j["session"] for j in plan["generation_jobs"] if j["teacher"] == "Qwen/Qwen2.5-72B-Instruct"} == \
+        {next(s["id"] for s in e["sessions"] if s["model"] == "Qwen/Qwen2.5-72B-Instruct")}
+    from cotgap.pipeline.plan_render import engines_line
+
+    assert engines_line(e) == ("engine starts: 248 (8 model session(s) + 240 distilled evaluation(s)); "
+                               "360 if every job started its own engine")
+
+
+def sweep_jobs_dir(job: dict) -> str:
+    from cotgap.pipeline.sweep_jobs import JOBS_DIR
+
+    return f"{JOBS_DIR}/{job['kind']}-{job['id']}"
 
 
 def test_a_failed_task_is_recorded_and_its_dependants_run(ray_instance, tmp_path):

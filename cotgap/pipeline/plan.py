@@ -20,7 +20,10 @@ The plan (schema ``cotgap.plan/1``) holds:
   shares it, keyed like the runner's baseline stage);
 - per cell and per job, ``resources`` from the grid's ``resources`` section
   (:mod:`cotgap.pipeline.resources`): the teacher's for a generation job, the student's for a
-  baseline and for a cell (its training and evaluation).
+  baseline and for a cell (its training and evaluation);
+- per job its engine ``session`` (same model, backend and engine settings: one engine runs all
+  of them), and ``engines``: the sessions and the engine starts predicted with sessions and
+  without (:mod:`cotgap.pipeline.plan_engines`).
 
 Jobs only ``unknown`` cells need have ``status: unknown``; skipped cells need no job. Ids are
 short hashes of a job's identity, so they are stable across plans of the same grid.
@@ -32,7 +35,7 @@ from cotgap.backends import engines
 from cotgap.errors import ProtocolError, UserError
 from cotgap.jsonio import key_of
 from cotgap.models.resolve import resolve
-from cotgap.pipeline import plan_needs, plan_sizes
+from cotgap.pipeline import plan_engines, plan_needs, plan_sizes
 from cotgap.pipeline import resources as resources_mod
 from cotgap.pipeline.grid import Cell, Grid, cell_teachers
 from cotgap.protocol import rules
@@ -130,7 +133,8 @@ def _generation_job(jobs: _Jobs, grid: Grid, cell: Cell, need: plan_needs.Need, 
     record = {"teacher": need.model, "task": cell.task, "sampling": need.sampling(), "seed": seed,
               "max_new_tokens": cfg.generation.budget_for(need.model), "backend": backend,
               "engine": _declared_engine(cfg, need.model) if backend != "api" else {},
-              "resources": resources_mod.for_model(grid.resources, need.model), "exact": need.exact}
+              "resources": resources_mod.for_model(grid.resources, need.model), "exact": need.exact,
+              "session": _session(cfg, need.model, backend)}
     return jobs.add(identity, record, cell, certain)
 
 
@@ -140,8 +144,16 @@ def _baseline_job(jobs: _Jobs, grid: Grid, cell: Cell, certain: bool) -> str:
     identity = {"student": resolve(cell.student).spec, "task": cell.task, "split": "test", "data": _data(cfg),
                 "backend": backend, **output}
     record = {"student": cell.student, "task": cell.task,
-              "resources": resources_mod.for_model(grid.resources, cell.student)}
+              "resources": resources_mod.for_model(grid.resources, cell.student),
+              "session": _session(cfg, cell.student, backend)}
     return jobs.add(identity, record, cell, certain)
+
+
+def _session(cfg, spec: str, backend: str) -> str:
+    """The engine session a job of model ``spec`` belongs to: jobs of one model, backend and engine
+    settings (all of them, output-neutral ones too: they decide how the engine is started) share
+    one engine, whatever their task or sampling."""
+    return key_of({"model": resolve(spec).spec, "backend": backend, "engine": _declared_engine(cfg, spec)})[:12]
 
 
 def _peer_notes(cell: Cell, teachers: list[str], sized: dict) -> list[str]:
@@ -213,11 +225,12 @@ def build_plan(grid: Grid) -> dict:
         cells = [_plan_cell(grid, c, sized, gen, base, infos) for c in grid.cells]
     counts = {"cells": {s: sum(c["status"] == s for c in cells) for s in STATUSES},
               "generation_jobs": len(gen.by_id), "baselines": len(base.by_id)}
+    jobs = {"generation_jobs": list(gen.by_id.values()), "baselines": list(base.by_id.values())}
     return {"schema": PLAN_SCHEMA, "name": grid.name, "config": grid.source, "dir": str(grid.out),
             "generation_cache": str(grid.cache), "counts": counts,
             "models": {s: sized[s].describe() for s in sized},
             "notes": list(dict.fromkeys(n for c in cells for n in c["notes"])),
-            "cells": cells, "generation_jobs": list(gen.by_id.values()), "baselines": list(base.by_id.values()),
+            "cells": cells, **jobs, "engines": plan_engines.predict(cells, **jobs),
             "training": _training_settings(grid),
             "resources": grid.resources, "parameters_b": grid.parameters_b}
 

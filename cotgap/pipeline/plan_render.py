@@ -101,3 +101,12 @@ def render(plan: dict, console) -> None:
     console.print(f"plan: {sum(cells.values())} cells ({cells['run']} run, {cells['skipped']} skipped, "
                   f"{cells['unknown']} unknown), {n['generation_jobs']} teacher-generation jobs, "
                   f"{n['baselines']} student baselines; no model loaded, nothing downloaded", highlight=False)
+    if plan.get("engines"):
+        console.print(engines_line(plan["engines"]), highlight=False)
+
+
+def engines_line(e: dict) -> str:
+    """The predicted engine starts in one line: with one session per model, and per job."""
+    models = sum(m["sessions"] > 0 for m in e["models"].values())
+    return (f"engine starts: {e['starts']['sessions']} ({models} model session(s) + {e['distilled']} distilled "
+            f"evaluation(s)); {e['starts']['per_job']} if every job started its own engine")

@@ -4,9 +4,11 @@ resources the grid gives its model (``resources: {<model or default>: {num_gpus,
 The driver (the ``cotgap sweep`` process) plans the sweep as the dry run does
 (:mod:`cotgap.pipeline.plan`) and submits:
 
-1. one task per teacher-generation job and per student baseline (:mod:`cotgap.pipeline.sweep_jobs`):
-   each fills the shared generation cache, holding its model's resources (the teacher's, the
-   student's);
+1. the teacher-generation jobs and student baselines (:mod:`cotgap.pipeline.sweep_jobs`), each
+   filling the shared generation cache, by engine session: one Ray actor per session (a model's
+   jobs for every task), holding the model's resources (the teacher's, the student's), runs the
+   session's jobs one after the other in one process, so the engine the first job opens serves
+   them all; the last closes it and the actor is then ended, freeing its resources;
 2. one task per cell (:func:`cotgap.pipeline.sweep_cell.cell_task`), holding its student's
    resources, once every job it needs has finished — so a cell finds its generations and its
    baseline in the cache and computes neither — and, for equal updates, once its reference cell
@@ -46,6 +48,7 @@ class Task:
     deps: list[str]  # keys that must have finished before this task is submitted
     record: Callable[[], dict]  # the task's record if Ray itself fails it
     folder: Path  # where a Ray failure's traceback goes
+    session: str | None = None  # tasks of one session run in turn on one actor (None: a task of its own)
 
     @property
     def kind(self) -> str:
@@ -62,6 +65,15 @@ def _call(fn, *args):
     return fn(*args)
 
 
+class SessionWorker:
+    """A Ray actor for one engine session: its calls run one after the other in the actor's one
+    process (in the order they were submitted), so module state — the open engine — carries from
+    one job to the next."""
+
+    def call(self, fn, *args):
+        return fn(*args)
+
+
 def task_threads(threads: int | None, resources: dict) -> int:
     """A task's torch / OMP threads: ``--threads`` (else the driver's ``COTGAP_THREADS``), else the
     CPUs it holds (at least 1) — not the node's, which other tasks share."""
@@ -73,8 +85,11 @@ def build_tasks(grid: Grid, plan: dict, order: list, *, force: bool, threads: in
     reference cell."""
     jobs, needs = sweep_jobs.from_plan(grid, plan)
     out, cache = grid.out, grid.cache
-    tasks = [Task(f"job:{j.id}", sweep_jobs.job_task, (j, out, cache, task_threads(threads, j.resources)),
-                  j.resources, [], j.record, out / sweep_jobs.JOBS_DIR / f"{j.kind}-{j.id}") for j in jobs]
+    tasks = []
+    for group in sweep_jobs.sessions(jobs):
+        tasks += [Task(f"job:{j.id}", sweep_jobs.job_task,
+                       (j, out, cache, task_threads(threads, j.resources), j is group[-1]), j.resources, [],
+                       j.record, out / sweep_jobs.JOBS_DIR / f"{j.kind}-{j.id}", j.session or j.id) for j in group]
     names = {c.name for c in grid.cells}
     for cell in order:
         res = for_model(grid.resources, cell.student)
@@ -92,6 +107,42 @@ def _options(task: Task) -> dict:
     return opts
 
 
+class _Sessions:
+    """The session actors of a schedule: each made when its first task is submitted, with that
+    task's resources (an actor holds them while it lives; a CPU unless the grid says otherwise, as
+    a task would), and ended when its last task has finished."""
+
+    def __init__(self, ray, tasks: list[Task]):
+        self.ray = ray
+        self.actor_cls = ray.remote(max_restarts=0, max_task_retries=0)(SessionWorker)
+        self.left: dict[str, int] = {}
+        for t in tasks:
+            if t.session:
+                self.left[t.session] = self.left.get(t.session, 0) + 1
+        self.actors: dict = {}
+
+    def submit(self, task: Task):
+        actor = self.actors.get(task.session)
+        if actor is None:
+            opts = {"num_cpus": 1, **_options(task), "name": f"cotgap session {task.session}"}
+            actor = self.actors[task.session] = self.actor_cls.options(**opts).remote()
+        return actor.call.remote(task.fn, *task.args)
+
+    def finished(self, task: Task) -> None:
+        """One of the session's tasks finished: after its last, the actor (and the resources it
+        holds) goes."""
+        if not task.session:
+            return
+        self.left[task.session] -= 1
+        if not self.left[task.session]:
+            self.end(task.session)
+
+    def end(self, session: str) -> None:
+        actor = self.actors.pop(session, None)
+        if actor is not None:
+            self.ray.kill(actor)
+
+
 def _result(ray, ref, task: Task) -> dict:
     """The task's record, or (Ray failed the task: a worker crashed, the function raised) a failed
     record naming why, with Ray's traceback in ``<folder>/error.log``."""
@@ -107,10 +158,12 @@ def _result(ray, ref, task: Task) -> dict:
 
 
 def schedule(ray, tasks: list[Task], on_record: Callable[[Task, dict], None]) -> None:
-    """Run ``tasks`` on the cluster, each submitted once everything it waits for has finished;
-    ``on_record(task, record)`` as each finishes. On an interrupt the running tasks are cancelled
-    and recorded as interrupted."""
+    """Run ``tasks`` on the cluster, each submitted once everything it waits for has finished (a
+    task with a session on its session's actor, in list order); ``on_record(task, record)`` as each
+    finishes. On an interrupt the running tasks are cancelled (session actors ended) and recorded
+    as interrupted."""
     remote = ray.remote(max_retries=0)(_call)
+    sessions = _Sessions(ray, tasks)
     waiting = {t.key: t for t in tasks}
     running: dict = {}
     finished: set[str] = set()
@@ -118,7 +171,8 @@ def schedule(ray, tasks: list[Task], on_record: Callable[[Task, dict], None]) ->
         while waiting or running:
             for t in [t for t in waiting.values() if all(d in finished for d in t.deps)]:
                 del waiting[t.key]
-                running[remote.options(**_options(t)).remote(t.fn, *t.args)] = t
+                ref = sessions.submit(t) if t.session else remote.options(**_options(t)).remote(t.fn, *t.args)
+                running[ref] = t
             if not running:  # build_tasks only makes dependencies on tasks it makes, without cycles
                 raise RuntimeError(f"tasks wait for what never runs: {', '.join(sorted(waiting))[:300]}")
             ready, _ = ray.wait(list(running), num_returns=1)
@@ -126,10 +180,14 @@ def schedule(ray, tasks: list[Task], on_record: Callable[[Task, dict], None]) ->
                 t = running.pop(ref)
                 on_record(t, _result(ray, ref, t))
                 finished.add(t.key)
+                sessions.finished(t)
     except KeyboardInterrupt:
         for ref, t in running.items():
-            ray.cancel(ref, force=True)
+            if not t.session:  # an actor's task cannot be force-cancelled: its actor is ended below
+                ray.cancel(ref, force=True)
             on_record(t, {**t.record(), "status": "failed", "reason": "interrupted"})
+        for session in list(sessions.actors):
+            sessions.end(session)
         raise
 
 
@@ -149,8 +207,9 @@ def run(grid: Grid, summary, order: list, log, *, force: bool = False, threads: 
         tasks = build_tasks(grid, plan, order, force=force, threads=threads)
         summary.expect_jobs([t.name for t in tasks if t.kind == "job"])
         n_jobs = sum(t.kind == "job" for t in tasks)
-        log(f"ray: {n_jobs} generation / baseline job(s), then {len(tasks) - n_jobs} cell(s), on "
-            f"{_cluster_line(ray)}")
+        n_sessions = len({t.session for t in tasks if t.kind == "job"})
+        log(f"ray: {n_jobs} generation / baseline job(s) in {n_sessions} engine session(s), then "
+            f"{len(tasks) - n_jobs} cell(s), on {_cluster_line(ray)}")
         if ray.cluster_resources().get("GPU") and any(not t.resources.get("num_gpus") for t in tasks):
             log("[yellow]some tasks ask for no GPU, and Ray hides the GPUs from a task that asks for none: they run "
                 "on CPUs (give the grid resources: {default: {num_gpus: 1}})[/]")

@@ -13,10 +13,15 @@ cell that fails is recorded (message in ``sweep.json``, traceback in ``<cell>/er
 internal errors) and the sweep goes on. ``<out>/sweep.json`` (schema ``cotgap.sweep/1``,
 :mod:`cotgap.pipeline.sweep_summary`) is rewritten by this process after every cell.
 
-Executors: ``local`` (the default) runs the cells here, one after the other
-(:mod:`cotgap.pipeline.sweep_cell`); ``ray`` runs the teacher generations and student baselines as
-jobs, then the cells, as tasks on a Ray cluster (:mod:`cotgap.pipeline.ray_executor`). Both use the
-same run folders and the same shared cache, so a sweep started under one resumes under the other.
+Executors: both first run the teacher generations and student baselines as jobs
+(:mod:`cotgap.pipeline.sweep_jobs`), in engine sessions — a model's jobs one after the other on
+one engine, so each teacher and each student is loaded once, not once per task — and then the
+cells, which find their generations and baselines in the cache. ``local`` (the default) runs the
+sessions and then the cells here, one after the other (:mod:`cotgap.pipeline.sweep_cell`); ``ray``
+runs each session on a Ray actor of its own and each cell as a Ray task
+(:mod:`cotgap.pipeline.ray_executor`). Both use the same run folders and the same shared cache, so
+a sweep started under one resumes under the other. ``sweep.json`` counts the engines started per
+model and the seconds spent starting them vs generating (the dry run predicts the starts).
 
 Equal updates: reference cells (plain, no ablation) run first (under Ray: each finishes before
 the cells that depend on it start); every cell with a reference (see :mod:`cotgap.pipeline.grid`)
@@ -31,6 +36,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cotgap.errors import UserError
+from cotgap.pipeline import sweep_jobs
 from cotgap.pipeline.grid import Cell, Grid, short_spec
 from cotgap.pipeline.sweep_cell import new_record, precheck, run_cell  # noqa: F401 (precheck: this module's API)
 from cotgap.pipeline.sweep_summary import JOB_KINDS, STATUSES, SweepSummary
@@ -70,7 +76,16 @@ def run_sweep(grid: Grid, console, *, log=None, force: bool = False, executor: s
 
 
 def _run_local(grid: Grid, summary: SweepSummary, order: list[Cell], console, log, *, force: bool) -> None:
-    """Every cell in this process, in run order; the summary is rewritten after each."""
+    """The jobs in engine sessions, then every cell, in this process, in run order; the summary is
+    rewritten after each job and each cell."""
+    from cotgap.backends import generation
+    from cotgap.pipeline import plan as plan_mod
+
+    generation.close()
+    generation.take_usage()  # what this process used before the sweep is not the sweep's
+    jobs, _ = sweep_jobs.from_plan(grid, plan_mod.build_plan(grid))
+    summary.expect_jobs([j.id for j in jobs])
+    run_sessions(grid, summary, jobs, console, log)
     for i, cell in enumerate(order, 1):
         console.rule(f"[bold]sweep {grid.name}[/] · cell {i}/{len(order)} · {cell.name}")
         rec = new_record(cell, grid.out)
@@ -78,6 +93,24 @@ def _run_local(grid: Grid, summary: SweepSummary, order: list[Cell], console, lo
             run_cell(cell, rec, grid.out, grid.cache, console, log, force=force)
         finally:  # an interrupted cell is recorded too
             summary.add_cell(rec)
+
+
+def run_sessions(grid: Grid, summary: SweepSummary, jobs: list[sweep_jobs.Job], console, log) -> None:
+    """Each engine session's jobs one after the other, the engine kept open from the first to the
+    last; each job's record goes to the summary as it finishes (an interrupted one too)."""
+    from rich.markup import escape
+
+    groups = sweep_jobs.sessions(jobs)
+    for n, group in enumerate(groups, 1):
+        for k, job in enumerate(group, 1):
+            what = f"{job.kind} · {job.task}" + (f" · {job.sampling}" if job.kind == "generation" else "")
+            console.rule(f"[bold]sweep {escape(grid.name)}[/] · session {n}/{len(groups)} ({escape(job.model)}) · "
+                         f"job {k}/{len(group)}: {escape(what)}")
+            rec = {**job.record(), "reason": "interrupted"}
+            try:
+                rec = sweep_jobs.run_job(job, grid.out, grid.cache, console, log, close=k == len(group))
+            finally:
+                summary.add_job(rec)
 
 
 def updates_label(c: dict) -> str:
@@ -126,12 +159,33 @@ def render_summary(summary: dict, console) -> None:
     b = summary.get("baselines") or {}
     console.print(f"student baselines: {b.get('computed', 0)} computed, {b.get('reused', 0)} reused")
     _render_jobs(summary.get("jobs") or [], console)
+    _render_engines(summary.get("engines") or {}, console)
     console.print(f"cells: {counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped, "
                   f"{counts.get('failed', 0)} failed  (run directories and summary: {Path(summary['dir']) / 'sweep.json'})")
 
 
+def _render_engines(e: dict, console) -> None:
+    """Engine starts and seconds in one line, then one line per model that was started (the
+    distilled students, one each, summed in one line)."""
+    from rich.markup import escape
+
+    if not e.get("starts"):
+        return
+    console.print(f"engines: [bold]{e['starts']} started[/], {e['start_seconds']:g} s starting, "
+                  f"{e['generate_seconds']:g} s generating")
+    distilled = {k: m for k, m in e["models"].items() if " distilled (" in k}
+    for label, m in e["models"].items():
+        if label not in distilled:
+            console.print(f"  {escape(short_spec(label))}: {m['starts']} start(s), {m['start_s']:g} s starting, "
+                          f"{m['generate_s']:g} s generating")
+    if distilled:
+        console.print(f"  distilled students: {sum(m['starts'] for m in distilled.values())} start(s), "
+                      f"{sum(m['start_s'] for m in distilled.values()):.1f} s starting, "
+                      f"{sum(m['generate_s'] for m in distilled.values()):.1f} s generating")
+
+
 def _render_jobs(jobs: list[dict], console) -> None:
-    """The Ray executor's jobs in one line, and each one that did not finish in a line of its own."""
+    """The jobs in one line, and each one that did not finish in a line of its own."""
     from rich.markup import escape
 
     if not jobs:

@@ -96,7 +96,7 @@ def new_record(cell: Cell, out: Path) -> dict:
     """The cell's record before it runs (a cell that never finishes stays ``failed``)."""
     return {**cell.describe(), "dir": str(out / cell.name), "status": "failed", "reason": None,
             "verdict": None, "computed": [], "cached": [], "generations": {"computed": 0, "reused": 0},
-            "baseline": None, "updates": None, "equal_updates": None}
+            "baseline": None, "updates": None, "equal_updates": None, "engines": {}}
 
 
 def run_cell(cell: Cell, rec: dict, out: Path, cache: Path, console, log, *, force: bool = False) -> dict:
@@ -135,6 +135,7 @@ def run_cell(cell: Cell, rec: dict, out: Path, cache: Path, console, log, *, for
             if rec["status"] != "done":
                 rec["computed"], rec["cached"] = list(runner.run.computed), list(runner.run.skipped)
         generation.close()
+        rec["engines"] = generation.take_usage()
         rec["seconds"] = round(time.time() - t0, 1)
     return rec
 

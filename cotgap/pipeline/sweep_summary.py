@@ -5,7 +5,10 @@ baseline job); :class:`SweepSummary` keeps them and rewrites the file after each
 leaves a summary of what finished. Cells are listed in run order (references first) whatever order
 they finished in (jobs in the plan's order), so two executors give comparable files. Totals count cells and jobs together:
 ``generations.computed`` is what was generated (once per distinct teacher × task × sampling), and
-``reused`` how many times a cell or job found its generation in the shared cache.
+``reused`` how many times a cell or job found its generation in the shared cache. ``engines``
+counts the engines started, per model (a job or cell records what its process started and used
+while it ran; an engine session's start is in its first job's record) and in total, with the
+seconds spent starting them and the seconds spent generating on them.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ class SweepSummary:
         self.data = {"schema": SCHEMA, "name": grid.name, "config": grid.source, "dir": str(grid.out),
                      "generation_cache": str(grid.cache), "executor": executor, "grid": grid.grid, "cells": [],
                      "jobs": [], "generations": {"computed": 0, "reused": 0}, "baselines": {"computed": 0, "reused": 0},
-                     "counts": {}}
+                     "engines": engine_totals([]), "counts": {}}
 
     def add_cell(self, rec: dict) -> None:
         self.cells[rec["name"]] = rec
@@ -57,8 +60,25 @@ class SweepSummary:
         d["cells"], d["jobs"] = cells, jobs
         d["generations"] = {k: sum((r.get("generations") or {}).get(k, 0) for r in both) for k in ("computed", "reused")}
         d["baselines"] = {k: sum(r.get("baseline") == k for r in both) for k in ("computed", "reused")}
+        d["engines"] = engine_totals(both)
         d["counts"] = {s: sum(c["status"] == s for c in cells) for s in STATUSES}
         d["seconds"] = round(time.time() - self.t0, 1)
         d["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         write_json(self.grid.out / "sweep.json", d)
         return d
+
+
+def engine_totals(records: list[dict]) -> dict:
+    """The records' engine use summed: starts, seconds starting and seconds generating, in total
+    and per model (``models``: label → starts / start_s / generate_s, in first-seen order)."""
+    models: dict[str, dict] = {}
+    for r in records:
+        for label, u in (r.get("engines") or {}).items():
+            m = models.setdefault(label, {"starts": 0, "start_s": 0.0, "generate_s": 0.0})
+            for k in m:
+                m[k] += u.get(k, 0)
+    models = {k: {**m, "start_s": round(m["start_s"], 1), "generate_s": round(m["generate_s"], 1)}
+              for k, m in models.items()}
+    return {"starts": sum(m["starts"] for m in models.values()),
+            "start_seconds": round(sum(m["start_s"] for m in models.values()), 1),
+            "generate_seconds": round(sum(m["generate_s"] for m in models.values()), 1), "models": models}
