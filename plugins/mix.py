@@ -98,7 +98,7 @@ import random
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from cotgap import PlannedGeneration, Strategy, UserError, hookimpl
+from cotgap import CAPACITY_RATIO, PlannedGeneration, Strategy, UserError, hookimpl, human_size, resolve_model
 
 NAME = "mix"
 PRESETS = {
@@ -227,12 +227,10 @@ def _check_teachers(ctx) -> None:
 
 def _matches(ref, name: str) -> bool:
     """Whether the teacher ``ref`` is the one the user named ``name`` (its spec, as given or resolved)."""
-    from cotgap.models.resolve import resolve
-
     if name == ref.spec:
         return True
     try:
-        return resolve(name).spec == ref.spec
+        return resolve_model(name).spec == ref.spec
     except UserError:
         return False
 
@@ -257,9 +255,6 @@ def _size(ref) -> int | None:
 def _by_size(teachers) -> tuple[list[int], str]:
     """(strong index, easy index) by parameter count when they differ by CAPACITY_RATIO or more;
     otherwise the one-line refusal."""
-    from cotgap.protocol.constants import CAPACITY_RATIO
-    from cotgap.protocol.rules import human_size
-
     sizes = [_size(t) for t in teachers]
     a, b = (t.spec for t in teachers)
     if None not in sizes and max(sizes) >= CAPACITY_RATIO * min(sizes):
