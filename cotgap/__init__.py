@@ -10,9 +10,9 @@ from cotgap.hookspecs import hookimpl
 from cotgap.strategy import PlannedGeneration, Strategy
 
 __version__ = "0.1.0"
-__all__ = ["CAPACITY_RATIO", "PlannedGeneration", "PluginError", "ProtocolError", "Record", "RunContext", "Strategy", "TrainConfig", "TrainResult",
-           "UserError", "gather_example_losses", "hookimpl", "human_size", "per_example_loss", "resolve_model", "tokenize",
-           "weighted_mean", "weighted_trainer_class"]
+__all__ = ["CAPACITY_RATIO", "PlannedGeneration", "PluginError", "ProtocolError", "Record", "RunContext", "Strategy",
+           "TrainConfig", "TrainResult", "UserError", "gather_example_losses", "hookimpl", "human_size",
+           "per_example_loss", "resolve_model", "tokenize", "weighted_mean", "weighted_trainer_class"]
 
 #: public names that load on first use, and the module each comes from
 _LAZY = {"TrainResult": "cotgap.backends.train_result", "TrainConfig": "cotgap.training_config",
