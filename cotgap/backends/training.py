@@ -316,7 +316,9 @@ def _load_model(base_path: str, cfg: TrainConfig, model: Any):
     from transformers import AutoModelForCausalLM
 
     if model is None:
-        model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+        # safetensors only, hub ids included (local folders are also checked before any work:
+        # cotgap.models.folder_check): no pickle is ever unpickled
+        model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32, use_safetensors=True)
     if cfg.method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -396,10 +398,10 @@ def _gathered(trainer, cfg: TrainConfig, base_path: str, work: Path):
     if cfg.method == "lora":
         from peft import PeftModel
 
-        base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+        base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32, use_safetensors=True)
         model = PeftModel.from_pretrained(base, str(final))
     else:
-        model = AutoModelForCausalLM.from_pretrained(str(final), dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(str(final), dtype=torch.float32, use_safetensors=True)
     return types.SimpleNamespace(model=model, state=trainer.state)
 
 

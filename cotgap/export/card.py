@@ -119,7 +119,8 @@ def _training_notes(run: RunInfo, rows: list[dict]) -> str:
         "template, as LLaMA-Factory's supervised processor does: each assistant turn through the template's own end "
         f"of turn (a student without a template: the completion and its EOS {json.dumps(eos) if eos else '(none)'}); "
         "the exemplars' answers were "
-        + ("not trained (`mask_history`)" if semantics.get("mask_history") else "trained too (LLaMA-Factory's default)")
+        + ("not trained (`mask_history: true`)" if semantics.get("mask_history")
+           else "trained too (`mask_history: false`, LLaMA-Factory's default)")
         + f". Examples longer than `training.max_length` were cut as LLaMA-Factory's `cutoff_len` cuts ({cut} records, "
         "`prompt_tokens_cut` / `response_tokens_cut`). In the hf format `prompt` / `completion` are the same "
         "example as two texts.",
