@@ -43,10 +43,16 @@ Choices the paper leaves open, each a parameter (``strategy_params``) with its d
 - ``long_parent`` (null): a long-CoT model of the short parent's architecture and size. null:
   made by fine-tuning the short parent on the teachers' correct long CoT (the paper takes an
   existing long-CoT model; at this scale none exists, so we make one).
-- ``long_parent_lora`` ({"method": "lora", "epochs": 1.0, "per_device_batch_size": 2}): overrides of the
-  run's ``training`` section (any TrainConfig field) for making the long parent. One epoch at
-  batch 2 makes as many optimizer updates as the run's default 2 epochs at batch 4 for half the
-  compute (docs/strategies.md, "Measurements behind the defaults").
+- ``long_parent_lora`` ({"method": "lora", "epochs": 1.0, "per_device_batch_size": 1, "grad_accum": 2,
+  "learning_rate": 3e-4}): overrides of the run's ``training`` section (any TrainConfig field) for
+  making the long parent. One epoch at a global batch of 2 makes as many optimizer updates as the
+  run's default 2 epochs at batch 4 for half the compute; 1 example per step keeps the peak memory
+  of the 0.5B parent's long 3-shot examples under 12 GB; lr 3e-4 is what made it write long CoT
+  (docs/strategies.md, "Measurements behind the defaults", "MiCoTA with a teacher that writes long CoT").
+- ``long_parent_shots`` (null): exemplars in the long parent's training prompts; null = the task's
+  few-shot count — the prompt the parents and the TA generate from (trained on the bare question,
+  the long parent kept the exemplars' short format).
+- ``max_new_tokens`` (512): generation budget of the TA and the measured parents.
 - ``base_model`` (null): mergekit ``base_model``, the origin of the task vectors. null: the
   short parent itself, so the one task vector is long − short and the TA is
   ``short + weight_long · DARE(long − short)`` — in expectation the point ``weight_long`` of
@@ -71,10 +77,13 @@ Choices the paper leaves open, each a parameter (``strategy_params``) with its d
   default like the paper's data generation; >1 samples needs a temperature > 0.
 - ``measure_short_parent`` (true): also generate the short parent's rationales, only to
   report their token length next to the teacher's and the TA's.
-- ``measure_long_parent`` (false): the same for the long parent, so that the report shows whether
-  the TA's length lies between its parents'. Off by default: one more pass of a TA-sized model
-  over the train split, for lengths that a made long parent's training data (the teacher's
-  correct CoT) already approximates.
+- ``measure_long_parent`` (true): the same for the long parent, so that the report shows whether
+  the TA's length lies strictly between its parents' (``micota.ta_intermediate`` and one terminal
+  line; see ``ta_intermediate``). One more pass of a TA-sized model over the train split.
+
+Default teacher (no ``--teacher``): ``scripted:long``, the synthetic tasks' reference teacher
+writing long step-by-step CoT (labelled "not a language model" in every report): no zoo model
+writes long CoT at this size.
 """
 
 from __future__ import annotations
@@ -92,8 +101,11 @@ NAME = "micota"
 TA_PREFIX = "TA:"
 CACHE_VERSION = 1
 DEFAULT_TEACHERS = ("scripted:long",)
-#: making the long parent: one epoch at batch 2, at 3x the paper's learning rate (docs/strategies.md)
-LONG_PARENT_TRAINING = {"method": "lora", "epochs": 1.0, "per_device_batch_size": 2, "learning_rate": 3e-4}
+#: making the long parent: one epoch at a global batch of 2 (1 per step x 2 accumulated: the same
+#: updates and token-level loss as batch 2, half the activation memory: the 0.5B parent's 3-shot
+#: long-CoT examples peaked at 14 GB at batch 2), at 3x the paper's learning rate (docs/strategies.md)
+LONG_PARENT_TRAINING = {"method": "lora", "epochs": 1.0, "per_device_batch_size": 1, "grad_accum": 2,
+                        "learning_rate": 3e-4}
 
 
 class MiCoTA(Strategy):
