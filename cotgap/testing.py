@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,57 +82,127 @@ def build_model(path: Path, *, hidden: int = 64, layers: int = 2, seed: int = 0,
 
 @dataclass
 class FakeContext:
-    """A stand-in for the run context, for calling one strategy method in-process.
+    """A stand-in for the run context (:class:`cotgap.context_api.StrategyContext`, every member),
+    for calling one strategy method in-process, without models.
 
-    ``rationales`` maps a model name to the records ``generate_rationales`` returns for it
-    (default: one correct record per ``doc_id`` 0..3); ``trained`` collects what
-    ``train_student`` was given; ``recorded`` what ``record`` was.
+    ``strategy`` (optional) validates ``params`` as the core does — its ``Params`` defaults applied,
+    unknown keys and out-of-range values refused by name. ``rationales`` maps a model name to the
+    records ``generate_rationales`` returns for it (default: one correct record per ``doc_id``
+    0..3); ``trained`` collects what ``train_student`` / ``train_model`` were given; ``recorded``
+    what ``record`` was; ``logged`` the lines of ``log``; ``root`` is where ``workdir`` and
+    ``artifact_dir`` make folders (a temporary folder by default).
     """
 
-    params: dict = field(default_factory=dict)
+    params: Any = field(default_factory=dict)
     teacher_names: tuple[str, ...] = ("teacher",)
     rationales: dict = field(default_factory=dict)
     trained: list = field(default_factory=list)
     recorded: dict = field(default_factory=dict)
-    log: Any = print
+    logged: list = field(default_factory=list)
+    strategy: Any = None
+    student_name: str = "student"
+    root: Path | None = None
+
+    def __post_init__(self):
+        if self.strategy is not None:
+            self.params = self.strategy.validate_params(dict(self.params))
+        if self.root is None:
+            import tempfile
+
+            self.root = Path(tempfile.mkdtemp(prefix="cotgap-fake-"))
+
+    def log(self, text: str) -> None:
+        self.logged.append(text)
 
     @property
     def teachers(self) -> list:
         return [types.SimpleNamespace(spec=n, kind="fake") for n in self.teacher_names]
 
-    def generate_rationales(self, model, *, source=None, samples=1, temperature=0.0, **_):
+    @property
+    def student(self):
+        return types.SimpleNamespace(spec=self.student_name, kind="fake")
+
+    def generate_rationales(self, model, *, source=None, samples=1, temperature=0.0, description=None,
+                            max_new_tokens=None):
         name = getattr(model, "spec", model)
         recs = self.rationales.get(name) or [
-            {"doc_id": i, "sample": 0, "response": f"{name} rationale {i}. So the answer is {i}.", "correct": True}
-            for i in range(4)]
+            {"doc_id": i, "sample": s, "response": f"{name} rationale {i}. So the answer is {i}.", "correct": True}
+            for s in range(samples) for i in range(4)]
         return [{**r, "source": source or name, "model": name} for r in recs]
 
     def train_student(self, records, **kwargs):
         self.trained.append({"records": list(records), **kwargs})
-        return types.SimpleNamespace(examples=len(records), records=list(records))
+        return types.SimpleNamespace(examples=len(records), records=list(records), updates=1)
+
+    def train_model(self, base, records, out_dir, **kwargs):
+        self.trained.append({"base": getattr(base, "spec", base), "records": list(records), "out_dir": out_dir, **kwargs})
+        return types.SimpleNamespace(examples=len(records), records=list(records), updates=1, path=str(out_dir))
+
+    def training_config(self, **overrides):
+        from dataclasses import asdict
+
+        from cotgap.training_config import TrainConfig
+
+        return TrainConfig(**{**asdict(TrainConfig()), **overrides})
+
+    def stage(self, name: str, inputs, compute) -> dict:
+        return compute()
 
     def record(self, key: str, value) -> None:
         self.recorded[key] = value
 
+    def workdir(self, name: str) -> Path:
+        p = self.root / "strategy" / name
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def artifact_dir(self, name: str) -> Path:
+        p = self.root / "artifacts" / name
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+@contextlib.contextmanager
+def registered(strategy, name: str | None = None):
+    """``strategy`` (an object) registered for the duration, isolated from installed copies: any other
+    plugin providing a strategy of the same name (e.g. the author's own package, pip-installed) is
+    taken out while it is registered and put back after."""
+    from cotgap import plugins
+
+    plugins.load_plugins()
+    name = name or f"testing:{strategy.name}"
+    hidden = []
+    for info in plugins.strategies().values():
+        owner = plugins.pm.get_plugin(info.plugin_name)
+        if info.name == strategy.name and owner is not None:
+            hidden.append((info.plugin_name, owner))
+            plugins.pm.set_blocked(info.plugin_name)  # blocked: a module's hook cannot register it again
+    plugins.pm.register(strategy, name=name)
+    try:
+        yield strategy
+    finally:
+        plugins.pm.unregister(name=name)
+        for plugin_name, owner in hidden:
+            plugins.pm.unblock(plugin_name)
+            if plugins.pm.get_plugin(plugin_name) is None:
+                plugins.pm.register(owner, name=plugin_name)
+
 
 def run_strategy(strategy, tmp_path: Path, *, task: str = "synthetic_navigate", limit: int = 6,
                  teachers=("scripted",), strategy_params: dict | None = None, student: Path | None = None) -> dict:
-    """Run a strategy object end to end through the real core on a tiny student; the report."""
+    """Run a strategy object end to end through the real core on a tiny student; the report.
+    The strategy is registered for the run only, isolated from an installed copy of it."""
     from rich.console import Console
 
-    from cotgap import config, plugins
+    from cotgap import config
     from cotgap.pipeline.runner import Runner
 
     tmp_path = Path(tmp_path)
     student = student or build_model(tmp_path / "tiny-student", hidden=64, layers=2)
-    name = f"testing:{strategy.name}"
-    plugins.pm.register(strategy, name=name)
-    try:
+    with registered(strategy):
         cfg = config.load(None, {"strategy": strategy.name, "student": str(student), "teachers": list(teachers),
                                  "task": task, "limit": limit, "out": str(tmp_path / "run"),
                                  "strategy_params": dict(strategy_params or {}), "training": {"epochs": 1},
                                  "generation": {"backend": "hf"}})
         runner = Runner(cfg, Console(quiet=True), generation_cache=str(tmp_path / "generations"))
         return runner.prepare().execute()
-    finally:
-        plugins.pm.unregister(name=name)
