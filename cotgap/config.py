@@ -23,9 +23,9 @@ DEFAULT_STUDENT = "smollm2-135m-instruct"
 DEFAULT_TEACHERS = ("qwen2.5-coder-1.5b-instruct",)
 
 #: The embedded default: what ``cotgap run`` (or ``--strategy plain``) runs when no config file,
-#: task, student or teacher names the experiment. A whole experiment chosen to show an effect the
-#: exact test can see in a few CPU minutes; the measurements behind each value are in the README
-#: ("The embedded default"). Naming any part of the experiment, or another strategy (each has its
+#: task, student or teacher names the experiment: a whole experiment that runs offline in minutes
+#: on a CPU; its measured verdicts and how it was chosen: docs/embedded-default.md. Naming any part
+#: of the experiment, or another strategy (each has its
 #: own documented default run), drops all of it: the field defaults below (the paper's training
 #: settings) apply then.
 EMBEDDED_DEFAULT = {
