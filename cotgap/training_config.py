@@ -38,6 +38,8 @@ LAUNCHERS = ("inprocess", "accelerate")
 #: left out of run and stage keys (like generation's parallel sizes)
 EXECUTION_FIELDS = ("launcher", "num_processes", "config_file", "main_process_port", "save_steps", "save_total_limit",
                     "report_to")
+#: the budget stops a grid's ``budget`` sets (cotgap.pipeline.budgets); 0 = no stop
+BUDGET_FIELDS = ("stop_teacher_tokens", "stop_seconds")
 #: fields that only the accelerate launcher reads
 LAUNCH_FIELDS = ("num_processes", "config_file", "main_process_port")
 #: ``training.loss_average``: mean over the global batch's tokens (the paper's trainer), or of each example's mean
@@ -83,6 +85,10 @@ class TrainConfig:
     seed: int = field(default=TRAIN_SEED, metadata={"min": 0})
     # >0 fixes the number of optimizer updates (equal-budget comparisons); -1: epochs decide
     max_steps: int = field(default=-1, metadata={"min": -1, "not": (0,)})
+    # >0: the student's training stops at the first update at which it has spent this many teacher
+    # tokens (generated + scored during training; cotgap.pipeline.budgets), or this many seconds
+    stop_teacher_tokens: int = field(default=0, metadata={"min": 0})
+    stop_seconds: float = field(default=0.0, metadata={"min": 0.0})
     # -- how it runs (docs/scale.md, "Training at scale"); not part of run or stage keys ----------
     launcher: str = field(default="inprocess", metadata={"choices": LAUNCHERS})
     # accelerate only. None: the config file's num_processes, else every GPU here
@@ -121,7 +127,9 @@ class TrainConfig:
 
     def stage_inputs(self) -> dict:
         """What of this section changes the trained model (for run and stage keys)."""
-        return {k: v for k, v in asdict(self).items() if k not in EXECUTION_FIELDS}
+        # an unset budget stop is left out, so the keys of runs from before it existed stay the same
+        return {k: v for k, v in asdict(self).items()
+                if k not in EXECUTION_FIELDS and not (k in BUDGET_FIELDS and not v)}
 
     def lr(self) -> float:
         return float(self.learning_rate) if self.learning_rate is not None else DEFAULT_LR[self.method]

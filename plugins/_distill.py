@@ -222,13 +222,15 @@ def rationale_rows(examples: list[dict], tokenizer, max_length: int) -> list[dic
     return rows
 
 
-def trainer_for(kind: str, params: dict, cfg, work: Path, rows: list, student, teacher, tokenizer, counts):
-    """The counting TRL trainer of ``kind`` ("onpolicy" or "gkd") with the strategy's parameters."""
+def trainer_for(kind: str, params: dict, cfg, work: Path, rows: list, student, teacher, tokenizer, counts,
+                extra_callbacks=()):
+    """The counting TRL trainer of ``kind`` ("onpolicy" or "gkd") with the strategy's parameters;
+    ``extra_callbacks``: the core's (a grid budget's stop)."""
     from cotgap_plugins import _distill_trainers as t
     from datasets import Dataset
 
     data = Dataset.from_list(rows)
-    callbacks = [t.counts_checkpoint(counts)]
+    callbacks = [t.counts_checkpoint(counts), *extra_callbacks]
     if kind == "onpolicy":
         from trl import DistillationConfig
 
@@ -252,7 +254,7 @@ def training_function(kind: str, params: dict, teacher_path: str, teacher_finger
     """``run_training`` for ``ctx.train_student_with``: TRL's trainer of ``kind`` on the examples,
     resumable from its checkpoints, the merged student written to ``out_dir``."""
 
-    def run_training(base_path, examples, out_dir, cfg, tokenizer):
+    def run_training(base_path, examples, out_dir, cfg, tokenizer, callbacks=()):
         import torch
         from cotgap_plugins import _distill_trainers as t
 
@@ -268,7 +270,7 @@ def training_function(kind: str, params: dict, teacher_path: str, teacher_finger
         resume = resume_point(work, key, log)
         torch.manual_seed(cfg.seed)
         student, teacher = load_models(base_path, teacher_path)
-        trainer = trainer_for(kind, params, cfg, work, rows, student, teacher, tokenizer, counts)
+        trainer = trainer_for(kind, params, cfg, work, rows, student, teacher, tokenizer, counts, callbacks)
         t.restore(counts, resume)
         log(f"  distilling ({kind}, beta {beta_of(params)}) on {len(rows)} prompts, {updates(cfg, len(rows))} updates")
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -308,7 +310,11 @@ def train(ctx, strategy: str, kind: str, data: dict):
     records = [r for recs in data.values() for r in recs]
     counts = t.Counts()
     fn = training_function(kind, params, teacher.path(log=ctx.log), teacher.fingerprint, counts, log=ctx.log)
-    result = ctx.train_student_with(fn, records)
+    ctx.compute.watch("train", counts.state)  # a budget stop reads the counts while training runs
+    try:
+        result = ctx.train_student_with(fn, records)
+    finally:
+        ctx.compute.watch("train", None)
     ctx.compute.add("train", **counts.state())
     ctx.record(f"{strategy}.training", {"trainer": result.extra["distillation"]["trainer"], "teacher": teacher.spec,
                                         "beta": beta_of(params), "max_new_tokens": params["max_new_tokens"],

@@ -41,6 +41,21 @@ class ComputeLedger:
 
     def __init__(self):
         self.counts: dict[str, dict[str, float]] = defaultdict(dict)
+        self.live: dict[str, object] = {}  # stage -> a function giving counts not yet added (a training's)
+
+    def watch(self, stage: str, counts_fn) -> None:
+        """While a library trainer runs, ``counts_fn()`` gives its counts so far (not yet added):
+        a budget stop reads them through :meth:`running`. ``counts_fn`` None stops watching."""
+        if counts_fn is None:
+            self.live.pop(stage, None)
+        else:
+            self.live[stage] = counts_fn
+
+    def running(self, stage: str) -> dict:
+        """The stage's counters so far: what was added plus what a watched trainer has counted."""
+        fn = self.live.get(stage)
+        extra = fn() if fn is not None else {}
+        return {name: int(self.counts.get(stage, {}).get(name, 0)) + int(extra.get(name, 0)) for name in COUNTERS}
 
     def add(self, stage: str, **counts) -> None:
         """Add ``counts`` (names from ``COUNTERS``) to ``stage``; an unknown name is a bug."""

@@ -292,9 +292,10 @@ class RunContext:
         per_source: dict[str, int] = {}
         for r in records:  # the student's training set, per source (report.json -> training)
             per_source[str(r.get("source"))] = per_source.get(str(r.get("source")), 0) + 1
+        stop = self._budget_stop(self.training_config(**cfg_overrides))
         with tracking.training_environment(self.training_config(**cfg_overrides).report_to, self.run.path):
             result = self._fine_tune(self.student, records, self.run.path / "student", trainer_cls=trainer_cls,
-                                     callbacks=callbacks, trainer_kwargs=trainer_kwargs, keep_examples=True,
+                                     callbacks=[*callbacks, *stop], trainer_kwargs=trainer_kwargs, keep_examples=True,
                                      **cfg_overrides)
         self.record("training.examples_per_source", per_source)
         self.student_models.add(str(Path(result.path).resolve()))
@@ -319,8 +320,15 @@ class RunContext:
         examples = self.training_examples(records, tokenizer)
         cfg = self.training_config(**cfg_overrides)
         out_dir = self.run.path / "student"
+        stop = self._budget_stop(cfg)
+        extra = {}
+        if stop:  # a grid's cost budget: the strategy's trainer must take the stop
+            if "callbacks" not in inspect.signature(run_training).parameters:
+                raise UserError(f"strategy {self.config.strategy}: its training function takes no callbacks, so it "
+                                "cannot be held to training.stop_teacher_tokens / stop_seconds (a grid budget)")
+            extra["callbacks"] = stop
         with tracking.training_environment(cfg.report_to, self.run.path):
-            result = run_training(path, examples, out_dir, cfg, tokenizer)
+            result = run_training(path, examples, out_dir, cfg, tokenizer, **extra)
         trained_set.write(out_dir, records, examples, tokenizer, cfg)
         per_source: dict[str, int] = {}
         for r in records:
@@ -328,6 +336,16 @@ class RunContext:
         self.record("training.examples_per_source", per_source)
         self.student_models.add(str(Path(result.path).resolve()))
         return result
+
+    def _budget_stop(self, cfg) -> list:
+        """The student's budget stop (a grid's cost budget: ``training.stop_teacher_tokens`` /
+        ``stop_seconds``), metering the train stage's teacher tokens in the compute ledger, live
+        (a library trainer's counts are watched: ``ctx.compute.watch``); [] when there is none."""
+        from cotgap.pipeline import budgets
+
+        cb = budgets.stop_callback(cfg, lambda: budgets.teacher_tokens(self.compute.running("train")),
+                                   lambda rec: self.record("training.budget", rec))
+        return [cb] if cb is not None else []
 
     def train_model(self, base: ModelRef, records: list[dict], out_dir: Path, *, trainer_cls=None, callbacks=(),
                     trainer_kwargs=None, train_shots: int | None = None, **cfg_overrides) -> TrainResult:

@@ -17,6 +17,7 @@ A grid is a YAML file (``cotgap sweep --config grid.yaml``)::
     ablations: [none, cross-teacher-filter]   # optional; default [none]
     seeds: [1234, 1, 2]            # optional: training replicates (run and training seed; the split never changes)
     equal_updates: true            # optional (default true): strategies compared at the plain cell's updates
+    budget: {teacher_tokens: plain}  # optional, instead: equal updates or equal cost (pipeline/budgets.py)
     generation_cache: sweeps/zoo/_generations  # optional (or COTGAP_GENERATION_CACHE)
     resources: {default: {num_gpus: 1}}       # optional: per-model job resources (pipeline/resources.py)
     parameters_b: {Qwen/Qwen2.5-72B-Instruct: 72.7}  # optional: hub models' sizes, for the plan
@@ -38,6 +39,10 @@ plain cell of the same task, student and seed with the same teacher set, else th
 cell of that task, student and seed in grid order. The sweep trains the reference first and gives
 the cell ``training.max_steps`` = the reference's updates. A grid that fixes ``training.max_steps``
 itself, or says ``equal_updates: false``, or has no plain cell for a group, gets no references.
+``budget:`` generalises this: ``{updates: plain}`` (the default), or equal cost —
+``{teacher_tokens: N | plain}``, ``{seconds: N | plain}`` — held by a stop that reads the compute
+ledger while the student trains (:mod:`cotgap.pipeline.budgets`); ``plain`` again means each
+cell's reference, measured after it has run.
 
 Each-teacher-alone comparisons: a cell of a strategy that declares ``compare_each_teacher_alone``
 (and has two or more teachers, no ablation) gets one extra plain cell per teacher, on that teacher
@@ -62,11 +67,12 @@ import yaml
 from cotgap import config as config_mod
 from cotgap.errors import UserError
 from cotgap.jsonio import key_of
+from cotgap.pipeline import budgets
 from cotgap.pipeline import resources as resources_mod
 from cotgap.protocol.constants import ABLATIONS, REFERENCE_STRATEGY
 
 GRID_KEYS = ("name", "out", "tasks", "students", "teachers", "strategies", "strategy_params", "ablations",
-             "generation_cache", "seeds", "equal_updates", "resources", "parameters_b")
+             "generation_cache", "seeds", "equal_updates", "budget", "resources", "parameters_b")
 # cotgap run settings a grid decides per cell (so they cannot be common settings)
 CELL_KEYS = ("task", "student", "teacher", "strategy")
 
@@ -85,6 +91,7 @@ class Cell:
     seed: int | None = None  # the replicate's seed when the grid lists ``seeds``
     reference: str | None = None  # the cell whose optimizer updates this one is trained at
     alone_of: str | None = None  # the multi-teacher cell this one compares with, on one of its teachers alone
+    budget: dict | None = None  # the grid's budget (cotgap.pipeline.budgets): {"mode", "value"}
 
     @property
     def setting(self) -> str:
@@ -417,13 +424,13 @@ def is_reference(cell: Cell) -> bool:
     return cell.strategy == REFERENCE_STRATEGY and cell.ablation is None and cell.alone_of is None
 
 
-def assign_references(cells: list[Cell]) -> None:
-    """Give every non-reference cell the reference cell whose updates it is trained at (rule in the
-    module docstring: an each-teacher-alone cell's is its combined cell); cells whose config fixes
-    ``training.max_steps`` keep it."""
+def assign_references(cells: list[Cell], *, keep_fixed_steps: bool = True) -> None:
+    """Give every non-reference cell the reference cell whose updates (or cost: a grid ``budget``)
+    it is trained at (rule in the module docstring: an each-teacher-alone cell's is its combined
+    cell); with ``keep_fixed_steps``, cells whose config fixes ``training.max_steps`` keep it."""
     refs = [c for c in cells if is_reference(c)]
     for cell in cells:
-        if is_reference(cell) or cell.config.training.max_steps > 0:
+        if is_reference(cell) or (keep_fixed_steps and cell.config.training.max_steps > 0):
             continue
         if cell.alone_of is not None:
             cell.reference = cell.alone_of
@@ -450,9 +457,8 @@ def load_grid(path: str | Path, *, out: str | None = None, limit: int | None = N
     strategies = _with_strategy_params(data, _strategies(data, teacher_sets, known, where), known, where)
     ablations = _ablations(data, add_ablation, where)
     seeds = _seeds(data, where)
-    equal = data.get("equal_updates", True)
-    if not isinstance(equal, bool):
-        raise UserError(f"grid {where}: equal_updates must be true or false, got {equal!r}")
+    budget = budgets.parse(data.get("budget"), data.get("equal_updates"), where)
+    equal = budget == budgets.DEFAULT
 
     common = {k: v for k, v in data.items() if k not in GRID_KEYS and k != "ablation"}
     if seeds != [None] and "seed" in common:
@@ -470,10 +476,13 @@ def load_grid(path: str | Path, *, out: str | None = None, limit: int | None = N
 
     cells = _expand(tasks, students, strategies, ablations, seeds, common, out_dir, backend, where)
     cells += _alone_cells(cells, strategies, known, common, backend, where)
-    if equal:
-        assign_references(cells)
+    for cell in cells:
+        cell.budget = budget
+        budgets.set_fixed(cell.config, budget)
+    if budgets.needs_reference(budget):
+        assign_references(cells, keep_fixed_steps=equal)
     grid = {"tasks": tasks, "students": students,
             "strategies": [{"name": n, "teachers": sets, "params": params} for n, sets, params in strategies],
-            "ablations": ablations, "seeds": seeds, "equal_updates": equal, "common": common,
+            "ablations": ablations, "seeds": seeds, "equal_updates": equal, "budget": budget, "common": common,
             "resources": resources, "parameters_b": declared}
     return Grid(name, str(p), out_dir, cache, cells, common, grid, resources, declared)

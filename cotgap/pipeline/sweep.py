@@ -36,7 +36,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cotgap.errors import UserError
-from cotgap.pipeline import sweep_jobs
+from cotgap.pipeline import budgets, sweep_jobs
 from cotgap.pipeline.grid import Cell, Grid, short_spec
 from cotgap.pipeline.sweep_cell import new_record, precheck, run_cell  # noqa: F401 (precheck: this module's API)
 from cotgap.pipeline.sweep_summary import JOB_KINDS, STATUSES, SweepSummary
@@ -130,8 +130,8 @@ def render_summary(summary: dict, console) -> None:
     from rich.table import Table
 
     t = Table(title=f"sweep {escape(summary['name'])}: {len(summary['cells'])} cells in {summary['dir']}")
-    for c in ("task", "setting", "student", "teachers", "status", "verdict", "updates", "generations computed / reused",
-              "baseline", "stages computed", "s"):
+    for c in ("task", "setting", "student", "teachers", "status", "verdict", "updates", "budget",
+              "teacher tokens / train s", "generations computed / reused", "baseline", "stages computed", "s"):
         t.add_column(c, justify="right" if c == "s" else "left")
     style = {"done": "green", "skipped": "yellow", "failed": "red"}
     for c in summary["cells"]:
@@ -142,9 +142,11 @@ def render_summary(summary: dict, console) -> None:
         setting = c["setting"] + (" (teacher alone)" if c.get("alone_of") else "")
         t.add_row(escape(c["task"]), escape(setting), escape(short_spec(c["student"])),
                   escape(" + ".join(short_spec(x) for x in c["teachers"]) or "(default)"), status,
-                  escape(c.get("verdict") or "-"), updates_label(c), f"{g['computed']} / {g['reused']}", c.get("baseline") or "-",
+                  escape(c.get("verdict") or "-"), updates_label(c), escape(budgets.label(c.get("budget"))),
+                  budgets.cost_label(c.get("compute")), f"{g['computed']} / {g['reused']}", c.get("baseline") or "-",
                   ", ".join(c["computed"]) or "nothing", str(c.get("seconds", "")))
     console.print(t)
+    console.print(escape(budgets.grid_line(budgets.of_grid(summary["grid"]))))
     from cotgap.report import limits
 
     for c in summary["cells"]:

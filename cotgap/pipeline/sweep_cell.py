@@ -1,5 +1,5 @@
 """One sweep cell, run in whatever process an executor gives it: the protocol precheck, the
-equal-updates budget, the runner, and the cell's record for ``sweep.json``.
+budget (equal updates, or a cost budget: :mod:`cotgap.pipeline.budgets`), the runner, and the cell's record for ``sweep.json``.
 
 The record is built here and returned, never written: ``sweep.json`` is the driver's alone (the
 local executor and the Ray executor both collect records and write the file). A cell that fails
@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cotgap.errors import ProtocolError, UserError
+from cotgap.pipeline import budgets
 from cotgap.pipeline.grid import Cell, cell_teachers
 from cotgap.rundir import RunDir
 
@@ -33,8 +34,8 @@ def precheck(cell: Cell) -> str | None:
 
 def apply_budget(cell: Cell, out: Path) -> dict | None:
     """Set the cell's ``training.max_steps`` to its reference's optimizer updates; what was done, for
-    the cell's record (None: the cell has no reference)."""
-    if cell.reference is None:
+    the cell's record (None: the cell has no reference, or its grid's budget is a cost budget)."""
+    if cell.reference is None or (getattr(cell, "budget", None) or {}).get("mode", "updates") != "updates":
         return None
     train = RunDir(out / cell.reference, create=False).record("train") if (out / cell.reference).is_dir() else None
     updates = ((train or {}).get("result") or {}).get("updates")
@@ -74,6 +75,20 @@ def _trained(runner) -> tuple[int | None, dict | None]:
     return (train.get("result") or {}).get("updates"), (train.get("strategy_records") or {}).get("unequal_updates")
 
 
+def _record_cost(rec: dict, run) -> None:
+    """The cell's compute ledger totals and what its training spent against its budget."""
+    from cotgap.pipeline import compute
+
+    if run is None:
+        return
+    total = compute.from_records({s: run.record(s) for s in compute.STAGES})["total"]
+    rec["compute"] = {k: total.get(k, 0) for k in (*compute.COUNTERS, *compute.SECONDS)}
+    train = run.record("train") or {}
+    rec["compute"]["train_seconds"] = round(float(train.get("seconds") or 0.0), 1)
+    if rec.get("budget") is not None:
+        rec["budget"]["spent"] = budgets.spent(run)
+
+
 @contextmanager
 def recorded(rec: dict, folder: Path, log, what: str = "cell"):
     """Run the body, recording a failure in ``rec["reason"]`` instead of raising it: a bad input in
@@ -96,7 +111,7 @@ def new_record(cell: Cell, out: Path) -> dict:
     """The cell's record before it runs (a cell that never finishes stays ``failed``)."""
     return {**cell.describe(), "dir": str(out / cell.name), "status": "failed", "reason": None,
             "verdict": None, "computed": [], "cached": [], "generations": {"computed": 0, "reused": 0},
-            "baseline": None, "updates": None, "equal_updates": None, "engines": {}}
+            "baseline": None, "updates": None, "equal_updates": None, "budget": None, "compute": None, "engines": {}}
 
 
 def run_cell(cell: Cell, rec: dict, out: Path, cache: Path, console, log, *, force: bool = False) -> dict:
@@ -115,6 +130,7 @@ def run_cell(cell: Cell, rec: dict, out: Path, cache: Path, console, log, *, for
                 log(f"[yellow]skipped[/]: {reason}")
             else:
                 rec["equal_updates"] = apply_budget(cell, out)
+                rec["budget"] = budgets.apply(cell, out)
                 runner = Runner(cell.config, console, log, generation_cache=cache, force=force,
                                 ablation_peers=cell.peers).prepare()
                 report = runner.execute()
@@ -132,6 +148,7 @@ def run_cell(cell: Cell, rec: dict, out: Path, cache: Path, console, log, *, for
             rec["updates"], unequal = _trained(runner)
             if unequal:
                 rec["unequal_updates"] = unequal
+            _record_cost(rec, runner.run)
             if rec["status"] != "done":
                 rec["computed"], rec["cached"] = list(runner.run.computed), list(runner.run.skipped)
         generation.close()

@@ -19,7 +19,7 @@ import time
 from cotgap.errors import UserError
 from cotgap.protocol.constants import ALPHA, CAPACITY_RATIO, KEPT_RATIO, NOISE_Z, REFERENCE_STRATEGY
 from cotgap.protocol.stats import TEST_NAME
-from cotgap.report import alone, analysis, analysis_json, tables
+from cotgap.report import alone, analysis, analysis_json, budget_note, tables
 from cotgap.report.collect import Collected
 from cotgap.report.noise import Noise
 
@@ -159,6 +159,7 @@ def build(col: Collected, *, noise_margin: float | None = None, kept_ratio_thres
                        for s in col.sweeps],
         }
     warnings = list(col.warnings) + alpha_warnings + alone_warnings
+    notes = budget_note.statements(col.runs, col.sweeps)  # which budget each task's comparison used
     for s in col.sweeps:
         for c in s.get("cells", []):
             if c.get("status") == "failed":
@@ -171,7 +172,7 @@ def build(col: Collected, *, noise_margin: float | None = None, kept_ratio_thres
                        "noise_z": noise_z, "kept_ratio_threshold": kept_ratio_threshold,
                        "capacity_ratio": CAPACITY_RATIO},
         "guidelines": GUIDELINES,
-        "tasks": _tag(analysis_json.to_json(prim)["tasks"], None),
+        "tasks": [{**t, "budget_note": notes.get(t["task"])} for t in _tag(analysis_json.to_json(prim)["tasks"], None)],
         "ablation": None if not ablated else {
             "name": ABLATION, "description": ABLATION_DOC,
             "tasks": _tag(analysis_json.to_json(abl)["tasks"], ABLATION),

@@ -282,7 +282,8 @@ def _add_run_rows(chosen: list[_Entry], out: Collected) -> None:
                          "student": info["student"], "student_size": info["size"], "seed": e.seed,
                          "alpha": info["alpha"], "verdict": r.get("verdict"),
                          "p_value": (r.get("difference") or {}).get("p_value"),
-                         "baseline": bacc, "distilled": r["distilled"]["accuracy"]})
+                         "baseline": bacc, "distilled": r["distilled"]["accuracy"],
+                         "budget": (r.get("training") or {}).get("budget")})
 
 
 def _warn_test_sets(test_sets: dict[str, set], out: Collected) -> None:

@@ -116,6 +116,8 @@ def _task_md(t: dict, label: str = "") -> list[str]:
          "", f"**Recommendation:** {t['recommendation']}. {t['reason']} *(decided by: {t['decided_by']})*", ""]
     if t.get("updates_note"):
         L += [f"Training length: {t['updates_note']}.", ""]
+    if t.get("budget_note"):
+        L += [f"Budget: {_md(t['budget_note'])}.", ""]
     L += _cells_md(t)
     if t.get("replicates"):
         L += _replicates_md(t)
@@ -236,6 +238,9 @@ def render(report: dict, prim, abl, console) -> None:
 
     if prim:
         terminal.render_tables(prim, console)
+    for t in report.get("tasks") or []:
+        if t.get("budget_note"):
+            console.print(f"[bold]budget[/] ({escape(t['task'])}): {escape(t['budget_note'])}")
     ab = report.get("ablation")
     if ab:
         console.rule(f"[bold magenta]ABLATION: {ab['name']}[/]")

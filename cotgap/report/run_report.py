@@ -9,7 +9,7 @@ from cotgap.backends import lm_eval_files
 from cotgap.jsonio import read_json, read_jsonl
 from cotgap.protocol.constants import ALPHA
 from cotgap.protocol.stats import compare
-from cotgap.report import limits, teacher_data
+from cotgap.report import budget_note, limits, teacher_data
 
 
 def _length_stats(records: list[dict], tokenizer=None) -> dict:
@@ -139,7 +139,10 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
                      "max_steps": (cfg.get("training") or {}).get("max_steps"),
                      "truncation": limits.training_truncation(train),
                      "semantics": (train.get("extra") or {}).get("semantics"),
-                     "final_loss": (train.get("loss_history") or [{}])[-1].get("loss")},
+                     "final_loss": (train.get("loss_history") or [{}])[-1].get("loss"),
+                     # what limited the training (equal updates / a cost budget / its epochs) and what it spent
+                     "budget": budget_note.run_budget(cfg.get("training") or {}, strategy_records,
+                                                      compute_ledger.from_records(stages), train.get("updates"))},
         "strategy_records": strategy_records,
         "scripted_teachers": [t for t in cfg["teachers"] if _is_scripted(t)],
         "notes": ([SCRIPTED_NOTE] if any(_is_scripted(t) for t in cfg["teachers"]) else []),
