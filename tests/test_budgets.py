@@ -197,3 +197,23 @@ def test_report_states_the_budget_of_each_comparison():
     assert "stopped by its teacher tokens budget" in note and "plain (T → S): 5 updates, 0 teacher tokens" in note
     old = budget_note.statements(runs, [{"grid": {"equal_updates": True}, "cells": [{"dir": "/sw/plain"}]}])["t"]
     assert old.startswith("equal optimizer updates [grid budget: updates: plain]")  # a sweep.json from before budgets
+
+
+def test_paper_distill_gpu_grid_plans_five_strategies_at_equal_updates(tmp_path):
+    """examples/paper-distill-gpu.yaml: its dry run (no model, no download) plans 8 cells per task,
+    every one to run, each non-plain cell at a plain reference's updates (onpolicy at plain on its
+    own 3B teacher, the one that shares the student's vocabulary)."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "paper-distill-gpu.yaml"
+    g = load_grid(path, out=str(tmp_path / "pdg"))
+    assert g.grid["budget"] == budgets.DEFAULT and len(g.grid["tasks"]) == 15
+    assert {c.strategy for c in g.cells} == {"plain", "mix", "micota", "mind", "onpolicy"}
+    by = {(c.task, c.setting, tuple(c.teachers), c.alone_of is not None): c for c in g.cells}
+    onp = by[("word_sorting", "onpolicy", ("Qwen/Qwen2.5-3B-Instruct",), False)]
+    assert onp.reference == by[("word_sorting", "plain", ("Qwen/Qwen2.5-3B-Instruct",), False)].name
+    res = CliRunner().invoke(cli, ["sweep", "--config", str(path), "--dry-run", "--json", "--out", str(tmp_path / "pdg")])
+    assert res.exit_code == 0, res.output
+    plan = json.loads(res.output)
+    assert len(plan["cells"]) == 120 and {c["status"] for c in plan["cells"]} == {"run"}
