@@ -138,13 +138,18 @@ def lora_config(cfg):
                       target_modules="all-linear", task_type="CAUSAL_LM")
 
 
-def load_models(student_path: str, teacher_path: str):
-    """Student (float32, trained) and teacher (float32, frozen, eval mode)."""
+#: ``teacher_dtype`` parameter values: the frozen teacher's weights (bfloat16 halves its memory)
+TEACHER_DTYPES = ("float32", "bfloat16")
+
+
+def load_models(student_path: str, teacher_path: str, teacher_dtype: str = "float32"):
+    """Student (float32, trained) and teacher (``teacher_dtype``, frozen, eval mode); the teacher's
+    logits are taken in float32 by TRL's loss either way."""
     import torch
     from transformers import AutoModelForCausalLM
 
     student = AutoModelForCausalLM.from_pretrained(student_path, dtype=torch.float32)
-    teacher = AutoModelForCausalLM.from_pretrained(teacher_path, dtype=torch.float32)
+    teacher = AutoModelForCausalLM.from_pretrained(teacher_path, dtype=getattr(torch, teacher_dtype))
     teacher.eval().requires_grad_(False)
     return student, teacher
 
@@ -269,7 +274,7 @@ def training_function(kind: str, params: dict, teacher_path: str, teacher_finger
         key = inputs_key(kind, params, base_path, teacher_fingerprint, rows, {k: v for k, v in vars(cfg).items()})
         resume = resume_point(work, key, log)
         torch.manual_seed(cfg.seed)
-        student, teacher = load_models(base_path, teacher_path)
+        student, teacher = load_models(base_path, teacher_path, params.get("teacher_dtype") or "float32")
         trainer = trainer_for(kind, params, cfg, work, rows, student, teacher, tokenizer, counts, callbacks)
         t.restore(counts, resume)
         log(f"  distilling ({kind}, beta {beta_of(params)}) on {len(rows)} prompts, {updates(cfg, len(rows))} updates")

@@ -28,6 +28,7 @@ Parameters (``strategy_params``), with defaults (TRL's ``GKDConfig`` defaults):
 - ``sample_temperature`` (0.9): sampling temperature of student (and teacher) samples.
 - ``max_new_tokens`` (null): tokens per sample; null = the run's ``generation.max_new_tokens``,
   else the task's ``max_gen_toks``.
+- ``teacher_dtype`` ("float32"; "bfloat16"): the frozen teacher's weights (as for ``onpolicy``).
 
 Recorded: ``gkd.training`` (trainer, teacher, beta, updates, examples, token counts) and the train
 stage's compute ledger.
@@ -57,6 +58,7 @@ class GKD(Strategy):
         seq_kd: bool = False
         sample_temperature: float = field(default=0.9, metadata={"gt": 0.0})
         max_new_tokens: int | None = field(default=None, metadata={"min": 1})
+        teacher_dtype: str = field(default="float32", metadata={"choices": _distill.TEACHER_DTYPES})
 
     def check(self, ctx):
         _distill.check(ctx, NAME)

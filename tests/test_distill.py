@@ -142,3 +142,18 @@ def test_a_teacher_without_logits_is_refused(tmp_path, pair):
     student, _ = pair
     with pytest.raises(UserError, match="scripted teacher"):
         _runner(tmp_path, student, None, teachers=["scripted"]).prepare()
+
+
+def test_teacher_dtype_loads_the_frozen_teacher_in_bfloat16(pair):
+    """``teacher_dtype: bfloat16`` halves the teacher's memory; the trained student stays float32."""
+    import torch
+    from cotgap_plugins import _distill
+
+    from cotgap import plugins
+
+    student, teacher = pair
+    s, t = _distill.load_models(str(student), str(teacher), "bfloat16")
+    assert s.dtype == torch.float32 and t.dtype == torch.bfloat16 and not t.training
+    assert not any(p.requires_grad for p in t.parameters())
+    for name in ("onpolicy", "gkd"):
+        assert plugins.strategies()[name].defaults["teacher_dtype"] == "float32"
