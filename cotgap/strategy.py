@@ -17,7 +17,8 @@ tests/fixtures/cotgap_shortest_plugin (shown in the README's "Writing a strategy
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 
 from cotgap import schema
 from cotgap.errors import UserError
@@ -59,13 +60,15 @@ class Strategy:
         samples: int = field(default=1, metadata={"min": 1})
         temperature: float = field(default=0.0, metadata={"min": 0.0})
 
+        def check(self) -> None:
+            """Rules across fields: several greedy samples would be identical."""
+            if self.samples > 1 and self.temperature <= 0:
+                raise UserError("samples > 1 needs temperature > 0 (greedy samples are identical)")
+
     # -- hooks (the host calls these only on the selected strategy's object) --------------------
     def check(self, ctx) -> None:
-        """Refuse a run before any work (raise ``UserError``): by default, several greedy samples
-        (identical by construction)."""
-        p = ctx.params
-        if int(p.get("samples", 1)) > 1 and float(p.get("temperature", 0.0)) <= 0:
-            raise UserError(f"strategy {self.name}: samples > 1 needs temperature > 0 (greedy samples are identical)")
+        """Refuse a run before any work (raise ``UserError``). The base class has nothing to refuse
+        (its parameters' rules are ``Params.check``, run when they are validated)."""
 
     def generate(self, ctx) -> dict:
         """``{source: records}``: each teacher's rationales for the train split."""
@@ -102,15 +105,62 @@ class Strategy:
         return schema.defaults(cls.Params)
 
     @classmethod
-    def validate_params(cls, given: dict) -> dict:
+    def validate_params(cls, given: dict) -> Params:
         """The user's ``strategy_params`` checked against ``Params`` (``cotgap.schema``, the
         mechanism the run config uses): unknown keys, wrong types and values out of range are
-        refused by name. Returns defaults updated with the given values."""
-        if not isinstance(given, dict):
+        refused by name, then ``Params.check()`` (if defined) states the rules across fields, once.
+        Returns the validated :class:`Params` — ``ctx.params.k``, or ``ctx.params["k"]``."""
+        if not isinstance(given, (dict, Params)):
             raise UserError(f"strategy_params of strategy {cls.name} must be a mapping")
+        given = given.asdict() if isinstance(given, Params) else given
         checked = schema.check_fields(
             cls.Params, given, "strategy_params",
             name_of=lambda key: f"strategy_params.{key} of strategy {cls.name}",
             unknown_message=lambda unknown, known: (f"unknown parameter(s) for strategy {cls.name}: "
                                                     f"{', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})"))
-        return {**cls.defaults(), **checked}
+        obj = cls.Params(**checked)
+        if callable(getattr(obj, "check", None)):
+            try:
+                obj.check()
+            except UserError as exc:
+                raise UserError(f"strategy_params of strategy {cls.name}: {exc}") from None
+        return Params(obj, given=checked)
+
+
+class Params(Mapping):
+    """A strategy's validated parameters, as the hooks receive them (``ctx.params``): the strategy's
+    ``Params`` dataclass instance (attributes: ``ctx.params.k``), read-only, also readable as a
+    mapping (``ctx.params["k"]``, ``dict(ctx.params)``, what the manifest records). ``given`` names
+    the parameters the user set explicitly (the others are defaults)."""
+
+    __slots__ = ("_obj", "given")
+
+    def __init__(self, obj, *, given=()):
+        object.__setattr__(self, "_obj", obj)
+        object.__setattr__(self, "given", frozenset(given))
+
+    def __getattr__(self, name):
+        return getattr(object.__getattribute__(self, "_obj"), name)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("strategy parameters are read-only (validated once, before any work)")
+
+    def __getitem__(self, key):
+        if key not in self._names():
+            raise KeyError(key)
+        return getattr(self._obj, key)
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def _names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(self._obj))
+
+    def asdict(self) -> dict:
+        return {k: self[k] for k in self}
+
+    def __repr__(self) -> str:
+        return f"Params({self.asdict()!r}, given={sorted(self.given)!r})"

@@ -216,7 +216,8 @@ def resolve_params(params: dict, explicit: dict | None = None, run_seed: int = 0
 
 
 def _params(ctx) -> dict:
-    return resolve_params(ctx.params, getattr(ctx.config, "strategy_params", {}) or {}, ctx.config.seed)
+    explicit = {k: ctx.params[k] for k in getattr(ctx.params, "given", ())}  # what the user set
+    return resolve_params(ctx.params, explicit, ctx.config.seed)
 
 
 def _check_teachers(ctx) -> None:

@@ -53,6 +53,8 @@ def test_report_counts_training_examples_per_source_and_tokens(tmp_path, tiny_st
         env={**os.environ, "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")})
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     report = read_json(tmp_path / "run" / "report.json")
+    identity = report["strategy"].pop("identity")  # which code ran it (cotgap.strategy_identity)
+    assert identity["distribution"] == "cotgap" and len(identity["code"]) == 16
     assert report["strategy"] == {"name": "plain", "plugin": "plain", "params": {"samples": 1, "temperature": 0.0}}
     src = {s["source"]: s for s in report["sources"]}
     assert src["scripted:long:0.3"]["kept"] < 8 == src["scripted:short"]["kept"]

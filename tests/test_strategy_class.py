@@ -155,3 +155,31 @@ def test_a_hook_method_with_other_parameter_names_is_named_with_the_expected_one
     with pytest.raises(UserError) as err:
         plugins.select("misnamed")
     assert "its plugin 'misnamed-plugin' failed to load (Misnamed.filter(ctx, src, recs) does not match" in str(err.value)
+
+
+def test_params_are_the_validated_object_read_only_with_what_the_user_set():
+    """``ctx.params`` is the strategy's validated ``Params`` (``ctx.params.k``; also a read-only
+    mapping, what the manifest records); rules across fields live in ``Params.check``, once;
+    ``given`` names what the user set explicitly."""
+    class Sampler(Strategy):
+        name = "sampler"
+
+        @dataclass
+        class Params:
+            samples: int = field(default=1, metadata={"min": 1})
+            temperature: float = field(default=0.0, metadata={"min": 0.0})
+            k: int = 3
+
+            def check(self):
+                if self.samples > 1 and self.temperature <= 0:
+                    raise UserError("samples > 1 needs temperature > 0")
+
+    p = Sampler.validate_params({"k": 5})
+    assert (p.k, p["k"], p.samples, dict(p)) == (5, 5, 1, {"samples": 1, "temperature": 0.0, "k": 5})
+    assert p.given == {"k"}
+    with pytest.raises(AttributeError, match="read-only"):
+        p.k = 6
+    with pytest.raises(UserError, match="strategy_params of strategy sampler: samples > 1 needs temperature > 0"):
+        Sampler.validate_params({"samples": 2})
+    with pytest.raises(UserError, match="samples > 1 needs temperature > 0"):  # the base class's own rule
+        Strategy.validate_params({"samples": 2})

@@ -395,6 +395,6 @@ class FilterView:
     __slots__ = ("params", "source", "log")
 
     def __init__(self, params: dict, source: str, log):
-        self.params = dict(params)
+        self.params = params  # the strategy's validated parameters (read-only)
         self.source = source
         self.log = log

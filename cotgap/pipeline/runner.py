@@ -131,7 +131,7 @@ class Runner:
         cfg = self.cfg
         write_json(self.run / "config.json", cfg.to_dict())
         write_json(self.run / "manifest.json", {
-            "strategy": {"name": self.strategy.name, "plugin": self.strategy.plugin, "params": self.params,
+            "strategy": {"name": self.strategy.name, "plugin": self.strategy.plugin, "params": dict(self.params),
                          "identity": self.strategy_identity},
             "models": {"student": self.student.fingerprint, "teachers": [t.fingerprint for t in self.teachers]},
             "parameters": self.sizes,
@@ -211,7 +211,7 @@ class Runner:
 
         self.baseline_stage()
         # the strategy's code is part of what its stages compute: an edited strategy recomputes them
-        gen_inputs = {**common, "strategy": cfg.strategy, "params": self.params, "strategy_code": self.strategy_identity,
+        gen_inputs = {**common, "strategy": cfg.strategy, "params": dict(self.params), "strategy_code": self.strategy_identity,
                       "teachers": [t.fingerprint for t in self.teachers], "student": self.student.fingerprint,
                       "generation": cfg.generation.stage_inputs(), "ablation": cfg.ablation}
         gen_rec, sources = self._generate_stage(gen_inputs)
