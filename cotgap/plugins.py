@@ -257,16 +257,23 @@ def select(name: str) -> StrategyInfo:
 
 
 def strategy_hooks(strategy: str):
-    """Hook callers that reach only the plugin that registered ``strategy``."""
+    """Hook callers that reach the plugin that registered ``strategy`` — and *observers*: plugins
+    whose implementations of a hook are wrappers (``@hookimpl(wrapper=True)``), which see every
+    strategy's calls (log, time, record) without replacing its result. Any other plugin's
+    implementation is left out: only the selected strategy generates, filters and trains."""
     strat = strategies()[strategy]
     owner = pm.get_plugin(strat.plugin_name)
-    others = [p for p in pm.get_plugins() if p is not owner]
+
+    def caller(hook: str):
+        replacing = {id(i.plugin) for i in getattr(pm.hook, hook).get_hookimpls()
+                     if not (i.hookwrapper or i.wrapper) and i.plugin is not owner}
+        return pm.subset_hook_caller(hook, remove_plugins=[p for p in pm.get_plugins() if id(p) in replacing])
 
     class _Hooks:
-        check = pm.subset_hook_caller("check", remove_plugins=others)
-        generate = pm.subset_hook_caller("generate", remove_plugins=others)
-        filter = pm.subset_hook_caller("filter", remove_plugins=others)
-        train = pm.subset_hook_caller("train", remove_plugins=others)
+        check = caller("check")
+        generate = caller("generate")
+        filter = caller("filter")
+        train = caller("train")
 
     return _Hooks
 

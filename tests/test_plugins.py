@@ -263,3 +263,30 @@ def test_the_guides_loss_changing_strategy_runs(tmp_path):
     assert w.tolist() == pytest.approx([0.25, 2.25])
     report = run_strategy(module.Focus(), tmp_path, strategy_params={"power": 2.0})
     assert report["strategy"]["params"]["power"] == 2.0 and report["training"]["updates"] >= 1
+
+
+def test_an_observer_plugin_wraps_any_strategys_hooks(tmp_path):
+    """docs/plugins.md "Observers": examples/plugins/cotgap_timer.py, a module of pluggy wrappers,
+    sees the selected strategy's generate and train (its records reach the report) without
+    replacing what they return."""
+    import importlib.util
+
+    from cotgap import Strategy
+    from cotgap.testing import run_strategy
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "plugins" / "cotgap_timer.py"
+    spec = importlib.util.spec_from_file_location("cotgap_timer", path)
+    timer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(timer)
+
+    class Observed(Strategy):
+        name = "observed"
+
+    plugins.pm.register(timer, name="timer-observer")
+    try:
+        report = run_strategy(Observed(), tmp_path)
+    finally:
+        plugins.pm.unregister(name="timer-observer")
+    records = report["strategy_records"]
+    assert records["timer.generate"] >= 0 and records["timer.train"] > 0
+    assert report["training"]["updates"] >= 1  # the strategy's own result came through
