@@ -243,50 +243,36 @@ def test_third_party_strategy_class_from_an_entry_point_runs_end_to_end(installe
     assert bad.returncode == 2 and "strategy_params.k of strategy shortest must be an integer" in bad.stderr, bad.stderr
 
 
-def test_the_guides_loss_changing_strategy_runs(tmp_path):
-    """docs/plugins.md "Changing the loss": examples/plugins/cotgap_focus.py, a strategy that weights
-    each rationale by its current loss through ``weight_fn``, runs end to end through the testing kit
-    with its parameter; its weight function gives harder examples more weight (the weights' effect
-    on the loss: tests/test_pipeline.py::test_weight_fn_changes_the_loss_as_documented)."""
+def _example_plugin(name: str):
     import importlib.util
 
+    path = Path(__file__).resolve().parents[1] / "examples" / "plugins" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # importable by name (a weight function travels to launcher workers so)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_guides_loss_changing_strategy_runs_under_an_observer(tmp_path):
+    """docs/plugins.md: "Changing the loss" — examples/plugins/cotgap_focus.py, a strategy that
+    weights each rationale by its current loss through ``weight_fn``, runs end to end through the
+    testing kit with its parameter (the weights' effect on the loss:
+    tests/test_pipeline.py::test_weight_fn_changes_the_loss_as_documented); "Observers" —
+    examples/plugins/cotgap_timer.py, a module of pluggy wrappers, sees that strategy's generate and
+    train (its records reach the report) without replacing what they return."""
     import torch
 
     from cotgap.testing import run_strategy
 
-    path = Path(__file__).resolve().parents[1] / "examples" / "plugins" / "cotgap_focus.py"
-    spec = importlib.util.spec_from_file_location("cotgap_focus", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["cotgap_focus"] = module  # the weight function must be importable by name
-    spec.loader.exec_module(module)
-    w = module.harder_first(None, None, torch.tensor([1.0, 3.0]), power=2.0)
+    focus, timer = _example_plugin("cotgap_focus"), _example_plugin("cotgap_timer")
+    w = focus.harder_first(None, None, torch.tensor([1.0, 3.0]), power=2.0)
     assert w.tolist() == pytest.approx([0.25, 2.25])
-    report = run_strategy(module.Focus(), tmp_path, strategy_params={"power": 2.0})
-    assert report["strategy"]["params"]["power"] == 2.0 and report["training"]["updates"] >= 1
-
-
-def test_an_observer_plugin_wraps_any_strategys_hooks(tmp_path):
-    """docs/plugins.md "Observers": examples/plugins/cotgap_timer.py, a module of pluggy wrappers,
-    sees the selected strategy's generate and train (its records reach the report) without
-    replacing what they return."""
-    import importlib.util
-
-    from cotgap import Strategy
-    from cotgap.testing import run_strategy
-
-    path = Path(__file__).resolve().parents[1] / "examples" / "plugins" / "cotgap_timer.py"
-    spec = importlib.util.spec_from_file_location("cotgap_timer", path)
-    timer = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(timer)
-
-    class Observed(Strategy):
-        name = "observed"
-
     plugins.pm.register(timer, name="timer-observer")
     try:
-        report = run_strategy(Observed(), tmp_path)
+        report = run_strategy(focus.Focus(), tmp_path, strategy_params={"power": 2.0})
     finally:
         plugins.pm.unregister(name="timer-observer")
+    assert report["strategy"]["params"]["power"] == 2.0 and report["training"]["updates"] >= 1
     records = report["strategy_records"]
     assert records["timer.generate"] >= 0 and records["timer.train"] > 0
-    assert report["training"]["updates"] >= 1  # the strategy's own result came through
