@@ -89,9 +89,8 @@ def check_shared_vocabulary(strategy: str, student, teacher, log=print) -> None:
 
 # -- TRL arguments ------------------------------------------------------------------------------
 def batch_size(cfg) -> int:
-    """Examples per device per micro-batch under either TrainConfig (``per_device_batch_size``,
-    or the older global ``batch_size`` in one process)."""
-    return int(getattr(cfg, "per_device_batch_size", None) or getattr(cfg, "batch_size", 1))
+    """Examples per device per micro-batch (``training.per_device_batch_size``)."""
+    return int(cfg.per_device_batch_size)
 
 
 def updates(cfg, n_rows: int) -> int:

@@ -428,9 +428,7 @@ def batching(cfg, processes: int | None = None) -> dict:
     """Per-device batch, accumulation, processes (``processes``: as the training ran, else as far as
     ``cfg`` knows before launch) and the global batch, their product."""
     processes = int(processes or _processes(cfg))
-    per_device = getattr(cfg, "per_device_batch_size", None)
-    if per_device is None:  # a config whose ``batch_size`` is the global batch, split over the processes
-        per_device = max(1, cfg.batch_size // processes)
+    per_device = cfg.per_device_batch_size
     return {"per_device_batch_size": per_device, "grad_accum": cfg.grad_accum, "processes": processes,
             "global_batch": per_device * cfg.grad_accum * processes}
 
@@ -438,11 +436,7 @@ def batching(cfg, processes: int | None = None) -> dict:
 def published_overrides(cfg) -> dict:
     """Training overrides for the paper's batching on ``cfg``'s processes: 5 per device x 4
     accumulation steps, at the run's own epochs (``max_steps`` lifted)."""
-    if hasattr(cfg, "per_device_batch_size"):
-        return {"per_device_batch_size": PUBLISHED_PER_DEVICE_BATCH, "grad_accum": PUBLISHED_GRAD_ACCUM,
-                "max_steps": -1}
-    return {"batch_size": PUBLISHED_PER_DEVICE_BATCH * _processes(cfg), "grad_accum": PUBLISHED_GRAD_ACCUM,
-            "max_steps": -1}
+    return {"per_device_batch_size": PUBLISHED_PER_DEVICE_BATCH, "grad_accum": PUBLISHED_GRAD_ACCUM, "max_steps": -1}
 
 
 def _shape(b: dict) -> str:

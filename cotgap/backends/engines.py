@@ -7,8 +7,8 @@ generation:
     default: {gpu_memory_utilization: 0.9, max_model_len: 8192}
 ```
 
-A model's settings are cotgap's defaults (chosen for the machine: bf16 where the hardware has it,
-eager mode on CPUs), then ``default``'s, then its own (matched by the name the user wrote, or the
+A model's settings are cotgap's defaults (bf16 on GPUs, float32 on every CPU whatever its
+instruction set, eager mode on CPUs), then ``default``'s, then its own (matched by the name the user wrote, or the
 folder's name). Named fields cover what research-scale runs set; ``engine_kwargs`` goes to
 ``vllm.LLM`` verbatim. Every argument is checked against ``vllm.LLM``'s own signature (and the
 ``EngineArgs`` it forwards ``**kwargs`` to) before any model loads.

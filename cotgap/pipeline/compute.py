@@ -115,7 +115,7 @@ def sft_tokens_trained(run_path, result, training, student_path: str) -> int:
     eos = tok.eos_token or ""
     rows = [r for r in read_jsonl(path) if r.get("trained", True)]
     per_pass = sum(len(tok(str(r["completion"]) + eos, add_special_tokens=False)["input_ids"]) for r in rows)
-    batch = training.global_batch() if hasattr(training, "global_batch") else training.batch_size * training.grad_accum
+    batch = training.global_batch()
     per_epoch = math.ceil(len(rows) / batch) if rows else 1
     return round(per_pass * result.updates / max(per_epoch, 1))
 
