@@ -525,15 +525,16 @@ def test_capacity_gap_without_teacher_rows_is_insufficient():
 # ---------------------------------------------------------------------------
 
 
-def _source(name, generated, correct, kept, words=10.0):
-    return {"source": name, "generated": generated, "correct": correct, "kept": kept,
-            "rationale_length_all": {"n": generated, "mean_words": words}}
+def _source(name, generated, correct, kept, words=10.0, models=None):
+    return {"source": name, "models": models or [name.split("#")[0]], "generated": generated, "correct": correct,
+            "kept": kept, "rationale_length_all": {"n": generated, "mean_words": words}}
 
 
 def test_kept_counts_distinct_questions_and_ta_data_is_not_credited():
     # teacher t sampled 4 rationales for each of 5 questions and kept 7 of them, covering questions
     # 0, 1, 2 -> kept 3 (questions), 7 rationales; MiCoTA's TA kept 5 questions: credited to no one
-    sources = [_source("t", 20, 7, 7, words=100.0), _source("TA:dare_ties(s,t)", 5, 5, 5, words=40.0)]
+    sources = [_source("t", 20, 7, 7, words=100.0),
+               _source("TA:dare_ties(s,t)", 5, 5, 5, words=40.0, models=["/cache/micota/ta-1234"])]
     kept = {"t": {0, 1, 2}, "TA:dare_ties(s,t)": {0, 1, 2, 3, 4}}
     (entry,), uncredited = per_teacher(sources, kept, ["t"], {"t": 1_500_000_000}, {})
     assert (entry["teacher"], entry["kept"], entry["kept_rationales"]) == ("t", 3, 7)
@@ -546,17 +547,18 @@ def test_kept_counts_distinct_questions_and_ta_data_is_not_credited():
     assert (entry["kept"], entry["kept_rationales"], entry["parameters"]) == (3, 4, 7_000_000_000)
 
 
-@pytest.mark.parametrize("source, teachers, expected", [
-    ("a", ["a", "b"], "a"),
-    ("a [strong]", ["a", "b"], "a"),
-    ("a#2", ["a", "b"], "a"),
-    ("TA:dare_ties(a,b)", ["a"], None),      # a single teacher does not absorb the assistant's data
-    ("assistant", ["a"], None),
-    ("something else", ["a"], "a"),          # ... but does absorb any other source
-    ("something else", ["a", "b"], None),
+@pytest.mark.parametrize("name, models, teachers, expected", [
+    ("a", ["a"], ["a", "b"], "a"),
+    ("a [strong]", ["a"], ["a", "b"], "a"),      # whatever the strategy calls the source,
+    ("second look", ["a"], ["a", "b"], "a"),     # the records say who wrote it
+    ("TA:dare_ties(a,b)", ["/cache/ta"], ["a"], None),  # another model: credited to no teacher, even the only one
+    ("both", ["a", "b"], ["a", "b"], None),      # mixed authors: no single teacher
+    ("old run", [], ["a"], "a"),                 # records without `model`: a single teacher's
+    ("old run", [], ["a", "b"], None),
 ])
-def test_teacher_of(source, teachers, expected):
-    assert teacher_of(source, teachers) == expected
+def test_teacher_of_reads_who_wrote_the_records(name, models, teachers, expected):
+    """No source-naming convention: the records' ``model`` field decides (issue 24.4)."""
+    assert teacher_of({"source": name, "models": models}, teachers) == expected
 
 
 # ---------------------------------------------------------------------------

@@ -236,11 +236,11 @@ def fake_run(root: Path, name: str, *, student: str, n_params: int, teacher: str
     write_json(d / "manifest.json", {"strategy": {"name": "plain", "plugin": "plain", "params": {}},
                                      "parameters": params,
                                      "data": {"train": {"n": gen[0], "sha256": "tr"}, "test": {"n": n, "sha256": "te"}}})
-    gens = [{"doc_id": i, "sample": k, "response": f"rationale {i}", "correct": i < gen[1]}
+    gens = [{"doc_id": i, "sample": k, "response": f"rationale {i}", "correct": i < gen[1], "model": teacher}
             for i in range(gen[0]) for k in range(samples)]
     sources = {teacher: (gens, [g for g in gens if g["doc_id"] < kept])}
     for src, (q, k) in (extra or {}).items():
-        recs = [{"doc_id": i, "response": "ta rationale", "correct": True} for i in range(q)]
+        recs = [{"doc_id": i, "response": "ta rationale", "correct": True, "model": f"/cache/{src}"} for i in range(q)]
         sources[src] = (recs, recs[:k])
 
     def samples_of(split, k):

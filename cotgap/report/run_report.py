@@ -49,8 +49,9 @@ def _is_scripted(name: str) -> bool:
     return parse(str(name).split(" ")[0]) is not None
 
 
-def _sources(run: Path, gen_index: dict, trained: dict, tokenizer) -> tuple[list[dict], dict[str, set]]:
-    """One entry per generated source (counts, kept, rationale lengths) and each source's kept doc ids."""
+def _sources(run: Path, gen_index: dict, trained: dict, tokenizer, teachers: list[str]) -> tuple[list[dict], dict[str, set]]:
+    """One entry per generated source (the models that wrote it, counts, kept, rationale lengths)
+    and each source's kept doc ids."""
     sources = []
     kept_questions: dict[str, set] = {}
     for name, fname in gen_index.items():
@@ -58,10 +59,12 @@ def _sources(run: Path, gen_index: dict, trained: dict, tokenizer) -> tuple[list
         kept = read_jsonl(run / "filtered" / fname) if (run / "filtered" / fname).exists() else []
         questions = {r["doc_id"] for r in gens}
         kept_questions[name] = {r["doc_id"] for r in kept}
+        models = sorted({str(r["model"]) for r in gens if r.get("model")})
         sources.append({
             "source": name,
+            "models": models,  # who wrote it, from the records (never from the source's name)
             "scripted": _is_scripted(name),
-            "assistant": teacher_data.is_assistant(name),
+            "assistant": teacher_data.is_assistant({"models": models}, teachers),
             "generated": len(gens),
             "questions": len(questions),
             "correct": sum(r["correct"] for r in gens),
@@ -103,7 +106,7 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
     for s in ("generate", "filter", "train"):
         strategy_records.update(stages.get(s, {}).get("strategy_records", {}))
     trained = strategy_records.get("training.examples_per_source") or {}
-    sources, kept_questions = _sources(run, gen_index, trained, tokenizer)
+    sources, kept_questions = _sources(run, gen_index, trained, tokenizer, cfg["teachers"])
     teachers, uncredited = teacher_data.per_teacher(sources, kept_questions, cfg["teachers"], manifest["parameters"],
                                                     manifest.get("api_teachers") or {})
     return {

@@ -1,10 +1,11 @@
 """Which teacher wrote a run's training data: sources -> teachers, with each teacher's own counts.
 
-A strategy names every source it generates (the run's ``generations/index.json``). A teacher's own
-source is its spec, or the spec followed by `` [role]`` (mix), ``#2`` (mind, a teacher listed
-twice), ``/…`` or ``:…``. A *teacher assistant's* source (MiCoTA's ``TA:dare_ties(short,long)``,
-or any source named ``assistant…``) is data written by another model, a merge of the teachers, so
-it is credited to no teacher: a teacher's kept count and CoT length are what *it* wrote.
+Read from the data, never from how a strategy names its sources: every generation record carries
+``model``, the model that wrote it (``ctx.generate_rationales`` sets it). A source is a teacher's
+when its records were written by that teacher (the run's teachers, as given or resolved); a source
+written by any other model — e.g. a teacher assistant made by merging the teachers — is credited to
+no teacher and marked ``assistant``: a teacher's kept count and CoT length are what *it* wrote.
+Records without ``model`` (runs from before it was kept) credit a single-teacher run's teacher.
 
 Kept counts are per distinct train question: a teacher sampling four rationales per question and
 keeping three of one question has kept that question once (the kept-ratio guideline compares
@@ -15,31 +16,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ASSISTANT_PREFIXES = ("ta:", "assistant", "teacher assistant")
+
+def _forms(teacher: str) -> set[str]:
+    """The names a teacher's records may carry: as the user wrote it, and resolved for a path."""
+    forms = {teacher}
+    if teacher.startswith(("/", ".", "~")):
+        forms.add(str(Path(teacher).expanduser().resolve()))
+    return forms
 
 
-def is_assistant(source: str) -> bool:
-    """Whether ``source`` holds a teacher assistant's data (case-insensitive name prefix)."""
-    return str(source).strip().lower().startswith(ASSISTANT_PREFIXES)
+def teacher_of(source: dict, teachers: list[str]) -> str | None:
+    """Which of the run's teachers wrote ``source`` (a run report's source entry, with ``models``:
+    the models its records name); None when another model wrote it (an assistant) or it is mixed."""
+    models = set(source.get("models") or [])
+    if not models:
+        return teachers[0] if len(teachers) == 1 else None
+    owners = {t for t in teachers for m in models if m in _forms(t)}
+    if len(owners) == 1 and all(any(m in _forms(t) for t in teachers) for m in models):
+        return owners.pop()
+    return None
 
 
-def teacher_of(source: str, teachers: list[str]) -> str | None:
-    """Which of the run's teachers wrote source ``source``; None for an assistant's source or one
-    no teacher's name starts. A run with a single teacher credits it every non-assistant source."""
-    if is_assistant(source):
-        return None
-    best = None
-    for t in teachers:
-        forms = {t}
-        if t.startswith(("/", ".", "~")):
-            forms.add(str(Path(t).expanduser().resolve()))
-        for f in forms:
-            if source == f or source.startswith((f + " ", f + "/", f + "[", f + ":", f + "#")):
-                if best is None or len(f) > len(best[1]):
-                    best = (t, f)
-    if best is not None:
-        return best[0]
-    return teachers[0] if len(teachers) == 1 else None
+def is_assistant(source: dict, teachers: list[str]) -> bool:
+    """Whether another model than the run's teachers wrote ``source`` (known from its records)."""
+    models = set(source.get("models") or [])
+    return bool(models) and not any(m in _forms(t) for t in teachers for m in models)
 
 
 def _mean_of(sources: list[dict], key: str) -> float | None:
@@ -74,7 +75,7 @@ def per_teacher(sources: list[dict], kept_questions: dict[str, set], teachers: l
     mine: dict[str, list[dict]] = {t: [] for t in dict.fromkeys(teachers)}
     uncredited = []
     for s in sources:
-        t = teacher_of(s["source"], teachers)
+        t = teacher_of(s, teachers)
         if t is None:
             uncredited.append(s["source"])
         else:
