@@ -85,6 +85,14 @@ class Strategy:
         """SFT of the student on every kept record of every source."""
         return ctx.train_student([r for recs in data.values() for r in recs])
 
+    # -- budgets ----------------------------------------------------------------------------------
+    def unequal_updates(self, params) -> str | None:
+        """A declared exception to equal-updates comparisons: why, with these parameters, the
+        strategy trains at a budget of its own rather than its reference's (e.g. a paper's own
+        batching), or None. The core records it with the run's updates (``report.json`` →
+        ``unequal_updates``), flags it on the terminal and in sweeps, and warns in cross-run reports."""
+        return None
+
     # -- planning (``cotgap sweep --dry-run``) -----------------------------------------------------
     #: a note the plan shows for every cell of this strategy (e.g. generations it cannot declare)
     plan_note: str = ""

@@ -73,7 +73,7 @@ Choices the paper leaves open, each a parameter (``strategy_params``) with its d
 - ``seed`` (null -> the run's ``seed``): seed of the sampling.
 - ``published_batching`` (false): train with 5 examples per device x 4 accumulation steps (x the
   run's processes) instead of the run's ``training`` batching; the number of optimizer updates
-  then differs from ``plain`` and the report carries ``strategy_records.unequal_updates``.
+  then differs from ``plain`` and the report carries ``unequal_updates`` (declared by ``Mix.unequal_updates``).
 
 Fixed choices (no parameter): the strong teacher's share is ``round(ratio * N)`` (Python's
 round-half-to-even), the rest is the easy teacher's; the strong draw is made first; each
@@ -89,7 +89,8 @@ Recorded (``report.json`` -> ``strategy_records``): ``mix.params`` (resolved par
 preset, with the teachers' roles and how they were decided), ``mix.available`` (correct rationales per source),
 ``mix.examples_per_source``, ``mix.ratio`` (target and achieved), ``mix.shortfall`` (when a
 teacher ran short), ``mix.training`` (per-device batch, accumulation, processes, global batch and
-optimizer updates, plus what ``plain``'s batching would have done) and ``unequal_updates`` when ``published_batching`` is on.
+optimizer updates, plus what ``plain``'s batching would have done) and ``mix.batching`` (both in words); the
+report's ``unequal_updates`` (declared by ``Mix.unequal_updates``) when ``published_batching`` is on.
 """
 
 from __future__ import annotations
@@ -151,6 +152,14 @@ class Mix(Strategy):
     def planned_generations(self, params, teachers):
         """Every teacher, greedy, one sample (``generate_sources``)."""
         return [PlannedGeneration(t) for t in teachers]
+
+    def unequal_updates(self, params):
+        """The paper's batching is a declared exception to equal updates."""
+        if params.get("published_batching"):
+            return (f"published_batching: the paper's {PUBLISHED_PER_DEVICE_BATCH} per device x {PUBLISHED_GRAD_ACCUM} "
+                    "accumulation steps — not the same number of optimizer updates as plain on the same data; "
+                    "compare with care")
+        return None
 
     def train(self, ctx, data):
         return train_mix(ctx, data)
@@ -446,8 +455,7 @@ def _shape(b: dict) -> str:
 
 
 def _record_training(ctx, result, n_examples: int, overrides: dict, published: bool) -> None:
-    """``mix.training`` (both batchings and their updates) and, for the paper's batching,
-    ``unequal_updates``."""
+    """``mix.training`` (both batchings and their updates) and ``mix.batching`` (both in words)."""
     plain_cfg = ctx.training_config()
     cfg = ctx.training_config(**overrides)
     ran = ((getattr(result, "extra", None) or {}).get("run") or {}).get("processes")  # as launched
@@ -456,11 +464,4 @@ def _record_training(ctx, result, n_examples: int, overrides: dict, published: b
     ctx.record("mix.training", {**mine, "updates": result.updates, "examples": result.examples,
                                 "plain_batching": plain, "plain_updates": plain_updates,
                                 "published_batching": published})
-    if published:
-        ctx.record("unequal_updates", {
-            "strategy": NAME, "updates": result.updates, "plain_updates": plain_updates,
-            "batching": _shape(mine), "plain_batching": _shape(plain), "global_batch": mine["global_batch"],
-            "note": f"published_batching: the paper's {PUBLISHED_PER_DEVICE_BATCH} per device x "
-                    f"{PUBLISHED_GRAD_ACCUM} accumulation steps — not the same number of optimizer updates as "
-                    "plain on the same data; compare with care",
-        })
+    ctx.record("mix.batching", {"batching": _shape(mine), "plain_batching": _shape(plain)})

@@ -219,7 +219,7 @@ def test_cli_run_reports_strategy_records(runs):
     assert recs["mix.ratio"]["target"] == 0.2
     tr = recs["mix.training"]
     assert tr["updates"] == report["training"]["updates"] == tr["plain_updates"]  # same budget as plain
-    assert "unequal_updates" not in recs
+    assert report["unequal_updates"] is None
     assert {s["source"] for s in report["sources"]} == {S_NAME, E_NAME}
     assert (runs["run"].parent / "default-run" / "student" / "model" / "config.json").exists()
 
@@ -228,11 +228,11 @@ def test_published_batching_gives_fewer_updates_and_is_flagged(runs):
     default, published = runs["default"]["report"], runs["published"]
     assert published["training"]["examples"] == default["training"]["examples"]
     assert published["training"]["updates"] < default["training"]["updates"]
-    flag = published["strategy_records"]["unequal_updates"]
-    assert flag["updates"] == published["training"]["updates"]
-    assert flag["plain_updates"] == default["training"]["updates"]
-    assert flag["batching"] == "5 per device x 4 accumulation x 1 process = 20" and flag["global_batch"] == 20
+    flag = published["unequal_updates"]  # declared by the strategy (Strategy.unequal_updates), kept by the core
+    assert flag["updates"] == published["training"]["updates"] and flag["note"].startswith("published_batching")
     tr = published["strategy_records"]["mix.training"]
+    assert tr["plain_updates"] == default["training"]["updates"]
+    assert published["strategy_records"]["mix.batching"]["batching"] == "5 per device x 4 accumulation x 1 process = 20"
     assert (tr["per_device_batch_size"], tr["grad_accum"], tr["processes"], tr["global_batch"]) == (5, 4, 1, 20)
     assert published["strategy_records"]["mix.params"]["published_batching"] is True
     # another config, so another run directory (the default run's is left as it was)

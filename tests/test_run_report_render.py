@@ -48,7 +48,7 @@ def test_length_limits_budget_and_unequal_updates_are_shown():
     rep["sources"][0].update(counts)
     rep["training"].update(max_steps=6, truncation={"max_length": 1024, "prompt_truncated": {"qwen [strong]": 3},
                                                     "dropped": {"qwen [strong]": 1}})
-    rep["strategy_records"] = {"unequal_updates": {"note": "published_batching: the paper's batch 5 x grad-accum 4"}}
+    rep["unequal_updates"] = {"note": "published_batching: the paper's batch 5 x grad-accum 4", "updates": 6}
     console = Console(record=True, width=200)
     render(rep, console)
     text = console.export_text()

@@ -294,7 +294,9 @@ class Runner:
         if not self.ctx.compute.counts.get("train"):  # SFT: the trained rationale tokens, every epoch
             self.ctx.compute.add("train", tokens_trained=compute_ledger.sft_tokens_trained(
                 self.run.path, result, cfg.training, self.student.path(log=self.log)))
+        note = self.strategy.impl.unequal_updates(self.params) if self.strategy.impl is not None else None
         return {"result": stored, "strategy_records": self.ctx.records,
+                "unequal_updates": {"note": note, "updates": result.updates} if note else None,
                 "compute": {**self.ctx.compute.take("train"), **clock.seconds()}}
 
     def _check_returned(self, method: str, value, kind: type, expected: str, empty_ok: bool = True) -> None:

@@ -72,7 +72,7 @@ def _trained(runner) -> tuple[int | None, dict | None]:
     """The cell's optimizer updates and its strategy's ``unequal_updates`` record, if any."""
     run = getattr(runner, "run", None)
     train = (run.record("train") if run is not None else None) or {}
-    return (train.get("result") or {}).get("updates"), (train.get("strategy_records") or {}).get("unequal_updates")
+    return (train.get("result") or {}).get("updates"), train.get("unequal_updates")
 
 
 def _record_cost(rec: dict, run) -> None:

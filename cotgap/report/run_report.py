@@ -134,6 +134,8 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         "sources": sources,
         # sources whose rationales ran out of generation budget without an answer (limits.budget_flags)
         "budget_flags": limits.budget_flags(sources),
+        # a strategy's declared exception to equal updates (Strategy.unequal_updates), or null
+        "unequal_updates": stages.get("train", {}).get("unequal_updates"),
         # per teacher, its own sources only (a teacher assistant's data is credited to none)
         "teacher_data": teachers,
         "uncredited_sources": uncredited,
@@ -219,7 +221,7 @@ def render(report: dict, console) -> None:
         console.print(f"[yellow]note:[/] {escape(note)}")
     for flag in report.get("budget_flags") or []:
         console.print(f"[yellow]generation budget:[/] {escape(limits.budget_line(flag))}")
-    unequal = (report.get("strategy_records") or {}).get("unequal_updates")
+    unequal = report.get("unequal_updates")
     if unequal:
         console.print(f"[red]unequal updates:[/] {escape(str(unequal.get('note', unequal)))}")
 
