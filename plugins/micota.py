@@ -44,10 +44,13 @@ Choices the paper leaves open, each a parameter (``strategy_params``) with its d
   made by fine-tuning the short parent on the teachers' correct long CoT (the paper takes an
   existing long-CoT model; at this scale none exists, so we make one).
 - ``long_parent_lora`` ({"method": "lora", "epochs": 1.0, "per_device_batch_size": 1, "grad_accum": 2,
-  "learning_rate": 3e-4}): overrides of the run's ``training`` section (any TrainConfig field) for
+  "learning_rate": 3e-4, "mask_history": true, "lora_r": 16, "lora_alpha": 32}): overrides of the
+  run's ``training`` section (any TrainConfig field) for
   making the long parent. One epoch at a global batch of 2 makes as many optimizer updates as the
   run's default 2 epochs at batch 4 for half the compute; 1 example per step keeps the peak memory
-  of the 0.5B parent's long 3-shot examples under 12 GB; lr 3e-4 is what made it write long CoT
+  of the 0.5B parent's long 3-shot examples under 12 GB; only the long CoT is trained, not the
+  exemplars' short answers (``mask_history``: with them the parent kept the short format); lr 3e-4
+  and LoRA r16/alpha32 (the recipe as measured) are what made it write long CoT
   (docs/strategies.md, "Measurements behind the defaults", "MiCoTA with a teacher that writes long CoT").
 - ``long_parent_shots`` (null): exemplars in the long parent's training prompts; null = the task's
   few-shot count — the prompt the parents and the TA generate from (trained on the bare question,
@@ -103,9 +106,11 @@ CACHE_VERSION = 1
 DEFAULT_TEACHERS = ("scripted:long",)
 #: making the long parent: one epoch at a global batch of 2 (1 per step x 2 accumulated: the same
 #: updates and token-level loss as batch 2, half the activation memory: the 0.5B parent's 3-shot
-#: long-CoT examples peaked at 14 GB at batch 2), at 3x the paper's learning rate (docs/strategies.md)
+#: long-CoT examples peaked at 14 GB at batch 2), at 3x the paper's learning rate, only the long CoT
+#: trained (mask_history: the 3 exemplars' short-CoT answers trained too kept the short format: 82.9
+#: tokens vs the short parent's 86.8), LoRA r16/alpha32 as when the recipe was measured (docs/strategies.md)
 LONG_PARENT_TRAINING = {"method": "lora", "epochs": 1.0, "per_device_batch_size": 1, "grad_accum": 2,
-                        "learning_rate": 3e-4}
+                        "learning_rate": 3e-4, "mask_history": True, "lora_r": 16, "lora_alpha": 32}
 
 
 class MiCoTA(Strategy):
