@@ -55,7 +55,7 @@ def test_allow_list_env_var(installed_fixture_plugins):
     base = {"PYTHONPATH": f"{installed_fixture_plugins}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     none = json.loads(_cli("plugins", "--json", env={**base, "COTGAP_LOAD_PLUGINS": ""}).stdout)
     assert "plain" in {r["name"] for r in none}
-    assert {r["name"] for r in none} <= {"plain", "mix", "micota", "mind"}  # built-ins only
+    assert {r["name"] for r in none} <= {"plain", "mix", "micota", "mind", "onpolicy", "gkd"}  # built-ins only
     only = json.loads(_cli("plugins", "--json", env={**base, "COTGAP_LOAD_PLUGINS": "cotgap-echo"}).stdout)
     names = {r["name"] for r in only}
     assert "echo" in names and "broken" not in names
