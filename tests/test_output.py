@@ -165,18 +165,35 @@ def test_vllm_tqdm_hook_counts_finished_requests():
     assert progress.model_label("/zoo/smollm2-135m-instruct") == "smollm2-135m-instruct"
 
 
-def test_sweep_json_is_its_summary(tmp_path):
+def test_sweep_json_is_its_summary(tmp_path, monkeypatch):
     """A real sweep with --json: the summary alone on stdout (here: one cell failed, exit 1),
-    stage lines on stderr, the sweep's chatter in <out>/logs/."""
+    stage lines on stderr, the sweep's chatter in <out>/logs/. (An unknown task is refused before
+    the sweep starts, so the cell fails at run time: its run cannot be prepared.)"""
+    from cotgap.cli import cli
+    from cotgap.errors import UserError
+    from cotgap.pipeline.runner import Runner
+
+    def unpreparable(self):
+        raise UserError("model folder vanished")
+
+    monkeypatch.setattr(Runner, "prepare", unpreparable)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("tasks: [synthetic_navigate]\nstudents: [smollm2-135m-instruct]\nteachers: [qwen2.5-coder-0.5b-instruct]\n")
+    res = CliRunner().invoke(cli, ["sweep", "--config", str(grid), "--out", str(tmp_path / "sw"), "--json"])
+    summary = json.loads(res.stdout)
+    assert res.exit_code == 1 and summary["counts"]["failed"] == 1 and "model folder vanished" in summary["cells"][0]["reason"]
+    assert "cell failed" in res.stderr and "1 cell(s) failed" in res.stderr
+    assert (tmp_path / "sw" / "logs" / "engines.log").is_file()
+
+
+def test_sweep_refuses_an_unknown_task_before_it_starts(tmp_path):
     from cotgap.cli import cli
 
     grid = tmp_path / "grid.yaml"
     grid.write_text("tasks: [no_such_task]\nstudents: [smollm2-135m-instruct]\nteachers: [qwen2.5-coder-0.5b-instruct]\n")
     res = CliRunner().invoke(cli, ["sweep", "--config", str(grid), "--out", str(tmp_path / "sw"), "--json"])
-    summary = json.loads(res.stdout)
-    assert res.exit_code == 1 and summary["counts"]["failed"] == 1 and "no_such_task" in summary["cells"][0]["reason"]
-    assert "cell failed" in res.stderr and "1 cell(s) failed" in res.stderr
-    assert (tmp_path / "sw" / "logs" / "engines.log").is_file()
+    assert res.exit_code == 2 and res.stdout == ""
+    assert "unknown task(s) no_such_task" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_internal_error_names_the_log(tmp_path, tiny_student, monkeypatch):
