@@ -178,7 +178,12 @@ def _callback_class():
             self.started = None
 
         def _spent(self) -> dict:
-            return {"teacher_tokens": int(self.meter()), "seconds": round(time.time() - self.started, 1)}
+            """What was spent, exactly (compared with the limits; rounded only where reported)."""
+            return {"teacher_tokens": int(self.meter()), "seconds": time.time() - self.started}
+
+        @staticmethod
+        def _shown(spent: dict) -> dict:
+            return {**spent, "seconds": round(spent["seconds"], 3)}
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.started = time.time()
@@ -188,12 +193,12 @@ def _callback_class():
             hit = [k for k, lim in self.limits.items() if lim and now[k] >= lim]
             if hit:
                 control.should_training_stop = True
-                self.report({"limits": self.limits, "spent": now, "stopped_by": hit[0],
+                self.report({"limits": self.limits, "spent": self._shown(now), "stopped_by": hit[0],
                              "stopped_at_update": int(state.global_step)})
 
         def on_train_end(self, args, state, control, **kwargs):
             if not control.should_training_stop:  # the epochs ended first
-                self.report({"limits": self.limits, "spent": self._spent(), "stopped_by": None,
+                self.report({"limits": self.limits, "spent": self._shown(self._spent()), "stopped_by": None,
                              "stopped_at_update": int(state.global_step)})
 
     return BudgetStop
