@@ -28,7 +28,7 @@ _usage: dict[str, dict] = {}
 def take_usage() -> dict[str, dict]:
     """This process's engine use since the last call, per model label (``{"starts", "start_s",
     "generate_s"}``), and forget it: whoever records a job or a cell takes what it used."""
-    out = {k: {**v, "start_s": round(v["start_s"], 2), "generate_s": round(v["generate_s"], 2)}
+    out = {k: {**v, "start_s": round(v["start_s"], 4), "generate_s": round(v["generate_s"], 4)}
            for k, v in _usage.items()}
     _usage.clear()
     return out

@@ -77,8 +77,10 @@ def engine_totals(records: list[dict]) -> dict:
             m = models.setdefault(label, {"starts": 0, "start_s": 0.0, "generate_s": 0.0})
             for k in m:
                 m[k] += u.get(k, 0)
-    models = {k: {**m, "start_s": round(m["start_s"], 1), "generate_s": round(m["generate_s"], 1)}
+    totals = {"starts": sum(m["starts"] for m in models.values()),
+              "start_seconds": round(sum(m["start_s"] for m in models.values()), 3),
+              "generate_seconds": round(sum(m["generate_s"] for m in models.values()), 3)}
+    # rounded after summing (a tiny model starts in hundredths of a second: summed rounded values were 0)
+    models = {k: {**m, "start_s": round(m["start_s"], 3), "generate_s": round(m["generate_s"], 3)}
               for k, m in models.items()}
-    return {"starts": sum(m["starts"] for m in models.values()),
-            "start_seconds": round(sum(m["start_s"] for m in models.values()), 1),
-            "generate_seconds": round(sum(m["generate_s"] for m in models.values()), 1), "models": models}
+    return {**totals, "models": models}
