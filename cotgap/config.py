@@ -26,8 +26,8 @@ DEFAULT_TEACHERS = ("qwen2.5-coder-1.5b-instruct",)
 #: task, student or teacher names the experiment: a whole experiment that runs offline in minutes
 #: on a CPU; its measured verdicts and how it was chosen: docs/embedded-default.md. Naming any part
 #: of the experiment, or another strategy (each has its
-#: own documented default run), drops all of it: the field defaults below (the paper's training
-#: settings) apply then.
+#: own documented default run), drops all of it: the field defaults below (the paper's LoRA setting
+#: as LLaMA-Factory applies it, cotgap/training_config.py) apply then.
 EMBEDDED_DEFAULT = {
     "task": "synthetic_web_of_lies",
     "student": DEFAULT_STUDENT,
