@@ -13,9 +13,9 @@ The plan (schema ``cotgap.plan/1``) holds:
   will ask for — teacher × task × data settings × sampling settings (samples, temperature,
   prompt; the run seed when sampled) × backend and output-changing engine settings, as
   ``RunContext.generate_rationales`` keys them; what each strategy asks for is
-  :mod:`cotgap.pipeline.plan_needs`' job (exact for the built-ins except micota's teacher
-  assistant, an approximation for other strategies with a ``generate`` of their own, marked
-  ``exact: false``);
+  :mod:`cotgap.pipeline.plan_needs`' job (what the strategy declares with
+  ``Strategy.planned_generations``, its ``plan_note`` naming what it cannot; an approximation,
+  marked ``exact: false``, for a strategy that declares nothing);
 - ``baselines``: one per distinct student × task test split (the sweep evaluates each once and
   shares it, keyed like the runner's baseline stage);
 - per cell and per job, ``resources`` from the grid's ``resources`` section

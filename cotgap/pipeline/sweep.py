@@ -28,7 +28,7 @@ the cells that depend on it start); every cell with a reference (see :mod:`cotga
 is then trained with ``training.max_steps`` = the updates its reference made, so strategies are
 compared at equal optimizer updates whatever their data sizes. A cell whose reference did not
 train runs at its own epochs and its record says so; a strategy that opts out of the budget
-(mix's ``published_batching``) is flagged ``unequal_updates``.
+(``Strategy.unequal_updates``) is flagged ``unequal_updates``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Combined-data cells against each of their teachers alone, at equal optimizer updates.
 
-A sweep gives each cell of a strategy that combines its teachers' data (``compare_each_teacher_alone``,
-e.g. mix) one plain cell per teacher, on that teacher's data alone, trained at the combined cell's
+A sweep gives each cell of a strategy that combines its teachers' data (``compare_each_teacher_alone``)
+one plain cell per teacher, on that teacher's data alone, trained at the combined cell's
 updates (:mod:`cotgap.pipeline.grid`); the sweep's ``sweep.json`` records them (``alone_of``). The
 report keeps those runs out of its main analysis (they answer another question: is the combination
 better than either teacher's data alone, as Li et al. compare it?) and shows each combined cell

@@ -171,7 +171,7 @@ def _ablation_md(ab: dict, plots: dict) -> list[str]:
 
 
 ALONE_TITLE = "Combined teachers vs each teacher alone (equal updates)"
-ALONE_NOTE = ("Each combined-data cell (e.g. mix) beside plain cells trained on each of its teachers' data alone, at "
+ALONE_NOTE = ("Each combined-data cell beside plain cells trained on each of its teachers' data alone, at "
               "the combined cell's optimizer updates (Li et al.'s comparison); difference = combined − alone, points.")
 ALONE_COLUMNS = ["task", "setting", "teachers", "student", "size", "combined %", "alone", "alone %",
                  "difference (margin)", "reading", "updates combined / alone"]

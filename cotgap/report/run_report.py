@@ -163,7 +163,7 @@ def render(report: dict, console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    # names are data, not markup: a source such as "model [strong]" must print as it is
+    # names are data, not markup: a source name holding brackets must print as it is
     title = escape(f"cotgap · {report['strategy']['name']} · {report['task']} · student {report['student']}")
     if report.get("ablation"):
         title += escape(f"  [ABLATION: {report['ablation']}]")
