@@ -72,11 +72,22 @@ def main() -> int:
         print(f"in-process  {seconds:7.1f} s", flush=True)
     generation.close()
     same = sum(x == y for x, y in zip(api_texts, local_texts))
-    print(json.dumps({"model": a.model, "task": a.task, "requests": len(local_texts), "concurrency": a.concurrency,
-                      "api_s": [round(t, 1) for t in api_times], "in_process_s": [round(t, 1) for t in local_times],
-                      "ratio_median": round(statistics.median(api_times) / statistics.median(local_times), 3),
-                      "server_start_s": round(server_start, 1), "in_process_load_s": round(load, 1),
-                      "identical_texts": f"{same}/{len(local_texts)}"}))
+    print(
+        json.dumps(
+            {
+                "model": a.model,
+                "task": a.task,
+                "requests": len(local_texts),
+                "concurrency": a.concurrency,
+                "api_s": [round(t, 1) for t in api_times],
+                "in_process_s": [round(t, 1) for t in local_times],
+                "ratio_median": round(statistics.median(api_times) / statistics.median(local_times), 3),
+                "server_start_s": round(server_start, 1),
+                "in_process_load_s": round(load, 1),
+                "identical_texts": f"{same}/{len(local_texts)}",
+            }
+        )
+    )
     return 0
 
 

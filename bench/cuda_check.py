@@ -26,10 +26,16 @@ def examples(n: int = 12) -> list[dict]:
     out = []
     for i in range(n):
         steps = " ".join(f"step {k} adds {i}." for k in range(1 + i % 5))
-        out.append({"messages": [{"role": "system", "content": "Add the numbers."},
-                                 {"role": "user", "content": f"Q: what is {i} + {i}?"},
-                                 {"role": "assistant", "content": f"{steps} So the answer is {2 * i}."}],
-                    "source": "synthetic"})
+        out.append(
+            {
+                "messages": [
+                    {"role": "system", "content": "Add the numbers."},
+                    {"role": "user", "content": f"Q: what is {i} + {i}?"},
+                    {"role": "assistant", "content": f"{steps} So the answer is {2 * i}."},
+                ],
+                "source": "synthetic",
+            }
+        )
     return out
 
 
@@ -41,8 +47,12 @@ def train(model: Path, out: Path, *, cuda: bool, bf16) -> dict:
     with mock.patch.object(runtime, "has_cuda", lambda: cuda):
         used = cfg.use_bf16()
         res = train_sft(str(model), examples(), out, cfg, progress=False, log=lambda *_: None)
-    return {"bf16": used, "updates": res.updates, "losses": [h["loss"] for h in res.loss_history],
-            "semantics": res.extra.get("semantics")}
+    return {
+        "bf16": used,
+        "updates": res.updates,
+        "losses": [h["loss"] for h in res.loss_history],
+        "semantics": res.extra.get("semantics"),
+    }
 
 
 def main() -> None:
@@ -55,9 +65,11 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     model = build_model(tmp / "tiny", hidden=64, layers=2, seed=0)
-    result = {"cuda": torch.cuda.is_available(),
-              "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-              "torch": torch.__version__}
+    result = {
+        "cuda": torch.cuda.is_available(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch": torch.__version__,
+    }
     if result["cuda"]:
         result["gpu_auto"] = train(model, tmp / "a", cuda=True, bf16="auto")
         result["gpu_fp32"] = train(model, tmp / "b", cuda=True, bf16=False)

@@ -73,8 +73,12 @@ def sweep(which: str, grid: Path, work: Path, tree: Path) -> dict:
     """Run ``cotgap sweep`` of the source ``tree`` into ``work/<which>``; its wall time and the
     engines vLLM logged starting, per model path."""
     out, log = work / which, work / f"{which}.log"
-    env = {**os.environ, "VLLM_LOGGING_LEVEL": "INFO", "VLLM_CPU_KVCACHE_SPACE": "1",
-           "COTGAP_GENERATION_CACHE": str(out / "_generations")}
+    env = {
+        **os.environ,
+        "VLLM_LOGGING_LEVEL": "INFO",
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "COTGAP_GENERATION_CACHE": str(out / "_generations"),
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(tree), str(tree / "plugins"), env.get("PYTHONPATH", "")])
     cmd = [sys.executable, "-m", "cotgap.cli", "sweep", "--config", str(grid), "--out", str(out), "--no-report"]
     t0 = time.time()
@@ -86,8 +90,13 @@ def sweep(which: str, grid: Path, work: Path, tree: Path) -> dict:
     text = "".join(p.read_text(errors="replace") for p in [log, *sorted(out.rglob("engines.log"))])
     for m in ENGINE_LINE.finditer(text):
         starts[m.group(1)] = starts.get(m.group(1), 0) + 1
-    return {"rc": rc, "wall_s": round(wall, 1), "engine_starts": sum(starts.values()), "starts_per_model": starts,
-            "summary": json.loads((out / "sweep.json").read_text())}
+    return {
+        "rc": rc,
+        "wall_s": round(wall, 1),
+        "engine_starts": sum(starts.values()),
+        "starts_per_model": starts,
+        "summary": json.loads((out / "sweep.json").read_text()),
+    }
 
 
 def _bytes(path: Path) -> bytes | None:
@@ -103,13 +112,20 @@ def compare(work: Path) -> dict:
         same = {k: b.get(k) == a.get(k) for k in ("status", "verdict", "updates")}
         for stage in ("baseline", "distilled"):
             # both absent (a cell that stopped before the stage) counts as the same
-            same[f"{stage} samples"] = _bytes(Path(b["dir"]) / stage / "samples.jsonl") == \
-                _bytes(Path(a["dir"]) / stage / "samples.jsonl")
+            same[f"{stage} samples"] = _bytes(Path(b["dir"]) / stage / "samples.jsonl") == _bytes(
+                Path(a["dir"]) / stage / "samples.jsonl"
+            )
         cells[a["name"]] = {"status": a["status"], "verdict": a.get("verdict"), "same": same}
-    files = {w: {p.name: p.read_bytes() for p in (work / w / "_generations" / "generations").glob("*.jsonl")}
-             for w in ("before", "after")}
-    return {"cells": cells, "all_cells_identical": all(all(c["same"].values()) for c in cells.values()),
-            "generation_files": sorted(files["after"]), "generations_identical": files["before"] == files["after"]}
+    files = {
+        w: {p.name: p.read_bytes() for p in (work / w / "_generations" / "generations").glob("*.jsonl")}
+        for w in ("before", "after")
+    }
+    return {
+        "cells": cells,
+        "all_cells_identical": all(all(c["same"].values()) for c in cells.values()),
+        "generation_files": sorted(files["after"]),
+        "generations_identical": files["before"] == files["after"],
+    }
 
 
 def main() -> None:
@@ -124,11 +140,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     grid = write_grid(work, build_students(work / "models"), args.limit)
     results = json.loads((work / "results.json").read_text()) if (work / "results.json").is_file() else {}
-    for which in (("before", "after") if args.which == "both" else (args.which,)):
+    for which in ("before", "after") if args.which == "both" else (args.which,):
         r = sweep(which, grid, work, (args.before_tree if which == "before" else args.after_tree).resolve())
         s = r.pop("summary")
-        r.update(counts=s["counts"], generations=s["generations"], baselines=s["baselines"],
-                 sweep_json_engines=s.get("engines"))
+        r.update(counts=s["counts"], generations=s["generations"], baselines=s["baselines"], sweep_json_engines=s.get("engines"))
         results[which] = r
         (work / "results.json").write_text(json.dumps(results, indent=1))
         print(which, json.dumps({k: v for k, v in r.items() if k != "sweep_json_engines"}), flush=True)

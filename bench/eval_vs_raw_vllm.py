@@ -65,8 +65,9 @@ def mode_prompts(a, path: str, out: Path) -> None:
         def generate_until(self, requests, disable_tqdm=False):
             for r in requests:
                 context, kw = r.args
-                captured.append({"prompt": context, "max_tokens": int(kw.get("max_gen_toks", 256)),
-                                 "stop": list(kw.get("until") or [])})
+                captured.append(
+                    {"prompt": context, "max_tokens": int(kw.get("max_gen_toks", 256)), "stop": list(kw.get("until") or [])}
+                )
             return [""] * len(requests)
 
         def loglikelihood(self, requests, disable_tqdm=False):
@@ -102,8 +103,22 @@ def mode_raw(a, path: str, out: Path, prompts: Path) -> None:
 
 def run_mode(mode: str, a, tmp: Path, i: int) -> tuple[float, list[str]]:
     out = tmp / f"{mode}-{i}.json"
-    cmd = [sys.executable, __file__, "--model", a.model, "--task", a.task, "--synthetic-n", str(a.synthetic_n),
-           "--mode", mode, "--out", str(out), "--prompts", str(tmp / "prompts.json")]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--model",
+        a.model,
+        "--task",
+        a.task,
+        "--synthetic-n",
+        str(a.synthetic_n),
+        "--mode",
+        mode,
+        "--out",
+        str(out),
+        "--prompts",
+        str(tmp / "prompts.json"),
+    ]
     if a.limit:
         cmd += ["--limit", str(a.limit)]
     t0 = time.perf_counter()
@@ -138,9 +153,26 @@ def main() -> int:
         mode_raw(a, path, Path(a.out), Path(a.prompts))
         return 0
     tmp = Path(tempfile.mkdtemp(prefix="cotgap-bench-"))
-    subprocess.run([sys.executable, __file__, "--model", a.model, "--task", a.task, "--synthetic-n", str(a.synthetic_n),
-                    "--mode", "prompts", "--out", str(tmp / "prompts.json")] + (["--limit", str(a.limit)] if a.limit else []),
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--model",
+            a.model,
+            "--task",
+            a.task,
+            "--synthetic-n",
+            str(a.synthetic_n),
+            "--mode",
+            "prompts",
+            "--out",
+            str(tmp / "prompts.json"),
+        ]
+        + (["--limit", str(a.limit)] if a.limit else []),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     n = len(json.loads((tmp / "prompts.json").read_text()))
     times = {"cotgap": [], "raw": []}
     texts = {}
@@ -151,8 +183,19 @@ def main() -> int:
             print(f"{mode:7s} run {i + 1}: {seconds:7.1f} s", flush=True)
     ratio = statistics.median(times["cotgap"]) / statistics.median(times["raw"])
     same = sum(x == y for x, y in zip(texts["cotgap"], texts["raw"]))
-    print(json.dumps({"model": a.model, "task": a.task, "prompts": n, "cotgap_s": times["cotgap"], "raw_s": times["raw"],
-                      "ratio_median": round(ratio, 3), "identical_texts": f"{same}/{n}"}))
+    print(
+        json.dumps(
+            {
+                "model": a.model,
+                "task": a.task,
+                "prompts": n,
+                "cotgap_s": times["cotgap"],
+                "raw_s": times["raw"],
+                "ratio_median": round(ratio, 3),
+                "identical_texts": f"{same}/{n}",
+            }
+        )
+    )
     return 0
 
 

@@ -101,11 +101,16 @@ def make_examples(n: int, seed: int = 0) -> list[dict]:
     out = []
     for i, ex in enumerate(task.generate(n, seed=seed)):
         rationale = task.rationale(ex, verbosity="long" if i % 2 else "short")
-        out.append({"source": "scripted", "messages": [
-            {"role": "system", "content": system},
-            {"role": "user", "content": f"Q: {ex['input']}\nA: Let's think step by step.\n"},
-            {"role": "assistant", "content": rationale},
-        ]})
+        out.append(
+            {
+                "source": "scripted",
+                "messages": [
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": f"Q: {ex['input']}\nA: Let's think step by step.\n"},
+                    {"role": "assistant", "content": rationale},
+                ],
+            }
+        )
     return out
 
 
@@ -120,8 +125,13 @@ def write_llamafactory_dataset(examples: list[dict], data_dir: Path) -> None:
         turns = [{"from": tags[m["role"]], "value": m["content"]} for m in ex["messages"] if m["role"] != "system"]
         rows.append({"conversations": turns, "system": system[0] if system else ""})
     (data_dir / f"{DATASET}.json").write_text(json.dumps(rows, indent=1))
-    info = {DATASET: {"file_name": f"{DATASET}.json", "formatting": "sharegpt",
-                      "columns": {"messages": "conversations", "system": "system"}}}
+    info = {
+        DATASET: {
+            "file_name": f"{DATASET}.json",
+            "formatting": "sharegpt",
+            "columns": {"messages": "conversations", "system": "system"},
+        }
+    }
     (data_dir / "dataset_info.json").write_text(json.dumps(info, indent=1))
 
 
@@ -129,15 +139,34 @@ def llamafactory_config(case: Case, model: Path, data_dir: Path, out: Path) -> d
     """The ``llamafactory-cli train`` YAML for ``case`` (LoRA: LLaMA-Factory's default rank, alpha and
     dropout on all linear layers)."""
     cfg = {
-        "model_name_or_path": str(model), "trust_remote_code": False,
-        "stage": "sft", "do_train": True, "finetuning_type": case.method,
-        "dataset": DATASET, "dataset_dir": str(data_dir), "template": "qwen", "cutoff_len": case.cutoff_len,
-        "tokenized_path": str(out / "tokenized"), "overwrite_cache": True, "preprocessing_num_workers": None,
-        "output_dir": str(out / "model"), "overwrite_output_dir": True, "save_strategy": "no",
-        "logging_steps": 1, "plot_loss": False, "report_to": "none",
-        "per_device_train_batch_size": case.batch_size, "gradient_accumulation_steps": 1,
-        "learning_rate": case.learning_rate, "num_train_epochs": case.epochs, "lr_scheduler_type": "cosine",
-        "warmup_ratio": 0.0, "seed": case.seed, "bf16": False, "fp16": False, "dataloader_num_workers": 0,
+        "model_name_or_path": str(model),
+        "trust_remote_code": False,
+        "stage": "sft",
+        "do_train": True,
+        "finetuning_type": case.method,
+        "dataset": DATASET,
+        "dataset_dir": str(data_dir),
+        "template": "qwen",
+        "cutoff_len": case.cutoff_len,
+        "tokenized_path": str(out / "tokenized"),
+        "overwrite_cache": True,
+        "preprocessing_num_workers": None,
+        "output_dir": str(out / "model"),
+        "overwrite_output_dir": True,
+        "save_strategy": "no",
+        "logging_steps": 1,
+        "plot_loss": False,
+        "report_to": "none",
+        "per_device_train_batch_size": case.batch_size,
+        "gradient_accumulation_steps": 1,
+        "learning_rate": case.learning_rate,
+        "num_train_epochs": case.epochs,
+        "lr_scheduler_type": "cosine",
+        "warmup_ratio": 0.0,
+        "seed": case.seed,
+        "bf16": False,
+        "fp16": False,
+        "dataloader_num_workers": 0,
     }
     if case.method == "lora":
         cfg["lora_target"] = "all"
@@ -155,18 +184,29 @@ def run_llamafactory(case: Case, model: Path, data_dir: Path, out: Path, *, time
     out.mkdir(parents=True, exist_ok=True)
     config = out / "train.yaml"
     config.write_text(yaml.safe_dump(llamafactory_config(case, model, data_dir, out)))
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "DISABLE_VERSION_CHECK": "1", "WANDB_DISABLED": "true",
-           "HF_HUB_OFFLINE": "1", "FORCE_TORCHRUN": "0", "USE_MODELSCOPE_HUB": "0"}
+    env = {
+        **os.environ,
+        "CUDA_VISIBLE_DEVICES": "",
+        "DISABLE_VERSION_CHECK": "1",
+        "WANDB_DISABLED": "true",
+        "HF_HUB_OFFLINE": "1",
+        "FORCE_TORCHRUN": "0",
+        "USE_MODELSCOPE_HUB": "0",
+    }
     env.pop("PYTHONPATH", None)
     started = time.monotonic()
-    proc = subprocess.run([str(cli), "train", str(config)], env=env, cwd=out, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run([str(cli), "train", str(config)], env=env, cwd=out, capture_output=True, text=True, timeout=timeout)
     (out / "llamafactory.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise RuntimeError(f"llamafactory-cli train failed ({proc.returncode}); tail:\n{(proc.stdout + proc.stderr)[-3000:]}")
     state = json.loads((out / "model" / "trainer_state.json").read_text())
-    return {"rows": tokenized_rows(out / "tokenized"), "losses": step_losses(state["log_history"]),
-            "updates": int(state["global_step"]), "weights": out / "model", "seconds": time.monotonic() - started}
+    return {
+        "rows": tokenized_rows(out / "tokenized"),
+        "losses": step_losses(state["log_history"]),
+        "updates": int(state["global_step"]),
+        "weights": out / "model",
+        "seconds": time.monotonic() - started,
+    }
 
 
 def tokenized_rows(path: Path) -> list[dict]:
@@ -186,9 +226,18 @@ def cotgap_config(case: Case):
     """cotgap's ``TrainConfig`` with the case's hyperparameters; everything else its default."""
     from cotgap.backends.training import TrainConfig
 
-    return TrainConfig(method=case.method, learning_rate=case.learning_rate, epochs=case.epochs,
-                       per_device_batch_size=case.batch_size, grad_accum=1, scheduler="cosine", warmup_ratio=0.0,
-                       max_length=case.cutoff_len, bf16=False, seed=case.seed)
+    return TrainConfig(
+        method=case.method,
+        learning_rate=case.learning_rate,
+        epochs=case.epochs,
+        per_device_batch_size=case.batch_size,
+        grad_accum=1,
+        scheduler="cosine",
+        warmup_ratio=0.0,
+        max_length=case.cutoff_len,
+        bf16=False,
+        seed=case.seed,
+    )
 
 
 def cotgap_rows(model: Path, examples: list[dict], cfg) -> list[dict]:
@@ -210,8 +259,13 @@ def run_cotgap(case: Case, model: Path, examples: list[dict], out: Path) -> dict
     started = time.monotonic()
     result = train_sft(str(model), examples, out, cfg, progress=False, log=lambda *_: None)
     weights = Path(result.adapter_path) if case.method == "lora" else Path(result.path)
-    return {"rows": cotgap_rows(model, examples, cfg), "losses": {int(h["step"]): float(h["loss"]) for h in result.loss_history},
-            "updates": int(result.updates), "weights": weights, "seconds": time.monotonic() - started}
+    return {
+        "rows": cotgap_rows(model, examples, cfg),
+        "losses": {int(h["step"]): float(h["loss"]) for h in result.loss_history},
+        "updates": int(result.updates),
+        "weights": weights,
+        "seconds": time.monotonic() - started,
+    }
 
 
 def weight_difference(a: Path, b: Path) -> dict:
@@ -235,8 +289,12 @@ def weight_difference(a: Path, b: Path) -> dict:
         max_abs = max(max_abs, (x - y).abs().max().item())
         diff_sq += (x - y).pow(2).sum().item()
         ref_sq += y.pow(2).sum().item()
-    return {"tensors": len(common), "only_one_side": sorted(set(ta) ^ set(tb)), "max_abs": max_abs,
-            "rel_l2": math.sqrt(diff_sq) / max(math.sqrt(ref_sq), 1e-30)}
+    return {
+        "tensors": len(common),
+        "only_one_side": sorted(set(ta) ^ set(tb)),
+        "max_abs": max_abs,
+        "rel_l2": math.sqrt(diff_sq) / max(math.sqrt(ref_sq), 1e-30),
+    }
 
 
 def compare(lf: dict, cg: dict) -> dict:
@@ -248,8 +306,10 @@ def compare(lf: dict, cg: dict) -> dict:
         "rows": {"llamafactory": len(lf["rows"]), "cotgap": len(cg["rows"])},
         "input_ids_identical": sum(a["input_ids"] == b["input_ids"] for a, b in pairs),
         "labels_identical": sum(a["labels"] == b["labels"] for a, b in pairs),
-        "trained_tokens": {"llamafactory": sum(sum(t != -100 for t in r["labels"]) for r in lf["rows"]),
-                           "cotgap": sum(sum(t != -100 for t in r["labels"]) for r in cg["rows"])},
+        "trained_tokens": {
+            "llamafactory": sum(sum(t != -100 for t in r["labels"]) for r in lf["rows"]),
+            "cotgap": sum(sum(t != -100 for t in r["labels"]) for r in cg["rows"]),
+        },
         "updates": {"llamafactory": lf["updates"], "cotgap": cg["updates"]},
         "logged_steps": {"llamafactory": len(lf["losses"]), "cotgap": len(cg["losses"]), "common": len(steps)},
         "max_abs_delta_loss": max(deltas) if deltas else None,
@@ -263,10 +323,15 @@ def identical(result: dict) -> bool:
     """The parity criterion: every row's tokens and labels equal, the same updates, every step's
     loss within 1e-5."""
     n = result["rows"]["llamafactory"]
-    return (result["rows"]["cotgap"] == n and result["input_ids_identical"] == n and result["labels_identical"] == n
-            and result["updates"]["llamafactory"] == result["updates"]["cotgap"]
-            and result["logged_steps"]["common"] == result["updates"]["cotgap"]
-            and result["max_abs_delta_loss"] is not None and result["max_abs_delta_loss"] < 1e-5)
+    return (
+        result["rows"]["cotgap"] == n
+        and result["input_ids_identical"] == n
+        and result["labels_identical"] == n
+        and result["updates"]["llamafactory"] == result["updates"]["cotgap"]
+        and result["logged_steps"]["common"] == result["updates"]["cotgap"]
+        and result["max_abs_delta_loss"] is not None
+        and result["max_abs_delta_loss"] < 1e-5
+    )
 
 
 def run_case(case: Case, work: Path) -> dict:
@@ -285,11 +350,13 @@ def run_case(case: Case, work: Path) -> dict:
 def summary(name: str, r: dict) -> str:
     """One line for a case's result."""
     w, delta = r["weights"], r["max_abs_delta_loss"]
-    return (f"{name:12s} parity={r['parity']} rows LF {r['rows']['llamafactory']} cotgap {r['rows']['cotgap']}, "
-            f"ids identical {r['input_ids_identical']}, labels identical {r['labels_identical']}, "
-            f"updates LF {r['updates']['llamafactory']} cotgap {r['updates']['cotgap']}, "
-            f"max|Δloss| {float('nan') if delta is None else delta:.2e}, "
-            f"weights max|Δ| {w['max_abs']:.2e} rel L2 {w['rel_l2']:.2e}")
+    return (
+        f"{name:12s} parity={r['parity']} rows LF {r['rows']['llamafactory']} cotgap {r['rows']['cotgap']}, "
+        f"ids identical {r['input_ids_identical']}, labels identical {r['labels_identical']}, "
+        f"updates LF {r['updates']['llamafactory']} cotgap {r['updates']['cotgap']}, "
+        f"max|Δloss| {float('nan') if delta is None else delta:.2e}, "
+        f"weights max|Δ| {w['max_abs']:.2e} rel L2 {w['rel_l2']:.2e}"
+    )
 
 
 def versions() -> dict:
@@ -297,11 +364,14 @@ def versions() -> dict:
     import torch
     import transformers
 
-    freeze = subprocess.run([str(llamafactory_venv() / "bin" / "python"), "-m", "pip", "freeze"], capture_output=True,
-                            text=True).stdout.splitlines()
+    freeze = subprocess.run(
+        [str(llamafactory_venv() / "bin" / "python"), "-m", "pip", "freeze"], capture_output=True, text=True
+    ).stdout.splitlines()
     keep = ("llamafactory", "torch", "transformers", "peft", "accelerate", "datasets", "trl")
-    return {"llamafactory_env": [line for line in freeze if line.split("==")[0].lower() in keep],
-            "cotgap_env": {"torch": torch.__version__, "transformers": transformers.__version__}}
+    return {
+        "llamafactory_env": [line for line in freeze if line.split("==")[0].lower() in keep],
+        "cotgap_env": {"torch": torch.__version__, "transformers": transformers.__version__},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -324,8 +394,17 @@ def main(argv: list[str] | None = None) -> int:
             results.append(r)
             print(summary(name, r), flush=True)
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps({"command": "python bench/llamafactory_parity.py " + " ".join(argv or sys.argv[1:]),
-                                 "versions": versions(), "results": results}, indent=2, default=str))
+    a.out.write_text(
+        json.dumps(
+            {
+                "command": "python bench/llamafactory_parity.py " + " ".join(argv or sys.argv[1:]),
+                "versions": versions(),
+                "results": results,
+            },
+            indent=2,
+            default=str,
+        )
+    )
     print(f"written {a.out}")
     return 0 if all(r["parity"] for r in results) else 1
 

@@ -34,8 +34,14 @@ def main():
             t0 = time.time()
             summary, recs = evaluation.run(lm, task)
             words = sum(len(r["response"].split()) for r in recs) / max(1, len(recs))
-            row = {"task": t, "model": m, "accuracy": round(100 * summary["accuracy"], 1),
-                   "seconds": round(time.time() - t0, 1), "mean_words": round(words, 1), "n": summary["n"]}
+            row = {
+                "task": t,
+                "model": m,
+                "accuracy": round(100 * summary["accuracy"], 1),
+                "seconds": round(time.time() - t0, 1),
+                "mean_words": round(words, 1),
+                "n": summary["n"],
+            }
             rows.append(row)
             print(row, flush=True)
     if a.csv:

@@ -22,28 +22,35 @@ from pathlib import Path
 def verdict(r: dict) -> str:
     d = r["difference"]
     p = d.get("p_value")
-    return (f"{r['baseline']['accuracy']:.1f} → {r['distilled']['accuracy']:.1f} "
-            f"({d.get('wins', '?')} wins / {d.get('losses', '?')} losses, McNemar p = "
-            f"{'—' if p is None else f'{p:.3g}'}): **{r['verdict']}**")
+    return (
+        f"{r['baseline']['accuracy']:.1f} → {r['distilled']['accuracy']:.1f} "
+        f"({d.get('wins', '?')} wins / {d.get('losses', '?')} losses, McNemar p = "
+        f"{'—' if p is None else f'{p:.3g}'}): **{r['verdict']}**"
+    )
 
 
 def mind(run: Path, r: dict) -> str:
     t = r["strategy_records"]["mind.training"]
 
     def spread(summary):
-        per = "; ".join(f"{k}: mean {v['mean']:.3f} [{v['min']:.3f}, {v['max']:.3f}]"
-                        for k, v in summary["by_source_perspective"].items())
+        per = "; ".join(
+            f"{k}: mean {v['mean']:.3f} [{v['min']:.3f}, {v['max']:.3f}]" for k, v in summary["by_source_perspective"].items()
+        )
         return f"spread {summary['spread']:.3f}, {summary['differ_from_1']} ≠ 1 — {per}"
 
     probe = t.get("probe") or {}
-    return (f"first update: {spread(t['weights_first_update'])}<br>final: {spread(t['weights_final'])}<br>"
-            f"probe: {probe.get('examples')} rationales, {probe.get('tokens')} tokens, {probe.get('seconds')} s")
+    return (
+        f"first update: {spread(t['weights_first_update'])}<br>final: {spread(t['weights_final'])}<br>"
+        f"probe: {probe.get('examples')} rationales, {probe.get('tokens')} tokens, {probe.get('seconds')} s"
+    )
 
 
 def micota(run: Path, r: dict) -> str:
     v = r["strategy_records"]["micota.ta_intermediate"]
-    return (f"mean tokens short parent / TA / long parent: {v['short_parent']} / {v['ta']} / {v['long_parent']} — "
-            f"intermediate: **{v['intermediate']}**")
+    return (
+        f"mean tokens short parent / TA / long parent: {v['short_parent']} / {v['ta']} / {v['long_parent']} — "
+        f"intermediate: **{v['intermediate']}**"
+    )
 
 
 def mix(run: Path, r: dict) -> str:
@@ -58,17 +65,20 @@ def mix(run: Path, r: dict) -> str:
     n = {True: 0, False: 0}
     for row in rows:
         n[str(row.get("model")) == strong or str(row.get("source", "")).startswith(strong)] += len(
-            tok(row["response"].strip(), add_special_tokens=False)["input_ids"])
+            tok(row["response"].strip(), add_special_tokens=False)["input_ids"]
+        )
     share = n[True] / max(1, n[True] + n[False])
-    return (f"target {rec['mix.ratio']['target']}, achieved in examples {rec['mix.ratio']['achieved']} "
-            f"({rec['mix.examples_per_source']}), in tokens {share:.3f} ({n[True]} strong / {n[False]} easy)")
+    return (
+        f"target {rec['mix.ratio']['target']}, achieved in examples {rec['mix.ratio']['achieved']} "
+        f"({rec['mix.examples_per_source']}), in tokens {share:.3f} ({n[True]} strong / {n[False]} easy)"
+    )
 
 
 def times(log: Path) -> str:
     text = log.read_text()
     wall = re.search(r"Elapsed \(wall clock\) time.*: (\S+)", text)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    return f"{wall.group(1) if wall else '?'} wall, peak {int(rss.group(1)) / 1024 ** 2:.1f} GB" if rss else "?"
+    return f"{wall.group(1) if wall else '?'} wall, peak {int(rss.group(1)) / 1024**2:.1f} GB" if rss else "?"
 
 
 def main() -> None:

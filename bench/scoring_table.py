@@ -38,8 +38,14 @@ def main() -> int:
             t0 = time.time()
             summary, _ = evaluation.run(lm, task)
             acc = summary["accuracy_by_scoring"]
-            row = {"model": m, "task": t, "n": summary["n"], "strict": round(100 * acc.get("strict", float("nan")), 1),
-                   "robust": round(100 * acc.get("robust", float("nan")), 1), "seconds": round(time.time() - t0, 1)}
+            row = {
+                "model": m,
+                "task": t,
+                "n": summary["n"],
+                "strict": round(100 * acc.get("strict", float("nan")), 1),
+                "robust": round(100 * acc.get("robust", float("nan")), 1),
+                "seconds": round(time.time() - t0, 1),
+            }
             rows.append(row)
             print("ROW", row, flush=True)
         generation.close()

@@ -10,17 +10,42 @@ from cotgap.hookspecs import hookimpl
 from cotgap.strategy import PlannedGeneration, Strategy
 
 __version__ = "0.1.0"
-__all__ = ["CAPACITY_RATIO", "PlannedGeneration", "PluginError", "ProtocolError", "Record", "RunContext", "Strategy",
-           "TrainConfig", "TrainResult", "UserError", "gather_example_losses", "hookimpl", "human_size",
-           "per_example_loss", "resolve_model", "tokenize", "weighted_mean", "weighted_trainer_class"]
+__all__ = [
+    "CAPACITY_RATIO",
+    "PlannedGeneration",
+    "PluginError",
+    "ProtocolError",
+    "Record",
+    "RunContext",
+    "Strategy",
+    "TrainConfig",
+    "TrainResult",
+    "UserError",
+    "gather_example_losses",
+    "hookimpl",
+    "human_size",
+    "per_example_loss",
+    "resolve_model",
+    "tokenize",
+    "weighted_mean",
+    "weighted_trainer_class",
+]
 
 #: public names that load on first use, and the module each comes from
-_LAZY = {"TrainResult": "cotgap.backends.train_result", "TrainConfig": "cotgap.training_config",
-         "per_example_loss": "cotgap.backends.training", "weighted_trainer_class": "cotgap.backends.training",
-         "gather_example_losses": "cotgap.backends.training", "weighted_mean": "cotgap.backends.training",
-         "tokenize": "cotgap.backends.training",
-         "RunContext": "cotgap.pipeline.context", "Record": "cotgap.records", "human_size": "cotgap.protocol.rules",
-         "CAPACITY_RATIO": "cotgap.protocol.constants", "resolve_model": "cotgap.models.resolve"}
+_LAZY = {
+    "TrainResult": "cotgap.backends.train_result",
+    "TrainConfig": "cotgap.training_config",
+    "per_example_loss": "cotgap.backends.training",
+    "weighted_trainer_class": "cotgap.backends.training",
+    "gather_example_losses": "cotgap.backends.training",
+    "weighted_mean": "cotgap.backends.training",
+    "tokenize": "cotgap.backends.training",
+    "RunContext": "cotgap.pipeline.context",
+    "Record": "cotgap.records",
+    "human_size": "cotgap.protocol.rules",
+    "CAPACITY_RATIO": "cotgap.protocol.constants",
+    "resolve_model": "cotgap.models.resolve",
+}
 
 
 #: exported names whose home module calls them otherwise

@@ -91,8 +91,13 @@ class Capture:
             fd = _fileno(c.file)
             if fd in self._saved:
                 old = c.file
-                c.file = open(os.dup(self._saved[fd]), "w", buffering=1, encoding=getattr(old, "encoding", None)
-                              or "utf-8", errors="replace")
+                c.file = open(
+                    os.dup(self._saved[fd]),
+                    "w",
+                    buffering=1,
+                    encoding=getattr(old, "encoding", None) or "utf-8",
+                    errors="replace",
+                )
                 self._console_files.append((c, old))
         _point_fds_at(log_fd, FDS if self.path is not None else (1,))
         self._streams = (sys.stdout, sys.stderr)
@@ -131,8 +136,9 @@ class Capture:
             console.file.close()
             console.file = old
         self._console_files = []
-        if self.path is not None and (self.discard or (self.temporary and self.path.exists()
-                                                      and self.path.stat().st_size <= len(self._header))):
+        if self.path is not None and (
+            self.discard or (self.temporary and self.path.exists() and self.path.stat().st_size <= len(self._header))
+        ):
             self.path.unlink(missing_ok=True)
 
     # -- moving the log ---------------------------------------------------------------------------

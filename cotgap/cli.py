@@ -56,13 +56,20 @@ class CotgapGroup(click.Group):
             sys.exit(130)
         except Exception as exc:  # internal failure: keep the traceback in a file, one line on screen
             if _disk_full(exc):
-                err.print("[bold red]error:[/] no space left on device; finished stages are kept — free space and "
-                          "re-run the same command to resume", highlight=False, soft_wrap=True)
+                err.print(
+                    "[bold red]error:[/] no space left on device; finished stages are kept — free space and "
+                    "re-run the same command to resume",
+                    highlight=False,
+                    soft_wrap=True,
+                )
                 sys.exit(3)
             path = _save_traceback()
             where = (f"traceback in {path}" if path else "no writable place for the traceback") + output.log_note()
-            err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-                      f"({where})", highlight=False, soft_wrap=True)
+            err.print(
+                f"[bold red]internal error:[/] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} ({where})",
+                highlight=False,
+                soft_wrap=True,
+            )
             sys.exit(1)
 
 
@@ -99,9 +106,13 @@ def _save_traceback() -> str | None:
 
 @click.group(cls=CotgapGroup)
 @click.version_option(package_name="cotgap")
-@click.option("-v", "--verbose", is_flag=True,
-              help="Show engine and library output (warnings, their own progress bars) as it comes, instead of "
-                   "keeping it in the run's logs/engines.log.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show engine and library output (warnings, their own progress bars) as it comes, instead of "
+    "keeping it in the run's logs/engines.log.",
+)
 @click.pass_context
 def cli(ctx, verbose):
     """cotgap — chain-of-thought distillation under the practical protocol."""
@@ -125,21 +136,49 @@ def cli(ctx, verbose):
 @click.option("--include-path", multiple=True, help="Extra folder of lm-eval task YAMLs.")
 @click.option("--threads", type=int, default=None, help="Torch/OMP threads (default 1 on <=2 cores).")
 @click.option("--backend", type=click.Choice(["auto", "vllm", "hf"]), default=None, help="Generation backend.")
-@click.option("--ablation", type=click.Choice(ABLATIONS), default=None,
-              help="Named ablation (labelled in every output).")
-@click.option("--scoring", type=click.Choice(["robust", "strict"]), default=None,
-              help="Scoring that decides correctness (teacher filter and verdict); both are reported.")
+@click.option("--ablation", type=click.Choice(ABLATIONS), default=None, help="Named ablation (labelled in every output).")
+@click.option(
+    "--scoring",
+    type=click.Choice(["robust", "strict"]),
+    default=None,
+    help="Scoring that decides correctness (teacher filter and verdict); both are reported.",
+)
 @click.option("--force", is_flag=True, help="--out holds another config's run: start it afresh (deletes that run).")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout (stage lines go to stderr).")
-def run(strategy, config_file, task, student, teachers, out, limit, data_dir, include_path, threads, backend, ablation,
-        scoring, force, as_json):
+def run(
+    strategy,
+    config_file,
+    task,
+    student,
+    teachers,
+    out,
+    limit,
+    data_dir,
+    include_path,
+    threads,
+    backend,
+    ablation,
+    scoring,
+    force,
+    as_json,
+):
     """Run baseline -> generate -> filter -> train -> evaluate -> report."""
     from cotgap import config as config_mod
     from cotgap.backends import runtime
 
-    overrides = {"strategy": strategy, "task": task, "student": student, "teachers": teachers, "out": out,
-                 "limit": limit, "data_dir": data_dir, "include_path": include_path, "threads": threads,
-                 "ablation": ablation, "scoring": scoring}
+    overrides = {
+        "strategy": strategy,
+        "task": task,
+        "student": student,
+        "teachers": teachers,
+        "out": out,
+        "limit": limit,
+        "data_dir": data_dir,
+        "include_path": include_path,
+        "threads": threads,
+        "ablation": ablation,
+        "scoring": scoring,
+    }
     embedded = config_mod.embedded_default_applies(config_file, overrides)
     cfg = config_mod.load(config_file, overrides, base=config_mod.EMBEDDED_DEFAULT if embedded else None)
     if backend:
@@ -150,9 +189,11 @@ def run(strategy, config_file, task, student, teachers, out, limit, data_dir, in
 
     stage = _stage_console(as_json)
     if embedded:
-        stage.print(f"[dim]embedded default: {cfg.task} ({cfg.synthetic_n} examples) · student {cfg.student} · "
-                    f"teacher {', '.join(cfg.teachers)} · LoRA lr {cfg.training.lr():g} "
-                    "(README: The embedded default; name a task, student or teacher to leave it)[/]")
+        stage.print(
+            f"[dim]embedded default: {cfg.task} ({cfg.synthetic_n} examples) · student {cfg.student} · "
+            f"teacher {', '.join(cfg.teachers)} · LoRA lr {cfg.training.lr():g} "
+            "(README: The embedded default; name a task, student or teacher to leave it)[/]"
+        )
     with output.chatter(consoles=(console, err), name="cotgap-run", json_stdout=as_json) as chatter:
         runner = Runner(cfg, stage, force=force).prepare()
         chatter.move(output.run_log(runner.run.path))
@@ -164,8 +205,9 @@ def run(strategy, config_file, task, student, teachers, out, limit, data_dir, in
         click.echo(json.dumps(report, indent=2, default=str))
         return
     run_report.render(report, console)
-    console.print(f"report: {runner.run.path / 'report.json'}  plot: {png}  "
-                  f"(computed: {', '.join(report['run']['computed']) or 'nothing'})")
+    console.print(
+        f"report: {runner.run.path / 'report.json'}  plot: {png}  (computed: {', '.join(report['run']['computed']) or 'nothing'})"
+    )
 
 
 def _stage_console(json_stdout: bool) -> Console:
@@ -221,8 +263,15 @@ def models(as_json):
     for c in ("name", "model", "params", "chat", "package(s)", "fetched", "converted"):
         t.add_column(c)
     for r in rows:
-        t.add_row(r["name"], r["title"], f"{r['params'] / 1e6:.0f}M", "yes" if r["chat_template"] else "no",
-                  r["packages"], r["fetched"], "[green]yes[/]" if r["converted"] else "no")
+        t.add_row(
+            r["name"],
+            r["title"],
+            f"{r['params'] / 1e6:.0f}M",
+            "yes" if r["chat_template"] else "no",
+            r["packages"],
+            r["fetched"],
+            "[green]yes[/]" if r["converted"] else "no",
+        )
     console.print(t)
 
 
@@ -242,20 +291,28 @@ def tasks(include_path, data_dir, as_json):
 
     t = Table(title="cotgap tasks")
     for c in ("task", "group", "source", "data", "train", "test"):
-        t.add_column(c, justify="right" if c in ("train", "test") else "left",
-                     no_wrap=c in ("group", "train", "test"), overflow="fold")
+        t.add_column(
+            c, justify="right" if c in ("train", "test") else "left", no_wrap=c in ("group", "train", "test"), overflow="fold"
+        )
     for r in rows:
         sizes = ("[yellow]no data[/]", "") if r["train"] is None else (str(r["train"]), str(r["test"]))
         t.add_row(r["task"], r["group"], r["source"], r["data"], *sizes)
     console.print(t)
 
 
-
 @cli.command("select")
-@click.option("--icl-table", type=click.Path(dir_okay=False),
-              help="CSV task,model,role,accuracy (role teacher|student, accuracy in percent).")
-@click.option("--threshold", type=float, default=SELECTION_THRESHOLD, show_default=True,
-              help="Select a task when mean teacher − mean student accuracy exceeds this (points, strictly).")
+@click.option(
+    "--icl-table",
+    type=click.Path(dir_okay=False),
+    help="CSV task,model,role,accuracy (role teacher|student, accuracy in percent).",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=SELECTION_THRESHOLD,
+    show_default=True,
+    help="Select a task when mean teacher − mean student accuracy exceeds this (points, strictly).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--measure", is_flag=True, help="Measure the table first: few-shot CoT on each task's test split.")
 @click.option("--task", "tasks", multiple=True, help="With --measure: task (repeat).")
@@ -263,14 +320,33 @@ def tasks(include_path, data_dir, as_json):
 @click.option("--student", "students", multiple=True, help="With --measure: student model (repeat).")
 @click.option("--out", default=None, help="With --measure: CSV to write (default icl-table.csv).")
 @click.option("--limit", type=int, default=None, help="With --measure: at most N test examples.")
-@click.option("--synthetic-n", type=int, default=RunConfig.synthetic_n, show_default=True,
-              help="Examples generated per synthetic task (split 3:2), as in `cotgap run`.")
+@click.option(
+    "--synthetic-n",
+    type=int,
+    default=RunConfig.synthetic_n,
+    show_default=True,
+    help="Examples generated per synthetic task (split 3:2), as in `cotgap run`.",
+)
 @click.option("--data-dir", default=None, help="Folder with benchmark data (or COTGAP_DATA_DIR).")
 @click.option("--include-path", multiple=True, help="Extra folder of lm-eval task YAMLs.")
 @click.option("--threads", type=int, default=None, help="Torch/OMP threads.")
 @click.option("--backend", type=click.Choice(["auto", "vllm", "hf"]), default="auto", help="Generation backend.")
-def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students, out, limit, synthetic_n,
-               data_dir, include_path, threads, backend):
+def select_cmd(
+    icl_table,
+    threshold,
+    as_json,
+    measure,
+    tasks,
+    teachers,
+    students,
+    out,
+    limit,
+    synthetic_n,
+    data_dir,
+    include_path,
+    threads,
+    backend,
+):
     """Which tasks are worth distilling: teacher − student few-shot accuracy gap above a threshold."""
     import math
 
@@ -294,15 +370,23 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
         _stage_console(True)
         # the engines' output beside the table it measured (appended: icl-table.csv -> icl-table.csv.log)
         with output.chatter(f"{icl_table}.log", consoles=(console, err), json_stdout=as_json):
-            icl.measure(tasks, teachers, students, icl_table, limit=limit, synthetic_n=synthetic_n,
-                        data_dir=data_dir, include_paths=include_path, backend=backend,
-                        log=lambda m: err.print(m, highlight=False))
+            icl.measure(
+                tasks,
+                teachers,
+                students,
+                icl_table,
+                limit=limit,
+                synthetic_n=synthetic_n,
+                data_dir=data_dir,
+                include_paths=include_path,
+                backend=backend,
+                log=lambda m: err.print(m, highlight=False),
+            )
         err.print(f"wrote {icl_table}", highlight=False)
         _log_line(err, output.STATE.log_path)
     else:
         if not icl_table:
-            raise UserError("give --icl-table FILE (CSV task,model,role,accuracy) or --measure --task … "
-                            "--teacher … --student …")
+            raise UserError("give --icl-table FILE (CSV task,model,role,accuracy) or --measure --task … --teacher … --student …")
         if out or tasks or teachers or students:
             raise UserError("--task/--teacher/--student/--out are for --measure")
     try:
@@ -311,10 +395,27 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if as_json:
-        click.echo(json.dumps({"threshold": threshold, "table": str(icl_table), "tasks": [
-            {"task": s.task, "teacher_mean": s.teacher_mean, "student_mean": s.student_mean, "gap": s.gap,
-             "selected": s.selected, "n_teachers": s.n_teachers, "n_students": s.n_students} for s in selections]},
-            indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "threshold": threshold,
+                    "table": str(icl_table),
+                    "tasks": [
+                        {
+                            "task": s.task,
+                            "teacher_mean": s.teacher_mean,
+                            "student_mean": s.student_mean,
+                            "gap": s.gap,
+                            "selected": s.selected,
+                            "n_teachers": s.n_teachers,
+                            "n_students": s.n_students,
+                        }
+                        for s in selections
+                    ],
+                },
+                indent=2,
+            )
+        )
         return
     terminal.render_selection(selections, console, threshold)
     chosen = [s.task for s in selections if s.selected]
@@ -322,27 +423,50 @@ def select_cmd(icl_table, threshold, as_json, measure, tasks, teachers, students
 
 
 @cli.command()
-@click.option("--config", "config_file", required=True, type=click.Path(dir_okay=False),
-              help="Grid YAML: tasks, students, teachers, strategies (+ any `cotgap run` setting).")
+@click.option(
+    "--config",
+    "config_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Grid YAML: tasks, students, teachers, strategies (+ any `cotgap run` setting).",
+)
 @click.option("--out", default=None, help="Sweep directory (default: the grid's out, else sweeps/<name>).")
 @click.option("--limit", type=int, default=None, help="At most N train and N test examples (overrides the grid).")
 @click.option("--backend", type=click.Choice(["auto", "vllm", "hf"]), default=None, help="Generation backend.")
 @click.option("--threads", type=int, default=None, help="Torch/OMP threads (default 1 on <=2 cores).")
-@click.option("--ablation", type=click.Choice(ABLATIONS), default=None,
-              help="Also run every cell under this ablation (filtered next to unfiltered).")
-@click.option("--dry-run", is_flag=True,
-              help="Print the plan (cells, skips, teacher-generation jobs, baselines, resources) and stop: "
-                   "no model is loaded and nothing is downloaded.")
-@click.option("--json", "as_json", is_flag=True,
-              help="JSON on stdout: with --dry-run the plan, else the sweep summary (stage lines go to stderr).")
+@click.option(
+    "--ablation",
+    type=click.Choice(ABLATIONS),
+    default=None,
+    help="Also run every cell under this ablation (filtered next to unfiltered).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan (cells, skips, teacher-generation jobs, baselines, resources) and stop: "
+    "no model is loaded and nothing is downloaded.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="JSON on stdout: with --dry-run the plan, else the sweep summary (stage lines go to stderr).",
+)
 @click.option("--no-report", is_flag=True, help="Do not build the cross-run report at the end.")
 @click.option("--force", is_flag=True, help="Cells whose directory holds another config start afresh.")
-@click.option("--executor", default="local", show_default=True,
-              help="Where the cells run: local (here, one after the other) or ray (tasks on a Ray cluster: teacher "
-                   "generations and baselines first, then the cells, each holding the grid's resources for its model).")
-@click.option("--address", default=None,
-              help="With --executor ray: the cluster's address (host:port, ray://host:port or auto; default "
-                   "RAY_ADDRESS, else a local Ray instance on this machine).")
+@click.option(
+    "--executor",
+    default="local",
+    show_default=True,
+    help="Where the cells run: local (here, one after the other) or ray (tasks on a Ray cluster: teacher "
+    "generations and baselines first, then the cells, each holding the grid's resources for its model).",
+)
+@click.option(
+    "--address",
+    default=None,
+    help="With --executor ray: the cluster's address (host:port, ray://host:port or auto; default "
+    "RAY_ADDRESS, else a local Ray instance on this machine).",
+)
 def sweep(config_file, out, limit, backend, threads, ablation, dry_run, as_json, no_report, force, executor, address):
     """Run a grid of runs with shared teacher generations, then report on it."""
     from cotgap.backends import runtime
@@ -365,12 +489,10 @@ def sweep(config_file, out, limit, backend, threads, ablation, dry_run, as_json,
 
     writable_dir(grid.out, "--out")  # before its log is opened there
     stage = _stage_console(as_json)
-    stage.print(f"[bold]cotgap sweep[/] {grid.name}: {len(grid.cells)} cells → {grid.out} "
-                f"(shared generations: {grid.cache})")
+    stage.print(f"[bold]cotgap sweep[/] {grid.name}: {len(grid.cells)} cells → {grid.out} (shared generations: {grid.cache})")
     with output.chatter(output.run_log(grid.out), consoles=(console, err), json_stdout=as_json) as chatter:
         _log_line(stage, chatter.path)
-        summary = sweep_mod.run_sweep(grid, stage, force=force, executor=executor,
-                                      ray={"address": address, "threads": threads})
+        summary = sweep_mod.run_sweep(grid, stage, force=force, executor=executor, ray={"address": address, "threads": threads})
         if not as_json:
             sweep_mod.render_summary(summary, console)
         files = None
@@ -379,8 +501,10 @@ def sweep(config_file, out, limit, backend, threads, ablation, dry_run, as_json,
     if as_json:
         click.echo(json.dumps({**summary, "report": files}, indent=2, default=str))
     if summary["counts"].get("failed"):
-        err.print(f"[bold red]{summary['counts']['failed']} cell(s) failed[/] (see {grid.out / 'sweep.json'}); "
-                  "fix and re-run the same command to resume")
+        err.print(
+            f"[bold red]{summary['counts']['failed']} cell(s) failed[/] (see {grid.out / 'sweep.json'}); "
+            "fix and re-run the same command to resume"
+        )
         sys.exit(1)
 
 
@@ -422,46 +546,91 @@ def _plot_files(report: dict) -> list[str]:
 
 @cli.command()
 @click.argument("dirs", nargs=-1, type=click.Path())
-@click.option("--csv", "csv_file", type=click.Path(dir_okay=False),
-              help="External distilled results: setting,task,teacher,student,student_size,accuracy.")
-@click.option("--baseline-csv", type=click.Path(dir_okay=False),
-              help="Pre-distillation results: task,student,student_size,accuracy.")
-@click.option("--teacher-csv", type=click.Path(dir_okay=False),
-              help="Teachers: task,teacher[,accuracy,kept,teacher_size,cot_tokens,capacity,role,…].")
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(dir_okay=False),
+    help="External distilled results: setting,task,teacher,student,student_size,accuracy.",
+)
+@click.option(
+    "--baseline-csv", type=click.Path(dir_okay=False), help="Pre-distillation results: task,student,student_size,accuracy."
+)
+@click.option(
+    "--teacher-csv",
+    type=click.Path(dir_okay=False),
+    help="Teachers: task,teacher[,accuracy,kept,teacher_size,cot_tokens,capacity,role,…].",
+)
 @click.option("--out", default=None, help="Output folder (default: the first DIR, or ./cotgap-report).")
-@click.option("--alpha", type=float, default=None,
-              help=f"Level of the exact test deciding each cell's verdict (Holm-corrected). Default: the runs' own "
-                   f"config alpha, else {ALPHA:g}.")
-@click.option("--noise-margin", type=float, default=None,
-              help="Override: a fixed margin in points for every noise comparison (cells without a test, capacity "
-                   "gap, ties between teachers). Default: --noise-z standard errors at the test-set size.")
-@click.option("--noise-z", type=float, default=NOISE_Z, show_default=True,
-              help="Standard errors of a difference of two accuracies that count as noise.")
-@click.option("--kept-ratio", type=float, default=KEPT_RATIO, show_default=True,
-              help="Kept-question ratio that breaks a tie (within noise) between teachers.")
+@click.option(
+    "--alpha",
+    type=float,
+    default=None,
+    help=f"Level of the exact test deciding each cell's verdict (Holm-corrected). Default: the runs' own "
+    f"config alpha, else {ALPHA:g}.",
+)
+@click.option(
+    "--noise-margin",
+    type=float,
+    default=None,
+    help="Override: a fixed margin in points for every noise comparison (cells without a test, capacity "
+    "gap, ties between teachers). Default: --noise-z standard errors at the test-set size.",
+)
+@click.option(
+    "--noise-z",
+    type=float,
+    default=NOISE_Z,
+    show_default=True,
+    help="Standard errors of a difference of two accuracies that count as noise.",
+)
+@click.option(
+    "--kept-ratio",
+    type=float,
+    default=KEPT_RATIO,
+    show_default=True,
+    help="Kept-question ratio that breaks a tie (within noise) between teachers.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of tables.")
 def report(dirs, csv_file, baseline_csv, teacher_csv, out, alpha, noise_margin, noise_z, kept_ratio, as_json):
     """Analyse stored runs / sweeps (or external CSV results): report.json, report.md, plots."""
     from cotgap.report import cross_run
 
-    rep, out_dir = cross_run.make_report(dirs, csv_file=csv_file, baseline_csv=baseline_csv, teacher_csv=teacher_csv,
-                                         out=out, noise_margin=noise_margin, kept_ratio_threshold=kept_ratio,
-                                         alpha=alpha, noise_z=noise_z, console=None if as_json else console)
+    rep, out_dir = cross_run.make_report(
+        dirs,
+        csv_file=csv_file,
+        baseline_csv=baseline_csv,
+        teacher_csv=teacher_csv,
+        out=out,
+        noise_margin=noise_margin,
+        kept_ratio_threshold=kept_ratio,
+        alpha=alpha,
+        noise_z=noise_z,
+        console=None if as_json else console,
+    )
     if as_json:
         click.echo(json.dumps(rep, indent=2, default=str))
         return
-    console.print(f"report: {out_dir / 'report.json'}  {out_dir / 'report.md'}  "
-                  f"plots: {', '.join(str(out_dir / f) for f in _plot_files(rep))}", highlight=False)
+    console.print(
+        f"report: {out_dir / 'report.json'}  {out_dir / 'report.md'}  "
+        f"plots: {', '.join(str(out_dir / f) for f in _plot_files(rep))}",
+        highlight=False,
+    )
 
 
 @cli.command("export")
 @click.argument("run_dir", type=click.Path())
 @click.argument("out", type=click.Path())
-@click.option("--what", type=click.Choice(["generations", "kept", "training"]),
-              help="generations: every rationale; kept: the filtered ones; training: exactly what the student trained on.")
-@click.option("--format", "fmt", type=click.Choice(["hf", "chat-jsonl"]),
-              help="hf: a datasets folder (save_to_disk, card README.md inside); chat-jsonl: JSON Lines with "
-                   "`messages` (TRL, LLaMA-Factory, ms-swift; card OUT.README.md beside it).")
+@click.option(
+    "--what",
+    type=click.Choice(["generations", "kept", "training"]),
+    help="generations: every rationale; kept: the filtered ones; training: exactly what the student trained on.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["hf", "chat-jsonl"]),
+    help="hf: a datasets folder (save_to_disk, card README.md inside); chat-jsonl: JSON Lines with "
+    "`messages` (TRL, LLaMA-Factory, ms-swift; card OUT.README.md beside it).",
+)
 def export_cmd(run_dir, out, what, fmt):
     """Write a run's rationales as a dataset other tools read, with a dataset card (OUT must not exist)."""
     from cotgap.export import FORMATS, WHAT, export

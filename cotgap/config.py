@@ -88,10 +88,14 @@ class GenerationConfig:
 
         parsed = engines.parse(self.engines)
         names = sorted(set(parsed) | {engines.DEFAULT_KEY})
-        return {"max_new_tokens": self.max_new_tokens, "backend": self.backend, "hf_batch_size": self.hf_batch_size,
-                "engines": {n: engines.output_key(engines.for_model(parsed, n)) for n in names},
-                **({"budgets": dict(sorted(self.budgets.items()))} if self.budgets else {}),
-                **({"reasoning": self.reasoning} if self.reasoning != "include" else {})}
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "backend": self.backend,
+            "hf_batch_size": self.hf_batch_size,
+            "engines": {n: engines.output_key(engines.for_model(parsed, n)) for n in names},
+            **({"budgets": dict(sorted(self.budgets.items()))} if self.budgets else {}),
+            **({"reasoning": self.reasoning} if self.reasoning != "include" else {}),
+        }
 
 
 @dataclass

@@ -11,8 +11,20 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 #: The members of the protocol (what the test compares), in the order the docs list them.
-MEMBERS = ("params", "teachers", "student", "log", "generate_rationales", "train_student", "train_model",
-           "training_config", "stage", "record", "workdir", "artifact_dir")
+MEMBERS = (
+    "params",
+    "teachers",
+    "student",
+    "log",
+    "generate_rationales",
+    "train_student",
+    "train_model",
+    "training_config",
+    "stage",
+    "record",
+    "workdir",
+    "artifact_dir",
+)
 
 
 @runtime_checkable
@@ -26,12 +38,21 @@ class StrategyContext(Protocol):
     def log(self, text: str) -> None:
         """A line on the run's terminal (rich markup allowed)."""
 
-    def generate_rationales(self, model, *, source: str | None = None, samples: int = 1, temperature: float = 0.0,
-                            description: str | None = None, max_new_tokens: int | None = None) -> list[dict]:
+    def generate_rationales(
+        self,
+        model,
+        *,
+        source: str | None = None,
+        samples: int = 1,
+        temperature: float = 0.0,
+        description: str | None = None,
+        max_new_tokens: int | None = None,
+    ) -> list[dict]:
         """``model``'s rationales for every train question, each ``correct`` by the task's scoring."""
 
-    def train_student(self, records: list[dict], *, trainer_cls=None, callbacks=(), trainer_kwargs=None,
-                      **training_overrides) -> Any:
+    def train_student(
+        self, records: list[dict], *, trainer_cls=None, callbacks=(), trainer_kwargs=None, **training_overrides
+    ) -> Any:
         """Fine-tune the student on ``records``: the only model evaluated as the distilled student."""
 
     def train_model(self, base, records: list[dict], out_dir: Path, **kwargs) -> Any:

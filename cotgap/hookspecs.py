@@ -27,12 +27,12 @@ def register_strategies(register):
 def register_commands(cli):
     """Add commands to ``cotgap`` (a ``click.Group``), as simonw/llm's hook of the same name::
 
-        @hookimpl
-        def register_commands(cli):
-            @cli.command()
-            def hello():
-                "Say hello."
-                click.echo("hello from my plugin")
+    @hookimpl
+    def register_commands(cli):
+        @cli.command()
+        def hello():
+            "Say hello."
+            click.echo("hello from my plugin")
     """
 
 

@@ -36,8 +36,7 @@ def install() -> None:
 
 def rearm() -> None:
     """Put the handler back if a library replaced it (e.g. an engine's own), then ``check``."""
-    if _installed and threading.current_thread() is threading.main_thread() \
-            and signal.getsignal(signal.SIGINT) is not _handler:
+    if _installed and threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not _handler:
         signal.signal(signal.SIGINT, _handler)
     check()
 

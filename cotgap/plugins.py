@@ -34,8 +34,14 @@ class StrategyPluginManager(pluggy.PluginManager):
     def parse_hookimpl_opts(self, plugin, name: str):
         opts = super().parse_hookimpl_opts(plugin, name)
         if opts is None and isinstance(plugin, StrategyBase) and name in HOOK_METHODS:
-            return {"wrapper": False, "hookwrapper": False, "optionalhook": False, "tryfirst": False,
-                    "trylast": False, "specname": None}
+            return {
+                "wrapper": False,
+                "hookwrapper": False,
+                "optionalhook": False,
+                "tryfirst": False,
+                "trylast": False,
+                "specname": None,
+            }
         return opts
 
 
@@ -72,8 +78,10 @@ class StrategyInfo:
 
         unknown = sorted(set(given) - set(self.defaults))
         if unknown:
-            raise UserError(f"unknown parameter(s) for strategy {self.name}: {', '.join(unknown)} "
-                            f"(known: {', '.join(sorted(self.defaults)) or 'none'})")
+            raise UserError(
+                f"unknown parameter(s) for strategy {self.name}: {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(self.defaults)) or 'none'})"
+            )
         return {**self.defaults, **given}
 
     def identity(self) -> dict | None:
@@ -101,7 +109,8 @@ def _register(obj, name: str) -> bool:
         if pm.get_plugin(name) is not None:
             pm.unregister(name=name)
         load_failures[name] = _signature_mismatch(obj, exc) or (
-            f"{type(exc).__name__}: " + " ".join(str(exc).split()))  # pluggy's is multi-line
+            f"{type(exc).__name__}: " + " ".join(str(exc).split())
+        )  # pluggy's is multi-line
         if isinstance(obj, StrategyBase) and obj.name:
             failed_strategies[obj.name] = name
         return False
@@ -122,9 +131,11 @@ def _signature_mismatch(obj, exc) -> str | None:
         expected = [p for p in inspect.signature(spec).parameters if p != "strategy"]
         got = list(inspect.signature(method).parameters)
         if set(got) - set(expected):
-            return (f"{type(obj).__name__}.{name}({', '.join(got)}) does not match the hook {name}("
-                    f"{', '.join(expected)}): pluggy passes arguments by name, so its parameters must be named "
-                    f"{', '.join(expected)}")
+            return (
+                f"{type(obj).__name__}.{name}({', '.join(got)}) does not match the hook {name}("
+                f"{', '.join(expected)}): pluggy passes arguments by name, so its parameters must be named "
+                f"{', '.join(expected)}"
+            )
     return None
 
 
@@ -227,8 +238,11 @@ def failed_plugins_note(strategy: str) -> str:
     one that provides it), or ''."""
     if not load_failures:
         return ""
-    mine = {n: why for n, why in load_failures.items()
-            if strategy in (n, n.partition(":")[0], n.rpartition(".")[2]) or failed_strategies.get(strategy) == n}
+    mine = {
+        n: why
+        for n, why in load_failures.items()
+        if strategy in (n, n.partition(":")[0], n.rpartition(".")[2]) or failed_strategies.get(strategy) == n
+    }
     if mine:
         name, why = next(iter(mine.items()))
         return f"; its plugin {name!r} failed to load ({why})"
@@ -237,8 +251,14 @@ def failed_plugins_note(strategy: str) -> str:
 
 
 def _info(obj: StrategyBase, plugin_name: str) -> StrategyInfo:
-    return StrategyInfo(obj.name, plugin_name, obj.description or (type(obj).__doc__ or "").strip().split("\n")[0],
-                        obj.defaults(), list(obj.default_teachers), obj)
+    return StrategyInfo(
+        obj.name,
+        plugin_name,
+        obj.description or (type(obj).__doc__ or "").strip().split("\n")[0],
+        obj.defaults(),
+        list(obj.default_teachers),
+        obj,
+    )
 
 
 def select(name: str) -> StrategyInfo:
@@ -248,11 +268,14 @@ def select(name: str) -> StrategyInfo:
 
     found = strategies()
     if name not in found:
-        raise UserError(f"unknown strategy {name!r} (available: {', '.join(sorted(found)) or 'none'})"
-                        + failed_plugins_note(name))
+        raise UserError(
+            f"unknown strategy {name!r} (available: {', '.join(sorted(found)) or 'none'})" + failed_plugins_note(name)
+        )
     if name in conflicts:
-        raise UserError(f"strategy {name!r} is registered by more than one plugin ({' and '.join(conflicts[name])}); "
-                        "uninstall one, or load one with COTGAP_LOAD_PLUGINS")
+        raise UserError(
+            f"strategy {name!r} is registered by more than one plugin ({' and '.join(conflicts[name])}); "
+            "uninstall one, or load one with COTGAP_LOAD_PLUGINS"
+        )
     return found[name]
 
 
@@ -265,8 +288,11 @@ def strategy_hooks(strategy: str):
     owner = pm.get_plugin(strat.plugin_name)
 
     def caller(hook: str):
-        replacing = {id(i.plugin) for i in getattr(pm.hook, hook).get_hookimpls()
-                     if not (i.hookwrapper or i.wrapper) and i.plugin is not owner}
+        replacing = {
+            id(i.plugin)
+            for i in getattr(pm.hook, hook).get_hookimpls()
+            if not (i.hookwrapper or i.wrapper) and i.plugin is not owner
+        }
         return pm.subset_hook_caller(hook, remove_plugins=[p for p in pm.get_plugins() if id(p) in replacing])
 
     class _Hooks:
@@ -292,8 +318,11 @@ def describe_plugins() -> list[dict]:
             rows[owner]["hooks"] = sorted(set(rows[owner]["hooks"]) | hooks)
             rows[owner]["strategies"] = sorted(set(rows[owner]["strategies"]) | mine)
             continue
-        module = (f"{type(plugin).__module__}.{type(plugin).__qualname__}" if isinstance(plugin, StrategyBase)
-                  else getattr(plugin, "__name__", repr(plugin)))
+        module = (
+            f"{type(plugin).__module__}.{type(plugin).__qualname__}"
+            if isinstance(plugin, StrategyBase)
+            else getattr(plugin, "__name__", repr(plugin))
+        )
         rows[name] = {"name": name, "module": module, "hooks": sorted(hooks), "strategies": sorted(mine)}
     out = list(rows.values())
     for name, why in sorted(load_failures.items()):

@@ -59,18 +59,23 @@ class RunDir:
         existing = self.identity()
         if existing is not None and existing.get("key") != key and not force:
             self.unlock()
-            raise UserError(f"run directory {self.path} holds another config ({config_diff(existing.get('config'), config)}); "
-                            "use --force to start it afresh, or another --out")
+            raise UserError(
+                f"run directory {self.path} holds another config ({config_diff(existing.get('config'), config)}); "
+                "use --force to start it afresh, or another --out"
+            )
         if existing is None and not force and self._has_foreign_content():
             self.unlock()
-            raise UserError(f"{self.path} is not empty and is not a cotgap run directory of this version; "
-                            "choose an empty or new --out" + (" (or --force: it is a run directory)"
-                                                              if self.is_run_dir() else ""))
+            raise UserError(
+                f"{self.path} is not empty and is not a cotgap run directory of this version; "
+                "choose an empty or new --out" + (" (or --force: it is a run directory)" if self.is_run_dir() else "")
+            )
         if force and (existing is None or existing.get("key") != key):
             self._wipe()
         if self.identity() is None:
-            write_json(self.path / RUN_FILE, {"schema": RUN_SCHEMA, "key": key, "config": config,
-                                              "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            write_json(
+                self.path / RUN_FILE,
+                {"schema": RUN_SCHEMA, "key": key, "config": config, "created": time.strftime("%Y-%m-%dT%H:%M:%S")},
+            )
         self._run_key = key
         return key
 
@@ -109,8 +114,10 @@ class RunDir:
         except BlockingIOError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise UserError(f"{self.path} is in use by PID {holder} (another cotgap run or sweep); "
-                            "wait for it to finish or choose another --out") from None
+            raise UserError(
+                f"{self.path} is in use by PID {holder} (another cotgap run or sweep); "
+                "wait for it to finish or choose another --out"
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
@@ -186,8 +193,9 @@ class RunDir:
         for rec in sorted((self.path / "stages").glob("*.json")):
             why = self.problem(rec.stem)
             if why is not None:
-                raise UserError(f"run {self.path}: stage {rec.stem} cannot be trusted ({why}); "
-                                "re-run it with the same config to recompute")
+                raise UserError(
+                    f"run {self.path}: stage {rec.stem} cannot be trusted ({why}); re-run it with the same config to recompute"
+                )
 
     def is_done(self, name: str, key: str) -> bool:
         return self.problem(name, key) is None
@@ -215,11 +223,23 @@ class RunDir:
         t0 = time.time()
         info = compute() or {}
         interrupts.check()  # an interrupt swallowed inside compute: the stage is not recorded as finished
-        files = {self.relative(f): {"size": f.stat().st_size, "digest": file_digest(f)}
-                 for rel in outputs for f in _files(self.path / rel)}
-        write_json(record, {"key": key, "run": self._run_key, "consumes": dict(consumes or {}), "files": files,
-                            "seconds": round(time.time() - t0, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                            **info})
+        files = {
+            self.relative(f): {"size": f.stat().st_size, "digest": file_digest(f)}
+            for rel in outputs
+            for f in _files(self.path / rel)
+        }
+        write_json(
+            record,
+            {
+                "key": key,
+                "run": self._run_key,
+                "consumes": dict(consumes or {}),
+                "files": files,
+                "seconds": round(time.time() - t0, 2),
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                **info,
+            },
+        )
         self.computed.append(name)
         return self.record(name)
 
@@ -267,7 +287,7 @@ def _shown(v: Any, other: Any) -> str:
     if isinstance(v, str) and isinstance(other, str) and len(v) > 60:
         common = len(os.path.commonprefix([v, other]))
         start = max(0, common - 20)
-        return repr(("…" if start else "") + v[start:start + 60] + ("…" if len(v) > start + 60 else ""))
+        return repr(("…" if start else "") + v[start : start + 60] + ("…" if len(v) > start + 60 else ""))
     s = repr(v)
     return s if len(s) <= 60 else s[:57] + "..."
 

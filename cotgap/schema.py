@@ -26,8 +26,7 @@ _NONE = type(None)
 
 def defaults(cls) -> dict:
     """Every field's default value (``default_factory`` called)."""
-    return {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
-            for f in dataclasses.fields(cls)}
+    return {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory()) for f in dataclasses.fields(cls)}
 
 
 def check_fields(cls, given: dict, where: str, *, name_of=None, unknown_message=None) -> dict:
@@ -40,8 +39,11 @@ def check_fields(cls, given: dict, where: str, *, name_of=None, unknown_message=
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(map(str, set(given) - set(fields)))
     if unknown:
-        raise UserError(unknown_message(unknown, list(fields)) if unknown_message else
-                        f"{where or 'config'}: unknown key(s) {', '.join(unknown)} (known: {', '.join(fields) or 'none'})")
+        raise UserError(
+            unknown_message(unknown, list(fields))
+            if unknown_message
+            else f"{where or 'config'}: unknown key(s) {', '.join(unknown)} (known: {', '.join(fields) or 'none'})"
+        )
     hints = typing.get_type_hints(cls)
     name_of = name_of or (lambda key: _join(where, key))
     return {k: check_value(name_of(k), v, hints.get(k), fields[k].metadata) for k, v in given.items()}
@@ -123,8 +125,15 @@ def _is_union(hint: Any) -> bool:
     return typing.get_origin(hint) in (typing.Union, types.UnionType)
 
 
-_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list",
-          tuple: "a list", dict: "a mapping"}
+_WORDS = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+    list: "a list",
+    tuple: "a list",
+    dict: "a mapping",
+}
 
 
 def _names(options) -> str:

@@ -73,9 +73,10 @@ class Strategy:
     def generate(self, ctx) -> dict:
         """``{source: records}``: each teacher's rationales for the train split."""
         p = ctx.params
-        return {t.spec: ctx.generate_rationales(t, samples=int(p.get("samples", 1)),
-                                                temperature=float(p.get("temperature", 0.0)))
-                for t in ctx.teachers}
+        return {
+            t.spec: ctx.generate_rationales(t, samples=int(p.get("samples", 1)), temperature=float(p.get("temperature", 0.0)))
+            for t in ctx.teachers
+        }
 
     def filter(self, ctx, source, records) -> list[dict]:
         """ONE source's records to train on: by default those its teacher got right."""
@@ -104,8 +105,7 @@ class Strategy:
         ``generate`` makes one call per teacher; a strategy overriding ``generate`` overrides this too."""
         if type(self).generate is not Strategy.generate:
             return None
-        return [PlannedGeneration(t, int(params.get("samples", 1)), float(params.get("temperature", 0.0)))
-                for t in teachers]
+        return [PlannedGeneration(t, int(params.get("samples", 1)), float(params.get("temperature", 0.0))) for t in teachers]
 
     # -- parameters -------------------------------------------------------------------------------
     @classmethod
@@ -122,10 +122,15 @@ class Strategy:
             raise UserError(f"strategy_params of strategy {cls.name} must be a mapping")
         given = given.asdict() if isinstance(given, Params) else given
         checked = schema.check_fields(
-            cls.Params, given, "strategy_params",
+            cls.Params,
+            given,
+            "strategy_params",
             name_of=lambda key: f"strategy_params.{key} of strategy {cls.name}",
-            unknown_message=lambda unknown, known: (f"unknown parameter(s) for strategy {cls.name}: "
-                                                    f"{', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})"))
+            unknown_message=lambda unknown, known: (
+                f"unknown parameter(s) for strategy {cls.name}: "
+                f"{', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})"
+            ),
+        )
         obj = cls.Params(**checked)
         if callable(getattr(obj, "check", None)):
             try:

@@ -69,10 +69,18 @@ def build_model(path: Path, *, hidden: int = 64, layers: int = 2, seed: int = 0,
     tok = build_tokenizer(path)
     torch.manual_seed(seed)
     cfg = LlamaConfig(
-        vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=4096,
-        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
-        tie_word_embeddings=True, initializer_range=init_std,
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=4096,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
+        tie_word_embeddings=True,
+        initializer_range=init_std,
     )
     model = LlamaForCausalLM(cfg)
     model.generation_config.pad_token_id = tok.pad_token_id
@@ -122,12 +130,13 @@ class FakeContext:
     def student(self):
         return types.SimpleNamespace(spec=self.student_name, kind="fake")
 
-    def generate_rationales(self, model, *, source=None, samples=1, temperature=0.0, description=None,
-                            max_new_tokens=None):
+    def generate_rationales(self, model, *, source=None, samples=1, temperature=0.0, description=None, max_new_tokens=None):
         name = getattr(model, "spec", model)
         recs = self.rationales.get(name) or [
             {"doc_id": i, "sample": s, "response": f"{name} rationale {i}. So the answer is {i}.", "correct": True}
-            for s in range(samples) for i in range(4)]
+            for s in range(samples)
+            for i in range(4)
+        ]
         return [{**r, "source": source or name, "model": name} for r in recs]
 
     def train_student(self, records, **kwargs):
@@ -188,8 +197,16 @@ def registered(strategy, name: str | None = None):
                 plugins.pm.register(owner, name=plugin_name)
 
 
-def run_strategy(strategy, tmp_path: Path, *, task: str = "synthetic_navigate", limit: int = 6,
-                 teachers=("scripted",), strategy_params: dict | None = None, student: Path | None = None) -> dict:
+def run_strategy(
+    strategy,
+    tmp_path: Path,
+    *,
+    task: str = "synthetic_navigate",
+    limit: int = 6,
+    teachers=("scripted",),
+    strategy_params: dict | None = None,
+    student: Path | None = None,
+) -> dict:
     """Run a strategy object end to end through the real core on a tiny student; the report.
     The strategy is registered for the run only, isolated from an installed copy of it."""
     from rich.console import Console
@@ -200,9 +217,19 @@ def run_strategy(strategy, tmp_path: Path, *, task: str = "synthetic_navigate", 
     tmp_path = Path(tmp_path)
     student = student or build_model(tmp_path / "tiny-student", hidden=64, layers=2)
     with registered(strategy):
-        cfg = config.load(None, {"strategy": strategy.name, "student": str(student), "teachers": list(teachers),
-                                 "task": task, "limit": limit, "out": str(tmp_path / "run"),
-                                 "strategy_params": dict(strategy_params or {}), "training": {"epochs": 1},
-                                 "generation": {"backend": "hf"}})
+        cfg = config.load(
+            None,
+            {
+                "strategy": strategy.name,
+                "student": str(student),
+                "teachers": list(teachers),
+                "task": task,
+                "limit": limit,
+                "out": str(tmp_path / "run"),
+                "strategy_params": dict(strategy_params or {}),
+                "training": {"epochs": 1},
+                "generation": {"backend": "hf"},
+            },
+        )
         runner = Runner(cfg, Console(quiet=True), generation_cache=str(tmp_path / "generations"))
         return runner.prepare().execute()

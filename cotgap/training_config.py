@@ -30,14 +30,30 @@ from cotgap.errors import UserError
 from cotgap.protocol.constants import TRAIN_SEED
 
 #: transformers' ``lr_scheduler_type`` values that need no extra arguments
-SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
-              "inverse_sqrt", "cosine_with_min_lr", "warmup_stable_decay")
+SCHEDULERS = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "cosine_with_min_lr",
+    "warmup_stable_decay",
+)
 #: ``training.launcher``: this process, or worker processes started by ``accelerate launch``
 LAUNCHERS = ("inprocess", "accelerate")
 #: fields that say how the training runs (launch, checkpoints, trackers), not what it computes:
 #: left out of run and stage keys (like generation's parallel sizes)
-EXECUTION_FIELDS = ("launcher", "num_processes", "config_file", "main_process_port", "save_steps", "save_total_limit",
-                    "report_to")
+EXECUTION_FIELDS = (
+    "launcher",
+    "num_processes",
+    "config_file",
+    "main_process_port",
+    "save_steps",
+    "save_total_limit",
+    "report_to",
+)
 #: the budget stops a grid's ``budget`` sets (cotgap.pipeline.budgets); 0 = no stop
 BUDGET_FIELDS = ("stop_teacher_tokens", "stop_seconds")
 #: fields that only the accelerate launcher reads
@@ -48,15 +64,36 @@ LOSS_AVERAGES = ("token", "example")
 DEFAULT_LR = {"lora": 1e-4, "full": 1e-5}
 #: The seed paper's training settings (Tables 1-2), as LLaMA-Factory applied them.
 PRESETS = {
-    "paper-full": {"method": "full", "per_device_batch_size": 2, "grad_accum": 1, "learning_rate": 1e-5, "epochs": 2.0,
-                   "scheduler": "cosine", "warmup_ratio": 0.0, "bf16": "auto", "max_length": 8192},
-    "paper-lora": {"method": "lora", "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "per_device_batch_size": 1,
-                   "grad_accum": 1, "learning_rate": 1e-4, "warmup_ratio": 0.03, "epochs": 2.0, "scheduler": "cosine",
-                   "max_length": 8192},
+    "paper-full": {
+        "method": "full",
+        "per_device_batch_size": 2,
+        "grad_accum": 1,
+        "learning_rate": 1e-5,
+        "epochs": 2.0,
+        "scheduler": "cosine",
+        "warmup_ratio": 0.0,
+        "bf16": "auto",
+        "max_length": 8192,
+    },
+    "paper-lora": {
+        "method": "lora",
+        "lora_r": 8,
+        "lora_alpha": 16,
+        "lora_dropout": 0.0,
+        "per_device_batch_size": 1,
+        "grad_accum": 1,
+        "learning_rate": 1e-4,
+        "warmup_ratio": 0.03,
+        "epochs": 2.0,
+        "scheduler": "cosine",
+        "max_length": 8192,
+    },
 }
 #: keys that used to exist, with what replaced them (refused by name, with the way forward)
-RENAMED = {"batch_size": "training.batch_size is now training.per_device_batch_size (examples on each process; the "
-                         "global batch is per_device_batch_size x grad_accum x processes)"}
+RENAMED = {
+    "batch_size": "training.batch_size is now training.per_device_batch_size (examples on each process; the "
+    "global batch is per_device_batch_size x grad_accum x processes)"
+}
 
 
 @dataclass
@@ -128,8 +165,7 @@ class TrainConfig:
     def stage_inputs(self) -> dict:
         """What of this section changes the trained model (for run and stage keys)."""
         # an unset budget stop is left out, so the keys of runs from before it existed stay the same
-        return {k: v for k, v in asdict(self).items()
-                if k not in EXECUTION_FIELDS and not (k in BUDGET_FIELDS and not v)}
+        return {k: v for k, v in asdict(self).items() if k not in EXECUTION_FIELDS and not (k in BUDGET_FIELDS and not v)}
 
     def lr(self) -> float:
         return float(self.learning_rate) if self.learning_rate is not None else DEFAULT_LR[self.method]
@@ -168,7 +204,16 @@ class TrainConfig:
     def description(self, processes: int | None = None) -> dict:
         """The batch and loss semantics as recorded in ``report.json`` (``training.semantics``)."""
         n = processes or self.processes()
-        return {"preset": self.preset, "per_device_batch_size": self.per_device_batch_size, "grad_accum": self.grad_accum,
-                "processes": n, "global_batch": self.global_batch(n), "loss_average": self.loss_average,
-                "cutoff_len": self.max_length, "overlength": self.overlength, "mask_history": self.mask_history,
-                "bf16": self.use_bf16(), "seed": self.seed}
+        return {
+            "preset": self.preset,
+            "per_device_batch_size": self.per_device_batch_size,
+            "grad_accum": self.grad_accum,
+            "processes": n,
+            "global_batch": self.global_batch(n),
+            "loss_average": self.loss_average,
+            "cutoff_len": self.max_length,
+            "overlength": self.overlength,
+            "mask_history": self.mask_history,
+            "bf16": self.use_bf16(),
+            "seed": self.seed,
+        }

@@ -55,13 +55,17 @@ def teacher_for_logits(ctx, strategy: str):
     """The one model teacher whose distribution is distilled: refused (one line) if the run names
     several, or one that has no logits here (the scripted teacher, an API model)."""
     if len(ctx.teachers) != 1:
-        raise UserError(f"strategy {strategy} distils one teacher's distribution; the run names "
-                        f"{len(ctx.teachers)} ({', '.join(t.spec for t in ctx.teachers)})")
+        raise UserError(
+            f"strategy {strategy} distils one teacher's distribution; the run names "
+            f"{len(ctx.teachers)} ({', '.join(t.spec for t in ctx.teachers)})"
+        )
     teacher = ctx.teachers[0]
     if teacher.kind in ("scripted", "api"):
-        raise UserError(f"strategy {strategy} needs the teacher's next-token distribution: {teacher.spec} is "
-                        f"{'a scripted teacher (not a model)' if teacher.kind == 'scripted' else 'an API model'}; "
-                        "name a local, hub or zoo model of the student's vocabulary")
+        raise UserError(
+            f"strategy {strategy} needs the teacher's next-token distribution: {teacher.spec} is "
+            f"{'a scripted teacher (not a model)' if teacher.kind == 'scripted' else 'an API model'}; "
+            "name a local, hub or zoo model of the student's vocabulary"
+        )
     return teacher
 
 
@@ -81,10 +85,12 @@ def check_shared_vocabulary(strategy: str, student, teacher, log=print) -> None:
     s_desc, s_width, s_digest = vocabulary(student.path(log=log))
     t_desc, t_width, t_digest = vocabulary(teacher.path(log=log))
     if (s_width, s_digest) != (t_width, t_digest):
-        raise UserError(f"strategy {strategy}: teacher {teacher.spec} and student {student.spec} do not share a "
-                        f"vocabulary (teacher tokenizer {t_desc}; student tokenizer {s_desc}); logit-level "
-                        "distillation compares next-token distributions token by token — use a teacher of the "
-                        "student's family (cross-tokenizer distillation is not offered)")
+        raise UserError(
+            f"strategy {strategy}: teacher {teacher.spec} and student {student.spec} do not share a "
+            f"vocabulary (teacher tokenizer {t_desc}; student tokenizer {s_desc}); logit-level "
+            "distillation compares next-token distributions token by token — use a teacher of the "
+            "student's family (cross-tokenizer distillation is not offered)"
+        )
 
 
 # -- TRL arguments ------------------------------------------------------------------------------
@@ -119,12 +125,29 @@ def trl_arguments(config_cls, cfg, work: Path, n_rows: int, **extra):
     total = updates(cfg, n_rows)
     every = save_every(cfg, total)
     return config_cls(
-        output_dir=str(work), per_device_train_batch_size=batch_size(cfg), gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.lr(), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, lr_scheduler_type=cfg.scheduler,
-        warmup_steps=math.ceil(cfg.warmup_ratio * total), bf16=cfg.use_bf16(), use_cpu=not torch.cuda.is_available(),
-        gradient_checkpointing=False, logging_steps=1, save_strategy="steps" if every else "no",
-        save_steps=max(1, every), save_total_limit=cfg.save_total_limit, report_to="none", seed=cfg.seed,
-        data_seed=cfg.seed, remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=True, **extra)
+        output_dir=str(work),
+        per_device_train_batch_size=batch_size(cfg),
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.lr(),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        lr_scheduler_type=cfg.scheduler,
+        warmup_steps=math.ceil(cfg.warmup_ratio * total),
+        bf16=cfg.use_bf16(),
+        use_cpu=not torch.cuda.is_available(),
+        gradient_checkpointing=False,
+        logging_steps=1,
+        save_strategy="steps" if every else "no",
+        save_steps=max(1, every),
+        save_total_limit=cfg.save_total_limit,
+        report_to="none",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        **extra,
+    )
 
 
 def lora_config(cfg):
@@ -133,8 +156,9 @@ def lora_config(cfg):
         return None
     from peft import LoraConfig
 
-    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules="all-linear", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
 
 
 #: ``teacher_dtype`` parameter values: the frozen teacher's weights (bfloat16 halves its memory)
@@ -190,12 +214,20 @@ def write_outputs(trainer, tokenizer, cfg, out_dir: Path, n_rows: int, extra: di
         model = model.to(torch.bfloat16)
     model.save_pretrained(staging / "model")
     tokenizer.save_pretrained(staging / "model")
-    history = [{"step": h["step"], "loss": h["loss"], "lr": h.get("learning_rate")}
-               for h in trainer.state.log_history if "loss" in h]
-    result = TrainResult(path=str(out_dir / "model"), adapter_path=adapter, updates=int(trainer.state.global_step),
-                         examples=n_rows, loss_history=history, extra=extra)
-    (staging / "train.json").write_text(json.dumps({"config": {k: v for k, v in vars(cfg).items()},
-                                                    **result.to_json()}, indent=2, default=str))
+    history = [
+        {"step": h["step"], "loss": h["loss"], "lr": h.get("learning_rate")} for h in trainer.state.log_history if "loss" in h
+    ]
+    result = TrainResult(
+        path=str(out_dir / "model"),
+        adapter_path=adapter,
+        updates=int(trainer.state.global_step),
+        examples=n_rows,
+        loss_history=history,
+        extra=extra,
+    )
+    (staging / "train.json").write_text(
+        json.dumps({"config": {k: v for k, v in vars(cfg).items()}, **result.to_json()}, indent=2, default=str)
+    )
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(staging, out_dir)
     return result
@@ -219,15 +251,20 @@ def rationale_rows(examples: list[dict], tokenizer, max_length: int) -> list[dic
         room = max_length - len(c_ids)
         if room < 1:
             continue
-        p_ids = p_ids[max(0, len(p_ids) - room):]
+        p_ids = p_ids[max(0, len(p_ids) - room) :]
         ids = p_ids + c_ids
-        rows.append({"prompt": ex["prompt"], "input_ids": ids, "attention_mask": [1] * len(ids),
-                     "completion_mask": [0] * len(p_ids) + [1] * len(c_ids)})
+        rows.append(
+            {
+                "prompt": ex["prompt"],
+                "input_ids": ids,
+                "attention_mask": [1] * len(ids),
+                "completion_mask": [0] * len(p_ids) + [1] * len(c_ids),
+            }
+        )
     return rows
 
 
-def trainer_for(kind: str, params: dict, cfg, work: Path, rows: list, student, teacher, tokenizer, counts,
-                extra_callbacks=()):
+def trainer_for(kind: str, params: dict, cfg, work: Path, rows: list, student, teacher, tokenizer, counts, extra_callbacks=()):
     """The counting TRL trainer of ``kind`` ("onpolicy" or "gkd") with the strategy's parameters;
     ``extra_callbacks``: the core's (a grid budget's stop)."""
     from cotgap_plugins import _distill_trainers as t
@@ -238,20 +275,51 @@ def trainer_for(kind: str, params: dict, cfg, work: Path, rows: list, student, t
     if kind == "onpolicy":
         from trl import DistillationConfig
 
-        args = trl_arguments(DistillationConfig, cfg, work, len(rows), beta=beta_of(params),
-                             temperature=params["sample_temperature"], max_completion_length=params["max_new_tokens"],
-                             shuffle_dataset=True)
-        return t.onpolicy_trainer_class()(model=student, teacher_model=teacher, args=args, train_dataset=data,
-                                          processing_class=tokenizer, peft_config=lora_config(cfg),
-                                          callbacks=callbacks, counts=counts)
+        args = trl_arguments(
+            DistillationConfig,
+            cfg,
+            work,
+            len(rows),
+            beta=beta_of(params),
+            temperature=params["sample_temperature"],
+            max_completion_length=params["max_new_tokens"],
+            shuffle_dataset=True,
+        )
+        return t.onpolicy_trainer_class()(
+            model=student,
+            teacher_model=teacher,
+            args=args,
+            train_dataset=data,
+            processing_class=tokenizer,
+            peft_config=lora_config(cfg),
+            callbacks=callbacks,
+            counts=counts,
+        )
     from trl.experimental.gkd import GKDConfig
 
-    args = trl_arguments(GKDConfig, cfg, work, len(rows), beta=beta_of(params), lmbda=params["lmbda"],
-                         seq_kd=params["seq_kd"], temperature=params["sample_temperature"],
-                         max_new_tokens=params["max_new_tokens"], max_length=cfg.max_length, disable_dropout=True)
-    return t.gkd_trainer_class()(model=student, teacher_model=teacher, args=args, train_dataset=data,
-                                 processing_class=tokenizer, peft_config=lora_config(cfg), callbacks=callbacks,
-                                 counts=counts)
+    args = trl_arguments(
+        GKDConfig,
+        cfg,
+        work,
+        len(rows),
+        beta=beta_of(params),
+        lmbda=params["lmbda"],
+        seq_kd=params["seq_kd"],
+        temperature=params["sample_temperature"],
+        max_new_tokens=params["max_new_tokens"],
+        max_length=cfg.max_length,
+        disable_dropout=True,
+    )
+    return t.gkd_trainer_class()(
+        model=student,
+        teacher_model=teacher,
+        args=args,
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=lora_config(cfg),
+        callbacks=callbacks,
+        counts=counts,
+    )
 
 
 def training_function(kind: str, params: dict, teacher_path: str, teacher_fingerprint: str, counts, log=print):
@@ -278,8 +346,9 @@ def training_function(kind: str, params: dict, teacher_path: str, teacher_finger
         t.restore(counts, resume)
         log(f"  distilling ({kind}, beta {beta_of(params)}) on {len(rows)} prompts, {updates(cfg, len(rows))} updates")
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-        extra = {"distillation": {"trainer": type(trainer).__mro__[1].__name__, "beta": beta_of(params),
-                                  "counts": counts.state()}}
+        extra = {
+            "distillation": {"trainer": type(trainer).__mro__[1].__name__, "beta": beta_of(params), "counts": counts.state()}
+        }
         result = write_outputs(trainer, tokenizer, cfg, out_dir, len(rows), extra)
         shutil.rmtree(work, ignore_errors=True)
         return result
@@ -320,7 +389,16 @@ def train(ctx, strategy: str, kind: str, data: dict):
     finally:
         ctx.compute.watch("train", None)
     ctx.compute.add("train", **counts.state())
-    ctx.record(f"{strategy}.training", {"trainer": result.extra["distillation"]["trainer"], "teacher": teacher.spec,
-                                        "beta": beta_of(params), "max_new_tokens": params["max_new_tokens"],
-                                        "updates": result.updates, "prompts": result.examples, **counts.state()})
+    ctx.record(
+        f"{strategy}.training",
+        {
+            "trainer": result.extra["distillation"]["trainer"],
+            "teacher": teacher.spec,
+            "beta": beta_of(params),
+            "max_new_tokens": params["max_new_tokens"],
+            "updates": result.updates,
+            "prompts": result.examples,
+            **counts.state(),
+        },
+    )
     return result

@@ -21,8 +21,13 @@ import functools
 import json
 from pathlib import Path
 
-COUNTED = ("student_tokens_sampled", "teacher_tokens_generated", "teacher_tokens_scored", "teacher_forward_tokens",
-           "tokens_trained")
+COUNTED = (
+    "student_tokens_sampled",
+    "teacher_tokens_generated",
+    "teacher_tokens_scored",
+    "teacher_forward_tokens",
+    "tokens_trained",
+)
 LEDGER_FILE = "cotgap_compute.json"
 
 
@@ -98,9 +103,11 @@ def onpolicy_trainer_class():
             if self.model.training:
                 mask = out["completion_mask"]
                 self.counts.add(student_tokens_sampled=mask.sum().item())
-                self.counts.keep(torch.cat([out["prompt_ids"], out["completion_ids"]], dim=1),
-                                 torch.cat([out["prompt_mask"], mask], dim=1),
-                                 torch.cat([torch.zeros_like(out["prompt_mask"]), mask], dim=1))
+                self.counts.keep(
+                    torch.cat([out["prompt_ids"], out["completion_ids"]], dim=1),
+                    torch.cat([out["prompt_mask"], mask], dim=1),
+                    torch.cat([torch.zeros_like(out["prompt_mask"]), mask], dim=1),
+                )
             return out
 
         def _compute_loss(self, unwrapped_student, inputs, num_items_in_batch):
@@ -138,8 +145,7 @@ def gkd_trainer_class():
             return ids, attention, labels
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            out = super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                       num_items_in_batch=num_items_in_batch)
+            out = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
             if model.training:
                 scored = int((inputs["labels"][:, 1:] != -100).sum().item())
                 read = int(inputs["attention_mask"].sum().item())

@@ -20,9 +20,18 @@ from pathlib import Path
 import yaml
 
 
-def dare_ties_config(*, short_parent: str, long_parent: str, base_model: str | None = None,
-                     density: float = 0.5, weight_long: float = 0.5, weight_short: float = 0.5,
-                     normalize: bool | None = None, int8_mask: bool = True, dtype: str = "bfloat16") -> dict:
+def dare_ties_config(
+    *,
+    short_parent: str,
+    long_parent: str,
+    base_model: str | None = None,
+    density: float = 0.5,
+    weight_long: float = 0.5,
+    weight_short: float = 0.5,
+    normalize: bool | None = None,
+    int8_mask: bool = True,
+    dtype: str = "bfloat16",
+) -> dict:
     """The mergekit config merging a long-CoT and a short-CoT parent with DARE-TIES.
 
     ``base_model`` None: the short parent is the base, so the only task vector is
@@ -41,8 +50,7 @@ def dare_ties_config(*, short_parent: str, long_parent: str, base_model: str | N
         n_vectors = 1
     else:
         base = str(base_model)
-        models.append({"model": str(short_parent),
-                       "parameters": {"density": float(density), "weight": float(weight_short)}})
+        models.append({"model": str(short_parent), "parameters": {"density": float(density), "weight": float(weight_short)}})
         n_vectors = 2
     if normalize is None:
         normalize = n_vectors > 1

@@ -43,8 +43,17 @@ class MetaCalibration:
     source · perspective index of example ``i`` (``n_categories`` of them); ``meta_rows`` are
     tokenised held-out examples (``input_ids``/``labels`` rows, as the trainer's)."""
 
-    def __init__(self, mind, categories: list[int], n_categories: int, meta_rows: list[dict], *,
-                 hidden: int = 16, lr: float = 0.5, seed: int = 0):
+    def __init__(
+        self,
+        mind,
+        categories: list[int],
+        n_categories: int,
+        meta_rows: list[dict],
+        *,
+        hidden: int = 16,
+        lr: float = 0.5,
+        seed: int = 0,
+    ):
         import torch
 
         if not meta_rows:
@@ -53,8 +62,9 @@ class MetaCalibration:
         self.meta_rows = [{**r, "example_index": -1 - k} for k, r in enumerate(meta_rows)]
         self.lr = float(lr)
         gen = torch.Generator().manual_seed(int(seed))
-        self.net = torch.nn.Sequential(torch.nn.Linear(1 + self.n_categories, hidden), torch.nn.ReLU(),
-                                       torch.nn.Linear(hidden, 1))
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(1 + self.n_categories, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)
+        )
         with torch.no_grad():
             for p in self.net.parameters():
                 p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
@@ -115,9 +125,10 @@ class MetaCalibration:
         device = params[0].device
         size = max(1, int(trainer.args.per_device_train_batch_size))
         meta = trainer.data_collator(self._meta_batch(min(size, len(self.meta_rows))))
-        meta_loss = per_example_loss(model(input_ids=meta["input_ids"].to(device),
-                                           attention_mask=meta["attention_mask"].to(device)).logits,
-                                     meta["labels"].to(device)).mean()
+        meta_loss = per_example_loss(
+            model(input_ids=meta["input_ids"].to(device), attention_mask=meta["attention_mask"].to(device)).logits,
+            meta["labels"].to(device),
+        ).mean()
         grads = torch.autograd.grad(meta_loss, params, allow_unused=True)
         grads = [torch.zeros_like(p) if g is None else g.detach() for p, g in zip(params, grads)]
         norm = math.sqrt(sum(float((g.float() ** 2).sum()) for g in grads))
@@ -135,8 +146,14 @@ class MetaCalibration:
                     if p.grad is not None:
                         p.sub_(self.lr * p.grad)
         self.steps += 1
-        self.history.append({"meta_loss": round(float(meta_loss), 5), "alignment_mean_abs": scale,
-                             "weight_min": round(float(w.min()), 4), "weight_max": round(float(w.max()), 4)})
+        self.history.append(
+            {
+                "meta_loss": round(float(meta_loss), 5),
+                "alignment_mean_abs": scale,
+                "weight_min": round(float(w.min()), 4),
+                "weight_max": round(float(w.max()), 4),
+            }
+        )
 
     @staticmethod
     def _directional(model, params, grads, h: float, inputs, per_example_loss):
@@ -161,8 +178,12 @@ class MetaCalibration:
 
     # -- checkpoints ----------------------------------------------------------------------------
     def checkpoint_state(self) -> dict:
-        return {"net": {k: v.tolist() for k, v in self.net.state_dict().items()}, "cursor": self.meta_cursor,
-                "steps": self.steps, "history": list(self.history)}
+        return {
+            "net": {k: v.tolist() for k, v in self.net.state_dict().items()},
+            "cursor": self.meta_cursor,
+            "steps": self.steps,
+            "history": list(self.history),
+        }
 
     def load_checkpoint_state(self, state: dict) -> None:
         import torch

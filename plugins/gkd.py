@@ -47,8 +47,10 @@ NAME = "gkd"
 
 class GKD(Strategy):
     name = NAME
-    description = ("GKD: a fraction lmbda of student samples, the rest the teacher's kept rationales (or "
-                   "sequence-level KD), all scored by the teacher (TRL GKDTrainer; Agarwal et al. 2024)")
+    description = (
+        "GKD: a fraction lmbda of student samples, the rest the teacher's kept rationales (or "
+        "sequence-level KD), all scored by the teacher (TRL GKDTrainer; Agarwal et al. 2024)"
+    )
 
     @dataclass
     class Params:

@@ -109,8 +109,16 @@ DEFAULT_TEACHERS = ("scripted:long",)
 #: long-CoT examples peaked at 14 GB at batch 2), at 3x the paper's learning rate, only the long CoT
 #: trained (mask_history: the 3 exemplars' short-CoT answers trained too kept the short format: 82.9
 #: tokens vs the short parent's 86.8), LoRA r16/alpha32 as when the recipe was measured (docs/strategies.md)
-LONG_PARENT_TRAINING = {"method": "lora", "epochs": 1.0, "per_device_batch_size": 1, "grad_accum": 2,
-                        "learning_rate": 3e-4, "mask_history": True, "lora_r": 16, "lora_alpha": 32}
+LONG_PARENT_TRAINING = {
+    "method": "lora",
+    "epochs": 1.0,
+    "per_device_batch_size": 1,
+    "grad_accum": 2,
+    "learning_rate": 3e-4,
+    "mask_history": True,
+    "lora_r": 16,
+    "lora_alpha": 32,
+}
 
 
 class MiCoTA(Strategy):
@@ -118,15 +126,14 @@ class MiCoTA(Strategy):
     ``train`` uses the teacher assistant's kept rationales only."""
 
     name = NAME
-    description = ("MiCoTA: student learns from a DARE-TIES merged teacher assistant's "
-                   "intermediate-length CoT (Ding et al. 2025)")
+    description = "MiCoTA: student learns from a DARE-TIES merged teacher assistant's intermediate-length CoT (Ding et al. 2025)"
     #: a long-CoT teacher: the scripted reference teacher's long step-by-step CoT (labelled as such in
     #: every report; no zoo model writes long CoT at this size, see docs/strategies.md)
     default_teachers = DEFAULT_TEACHERS
 
     @dataclass
     class Params:  # types and simple ranges here; _params checks the rest
-        short_parent: str = 'qwen2.5-coder-0.5b-instruct'
+        short_parent: str = "qwen2.5-coder-0.5b-instruct"
         long_parent: str | None = None
         long_parent_lora: dict = field(default_factory=lambda: dict(LONG_PARENT_TRAINING))
         long_parent_shots: int | None = field(default=None, metadata={"min": 0})
@@ -136,7 +143,7 @@ class MiCoTA(Strategy):
         weight_short: float = 0.5
         normalize: bool | None = None
         int8_mask: bool = True
-        dtype: str = field(default='float32', metadata={"choices": ("float32", "bfloat16", "float16")})
+        dtype: str = field(default="float32", metadata={"choices": ("float32", "bfloat16", "float16")})
         merge_seed: int | None = None
         ta_samples: int = field(default=1, metadata={"min": 1})
         ta_temperature: float = field(default=0.0, metadata={"min": 0.0})
@@ -166,11 +173,12 @@ class MiCoTA(Strategy):
     def train(self, ctx, data):
         records = [r for name, recs in data.items() if name.startswith(TA_PREFIX) for r in recs]
         if not records:
-            raise UserError("micota: the teacher assistant got no train question right, so there is nothing to "
-                            "train the student on (try a larger --limit, a stronger long parent, or a higher "
-                            "weight_long)")
+            raise UserError(
+                "micota: the teacher assistant got no train question right, so there is nothing to "
+                "train the student on (try a larger --limit, a stronger long parent, or a higher "
+                "weight_long)"
+            )
         return ctx.train_student(records)
-
 
 
 @hookimpl
@@ -236,7 +244,8 @@ def check_sizes(ctx, ta, *, what: str = "teacher assistant") -> dict:
     except ProtocolError:
         raise ProtocolError(
             f"micota: the {what} {ta.spec} ({sizes['ta']:,} parameters) is not larger than the student "
-            f"{ctx.student.spec} ({sizes['student']:,}); MiCoTA requires student < TA < teacher") from None
+            f"{ctx.student.spec} ({sizes['student']:,}); MiCoTA requires student < TA < teacher"
+        ) from None
     for t in ctx.teachers:
         if t.kind == "scripted":
             sizes["teachers"][t.spec] = None  # not a model: exempt, as in the core rule
@@ -246,13 +255,21 @@ def check_sizes(ctx, ta, *, what: str = "teacher assistant") -> dict:
         except ProtocolError:
             raise ProtocolError(
                 f"micota: the {what} {ta.spec} ({sizes['ta']:,} parameters) is not smaller than the teacher "
-                f"{t.spec} ({t.n_params:,}); MiCoTA requires student < TA < teacher") from None
+                f"{t.spec} ({t.n_params:,}); MiCoTA requires student < TA < teacher"
+            ) from None
         sizes["teachers"][t.spec] = t.n_params
     return sizes
 
 
-SHAPE_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads",
-              "num_key_value_heads", "vocab_size")
+SHAPE_KEYS = (
+    "model_type",
+    "hidden_size",
+    "num_hidden_layers",
+    "intermediate_size",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "vocab_size",
+)
 
 
 def _shape(ctx, ref) -> dict:
@@ -268,8 +285,10 @@ def _same_shape(ctx, short, other, role: str) -> None:
     a, b = _shape(ctx, short), _shape(ctx, other)
     if a != b:
         diff = ", ".join(f"{k} {a[k]} vs {b[k]}" for k in SHAPE_KEYS if a[k] != b[k])
-        raise UserError(f"micota: {role} {other.spec} must have the short parent's architecture and size to be "
-                        f"merged with it ({short.spec}): {diff}")
+        raise UserError(
+            f"micota: {role} {other.spec} must have the short parent's architecture and size to be "
+            f"merged with it ({short.spec}): {diff}"
+        )
 
 
 def token_stats(records: list[dict], tokenizer) -> dict:
@@ -294,6 +313,7 @@ def _cached_stage(ctx, name: str, inputs: dict, folder: Path, what: str, make) -
     """``ctx.stage`` for a step whose artefact lives in the cross-run cache ``folder``: reused when
     another run built it (``micota.json`` marks it finished), else ``make()`` builds it; rebuilt if
     it vanished. (``make``'s info must not use ``key``/``seconds``: the stage record owns them.)"""
+
     def build() -> dict:
         done = folder / "micota.json"
         if done.exists():
@@ -328,19 +348,30 @@ def make_long_parent(ctx, short, records: list[dict], lora: dict, dtype: str, sh
     examples = ctx.training_examples(records, tokenizer, train_shots=shots)
     # the long parent trains at its own epochs (a sweep's update budget is the student's: ctx.train_model)
     cfg = ctx.training_config(**{"max_steps": -1, **lora})
-    inputs = {"version": CACHE_VERSION, "step": "long_parent", "short_parent": short.fingerprint,
-              "examples": _key([[e["prompt"], e["completion"]] for e in examples]), "n": len(examples),
-              "training": cfg.stage_inputs(), "save_dtype": dtype}
+    inputs = {
+        "version": CACHE_VERSION,
+        "step": "long_parent",
+        "short_parent": short.fingerprint,
+        "examples": _key([[e["prompt"], e["completion"]] for e in examples]),
+        "n": len(examples),
+        "training": cfg.stage_inputs(),
+        "save_dtype": dtype,
+    }
     key = _key(inputs)
     folder = cache_root(ctx) / f"long-{key}"
 
     def make() -> dict:
         ctx.log(f"  micota: making the long-CoT parent: {short.spec} fine-tuned on {len(records)} teacher rationales")
         t0 = time.time()
-        result = ctx.train_model(short, records, folder, trainer_kwargs={"save_dtype": dtype}, train_shots=shots,
-                                 **lora)
-        return {"path": result.path, "cache_key": key, "updates": result.updates, "examples": result.examples,
-                "final_loss": (result.loss_history or [{}])[-1].get("loss"), "build_seconds": round(time.time() - t0, 1)}
+        result = ctx.train_model(short, records, folder, trainer_kwargs={"save_dtype": dtype}, train_shots=shots, **lora)
+        return {
+            "path": result.path,
+            "cache_key": key,
+            "updates": result.updates,
+            "examples": result.examples,
+            "final_loss": (result.loss_history or [{}])[-1].get("loss"),
+            "build_seconds": round(time.time() - t0, 1),
+        }
 
     return _cached_stage(ctx, "micota.long_parent", inputs, folder, "long-CoT parent", make)
 
@@ -353,10 +384,16 @@ def make_ta(ctx, p: dict, short, long_ref, long_identity: str, base) -> dict:
     from cotgap_plugins import _merge
 
     config = _merge.dare_ties_config(
-        short_parent=short.path(log=ctx.log), long_parent=long_ref.path(log=ctx.log),
-        base_model=base.path(log=ctx.log) if base is not None else None, density=p["density"],
-        weight_long=p["weight_long"], weight_short=p["weight_short"], normalize=p["normalize"],
-        int8_mask=bool(p["int8_mask"]), dtype=str(p["dtype"]))
+        short_parent=short.path(log=ctx.log),
+        long_parent=long_ref.path(log=ctx.log),
+        base_model=base.path(log=ctx.log) if base is not None else None,
+        density=p["density"],
+        weight_long=p["weight_long"],
+        weight_short=p["weight_short"],
+        normalize=p["normalize"],
+        int8_mask=bool(p["int8_mask"]),
+        dtype=str(p["dtype"]),
+    )
     yaml_text = _merge.to_yaml(config)
     (ctx.workdir("micota") / "ta_merge.yml").write_text(yaml_text)
     identities = {short.path(log=ctx.log): short.fingerprint, long_ref.path(log=ctx.log): long_identity}
@@ -366,18 +403,30 @@ def make_ta(ctx, p: dict, short, long_ref, long_identity: str, base) -> dict:
     abstract["base_model"] = identities[abstract["base_model"]]
     for m in abstract["models"]:
         m["model"] = identities[m["model"]]
-    inputs = {"version": CACHE_VERSION, "step": "ta_merge", "config": abstract, "seed": p["merge_seed"],
-              "mergekit": version("mergekit")}
+    inputs = {
+        "version": CACHE_VERSION,
+        "step": "ta_merge",
+        "config": abstract,
+        "seed": p["merge_seed"],
+        "mergekit": version("mergekit"),
+    }
     key = _key(inputs)
     folder = cache_root(ctx) / f"ta-{key}"
 
     def make() -> dict:
-        ctx.log(f"  micota: merging the teacher assistant (dare_ties, density {p['density']}, "
-                f"weight_long {p['weight_long']}, seed {p['merge_seed']})")
+        ctx.log(
+            f"  micota: merging the teacher assistant (dare_ties, density {p['density']}, "
+            f"weight_long {p['weight_long']}, seed {p['merge_seed']})"
+        )
         ctx.release_models()
         merged = _merge.run_merge(config, folder, seed=p["merge_seed"], yaml_text=yaml_text)
-        return {"path": str(folder), "cache_key": key, "merge_seconds": merged["seconds"],
-                "mergekit": merged["mergekit"], "merge_seed": merged["seed"]}
+        return {
+            "path": str(folder),
+            "cache_key": key,
+            "merge_seconds": merged["seconds"],
+            "mergekit": merged["mergekit"],
+            "merge_seed": merged["seed"],
+        }
 
     return _cached_stage(ctx, "micota.ta_merge", inputs, folder, "teacher assistant", make)
 
@@ -413,15 +462,25 @@ def generate_with_ta(ctx) -> dict:
     if long_ref is None:
         long_cot = [r for t in ctx.teachers for r in sources[t.spec] if r["correct"]]
         if not long_cot:
-            raise UserError("micota: the teacher got no train question right, so there is no long CoT to make "
-                            "the long-CoT parent from (set strategy_params.long_parent, or use a stronger teacher)")
+            raise UserError(
+                "micota: the teacher got no train question right, so there is no long CoT to make "
+                "the long-CoT parent from (set strategy_params.long_parent, or use a stronger teacher)"
+            )
         shots = generation_shots(ctx) if p["long_parent_shots"] is None else int(p["long_parent_shots"])
         lp = make_long_parent(ctx, short, long_cot, p["long_parent_lora"], p["dtype"], shots)
         long_ref = ctx.resolve_model(lp["path"])
         long_identity = f"micota-long:{lp['cache_key']}"
-        info["long_parent"] = {"made_from": short.spec, "examples": lp.get("examples"), "updates": lp.get("updates"),
-                               "final_loss": lp.get("final_loss"), "path": lp["path"], "cache": lp.get("cache"),
-                               "training": p["long_parent_lora"], "train_shots": shots, "saved_as": p["dtype"]}
+        info["long_parent"] = {
+            "made_from": short.spec,
+            "examples": lp.get("examples"),
+            "updates": lp.get("updates"),
+            "final_loss": lp.get("final_loss"),
+            "path": lp["path"],
+            "cache": lp.get("cache"),
+            "training": p["long_parent_lora"],
+            "train_shots": shots,
+            "saved_as": p["dtype"],
+        }
         long_name = "long-cot-ft"
     else:
         long_identity = long_ref.fingerprint
@@ -432,12 +491,19 @@ def generate_with_ta(ctx) -> dict:
     ta = ctx.resolve_model(ta_rec["path"])
     sizes = check_sizes(ctx, ta)
     ta_source = f"{TA_PREFIX}dare_ties({_name(short)},{long_name})"
-    info["ta"] = {"source": ta_source, "path": ta_rec["path"], "n_params": sizes["ta"], "cache": ta_rec.get("cache"),
-                  "merge_seconds": ta_rec.get("merge_seconds"), "mergekit": ta_rec.get("mergekit"),
-                  "config": str(ctx.workdir("micota") / "ta_merge.yml")}
+    info["ta"] = {
+        "source": ta_source,
+        "path": ta_rec["path"],
+        "n_params": sizes["ta"],
+        "cache": ta_rec.get("cache"),
+        "merge_seconds": ta_rec.get("merge_seconds"),
+        "mergekit": ta_rec.get("mergekit"),
+        "config": str(ctx.workdir("micota") / "ta_merge.yml"),
+    }
     info["sizes"] = sizes
-    sources[ta_source] = ctx.generate_rationales(ta, source=ta_source, samples=p["ta_samples"],
-                                                 temperature=p["ta_temperature"], max_new_tokens=p["max_new_tokens"])
+    sources[ta_source] = ctx.generate_rationales(
+        ta, source=ta_source, samples=p["ta_samples"], temperature=p["ta_temperature"], max_new_tokens=p["max_new_tokens"]
+    )
 
     parents = _measure_parents(ctx, p, short, long_ref)
     tokens = _token_record(ctx, sources, ta_source, parents)
@@ -465,10 +531,14 @@ def ta_intermediate(tokens: dict) -> dict:
     lo, ta, hi = means["short_parent"], means["ta"], means["long_parent"]
     ok = ta is not None and lo < ta < hi
     where = "between" if ok else ("not above the short parent's" if ta is None or ta <= lo else "not below the long parent's")
-    return {**out, "intermediate": ok,
-            "reason": f"short parent {lo} < TA {ta} < long parent {hi} tokens" if ok else
-                      f"TA {ta} tokens is {where} (short parent {lo}, long parent {hi}): the student learns from a "
-                      f"model no different in length from a parent"}
+    return {
+        **out,
+        "intermediate": ok,
+        "reason": f"short parent {lo} < TA {ta} < long parent {hi} tokens"
+        if ok
+        else f"TA {ta} tokens is {where} (short parent {lo}, long parent {hi}): the student learns from a "
+        f"model no different in length from a parent",
+    }
 
 
 def _measure_parents(ctx, p: dict, short, long_ref) -> dict:
@@ -490,9 +560,11 @@ def _token_record(ctx, sources: dict, ta_source: str, parents: dict) -> dict:
 
     tok = AutoTokenizer.from_pretrained(ctx.student.path(log=ctx.log))
     teacher_recs = [r for t in ctx.teachers for r in sources[t.spec]]
-    tokens = {"tokenizer": ctx.student.spec,
-              "teacher": token_stats(teacher_recs, tok),
-              "ta": token_stats(sources[ta_source], tok)}
+    tokens = {
+        "tokenizer": ctx.student.spec,
+        "teacher": token_stats(teacher_recs, tok),
+        "ta": token_stats(sources[ta_source], tok),
+    }
     if len(ctx.teachers) > 1:
         tokens["teachers"] = {t.spec: token_stats(sources[t.spec], tok) for t in ctx.teachers}
     tokens.update({role: token_stats(recs, tok) for role, recs in parents.items()})

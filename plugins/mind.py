@@ -139,8 +139,10 @@ class Mind(Strategy):
     """MIND (Cui et al. 2026). ``filter`` is the base class's (each source's correct records)."""
 
     name = NAME
-    description = ("MIND: several reasoning perspectives per question, each rationale weighted by "
-                   "the student's inertia-filtered loss on it (Cui et al. 2026)")
+    description = (
+        "MIND: several reasoning perspectives per question, each rationale weighted by "
+        "the student's inertia-filtered loss on it (Cui et al. 2026)"
+    )
 
     @dataclass
     class Params:  # types and simple ranges here; resolve_params checks the rest
@@ -163,8 +165,10 @@ class Mind(Strategy):
         """Refuse bad parameters before the baseline."""
         p = resolve_params(ctx.params)
         if p["calibration"] == "metanet" and ctx.config.training.launcher != "inprocess":
-            raise UserError("mind: calibration metanet trains in one process (training.launcher: inprocess); "
-                            f"got training.launcher: {ctx.config.training.launcher}")
+            raise UserError(
+                "mind: calibration metanet trains in one process (training.launcher: inprocess); "
+                f"got training.launcher: {ctx.config.training.launcher}"
+            )
 
     def generate(self, ctx):
         return generate_perspectives(ctx)
@@ -173,8 +177,11 @@ class Mind(Strategy):
         """Every teacher × perspective prompt, with ``samples`` / ``temperature`` (a perspective is
         its instruction text; none: the task's own prompt)."""
         perspectives = [x if isinstance(x, str) and x.strip() else None for x in params.get("perspectives") or [None]]
-        return [PlannedGeneration(t, int(params.get("samples", 1)), float(params.get("temperature", 0.0)), instr)
-                for t in teachers for instr in perspectives]
+        return [
+            PlannedGeneration(t, int(params.get("samples", 1)), float(params.get("temperature", 0.0)), instr)
+            for t in teachers
+            for instr in perspectives
+        ]
 
     def train(self, ctx, data):
         return train_weighted(ctx, data)
@@ -227,7 +234,6 @@ def resolve_params(params: dict) -> dict:
     if not 0.0 < float(p["metanet_holdout"]) < 1.0:
         raise UserError(f"mind: metanet_holdout must be in (0, 1), got {p['metanet_holdout']}")
     return p
-
 
 
 def perspective_label(i: int, text: str | None) -> str:
@@ -330,9 +336,12 @@ class MindWeights:
 
     def snapshot(self, step: int, epoch: float | None = None) -> dict:
         w = self.weights()
-        return {"step": int(step), "epoch": None if epoch is None else round(float(epoch), 4),
-                "weight": [round(x, 6) for x in w],
-                "ema": [None if x is None else round(x, 6) for x in self.ema]}
+        return {
+            "step": int(step),
+            "epoch": None if epoch is None else round(float(epoch), 4),
+            "weight": [round(x, 6) for x in w],
+            "ema": [None if x is None else round(x, 6) for x in self.ema],
+        }
 
 
 @functools.cache
@@ -354,8 +363,9 @@ def trainer_class():
     base = weighted_trainer_class()
 
     class MindTrainer(base):
-        def __init__(self, *args, mind_weights: MindWeights, batch_normalise: bool = False, probe: bool = False,
-                     calibration=None, **kwargs):
+        def __init__(
+            self, *args, mind_weights: MindWeights, batch_normalise: bool = False, probe: bool = False, calibration=None, **kwargs
+        ):
             super().__init__(*args, **kwargs)
             self.mind = mind_weights
             self.batch_normalise = batch_normalise
@@ -411,15 +421,18 @@ def probe_losses(trainer, model) -> dict:
             for start in range(0, len(ds), size):
                 batch = trainer.data_collator([ds[i] for i in range(start, min(start + size, len(ds)))])
                 labels = batch["labels"].to(device)
-                logits = model(input_ids=batch["input_ids"].to(device),
-                               attention_mask=batch["attention_mask"].to(device)).logits
+                logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
                 losses = per_example_loss(logits, labels)
                 tokens += int((labels[:, 1:] != -100).sum())
                 trainer.mind.update(batch["example_index"].tolist(), losses.float().cpu().tolist())
     finally:
         model.train(was_training)
-    return {"examples": len(ds), "tokens": tokens, "forward_batches": math.ceil(len(ds) / size),
-            "seconds": round(time.time() - t0, 2)}
+    return {
+        "examples": len(ds),
+        "tokens": tokens,
+        "forward_batches": math.ceil(len(ds) / size),
+        "seconds": round(time.time() - t0, 2),
+    }
 
 
 @functools.cache
@@ -466,8 +479,11 @@ def _log_class():
             if self.every is None:
                 self.every = max(1, int(state.max_steps or 1) // 100)
             if state.is_world_process_zero:
-                kept = [line for line in (self.path.read_text().splitlines() if self.path.exists() else [])
-                        if state.global_step and line.strip() and json.loads(line)["step"] < state.global_step]
+                kept = [
+                    line
+                    for line in (self.path.read_text().splitlines() if self.path.exists() else [])
+                    if state.global_step and line.strip() and json.loads(line)["step"] < state.global_step
+                ]
                 self.path.write_text("".join(line + "\n" for line in kept))
             self._write(state)
 
@@ -540,11 +556,16 @@ def weight_summary(weights: list[float], examples: list[dict]) -> dict:
     by = defaultdict(list)
     for e, w in zip(examples, weights):
         by[f"{e['source']} · p{e['perspective']}"].append(w)
-    return {"min": min(weights, default=None), "max": max(weights, default=None),
-            "spread": (max(weights) - min(weights)) if weights else None,
-            "differ_from_1": sum(abs(w - 1.0) > 1e-6 for w in weights),
-            "by_source_perspective": {k: {"mean": round(sum(v) / len(v), 4), "min": round(min(v), 4),
-                                          "max": round(max(v), 4), "n": len(v)} for k, v in sorted(by.items())}}
+    return {
+        "min": min(weights, default=None),
+        "max": max(weights, default=None),
+        "spread": (max(weights) - min(weights)) if weights else None,
+        "differ_from_1": sum(abs(w - 1.0) > 1e-6 for w in weights),
+        "by_source_perspective": {
+            k: {"mean": round(sum(v) / len(v), 4), "min": round(min(v), 4), "max": round(max(v), 4), "n": len(v)}
+            for k, v in sorted(by.items())
+        },
+    }
 
 
 # -- the strategy's steps --------------------------------------------------------------------------
@@ -570,8 +591,9 @@ def generate_perspectives(ctx) -> dict:
     for name, t in zip(_source_names(ctx), ctx.teachers):
         recs = []
         for k, instr in enumerate(p["perspectives"]):
-            got = ctx.generate_rationales(t, source=name, samples=p["samples"], temperature=p["temperature"],
-                                          description=_description(ctx, instr))
+            got = ctx.generate_rationales(
+                t, source=name, samples=p["samples"], temperature=p["temperature"], description=_description(ctx, instr)
+            )
             for r in got:
                 r = dict(r)
                 r["sample_in_perspective"] = r.get("sample", 0)
@@ -580,7 +602,9 @@ def generate_perspectives(ctx) -> dict:
                 r["perspective_text"] = instr
                 recs.append(r)
             stats.setdefault(name, {})[perspective_label(k, instr)] = {
-                "generated": len(got), "correct": sum(bool(r["correct"]) for r in got)}
+                "generated": len(got),
+                "correct": sum(bool(r["correct"]) for r in got),
+            }
         out[name] = recs
     ctx.record("mind.generated", stats)
     return out
@@ -614,8 +638,7 @@ def learned_calibration(ctx, p: dict, weights: MindWeights, examples: list[dict]
     rows, _ = tokenize(tokenizer, ctx.training_examples(held, tokenizer), ctx.training_config())
     keys = sorted({(str(e["source"]), e["perspective"]) for e in examples})
     cats = [keys.index((str(e["source"]), e["perspective"])) for e in examples]
-    return MetaCalibration(weights, cats, len(keys), rows, hidden=p["metanet_hidden"], lr=p["metanet_lr"],
-                           seed=ctx.config.seed)
+    return MetaCalibration(weights, cats, len(keys), rows, hidden=p["metanet_hidden"], lr=p["metanet_lr"], seed=ctx.config.seed)
 
 
 def train_weighted(ctx, data: dict):
@@ -624,8 +647,16 @@ def train_weighted(ctx, data: dict):
     held: list[dict] = []
     if p["calibration"] == "metanet":
         records, held = hold_out(records, p["metanet_holdout"], ctx.config.seed)
-    examples = [{"index": i, "doc_id": r["doc_id"], "source": r.get("source"), "perspective": r.get("perspective", 0),
-                 "sample": r.get("sample", 0)} for i, r in enumerate(records)]
+    examples = [
+        {
+            "index": i,
+            "doc_id": r["doc_id"],
+            "source": r.get("source"),
+            "perspective": r.get("perspective", 0),
+            "sample": r.get("sample", 0),
+        }
+        for i, r in enumerate(records)
+    ]
     per_persp = defaultdict(int)
     for r in records:
         k = r.get("perspective", 0)
@@ -643,27 +674,44 @@ def train_weighted(ctx, data: dict):
             f.write(json.dumps(e) + "\n")
     log_path = work / "weights.jsonl"
     result = ctx.train_student(
-        records, trainer_cls=trainer_class(),
-        trainer_kwargs={"mind_weights": weights, "batch_normalise": p["batch_normalise"], "probe": p["probe"],
-                        **({"calibration": learned} if learned is not None else {})},
+        records,
+        trainer_cls=trainer_class(),
+        trainer_kwargs={
+            "mind_weights": weights,
+            "batch_normalise": p["batch_normalise"],
+            "probe": p["probe"],
+            **({"calibration": learned} if learned is not None else {}),
+        },
         callbacks=[logger_callback(weights, log_path, p["log_every"])],
     )
     png = plot_weights(log_path, examples, work / "weights.png") if records else None
     if weights.probe:
-        ctx.log(f"  mind: probe pass over {weights.probe['examples']} rationales ({weights.probe['tokens']} tokens) "
-                f"seeded the inertia filter in {weights.probe['seconds']} s")
+        ctx.log(
+            f"  mind: probe pass over {weights.probe['examples']} rationales ({weights.probe['tokens']} tokens) "
+            f"seeded the inertia filter in {weights.probe['seconds']} s"
+        )
     snaps = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] if records else []
-    ctx.record("mind.training", {
-        "updates": result.updates, "examples": result.examples, "probe": weights.probe,
-        "weights_first_update": weight_summary(snaps[0]["weight"], examples) if snaps else None,
-        "weights_final": weight_summary(weights.weights(), examples),
-        "observed_examples": sum(1 for x in weights.ema if x is not None),
-        "calibration": p["calibration"],
-        "metanet": None if learned is None else {
-            "held_out_questions": len({r["doc_id"] for r in held}), "held_out_rationales": len(held),
-            "meta_steps": learned.steps, "meta_loss_first": (learned.history or [{}])[0].get("meta_loss"),
-            "meta_loss_last": (learned.history or [{}])[-1].get("meta_loss")},
-        "weights_log": str(log_path.relative_to(ctx.run.path)),
-        "weights_plot": str(png.relative_to(ctx.run.path)) if png else None,
-    })
+    ctx.record(
+        "mind.training",
+        {
+            "updates": result.updates,
+            "examples": result.examples,
+            "probe": weights.probe,
+            "weights_first_update": weight_summary(snaps[0]["weight"], examples) if snaps else None,
+            "weights_final": weight_summary(weights.weights(), examples),
+            "observed_examples": sum(1 for x in weights.ema if x is not None),
+            "calibration": p["calibration"],
+            "metanet": None
+            if learned is None
+            else {
+                "held_out_questions": len({r["doc_id"] for r in held}),
+                "held_out_rationales": len(held),
+                "meta_steps": learned.steps,
+                "meta_loss_first": (learned.history or [{}])[0].get("meta_loss"),
+                "meta_loss_last": (learned.history or [{}])[-1].get("meta_loss"),
+            },
+            "weights_log": str(log_path.relative_to(ctx.run.path)),
+            "weights_plot": str(png.relative_to(ctx.run.path)) if png else None,
+        },
+    )
     return result

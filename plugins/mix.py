@@ -103,11 +103,16 @@ from cotgap import CAPACITY_RATIO, PlannedGeneration, Strategy, UserError, hooki
 
 NAME = "mix"
 PRESETS = {
-    "mix-long": {"ratio": 0.2, "roles": ("long", "short"),
-                 "doc": "Mix-Long: the strong teacher writes long CoT, the easy one short CoT; 1:4 long:short"},
-    "mix-large": {"ratio": 0.2, "roles": ("large", "small"),
-                  "doc": "Mix-Large: the strong teacher is the larger model, the easy one the smaller; 1:4 "
-                         "large:small"},
+    "mix-long": {
+        "ratio": 0.2,
+        "roles": ("long", "short"),
+        "doc": "Mix-Long: the strong teacher writes long CoT, the easy one short CoT; 1:4 long:short",
+    },
+    "mix-large": {
+        "ratio": 0.2,
+        "roles": ("large", "small"),
+        "doc": "Mix-Large: the strong teacher is the larger model, the easy one the smaller; 1:4 large:small",
+    },
 }
 DEFAULT_ROLES = ("strong", "easy")
 #: The two role parameters, in the order the sources are drawn (strong first).
@@ -125,8 +130,10 @@ class Mix(Strategy):
     records); ``generate`` labels the two teachers' roles; ``train`` mixes and trains."""
 
     name = NAME
-    description = ("Mix Distillation: 1:4 mix of a long-CoT/large teacher's and a "
-                   "short-CoT/small teacher's correct rationales (Li et al. 2025)")
+    description = (
+        "Mix Distillation: 1:4 mix of a long-CoT/large teacher's and a "
+        "short-CoT/small teacher's correct rationales (Li et al. 2025)"
+    )
     default_teachers = DEFAULT_TEACHERS
     compare_each_teacher_alone = True
 
@@ -136,9 +143,9 @@ class Mix(Strategy):
         easy: str | None = None
         ratio: float | str = 0.2
         preset: str | None = field(default=None, metadata={"choices": (None, *PRESETS)})
-        size: str = 'short'
+        size: str = "short"
         distinct_questions: bool = True
-        shortfall: str = 'keep'
+        shortfall: str = "keep"
         seed: int | None = None
         published_batching: bool = False
 
@@ -156,9 +163,11 @@ class Mix(Strategy):
     def unequal_updates(self, params):
         """The paper's batching is a declared exception to equal updates."""
         if params.get("published_batching"):
-            return (f"published_batching: the paper's {PUBLISHED_PER_DEVICE_BATCH} per device x {PUBLISHED_GRAD_ACCUM} "
-                    "accumulation steps — not the same number of optimizer updates as plain on the same data; "
-                    "compare with care")
+            return (
+                f"published_batching: the paper's {PUBLISHED_PER_DEVICE_BATCH} per device x {PUBLISHED_GRAD_ACCUM} "
+                "accumulation steps — not the same number of optimizer updates as plain on the same data; "
+                "compare with care"
+            )
         return None
 
     def train(self, ctx, data):
@@ -202,8 +211,7 @@ def resolve_params(params: dict, explicit: dict | None = None, run_seed: int = 0
     ratio = parse_ratio(p["ratio"])
     if preset is not None:
         if "ratio" in explicit and abs(parse_ratio(explicit["ratio"]) - PRESETS[preset]["ratio"]) > 1e-9:
-            raise UserError(f"mix: preset {preset} fixes ratio 1:4 (0.2); drop ratio={explicit['ratio']!r} "
-                            "or set preset: null")
+            raise UserError(f"mix: preset {preset} fixes ratio 1:4 (0.2); drop ratio={explicit['ratio']!r} or set preset: null")
         ratio = PRESETS[preset]["ratio"]
     size = p["size"]
     if isinstance(size, bool) or not (size in ("short", "all") or (isinstance(size, int) and size >= 0)):
@@ -220,8 +228,13 @@ def resolve_params(params: dict, explicit: dict | None = None, run_seed: int = 0
         raise UserError(f"mix: seed must be an integer or null, got {p['seed']!r}") from None
     roles = PRESETS[preset]["roles"] if preset else DEFAULT_ROLES
     frac = Fraction(ratio).limit_denominator(100)
-    return {**p, "ratio": ratio, "seed": seed, "roles": list(roles),
-            "ratio_fraction": f"{frac.numerator}:{frac.denominator - frac.numerator}"}
+    return {
+        **p,
+        "ratio": ratio,
+        "seed": seed,
+        "roles": list(roles),
+        "ratio_fraction": f"{frac.numerator}:{frac.denominator - frac.numerator}",
+    }
 
 
 def _params(ctx) -> dict:
@@ -231,8 +244,10 @@ def _params(ctx) -> dict:
 
 def _check_teachers(ctx) -> None:
     if len(ctx.teachers) != 2:
-        raise UserError(f"mix needs exactly 2 teachers (a strong: long-CoT/large one and an easy: short-CoT/small one), "
-                        f"got {len(ctx.teachers)}")
+        raise UserError(
+            f"mix needs exactly 2 teachers (a strong: long-CoT/large one and an easy: short-CoT/small one), "
+            f"got {len(ctx.teachers)}"
+        )
 
 
 def _matches(ref, name: str) -> bool:
@@ -249,8 +264,7 @@ def _named(teachers, name: str, role: str) -> int:
     """Index of the teacher named for ``role``; one line naming the teachers when none is."""
     hits = [i for i, t in enumerate(teachers) if _matches(t, name)]
     if len(hits) != 1:
-        raise UserError(f"mix: {role}: {name!r} is not one of this run's teachers "
-                        f"({', '.join(t.spec for t in teachers)})")
+        raise UserError(f"mix: {role}: {name!r} is not one of this run's teachers ({', '.join(t.spec for t in teachers)})")
     return hits[0]
 
 
@@ -271,8 +285,10 @@ def _by_size(teachers) -> tuple[list[int], str]:
         strong = sizes.index(max(sizes))
         return [strong, 1 - strong], "parameters"
     shown = ", ".join(f"{t.spec} {human_size(n) if n else 'size unknown'}" for t, n in zip(teachers, sizes))
-    raise UserError(f"mix: cannot tell the strong teacher from the easy one ({shown}): name them, e.g. "
-                    f"strategy_params {{strong: {a}, easy: {b}}}")
+    raise UserError(
+        f"mix: cannot tell the strong teacher from the easy one ({shown}): name them, e.g. "
+        f"strategy_params {{strong: {a}, easy: {b}}}"
+    )
 
 
 def assign_roles(teachers, p: dict) -> tuple[list, str]:
@@ -288,9 +304,11 @@ def assign_roles(teachers, p: dict) -> tuple[list, str]:
         return [teachers[strong], teachers[1 - strong]], "named"
     if p.get("preset") == "mix-long":
         a, b = (t.spec for t in teachers)
-        raise UserError(f"mix: preset mix-long needs the roles named (long vs short CoT is not a size): "
-                        f"strategy_params {{strong: <long-CoT teacher>, easy: <short-CoT teacher>}}, e.g. "
-                        f"{{strong: {a}, easy: {b}}}")
+        raise UserError(
+            f"mix: preset mix-long needs the roles named (long vs short CoT is not a size): "
+            f"strategy_params {{strong: <long-CoT teacher>, easy: <short-CoT teacher>}}, e.g. "
+            f"{{strong: {a}, easy: {b}}}"
+        )
     order, how = _by_size(teachers)
     return [teachers[i] for i in order], how
 
@@ -340,8 +358,9 @@ def plan_counts(n_target: int, ratio: float, avail_strong: int, avail_easy: int,
     return take_s, take_e
 
 
-def mix_records(strong: list[dict], easy: list[dict], *, ratio: float, size="short", distinct_questions=True,
-                shortfall="keep", seed: int = 0) -> tuple[list[dict], dict]:
+def mix_records(
+    strong: list[dict], easy: list[dict], *, ratio: float, size="short", distinct_questions=True, shortfall="keep", seed: int = 0
+) -> tuple[list[dict], dict]:
     """The mixed training set from each teacher's own correct rationales, and what happened."""
     strong = [r for r in strong if r.get("correct", True)]
     easy = [r for r in easy if r.get("correct", True)]
@@ -371,9 +390,11 @@ def mix_records(strong: list[dict], easy: list[dict], *, ratio: float, size="sho
         "questions": len({r["doc_id"] for r in mixed}),
         "questions_solved_by_both": len(both),
         "questions_in_both_draws": len({r["doc_id"] for r in picked_s} & {r["doc_id"] for r in picked_e}),
-        "shortfall": {role: {"wanted": w, "available": a}
-                      for role, w, a in (("strong", want_s, len(strong)), ("easy", n_target - want_s, len(easy)))
-                      if a < w},
+        "shortfall": {
+            role: {"wanted": w, "available": a}
+            for role, w, a in (("strong", want_s, len(strong)), ("easy", n_target - want_s, len(easy)))
+            if a < w
+        },
     }
     return mixed, info
 
@@ -384,11 +405,29 @@ def generate_sources(ctx) -> dict:
     p = _params(ctx)
     ordered, how = assign_roles(ctx.teachers, p)
     names = source_names(p, ordered)
-    ctx.record("mix.params", {k: p[k] for k in ("ratio", "ratio_fraction", "preset", "size", "distinct_questions",
-                                                  "shortfall", "seed", "published_batching")}
-               | {"preset_doc": PRESETS[p["preset"]]["doc"] if p["preset"] else None,
-                  "roles": {names[0]: p["roles"][0], names[1]: p["roles"][1]}, "roles_by": how,
-                  "strong": ordered[0].spec, "easy": ordered[1].spec})
+    ctx.record(
+        "mix.params",
+        {
+            k: p[k]
+            for k in (
+                "ratio",
+                "ratio_fraction",
+                "preset",
+                "size",
+                "distinct_questions",
+                "shortfall",
+                "seed",
+                "published_batching",
+            )
+        }
+        | {
+            "preset_doc": PRESETS[p["preset"]]["doc"] if p["preset"] else None,
+            "roles": {names[0]: p["roles"][0], names[1]: p["roles"][1]},
+            "roles_by": how,
+            "strong": ordered[0].spec,
+            "easy": ordered[1].spec,
+        },
+    )
     return {name: ctx.generate_rationales(t, source=name) for name, t in zip(names, ordered)}
 
 
@@ -399,25 +438,46 @@ def train_mix(ctx, data: dict):
     missing = [n for n in (s_name, e_name) if n not in data]
     if missing:
         raise UserError(f"mix: no kept data for source(s) {', '.join(missing)}")
-    mixed, info = mix_records(data[s_name], data[e_name], ratio=p["ratio"], size=p["size"],
-                              distinct_questions=p["distinct_questions"], shortfall=p["shortfall"], seed=p["seed"])
+    mixed, info = mix_records(
+        data[s_name],
+        data[e_name],
+        ratio=p["ratio"],
+        size=p["size"],
+        distinct_questions=p["distinct_questions"],
+        shortfall=p["shortfall"],
+        seed=p["seed"],
+    )
     roles = {"strong": s_name, "easy": e_name}
     ctx.record("mix.available", {roles[k]: v for k, v in info["available"].items()})
     ctx.record("mix.examples_per_source", {roles[k]: v for k, v in info["taken"].items()})
-    ctx.record("mix.ratio", {"target": info["ratio_target"], "target_fraction": p["ratio_fraction"],
-                             "achieved": info["ratio_achieved"], "target_size": info["target_size"],
-                             "size": len(mixed), "questions": info["questions"],
-                             "questions_solved_by_both": info["questions_solved_by_both"],
-                             "questions_in_both_draws": info["questions_in_both_draws"]})
+    ctx.record(
+        "mix.ratio",
+        {
+            "target": info["ratio_target"],
+            "target_fraction": p["ratio_fraction"],
+            "achieved": info["ratio_achieved"],
+            "target_size": info["target_size"],
+            "size": len(mixed),
+            "questions": info["questions"],
+            "questions_solved_by_both": info["questions_solved_by_both"],
+            "questions_in_both_draws": info["questions_in_both_draws"],
+        },
+    )
     if info["shortfall"]:
-        ctx.record("mix.shortfall", {"policy": p["shortfall"],
-                                     "sources": {roles[k]: v for k, v in info["shortfall"].items()},
-                                     "note": "a teacher had fewer correct rationales than its share: all of them "
-                                             "were taken"})
+        ctx.record(
+            "mix.shortfall",
+            {
+                "policy": p["shortfall"],
+                "sources": {roles[k]: v for k, v in info["shortfall"].items()},
+                "note": "a teacher had fewer correct rationales than its share: all of them were taken",
+            },
+        )
         ctx.log(f"  mix: shortfall {info['shortfall']} (policy {p['shortfall']})")
     ctx.write_jsonl(ctx.workdir(NAME) / "mixed.jsonl", mixed)
-    ctx.log(f"  mix: {info['taken']['strong']} from {s_name} + {info['taken']['easy']} from {e_name} "
-            f"(target ratio {p['ratio']:.3g}, achieved {info['ratio_achieved']})")
+    ctx.log(
+        f"  mix: {info['taken']['strong']} from {s_name} + {info['taken']['easy']} from {e_name} "
+        f"(target ratio {p['ratio']:.3g}, achieved {info['ratio_achieved']})"
+    )
 
     overrides = published_overrides(ctx.training_config()) if p["published_batching"] else {}
     result = ctx.train_student(mixed, **overrides)
@@ -438,8 +498,12 @@ def batching(cfg, processes: int | None = None) -> dict:
     ``cfg`` knows before launch) and the global batch, their product."""
     processes = int(processes or _processes(cfg))
     per_device = cfg.per_device_batch_size
-    return {"per_device_batch_size": per_device, "grad_accum": cfg.grad_accum, "processes": processes,
-            "global_batch": per_device * cfg.grad_accum * processes}
+    return {
+        "per_device_batch_size": per_device,
+        "grad_accum": cfg.grad_accum,
+        "processes": processes,
+        "global_batch": per_device * cfg.grad_accum * processes,
+    }
 
 
 def published_overrides(cfg) -> dict:
@@ -450,8 +514,10 @@ def published_overrides(cfg) -> dict:
 
 def _shape(b: dict) -> str:
     """``"5 per device x 4 accumulation x 2 processes = 40"``."""
-    return (f"{b['per_device_batch_size']} per device x {b['grad_accum']} accumulation x {b['processes']} "
-            f"process{'es' if b['processes'] != 1 else ''} = {b['global_batch']}")
+    return (
+        f"{b['per_device_batch_size']} per device x {b['grad_accum']} accumulation x {b['processes']} "
+        f"process{'es' if b['processes'] != 1 else ''} = {b['global_batch']}"
+    )
 
 
 def _record_training(ctx, result, n_examples: int, overrides: dict, published: bool) -> None:
@@ -461,7 +527,15 @@ def _record_training(ctx, result, n_examples: int, overrides: dict, published: b
     ran = ((getattr(result, "extra", None) or {}).get("run") or {}).get("processes")  # as launched
     mine, plain = batching(cfg, ran), batching(plain_cfg, ran)
     plain_updates = plain_cfg.updates(n_examples)
-    ctx.record("mix.training", {**mine, "updates": result.updates, "examples": result.examples,
-                                "plain_batching": plain, "plain_updates": plain_updates,
-                                "published_batching": published})
+    ctx.record(
+        "mix.training",
+        {
+            **mine,
+            "updates": result.updates,
+            "examples": result.examples,
+            "plain_batching": plain,
+            "plain_updates": plain_updates,
+            "published_batching": published,
+        },
+    )
     ctx.record("mix.batching", {"batching": _shape(mine), "plain_batching": _shape(plain)})

@@ -56,8 +56,10 @@ NAME = "onpolicy"
 
 class OnPolicy(Strategy):
     name = NAME
-    description = ("on-policy distillation: the student samples, the teacher scores every token "
-                   "(TRL DistillationTrainer, generalized JSD; Agarwal et al. 2024)")
+    description = (
+        "on-policy distillation: the student samples, the teacher scores every token "
+        "(TRL DistillationTrainer, generalized JSD; Agarwal et al. 2024)"
+    )
 
     @dataclass
     class Params:

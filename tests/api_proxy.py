@@ -49,8 +49,9 @@ class FaultProxy:
                 self._forward(body)
 
             def _forward(self, body):
-                req = urllib.request.Request(proxy.upstream + self.path, data=body, method=self.command,
-                                             headers={"Content-Type": "application/json"})
+                req = urllib.request.Request(
+                    proxy.upstream + self.path, data=body, method=self.command, headers={"Content-Type": "application/json"}
+                )
                 try:
                     with urllib.request.urlopen(req, timeout=600) as r:
                         status, data = r.status, r.read()

@@ -50,6 +50,7 @@ def pytest_collection_modifyitems(config, items):
     no zoo model go first (overlapping the background conversion below), then the zoo runs (the
     first needs only the small models, while the large one may still be converting), then the
     other zoo tests."""
+
     def key(item):
         zoo, run = item.get_closest_marker("zoo") is not None, "zoo_env" in item.fixturenames
         return (not run, zoo) if _xdist_worker() else (zoo, zoo and not run)

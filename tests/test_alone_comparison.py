@@ -24,11 +24,22 @@ def _sweep(tmp_path):
     write_json(mixed / "manifest.json", {**manifest, "strategy": {"name": "mix", "plugin": "mix", "params": {}}})
     fake_run(root, "alone-big", teacher="big", teacher_params=BIG, dist=30, updates=4, **common)
     fake_run(root, "alone-small", teacher="small", teacher_params=SMALL, dist=42, updates=3, **common)
-    cells = [{"name": "mix-cell", "dir": str(root / "mix-cell"), "status": "done", "alone_of": None},
-             {"name": "alone-big", "dir": str(root / "alone-big"), "status": "done", "alone_of": "mix-cell"},
-             {"name": "alone-small", "dir": str(root / "alone-small"), "status": "done", "alone_of": "mix-cell"}]
-    write_json(root / "sweep.json", {"schema": SCHEMA, "name": "sw", "dir": str(root), "cells": cells,
-                                     "generations": {"computed": 0, "reused": 0}, "counts": {"done": 3}})
+    cells = [
+        {"name": "mix-cell", "dir": str(root / "mix-cell"), "status": "done", "alone_of": None},
+        {"name": "alone-big", "dir": str(root / "alone-big"), "status": "done", "alone_of": "mix-cell"},
+        {"name": "alone-small", "dir": str(root / "alone-small"), "status": "done", "alone_of": "mix-cell"},
+    ]
+    write_json(
+        root / "sweep.json",
+        {
+            "schema": SCHEMA,
+            "name": "sw",
+            "dir": str(root),
+            "cells": cells,
+            "generations": {"computed": 0, "reused": 0},
+            "counts": {"done": 3},
+        },
+    )
     return root
 
 
@@ -51,10 +62,11 @@ def test_report_shows_each_teacher_alone_beside_the_combined_cell(tmp_path):
 
 
 def test_readings_follow_the_margin():
-    row = {"task": "t", "setting": "mix", "teacher": "a+b", "student": "s", "student_size": "1B", "n": 100,
-           "updates": 5}
-    pairs = [{"combined": {**row, "accuracy": 40}, "alone": {**row, "teacher": t, "accuracy": acc}, "combined_dir": "d"}
-             for t, acc in (("a", 70), ("b", 40))]
+    row = {"task": "t", "setting": "mix", "teacher": "a+b", "student": "s", "student_size": "1B", "n": 100, "updates": 5}
+    pairs = [
+        {"combined": {**row, "accuracy": 40}, "alone": {**row, "teacher": t, "accuracy": acc}, "combined_dir": "d"}
+        for t, acc in (("a", 70), ("b", 40))
+    ]
     (g,), warnings = compare(pairs, Noise())
     assert [e["reading"] for e in g["alone"]] == [ALONE_BETTER, WITHIN_NOISE] and warnings == []
     (g,), _ = compare(pairs, Noise(margin=50.0))  # an explicit margin replaces the computed one

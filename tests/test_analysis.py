@@ -39,8 +39,14 @@ from cotgap.report.terminal import render_selection, render_tables
 
 def D(setting, task, teacher, size, acc, **extra):
     """A distilled row; the student is named after its size."""
-    row = {"setting": setting, "task": task, "teacher": teacher,
-           "student": f"S-{size}", "student_size": size, "accuracy": str(acc)}
+    row = {
+        "setting": setting,
+        "task": task,
+        "teacher": teacher,
+        "student": f"S-{size}",
+        "student_size": size,
+        "accuracy": str(acc),
+    }
     row.update({k: str(v) for k, v in extra.items()})
     return row
 
@@ -143,8 +149,12 @@ def test_select_tasks_errors():
 
 BASELINE = [
     # pre-distillation few-shot accuracy of each student
-    B("eff", "0.5B", 20), B("eff", "1.5B", 30), B("eff", "3B", 40),
-    B("ineff", "0.5B", 20), B("ineff", "1.5B", 30), B("ineff", "3B", 40),
+    B("eff", "0.5B", 20),
+    B("eff", "1.5B", 30),
+    B("eff", "3B", 40),
+    B("ineff", "0.5B", 20),
+    B("ineff", "1.5B", 30),
+    B("ineff", "3B", 40),
 ]
 
 DISTILLED = [
@@ -153,17 +163,21 @@ DISTILLED = [
     #   7B:  0.5B 28 (+8 helped), 1.5B 37 (+7 helped), 3B 39   (-1.0 = -margin -> no change)
     #   helped 4 of 6 > half -> effective
     #   means: 14B (25+36+40.5)/3 = 33.83, 7B (28+37+39)/3 = 34.67 -> 7B best on average
-    D("plain", "eff", "14B", "0.5B", 25), D("plain", "eff", "14B", "1.5B", 36),
+    D("plain", "eff", "14B", "0.5B", 25),
+    D("plain", "eff", "14B", "1.5B", 36),
     D("plain", "eff", "14B", "3B", 40.5),
-    D("plain", "eff", "7B", "0.5B", 28), D("plain", "eff", "7B", "1.5B", 37),
+    D("plain", "eff", "7B", "0.5B", 28),
+    D("plain", "eff", "7B", "1.5B", 37),
     D("plain", "eff", "7B", "3B", 39),
     # ineff:
     #   14B: 0.5B 22 (+2 helped), 1.5B 30 (0 no change), 3B 35 (-5 hurt)
     #   7B:  0.5B 23 (+3 helped), 1.5B 31 (+1.0 = margin -> no change), 3B 45 (+5 helped)
     #   helped 3 of 6 = exactly half -> NOT effective
-    D("plain", "ineff", "14B", "0.5B", 22), D("plain", "ineff", "14B", "1.5B", 30),
+    D("plain", "ineff", "14B", "0.5B", 22),
+    D("plain", "ineff", "14B", "1.5B", 30),
     D("plain", "ineff", "14B", "3B", 35),
-    D("plain", "ineff", "7B", "0.5B", 23), D("plain", "ineff", "7B", "1.5B", 31),
+    D("plain", "ineff", "7B", "0.5B", 23),
+    D("plain", "ineff", "7B", "1.5B", 31),
     D("plain", "ineff", "7B", "3B", 45),
 ]
 
@@ -250,16 +264,21 @@ def test_kept_unknown_leaves_the_tie():
 # A keeps 1300 questions, B 1000 (ratio 1.3), but B's students score 10 points more on average
 # (A 40, 50 -> 45; B 50, 60 -> 55). Margin of a 45 vs 55 difference: 1.96 x 15.3 = 30.0 at n = 20
 # (tied), 1.96 x 1.57 = 3.1 at n = 2000 (not tied).
-@pytest.mark.parametrize("n, margin, teacher, rule", [
-    (2000, None, "B", BY_ACCURACY),   # a measured difference: the kept ratio does not override it
-    (20, None, "A", BY_TIE_BREAK),    # within noise at n = 20: the kept ratio breaks the tie
-    (2000, 15, "A", BY_TIE_BREAK),    # an explicit --noise-margin overrides the computed one
-    (20, 5, "B", BY_ACCURACY),
-])
+@pytest.mark.parametrize(
+    "n, margin, teacher, rule",
+    [
+        (2000, None, "B", BY_ACCURACY),  # a measured difference: the kept ratio does not override it
+        (20, None, "A", BY_TIE_BREAK),  # within noise at n = 20: the kept ratio breaks the tie
+        (2000, 15, "A", BY_TIE_BREAK),  # an explicit --noise-margin overrides the computed one
+        (20, 5, "B", BY_ACCURACY),
+    ],
+)
 def test_kept_ratio_only_breaks_ties(n, margin, teacher, rule):
     base = [B("t", "0.5B", 20), B("t", "1.5B", 30)]
-    dist = [D("plain", "t", t, s, acc, n=n, wins=20, losses=0)
-            for t, s, acc in (("A", "0.5B", 40), ("A", "1.5B", 50), ("B", "0.5B", 50), ("B", "1.5B", 60))]
+    dist = [
+        D("plain", "t", t, s, acc, n=n, wins=20, losses=0)
+        for t, s, acc in (("A", "0.5B", 40), ("A", "1.5B", 50), ("B", "0.5B", 50), ("B", "1.5B", 60))
+    ]
     (a,) = analyse(dist, base, [T("t", "A", 80, 1300), T("t", "B", 60, 1000)], noise_margin=margin)
     assert a.effective and (a.recommended_teacher, a.decided_by) == (teacher, rule)
     assert to_json([a])["tasks"][0]["decided_by"] == rule
@@ -302,8 +321,11 @@ def test_exact_test_decides_and_holm_corrects():
     base = [B("t", "0.5B", 20), B("t", "1.5B", 30), B("t", "3B", 40)]
     # wins/losses 4-0 (p 0.125), 9-0 and 0-9 (p 2/512 each); Holm over 3: 3 x 2/512, then 2 x 2/512 raised
     # to the running maximum 6/512, then 0.125
-    dist = [D("plain", "t", "A", "0.5B", 40, wins=4, losses=0), D("plain", "t", "A", "1.5B", 75, wins=9, losses=0),
-            D("plain", "t", "A", "3B", 0, wins=0, losses=9)]
+    dist = [
+        D("plain", "t", "A", "0.5B", 40, wins=4, losses=0),
+        D("plain", "t", "A", "1.5B", 75, wins=9, losses=0),
+        D("plain", "t", "A", "3B", 0, wins=0, losses=9),
+    ]
     (a,) = analyse(dist, base)
     assert [c.verdict for c in a.cells] == [NO_CHANGE, HELPED, HURT]  # 4-0 is no significant change
     assert [c.p_value for c in a.cells] == pytest.approx([0.125, 2 / 512, 2 / 512])
@@ -324,8 +346,7 @@ def test_exact_test_decides_and_holm_corrects():
 def test_replicates_are_kept_and_summarised():
     # seeds 1, 2, 3 of (plain, A, S-0.5B): 30, 32, 34 -> mean 32, sd 2; diffs 10, 12, 14 -> 12 +- 2
     base = [B("t", "0.5B", 20), B("t", "1.5B", 30)]
-    dist = [D("plain", "t", "A", "0.5B", acc, seed=s, wins=w, losses=0) for s, acc, w in ((1, 30, 4), (2, 32, 9),
-                                                                                         (3, 34, 9))]
+    dist = [D("plain", "t", "A", "0.5B", acc, seed=s, wins=w, losses=0) for s, acc, w in ((1, 30, 4), (2, 32, 9), (3, 34, 9))]
     dist += [D("plain", "t", "A", "1.5B", 50, seed=1, wins=9, losses=0), D("plain", "t", "B", "0.5B", 21)]
     (a,) = analyse(dist, base)
     assert a.n_cells == 5  # each seed is its own cell with its own test
@@ -371,30 +392,46 @@ def gap_case(weak_scores, strong_scores, sizes=("0.5B", "7B"), **kw):
 
 # (big's columns, small's columns) -> (stronger, basis); accuracies favour the other teacher
 # wherever capacity decides, so accuracy is never what orders them.
-@pytest.mark.parametrize("big, small, stronger, basis", [
-    ({"accuracy": 40, "teacher_size": "7B"}, {"accuracy": 90, "teacher_size": "1.5B"}, "big", "parameters"),
-    ({"accuracy": 40, "teacher_size": "1.5B", "cot_tokens": 1200}, {"accuracy": 90, "teacher_size": "1.78B",
-                                                                    "cot_tokens": 300}, "big", "mean CoT tokens"),
-    ({"accuracy": 40, "teacher_size": "1.5B", "cot_words": 900}, {"accuracy": 90, "teacher_size": "1.5B",
-                                                                  "cot_words": 200}, "big", "mean CoT words"),
-    ({"accuracy": 40, "cot_tokens": 800}, {"accuracy": 90, "cot_tokens": 200}, "big", "mean CoT tokens"),
-    ({"accuracy": 90, "teacher_size": "7B", "capacity": 1}, {"accuracy": 40, "teacher_size": "1.5B", "capacity": 2},
-     "small", "declared capacity"),
-    ({"accuracy": 90, "teacher_size": "7B", "role": "weak"}, {"accuracy": 40, "role": "Strong"}, "small",
-     "declared role"),
-    ({"accuracy": 40, "role": "long"}, {"accuracy": 90, "role": "short"}, "big", "declared role"),
-    ({"accuracy": 40, "role": "large"}, {"accuracy": 90, "role": "small"}, "big", "declared role"),
-    # unresolved: insufficient data, never a fallback to accuracy
-    ({"accuracy": 90}, {"accuracy": 40}, None, "no CoT"),
-    ({"accuracy": 90, "teacher_size": "7B"}, {"accuracy": 40}, None, "parameter count of small is unknown"),
-    ({"accuracy": 90, "teacher_size": "1.5B"}, {"accuracy": 40, "teacher_size": "1.78B"}, None, "CoT length"),
-    ({"teacher_size": "7B", "cot_tokens": 300}, {"teacher_size": "7B", "cot_tokens": 330}, None, "within 1.25x"),
-    ({"role": "strong"}, {"role": "large"}, None, "same role"),
-])
+@pytest.mark.parametrize(
+    "big, small, stronger, basis",
+    [
+        ({"accuracy": 40, "teacher_size": "7B"}, {"accuracy": 90, "teacher_size": "1.5B"}, "big", "parameters"),
+        (
+            {"accuracy": 40, "teacher_size": "1.5B", "cot_tokens": 1200},
+            {"accuracy": 90, "teacher_size": "1.78B", "cot_tokens": 300},
+            "big",
+            "mean CoT tokens",
+        ),
+        (
+            {"accuracy": 40, "teacher_size": "1.5B", "cot_words": 900},
+            {"accuracy": 90, "teacher_size": "1.5B", "cot_words": 200},
+            "big",
+            "mean CoT words",
+        ),
+        ({"accuracy": 40, "cot_tokens": 800}, {"accuracy": 90, "cot_tokens": 200}, "big", "mean CoT tokens"),
+        (
+            {"accuracy": 90, "teacher_size": "7B", "capacity": 1},
+            {"accuracy": 40, "teacher_size": "1.5B", "capacity": 2},
+            "small",
+            "declared capacity",
+        ),
+        ({"accuracy": 90, "teacher_size": "7B", "role": "weak"}, {"accuracy": 40, "role": "Strong"}, "small", "declared role"),
+        ({"accuracy": 40, "role": "long"}, {"accuracy": 90, "role": "short"}, "big", "declared role"),
+        ({"accuracy": 40, "role": "large"}, {"accuracy": 90, "role": "small"}, "big", "declared role"),
+        # unresolved: insufficient data, never a fallback to accuracy
+        ({"accuracy": 90}, {"accuracy": 40}, None, "no CoT"),
+        ({"accuracy": 90, "teacher_size": "7B"}, {"accuracy": 40}, None, "parameter count of small is unknown"),
+        ({"accuracy": 90, "teacher_size": "1.5B"}, {"accuracy": 40, "teacher_size": "1.78B"}, None, "CoT length"),
+        ({"teacher_size": "7B", "cot_tokens": 300}, {"teacher_size": "7B", "cot_tokens": 330}, None, "within 1.25x"),
+        ({"role": "strong"}, {"role": "large"}, None, "same role"),
+    ],
+)
 def test_capacity_orders_teachers(big, small, stronger, basis):
     base = [B("t", s, 10) for s in ("0.5B", "7B")]
-    dist = [D("plain", "t", t, s, v) for t, s, v in (("big", "0.5B", 25), ("big", "7B", 40), ("small", "0.5B", 30),
-                                                      ("small", "7B", 38))]
+    dist = [
+        D("plain", "t", t, s, v)
+        for t, s, v in (("big", "0.5B", 25), ("big", "7B", 40), ("small", "0.5B", 30), ("small", "7B", 38))
+    ]
     teachers = [{"task": "t", "teacher": "big", **big}, {"task": "t", "teacher": "small", **small}]
     (a,) = analyse(dist, base, teachers)
     (g,) = a.capacity_gaps
@@ -412,8 +449,10 @@ def test_capacity_orders_teachers(big, small, stronger, basis):
 
 def test_teacher_csv_capacity_and_role_columns(tmp_path):
     p = tmp_path / "teachers.csv"
-    p.write_text("task,teacher,accuracy,kept,role,capacity,teacher_size,cot_tokens\n"
-                 "t,big,40,,weak,,7B,\nt,small,90,12,strong,,1.5B,310.5\n")
+    p.write_text(
+        "task,teacher,accuracy,kept,role,capacity,teacher_size,cot_tokens\n"
+        "t,big,40,,weak,,7B,\nt,small,90,12,strong,,1.5B,310.5\n"
+    )
     rows = read_csv(p, TEACHER_COLUMNS)
     base = [B("t", s, 10) for s in ("0.5B", "7B")]
     dist = [D("plain", "t", t, s, 30) for t in ("big", "small") for s in ("0.5B", "7B")]
@@ -481,12 +520,15 @@ def test_capacity_gap_insufficient_data():
 
 # 4 student sizes, explicit margin 1 point: the halves rule reads the mean advantage of the two
 # smaller sizes against the two larger ones, where the end points alone would mislead.
-@pytest.mark.parametrize("adv, verdict, word", [
-    ([5, 0, 5, 0], NO_GAP, "persists"),        # ends: +5 -> 0 would be a gap; halves: +2.5 and +2.5
-    ([0.5, 7, -1, -2], GAP_OBSERVED, "reverses"),  # ends: +0.5 is no lead; halves: +3.75 -> -1.5
-    ([6, 4, 3, 2], GAP_OBSERVED, "shrinks"),   # +5 -> +2.5
-    ([-2, 3, 5, 6], NO_GAP, "does not beat"),  # the small half's mean (+0.5) is within the margin
-])
+@pytest.mark.parametrize(
+    "adv, verdict, word",
+    [
+        ([5, 0, 5, 0], NO_GAP, "persists"),  # ends: +5 -> 0 would be a gap; halves: +2.5 and +2.5
+        ([0.5, 7, -1, -2], GAP_OBSERVED, "reverses"),  # ends: +0.5 is no lead; halves: +3.75 -> -1.5
+        ([6, 4, 3, 2], GAP_OBSERVED, "shrinks"),  # +5 -> +2.5
+        ([-2, 3, 5, 6], NO_GAP, "does not beat"),  # the small half's mean (+0.5) is within the margin
+    ],
+)
 def test_capacity_gap_halves_with_four_sizes(adv, verdict, word):
     sizes = ("0.5B", "1.5B", "3B", "7B")
     g = gap_case([40 + x for x in adv], [40] * 4, sizes=sizes, noise_margin=1.0)
@@ -526,15 +568,23 @@ def test_capacity_gap_without_teacher_rows_is_insufficient():
 
 
 def _source(name, generated, correct, kept, words=10.0, models=None):
-    return {"source": name, "models": models or [name.split("#")[0]], "generated": generated, "correct": correct,
-            "kept": kept, "rationale_length_all": {"n": generated, "mean_words": words}}
+    return {
+        "source": name,
+        "models": models or [name.split("#")[0]],
+        "generated": generated,
+        "correct": correct,
+        "kept": kept,
+        "rationale_length_all": {"n": generated, "mean_words": words},
+    }
 
 
 def test_kept_counts_distinct_questions_and_ta_data_is_not_credited():
     # teacher t sampled 4 rationales for each of 5 questions and kept 7 of them, covering questions
     # 0, 1, 2 -> kept 3 (questions), 7 rationales; MiCoTA's TA kept 5 questions: credited to no one
-    sources = [_source("t", 20, 7, 7, words=100.0),
-               _source("TA:dare_ties(s,t)", 5, 5, 5, words=40.0, models=["/cache/micota/ta-1234"])]
+    sources = [
+        _source("t", 20, 7, 7, words=100.0),
+        _source("TA:dare_ties(s,t)", 5, 5, 5, words=40.0, models=["/cache/micota/ta-1234"]),
+    ]
     kept = {"t": {0, 1, 2}, "TA:dare_ties(s,t)": {0, 1, 2, 3, 4}}
     (entry,), uncredited = per_teacher(sources, kept, ["t"], {"t": 1_500_000_000}, {})
     assert (entry["teacher"], entry["kept"], entry["kept_rationales"]) == ("t", 3, 7)
@@ -547,15 +597,18 @@ def test_kept_counts_distinct_questions_and_ta_data_is_not_credited():
     assert (entry["kept"], entry["kept_rationales"], entry["parameters"]) == (3, 4, 7_000_000_000)
 
 
-@pytest.mark.parametrize("name, models, teachers, expected", [
-    ("a", ["a"], ["a", "b"], "a"),
-    ("a [strong]", ["a"], ["a", "b"], "a"),      # whatever the strategy calls the source,
-    ("second look", ["a"], ["a", "b"], "a"),     # the records say who wrote it
-    ("TA:dare_ties(a,b)", ["/cache/ta"], ["a"], None),  # another model: credited to no teacher, even the only one
-    ("both", ["a", "b"], ["a", "b"], None),      # mixed authors: no single teacher
-    ("old run", [], ["a"], "a"),                 # records without `model`: a single teacher's
-    ("old run", [], ["a", "b"], None),
-])
+@pytest.mark.parametrize(
+    "name, models, teachers, expected",
+    [
+        ("a", ["a"], ["a", "b"], "a"),
+        ("a [strong]", ["a"], ["a", "b"], "a"),  # whatever the strategy calls the source,
+        ("second look", ["a"], ["a", "b"], "a"),  # the records say who wrote it
+        ("TA:dare_ties(a,b)", ["/cache/ta"], ["a"], None),  # another model: credited to no teacher, even the only one
+        ("both", ["a", "b"], ["a", "b"], None),  # mixed authors: no single teacher
+        ("old run", [], ["a"], "a"),  # records without `model`: a single teacher's
+        ("old run", [], ["a", "b"], None),
+    ],
+)
 def test_teacher_of_reads_who_wrote_the_records(name, models, teachers, expected):
     """No source-naming convention: the records' ``model`` field decides (issue 24.4)."""
     assert teacher_of({"source": name, "models": models}, teachers) == expected
@@ -650,10 +703,15 @@ def test_render_tables_and_selection():
     buf = io.StringIO()
     console = Console(file=buf, width=200, color_system=None)
     render_tables(analyse(DISTILLED, BASELINE, [TS("eff", "14B", 80, 1300), TS("eff", "7B", 60, 1000)]), console)
-    render_selection(select_tasks([
-        {"task": "gsm8k", "model": "T", "role": "teacher", "accuracy": "80"},
-        {"task": "gsm8k", "model": "S", "role": "student", "accuracy": "20"},
-    ]), console)
+    render_selection(
+        select_tasks(
+            [
+                {"task": "gsm8k", "model": "T", "role": "teacher", "accuracy": "80"},
+                {"task": "gsm8k", "model": "S", "role": "student", "accuracy": "20"},
+            ]
+        ),
+        console,
+    )
     out = buf.getvalue()
     assert "eff" in out and "ineff" in out and "1.30x" in out
     assert DO_NOT_DISTIL in out and GAP_OBSERVED in out and "gsm8k" in out
@@ -684,8 +742,7 @@ def test_plots(tmp_path):
         D("cross-teacher-filter", "eff", "14B", "1.5B", 35),
         D("cross-teacher-filter", "eff", "7B", "0.5B", 27),
     ]
-    teachers = [T("eff", "14B", 80, 1300), T("eff", "7B", 60, 1000),
-                T("ineff", "14B", 70, 900), T("ineff", "7B", 55, "")]
+    teachers = [T("eff", "14B", 80, 1300), T("eff", "7B", 60, 1000), T("ineff", "14B", 70, 900), T("ineff", "7B", 55, "")]
     p1 = plot_accuracy_vs_size(dist, BASELINE, tmp_path / "acc.png")
     p2 = plot_kept(teachers, tmp_path / "sub" / "kept.png")
     p3 = plot_filter_ablation(dist, tmp_path / "ablation.png")

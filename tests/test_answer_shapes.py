@@ -17,8 +17,14 @@ from cotgap.tasks import math_answers
 from cotgap.tasks.extraction import INVALID, answer_type, robust_filter
 
 # The table's answer types, and the type extraction infers for each from its gold target.
-INFERRED = {"options": "option", "yes_no": "word", "true_false": "word", "valid_invalid": "word",
-            "integers": "number", "free_text": "free_text"}
+INFERRED = {
+    "options": "option",
+    "yes_no": "word",
+    "true_false": "word",
+    "valid_invalid": "word",
+    "integers": "number",
+    "free_text": "free_text",
+}
 
 FRUIT = "apple banana cherry"
 
@@ -165,8 +171,7 @@ ROWS = [
     row("free_text", "reordered", "So the answer is banana apple cherry.", FRUIT, False),
     row("free_text", "hedge", f"So the answer is {FRUIT} or apple cherry banana.", FRUIT, False),
     row("free_text", "negated", f"So the answer is not {FRUIT}.", FRUIT, False),
-    row("free_text", "wrong_then_gold_parenthetical", f"So the answer is cherry banana apple ({FRUIT}).", FRUIT,
-        False),
+    row("free_text", "wrong_then_gold_parenthetical", f"So the answer is cherry banana apple ({FRUIT}).", FRUIT, False),
     row("free_text", "word_missing", "So the answer is apple cherry.", FRUIT, False),
     row("free_text", "missing", "The words are hard to sort.", FRUIT, False),
     row("free_text", "cut_after_statement", f"So the answer is {FRUIT}. Let me verify that apple", FRUIT, False),
@@ -332,14 +337,19 @@ def test_task_fingerprint_covers_the_scoring_code(monkeypatch):
     assert context.task_fingerprint(task) == before
 
 
-@pytest.mark.parametrize("text,gold,shown", [
-    pytest.param("So the answer is (C) or (B).", "(C)", "(C) or (B)", id="hedge_shown_as_written"),
-    pytest.param("So the answer is not 63.", "63", "not 63", id="negation_shown_as_written"),
-    pytest.param("So the answer is (A) (not (C)). Sorry.", "(C)", "(A) (not (C))", id="parenthetical_kept_whole"),
-    pytest.param("No answer here.", "63", INVALID, id="missing_is_invalid"),
-    pytest.param("So the answer is 63. Let me check the", "63", INVALID, id="unfinished_is_invalid"),
-    pytest.param("I don't think the answer is (C).", "(C)", "I don't think the answer is (C)", id="negated_phrase_shown_whole"),
-])
+@pytest.mark.parametrize(
+    "text,gold,shown",
+    [
+        pytest.param("So the answer is (C) or (B).", "(C)", "(C) or (B)", id="hedge_shown_as_written"),
+        pytest.param("So the answer is not 63.", "63", "not 63", id="negation_shown_as_written"),
+        pytest.param("So the answer is (A) (not (C)). Sorry.", "(C)", "(A) (not (C))", id="parenthetical_kept_whole"),
+        pytest.param("No answer here.", "63", INVALID, id="missing_is_invalid"),
+        pytest.param("So the answer is 63. Let me check the", "63", INVALID, id="unfinished_is_invalid"),
+        pytest.param(
+            "I don't think the answer is (C).", "(C)", "I don't think the answer is (C)", id="negated_phrase_shown_whole"
+        ),
+    ],
+)
 def test_refused_answer_is_returned_as_written(text, gold, shown):
     """A refused generation's filtered answer is its answer sentence, which records show the reader."""
     assert robust_filter([[text]], [{"target": gold}]) == [[shown]]

@@ -67,10 +67,29 @@ def cotgap_run(tmp: Path, student, teacher: str, *extra, backend="hf", env=None,
     """``cotgap run`` with ``teacher`` first and the scripted teacher second: a random-init teacher
     gets no answer right, so the scripted one supplies the correct rationales the run trains on,
     while the first teacher's generations (``generations/00-*``) are what the tests compare."""
-    cmd = [sys.executable, "-m", "cotgap", "run", "--strategy", "plain", "--student", str(student), "--teacher", teacher,
-           "--teacher", "scripted",
-           "--task", "synthetic_object_counting", "--limit", str(N_TRAIN), "--backend", backend,
-           "--out", str(tmp / "run"), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cotgap",
+        "run",
+        "--strategy",
+        "plain",
+        "--student",
+        str(student),
+        "--teacher",
+        teacher,
+        "--teacher",
+        "scripted",
+        "--task",
+        "synthetic_object_counting",
+        "--limit",
+        str(N_TRAIN),
+        "--backend",
+        backend,
+        "--out",
+        str(tmp / "run"),
+        *extra,
+    ]
     full_env = {**os.environ, **ENV, "COTGAP_GENERATION_CACHE": str(tmp / "gencache"), **(env or {})}
     if not wait:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
@@ -80,8 +99,11 @@ def cotgap_run(tmp: Path, student, teacher: str, *extra, backend="hf", env=None,
 def teacher_records(run: Path, folder: str = "generations", source: str | None = None) -> list[dict]:
     """A run's first teacher's records (or the named source's) in ``generations`` or ``filtered``:
     what two engines writing for the same prompts must agree on."""
-    f = run / folder / read_json(run / "generations" / "index.json")[source] if source else \
-        sorted((run / folder).glob("00-*.jsonl"))[0]
+    f = (
+        run / folder / read_json(run / "generations" / "index.json")[source]
+        if source
+        else sorted((run / folder).glob("00-*.jsonl"))[0]
+    )
     return [{k: r[k] for k in ("doc_id", "response", "answer", "correct")} for r in read_jsonl(f)]
 
 
@@ -179,8 +201,10 @@ def test_killed_client_resumes_with_only_the_missing_requests(reference, models,
     out = cotgap_run(tmp_path, models[1], teacher_spec(models, proxy.base_url))
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     # only the requests missing from the ledger reached the server the second time
-    print(f"kill-and-resume: {first} requests reached the server before the kill, {kept} answers in the ledger, "
-          f"{proxy.forwarded} sent by the re-run, {N_TRAIN} in all")
+    print(
+        f"kill-and-resume: {first} requests reached the server before the kill, {kept} answers in the ledger, "
+        f"{proxy.forwarded} sent by the re-run, {N_TRAIN} in all"
+    )
     assert proxy.forwarded == N_TRAIN - kept, (first, kept, proxy.forwarded)
     assert f"{N_TRAIN - kept} requests sent, {kept} answered from the ledger" in out.stdout
     assert generations(tmp_path) == generations(reference[0])
@@ -246,8 +270,11 @@ def test_bad_api_teacher_is_refused_before_any_work(case, models, tmp_path):
     from cotgap.backends.local_server import free_port
 
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
-    teacher = {"no-size": f"openai:m@{url}", "no-key": teacher_spec(models, url, api_key_env="COTGAP_TEST_NO_SUCH_KEY"),
-               "unreachable": teacher_spec(models, url)}[case]
+    teacher = {
+        "no-size": f"openai:m@{url}",
+        "no-key": teacher_spec(models, url, api_key_env="COTGAP_TEST_NO_SUCH_KEY"),
+        "unreachable": teacher_spec(models, url),
+    }[case]
     out = cotgap_run(tmp_path, models[1], teacher)
     assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
     lines = error_lines(out)

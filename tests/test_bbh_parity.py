@@ -25,8 +25,9 @@ BBH = SHARED_DATA / "bbh"
 TASKS = ["word_sorting", "date_understanding", "formal_fallacies", "dyck_languages", "ruin_names"]
 LIMIT = 16
 
-pytestmark = pytest.mark.skipif(not (BBH / "word_sorting.json").exists(),
-                                reason=f"BBH data not found at {BBH} (shared/data absent; set COTGAP_SHARED_DATA)")
+pytestmark = pytest.mark.skipif(
+    not (BBH / "word_sorting.json").exists(), reason=f"BBH data not found at {BBH} (shared/data absent; set COTGAP_SHARED_DATA)"
+)
 
 
 def _wrong(target: str) -> str:
@@ -105,9 +106,15 @@ def _evaluate(lm, task) -> list[dict]:
 
     from cotgap.backends.evaluation import _task_manager_for_run
 
-    out = lm_eval.simple_evaluate(model=lm, tasks=[task], log_samples=True, bootstrap_iters=0,
-                                  apply_chat_template=False, fewshot_as_multiturn=False,
-                                  task_manager=_task_manager_for_run())
+    out = lm_eval.simple_evaluate(
+        model=lm,
+        tasks=[task],
+        log_samples=True,
+        bootstrap_iters=0,
+        apply_chat_template=False,
+        fewshot_as_multiturn=False,
+        task_manager=_task_manager_for_run(),
+    )
     return sorted(out["samples"][task.config.task], key=lambda s: (s["doc_id"], s["filter"]))
 
 

@@ -18,8 +18,9 @@ from tests.conftest import SHARED_DATA
 BBH = SHARED_DATA / "bbh"
 LIMIT = 3
 
-pytestmark = pytest.mark.skipif(not (BBH / "word_sorting.json").exists(),
-                                reason=f"BBH data not found at {BBH} (shared/data absent; set COTGAP_SHARED_DATA)")
+pytestmark = pytest.mark.skipif(
+    not (BBH / "word_sorting.json").exists(), reason=f"BBH data not found at {BBH} (shared/data absent; set COTGAP_SHARED_DATA)"
+)
 
 
 def _oracle():
@@ -31,8 +32,10 @@ def _oracle():
             out = []
             for r in requests:
                 words = r.doc["input"].split("List:")[-1].split()
-                text = (f"The words are {', '.join(words)}. In alphabetical order they read "
-                        f"{r.doc['target']}. So the answer is {r.doc['target']}.")
+                text = (
+                    f"The words are {', '.join(words)}. In alphabetical order they read "
+                    f"{r.doc['target']}. So the answer is {r.doc['target']}."
+                )
                 out.append(postprocess_generated_text(text, r.args[1].get("until"), None))
             return out
 
@@ -58,10 +61,29 @@ def test_word_sorting_from_bbh_folder_end_to_end(tmp_path, monkeypatch, tiny_stu
     monkeypatch.setenv("COTGAP_GENERATION_CACHE", str(tmp_path / "gencache"))
     monkeypatch.delenv("COTGAP_DATA_DIR", raising=False)
     out = tmp_path / "run"
-    result = CliRunner().invoke(cli, [
-        "run", "--strategy", "plain", "--task", "word_sorting", "--data-dir", str(BBH),
-        "--student", str(tiny_student), "--teacher", str(tiny_teacher), "--limit", str(LIMIT),
-        "--backend", "hf", "--out", str(out)], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--strategy",
+            "plain",
+            "--task",
+            "word_sorting",
+            "--data-dir",
+            str(BBH),
+            "--student",
+            str(tiny_student),
+            "--teacher",
+            str(tiny_teacher),
+            "--limit",
+            str(LIMIT),
+            "--backend",
+            "hf",
+            "--out",
+            str(out),
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output[-3000:]
 
     manifest = read_json(out / "manifest.json")

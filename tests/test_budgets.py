@@ -26,16 +26,19 @@ def _grid(tmp_path, extra: str):
     return load_grid(p, out=str(tmp_path / "sw"))
 
 
-@pytest.mark.parametrize("text,message", [
-    ("budget: {tokens: 5}", "budget must name one of updates, teacher_tokens, seconds"),
-    ("budget: {teacher_tokens: 5, seconds: 3}", "budget must name one of"),
-    ("budget: {teacher_tokens: -5}", "budget.teacher_tokens must be a positive integer or plain"),
-    ("budget: {teacher_tokens: 2.5}", "budget.teacher_tokens must be a positive integer"),
-    ("budget: {seconds: 0}", "budget.seconds must be a positive number or plain"),
-    ("budget: {updates: 10}", "a fixed count is training.max_steps"),
-    ("budget: {seconds: 60}\nequal_updates: true", "contradicts budget: seconds: 60"),
-    ("budget: 7", "budget must name one of"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("budget: {tokens: 5}", "budget must name one of updates, teacher_tokens, seconds"),
+        ("budget: {teacher_tokens: 5, seconds: 3}", "budget must name one of"),
+        ("budget: {teacher_tokens: -5}", "budget.teacher_tokens must be a positive integer or plain"),
+        ("budget: {teacher_tokens: 2.5}", "budget.teacher_tokens must be a positive integer"),
+        ("budget: {seconds: 0}", "budget.seconds must be a positive number or plain"),
+        ("budget: {updates: 10}", "a fixed count is training.max_steps"),
+        ("budget: {seconds: 60}\nequal_updates: true", "contradicts budget: seconds: 60"),
+        ("budget: 7", "budget must name one of"),
+    ],
+)
 def test_bad_budgets_are_refused_in_one_line(tmp_path, text, message):
     with pytest.raises(UserError, match=message) as err:
         _grid(tmp_path, text + "\n")
@@ -48,8 +51,10 @@ def test_budget_kinds_set_each_cell_up(tmp_path):
     g = _grid(tmp_path, "budget: {teacher_tokens: 5000}\ntraining: {max_steps: 40}\n")
     assert g.grid["budget"] == {"mode": "teacher_tokens", "value": 5000} and not g.grid["equal_updates"]
     # a fixed budget: every cell stopped at it, independent of the others, max_steps only a cap
-    assert all(c.reference is None and c.config.training.stop_teacher_tokens == 5000
-               and c.config.training.max_steps == 40 for c in g.cells)
+    assert all(
+        c.reference is None and c.config.training.stop_teacher_tokens == 5000 and c.config.training.max_steps == 40
+        for c in g.cells
+    )
     plain, onp = _grid(tmp_path, "budget: {seconds: plain}\ntraining: {max_steps: 40}\n").cells
     # measured on the reference: known once it has run (max_steps stays a cap, not the budget)
     assert onp.reference == plain.name and onp.config.training.stop_seconds == 0
@@ -67,8 +72,10 @@ def test_unset_stops_leave_stage_keys_as_they_were():
 def _reference(folder, *, generated: int, updates: int, seconds: float):
     """A finished reference cell's stage records, as the runner writes them."""
     write_json(folder / "stages" / "generate.json", {"compute": {"teacher_tokens_generated": generated}, "seconds": 9})
-    write_json(folder / "stages" / "train.json", {"result": {"updates": updates}, "seconds": seconds,
-                                                  "strategy_records": {}, "compute": {"tokens_trained": 77}})
+    write_json(
+        folder / "stages" / "train.json",
+        {"result": {"updates": updates}, "seconds": seconds, "strategy_records": {}, "compute": {"tokens_trained": 77}},
+    )
 
 
 def test_apply_measures_the_reference(tmp_path):
@@ -91,8 +98,10 @@ def pair(tmp_path_factory):
     from cotgap.testing import build_model
 
     root = tmp_path_factory.mktemp("budget-pair")
-    return (build_model(root / "student", hidden=64, layers=2, seed=0),
-            build_model(root / "teacher", hidden=96, layers=3, seed=1, init_std=0.2))
+    return (
+        build_model(root / "student", hidden=64, layers=2, seed=0),
+        build_model(root / "teacher", hidden=96, layers=3, seed=1, init_std=0.2),
+    )
 
 
 def test_teacher_token_stop_holds_the_real_onpolicy_trainer(tmp_path, pair):
@@ -139,14 +148,24 @@ class CostRunner:
         CostRunner.seen[self.cfg.strategy] = (t.max_steps, t.stop_teacher_tokens)
         self.run = RunDir(self.cfg.out)
         ref = self.cfg.strategy == "plain"
-        spent = {"limits": {"teacher_tokens": t.stop_teacher_tokens, "seconds": 0.0}, "stopped_by": "teacher_tokens",
-                 "spent": {"teacher_tokens": 1020, "seconds": 3.0}, "stopped_at_update": 4}
-        write_json(self.run / "stages" / "generate.json",
-                   {"compute": {"teacher_tokens_generated": 1000 if ref else 0}, "seconds": 2})
-        write_json(self.run / "stages" / "train.json",
-                   {"result": {"updates": 5 if ref else 4}, "seconds": 3.0,
-                    "strategy_records": {} if ref else {"training.budget": spent},
-                    "compute": {"teacher_tokens_scored": 0 if ref else 1020}})
+        spent = {
+            "limits": {"teacher_tokens": t.stop_teacher_tokens, "seconds": 0.0},
+            "stopped_by": "teacher_tokens",
+            "spent": {"teacher_tokens": 1020, "seconds": 3.0},
+            "stopped_at_update": 4,
+        }
+        write_json(
+            self.run / "stages" / "generate.json", {"compute": {"teacher_tokens_generated": 1000 if ref else 0}, "seconds": 2}
+        )
+        write_json(
+            self.run / "stages" / "train.json",
+            {
+                "result": {"updates": 5 if ref else 4},
+                "seconds": 3.0,
+                "strategy_records": {} if ref else {"training.budget": spent},
+                "compute": {"teacher_tokens_scored": 0 if ref else 1020},
+            },
+        )
         self.run.computed, self.ctx = ["train"], types.SimpleNamespace(generation_stats={"computed": 0, "reused": 0})
         return self
 
@@ -182,15 +201,23 @@ def test_report_states_the_budget_of_each_comparison():
     from cotgap.report import budget_note
 
     cfg = {"stop_teacher_tokens": 1000, "max_steps": -1, "epochs": 2}
-    compute = {"stages": {"train": {"teacher_tokens_scored": 1020, "wall_seconds": 30.0}},
-               "total": {"teacher_tokens_generated": 900, "teacher_tokens_scored": 1020}}
+    compute = {
+        "stages": {"train": {"teacher_tokens_scored": 1020, "wall_seconds": 30.0}},
+        "total": {"teacher_tokens_generated": 900, "teacher_tokens_scored": 1020},
+    }
     onp = budget_note.run_budget(cfg, {"training.budget": {"stopped_by": "teacher_tokens"}}, compute, 4)
     assert onp["kind"] == "teacher_tokens" and onp["teacher_tokens_training"] == 1020 and onp["teacher_tokens_total"] == 1920
     plain = budget_note.run_budget({"max_steps": -1, "epochs": 2}, {}, {"stages": {}, "total": {}}, 5)
-    runs = [{"task": "t", "setting": s, "teacher": "T", "student": "S", "dir": f"/sw/{s}", "budget": b}
-            for s, b in (("onpolicy", onp), ("plain", plain))]
-    sweeps = [{"grid": {"budget": {"mode": "teacher_tokens", "value": "plain"}},
-               "cells": [{"dir": f"/sw/{s}"} for s in ("onpolicy", "plain")]}]
+    runs = [
+        {"task": "t", "setting": s, "teacher": "T", "student": "S", "dir": f"/sw/{s}", "budget": b}
+        for s, b in (("onpolicy", onp), ("plain", plain))
+    ]
+    sweeps = [
+        {
+            "grid": {"budget": {"mode": "teacher_tokens", "value": "plain"}},
+            "cells": [{"dir": f"/sw/{s}"} for s in ("onpolicy", "plain")],
+        }
+    ]
     note = budget_note.statements(runs, sweeps)["t"]
     assert note.startswith("equal teacher tokens spent by the training [grid budget: teacher_tokens: plain]")
     assert "onpolicy (T → S): limit 1,000 teacher tokens, 4 updates, 1,020 teacher tokens in training" in note
@@ -229,10 +256,19 @@ def test_seconds_stop_holds_the_core_sft_training(tmp_path, pair):
     from cotgap.pipeline.runner import Runner
 
     student, _ = pair
-    cfg = config.load(None, {"strategy": "plain", "student": str(student), "teachers": ["scripted"],
-                             "task": "synthetic_navigate", "limit": 6, "out": str(tmp_path / "run"),
-                             "training": {"epochs": 3, "learning_rate": 1e-3, "stop_seconds": 0.001},
-                             "generation": {"backend": "hf", "max_new_tokens": 8}})
+    cfg = config.load(
+        None,
+        {
+            "strategy": "plain",
+            "student": str(student),
+            "teachers": ["scripted"],
+            "task": "synthetic_navigate",
+            "limit": 6,
+            "out": str(tmp_path / "run"),
+            "training": {"epochs": 3, "learning_rate": 1e-3, "stop_seconds": 0.001},
+            "generation": {"backend": "hf", "max_new_tokens": 8},
+        },
+    )
     report = Runner(cfg, Console(quiet=True), generation_cache=str(tmp_path / "gc")).prepare().execute()
     rec = report["strategy_records"]["training.budget"]
     assert rec["stopped_by"] == "seconds" and rec["stopped_at_update"] == 1 == report["training"]["updates"]

@@ -32,8 +32,7 @@ def test_the_protocol_lists_every_member_and_both_contexts_have_them():
     fake = FakeContext()
     for name in MEMBERS:
         assert hasattr(fake, name), f"FakeContext lacks {name}"
-        assert name in dir(RunContext) or name in inspect.signature(RunContext.__init__).parameters, \
-            f"RunContext lacks {name}"
+        assert name in dir(RunContext) or name in inspect.signature(RunContext.__init__).parameters, f"RunContext lacks {name}"
     assert isinstance(fake, StrategyContext)
 
 

@@ -20,8 +20,10 @@ def pair(tmp_path_factory):
     from cotgap.testing import build_model
 
     root = tmp_path_factory.mktemp("distill-pair")
-    return (build_model(root / "student", hidden=64, layers=2, seed=0),
-            build_model(root / "teacher", hidden=96, layers=3, seed=1, init_std=0.2))
+    return (
+        build_model(root / "student", hidden=64, layers=2, seed=0),
+        build_model(root / "teacher", hidden=96, layers=3, seed=1, init_std=0.2),
+    )
 
 
 def _examples(n: int) -> list[dict]:
@@ -52,11 +54,23 @@ def _reverse_kl(student_path, teacher_path, samples) -> float:
     return total / max(n, 1)
 
 
-@pytest.mark.parametrize("kind,params", [
-    ("onpolicy", {"divergence": "reverse_kl", "beta": None, "sample_temperature": 1.0, "max_new_tokens": 8}),
-    ("gkd", {"lmbda": 0.5, "divergence": "reverse_kl", "beta": None, "seq_kd": False, "sample_temperature": 1.0,
-             "max_new_tokens": 8}),
-])
+@pytest.mark.parametrize(
+    "kind,params",
+    [
+        ("onpolicy", {"divergence": "reverse_kl", "beta": None, "sample_temperature": 1.0, "max_new_tokens": 8}),
+        (
+            "gkd",
+            {
+                "lmbda": 0.5,
+                "divergence": "reverse_kl",
+                "beta": None,
+                "seq_kd": False,
+                "sample_temperature": 1.0,
+                "max_new_tokens": 8,
+            },
+        ),
+    ],
+)
 def test_trainer_moves_the_student_towards_the_teacher_and_counts_what_it_did(tmp_path, pair, kind, params):
     from cotgap_plugins import _distill, _distill_trainers
     from transformers import AutoTokenizer
@@ -93,10 +107,20 @@ def _runner(tmp_path, student, teacher, strategy="onpolicy", params=None, teache
     from cotgap import config
     from cotgap.pipeline.runner import Runner
 
-    cfg = config.load(None, {"strategy": strategy, "student": str(student), "teachers": teachers or [str(teacher)],
-                             "task": "synthetic_navigate", "limit": 6, "out": str(tmp_path / "run"),
-                             "strategy_params": params or {}, "training": {"epochs": 1, "learning_rate": 1e-2},
-                             "generation": {"backend": "hf", "max_new_tokens": 8}})
+    cfg = config.load(
+        None,
+        {
+            "strategy": strategy,
+            "student": str(student),
+            "teachers": teachers or [str(teacher)],
+            "task": "synthetic_navigate",
+            "limit": 6,
+            "out": str(tmp_path / "run"),
+            "strategy_params": params or {},
+            "training": {"epochs": 1, "learning_rate": 1e-2},
+            "generation": {"backend": "hf", "max_new_tokens": 8},
+        },
+    )
     return Runner(cfg, Console(quiet=True), generation_cache=str(tmp_path / "gc"))
 
 
@@ -108,8 +132,9 @@ def test_onpolicy_run_records_its_compute_in_the_report(tmp_path, pair):
     sampled = rec["student_tokens_sampled"]
     assert 0 < sampled == rec["teacher_tokens_scored"] == rec["tokens_trained"] <= 8 * rec["prompts"] * rec["updates"]
     train = report["compute"]["stages"]["train"]
-    assert {k: train[k] for k in ("student_tokens_sampled", "teacher_tokens_scored", "tokens_trained")} == \
-        {k: rec[k] for k in ("student_tokens_sampled", "teacher_tokens_scored", "tokens_trained")}
+    assert {k: train[k] for k in ("student_tokens_sampled", "teacher_tokens_scored", "tokens_trained")} == {
+        k: rec[k] for k in ("student_tokens_sampled", "teacher_tokens_scored", "tokens_trained")
+    }
     gen = report["compute"]["stages"]["generate"]
     assert gen["teacher_tokens_generated"] > 0 and gen["student_tokens_sampled"] == 0
     assert report["compute"]["total"]["wall_seconds"] > 0

@@ -45,8 +45,7 @@ def test_close_frees_the_vllm_engine(tmp_path):
 
     model = build_model(tmp_path / "model", hidden=256, layers=2)  # head_dim 64: vLLM's CPU attention needs >= 32
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(model)], capture_output=True, text=True, env=env,
-                          timeout=600)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(model)], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     m = json.loads(proc.stdout.strip().splitlines()[-1])
     assert m["opened"] - m["closed"] > 700, m  # the 1 GiB KV cache (and the weights) left on close

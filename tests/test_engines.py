@@ -29,8 +29,14 @@ def test_per_model_settings_layer_over_default_and_machine_defaults():
     cfg = _cfg(ENGINES)
     big, small = cfg.generation.engine_args(BIG), cfg.generation.engine_args("smollm2-135m-instruct")
     base = engines.machine_defaults()
-    assert big == {**base, "gpu_memory_utilization": 0.9, "max_model_len": 8192, "max_num_seqs": 64,
-                   "tensor_parallel_size": 4, "enable_prefix_caching": False}
+    assert big == {
+        **base,
+        "gpu_memory_utilization": 0.9,
+        "max_model_len": 8192,
+        "max_num_seqs": 64,
+        "tensor_parallel_size": 4,
+        "enable_prefix_caching": False,
+    }
     assert small == {**base, "gpu_memory_utilization": 0.9, "max_model_len": 8192, "max_num_seqs": 64}
 
 
@@ -59,15 +65,18 @@ def test_engine_is_constructed_with_exactly_these_arguments(monkeypatch, tmp_pat
     assert seen["tensor_parallel_size"] == 4 and seen["enable_prefix_caching"] is False and seen["max_model_len"] == 8192
 
 
-@pytest.mark.parametrize("section, needle", [
-    ({"default": {"tensor_paralel_size": 2}}, "tensor_paralel_size"),
-    ({"m": {"tensor_parallel_size": 0}}, "positive integer"),
-    ({"m": {"gpu_memory_utilization": 1.5}}, "fraction"),
-    ({"m": {"dtype": "fp7"}}, "dtype"),
-    ({"m": {"engine_kwargs": {"tensor_parallel_size": 2}}}, "named setting"),
-    ({"m": {"engine_kwargs": {"seed": 2}}}, "set by cotgap"),
-    (["tp4"], "mapping"),
-])
+@pytest.mark.parametrize(
+    "section, needle",
+    [
+        ({"default": {"tensor_paralel_size": 2}}, "tensor_paralel_size"),
+        ({"m": {"tensor_parallel_size": 0}}, "positive integer"),
+        ({"m": {"gpu_memory_utilization": 1.5}}, "fraction"),
+        ({"m": {"dtype": "fp7"}}, "dtype"),
+        ({"m": {"engine_kwargs": {"tensor_parallel_size": 2}}}, "named setting"),
+        ({"m": {"engine_kwargs": {"seed": 2}}}, "set by cotgap"),
+        (["tp4"], "mapping"),
+    ],
+)
 def test_malformed_engine_settings_are_refused_by_name(section, needle):
     with pytest.raises(UserError, match=needle):
         _cfg(section)
@@ -78,11 +87,38 @@ def test_arguments_vllm_does_not_accept_are_refused_before_any_model_loads(tmp_p
     import yaml
 
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({"generation": {"engines": {"default": {
-        "engine_kwargs": {"enable_prefix_caching": True, "no_such_vllm_argument": 1}}}}}))
-    out = subprocess.run([sys.executable, "-m", "cotgap", "run", "--config", str(cfg), "--student", str(tiny_student),
-                          "--teacher", "scripted", "--task", "synthetic_navigate", "--limit", "4",
-                          "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=600)
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "generation": {
+                    "engines": {"default": {"engine_kwargs": {"enable_prefix_caching": True, "no_such_vllm_argument": 1}}}
+                }
+            }
+        )
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cotgap",
+            "run",
+            "--config",
+            str(cfg),
+            "--student",
+            str(tiny_student),
+            "--teacher",
+            "scripted",
+            "--task",
+            "synthetic_navigate",
+            "--limit",
+            "4",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 2, out.stderr[-2000:]
     assert "vllm.LLM does not accept no_such_vllm_argument" in out.stderr
     assert "enable_prefix_caching" not in out.stderr.split("does not accept")[1]
@@ -94,9 +130,23 @@ def test_only_output_changing_settings_enter_the_cache_key():
         return _cfg(section).generation.stage_inputs()
 
     base = key({})
-    assert key({"default": {"tensor_parallel_size": 4, "pipeline_parallel_size": 2, "data_parallel_size": 2,
-                            "gpu_memory_utilization": 0.5, "max_num_seqs": 8, "enforce_eager": True,
-                            "distributed_executor_backend": "ray", "max_model_len": 2048}}) == base
+    assert (
+        key(
+            {
+                "default": {
+                    "tensor_parallel_size": 4,
+                    "pipeline_parallel_size": 2,
+                    "data_parallel_size": 2,
+                    "gpu_memory_utilization": 0.5,
+                    "max_num_seqs": 8,
+                    "enforce_eager": True,
+                    "distributed_executor_backend": "ray",
+                    "max_model_len": 2048,
+                }
+            }
+        )
+        == base
+    )
     assert key({"default": {"dtype": "float16"}}) != base
     assert key({"default": {"engine_kwargs": {"quantization": "fp8"}}}) != base
     assert engines.output_key({"dtype": "bfloat16", "tensor_parallel_size": 4}) == {"dtype": "bfloat16"}
@@ -108,8 +158,13 @@ def test_data_parallel_is_served_by_a_local_vllm_serve(monkeypatch, tiny_student
 
     started = []
     monkeypatch.setattr(local_server.LocalServer, "start", lambda self, timeout=900: started.append(self.cmd) or self)
-    args = {**engines.machine_defaults(), "data_parallel_size": 2, "tensor_parallel_size": 2, "max_num_seqs": 16,
-            "compilation_config": {"level": 0}}
+    args = {
+        **engines.machine_defaults(),
+        "data_parallel_size": 2,
+        "tensor_parallel_size": 2,
+        "max_num_seqs": 16,
+        "compilation_config": {"level": 0},
+    }
     assert engines.served(args) and not engines.served({"data_parallel_size": 1})
     try:
         lm = generation.open_lm(str(tiny_student), backend="vllm", seed=3, engine_args=args)

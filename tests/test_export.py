@@ -56,7 +56,7 @@ def test_training_export_is_exactly_what_the_trainer_tokenised(run, training_exp
 
     from cotgap.backends.training import TrainConfig, tokenize
 
-    (examples, rows), = run.trained  # one train_sft call
+    ((examples, rows),) = run.trained  # one train_sft call
     kept = [examples[r["example_index"]] for r in rows]
     assert len(kept) == len(examples) > 0  # max_length truncates (LLaMA-Factory's cutoff_len), it drops nothing
     hf = datasets.load_from_disk(str(training_exports / "training-hf"))
@@ -84,9 +84,19 @@ def test_cards_state_the_run_and_the_protocol(run, training_exports):
     card = (training_exports / "training-hf" / "README.md").read_text()
     beside = (training_exports / "training-chat-jsonl.README.md").read_text()
     for text in (card, beside):
-        for fact in (key, "synthetic_navigate", "scripted", str(run.config["student"]), "seed 1234", "3:2",
-                     "no cross-teacher filtering", "strictly smaller than every teacher", "`robust` scoring",
-                     "<|im_end|>", "mask_history"):
+        for fact in (
+            key,
+            "synthetic_navigate",
+            "scripted",
+            str(run.config["student"]),
+            "seed 1234",
+            "3:2",
+            "no cross-teacher filtering",
+            "strictly smaller than every teacher",
+            "`robust` scoring",
+            "<|im_end|>",
+            "mask_history",
+        ):
             assert fact in text, fact
         assert "BIG-Bench-Hard" not in text  # not a BBH task
 
@@ -164,8 +174,12 @@ def test_bbh_card_carries_the_data_files_canary(run):
     from cotgap.export import benchmark, card, rows
     from cotgap.export.run_source import RunInfo
 
-    info = RunInfo(path=run.path, key="k", config={"task": "word_sorting", "data_dir": str(SHARED_DATA), "student": "s",
-                                                   "teachers": ["t"]}, manifest={"strategy": {"name": "plain"}})
+    info = RunInfo(
+        path=run.path,
+        key="k",
+        config={"task": "word_sorting", "data_dir": str(SHARED_DATA), "student": "s", "teachers": ["t"]},
+        manifest={"strategy": {"name": "plain"}},
+    )
     bench = benchmark.of(info)
     canary = json.loads((SHARED_DATA / "bbh" / "word_sorting.json").read_text())["canary"]
     assert bench.is_bbh and bench.canary == canary

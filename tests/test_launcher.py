@@ -29,8 +29,7 @@ def _examples(n_questions: int, *, two_lengths: bool = False) -> list[dict]:
     out = []
     for i in range(n_questions):
         prompt = f"Q: what is {i} plus {i}? A:"
-        out.append({"prompt": prompt, "completion": f" {i} plus {i} is {2 * i}. So the answer is {2 * i}.",
-                    "source": "long"})
+        out.append({"prompt": prompt, "completion": f" {i} plus {i} is {2 * i}. So the answer is {2 * i}.", "source": "long"})
         if two_lengths:
             out.append({"prompt": prompt, "completion": f" {2 * i}.", "source": "short"})
     return out
@@ -48,18 +47,21 @@ def _max_diff(a: dict, b: dict) -> float:
 
 
 # -- configuration ------------------------------------------------------------------------------
-@pytest.mark.parametrize("training, message", [
-    ({"launcher": "mpi"}, "training.launcher must be one of inprocess, accelerate"),
-    ({"num_processes": 2}, "training.num_processes is for training.launcher: accelerate"),
-    ({"config_file": "zero3"}, "training.config_file is for training.launcher: accelerate"),
-    ({"launcher": "accelerate", "num_processes": 0}, "training.num_processes must be >= 1"),
-    ({"launcher": "accelerate", "main_process_port": 70000}, "training.main_process_port must be <= 65535"),
-    ({"launcher": "accelerate", "config_file": "zero4"}, "neither a packaged accelerate config (cpu, ddp, fsdp, zero3)"),
-    ({"batch_size": 4}, "training.batch_size is now training.per_device_batch_size"),
-    ({"launcher": "accelerate", "config_file": "ddp", "num_processes": 1}, "DDP needs at least 2 processes"),
-    ({"save_steps": -2}, "training.save_steps must be >= -1"),
-    ({"save_total_limit": 0}, "training.save_total_limit must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "training, message",
+    [
+        ({"launcher": "mpi"}, "training.launcher must be one of inprocess, accelerate"),
+        ({"num_processes": 2}, "training.num_processes is for training.launcher: accelerate"),
+        ({"config_file": "zero3"}, "training.config_file is for training.launcher: accelerate"),
+        ({"launcher": "accelerate", "num_processes": 0}, "training.num_processes must be >= 1"),
+        ({"launcher": "accelerate", "main_process_port": 70000}, "training.main_process_port must be <= 65535"),
+        ({"launcher": "accelerate", "config_file": "zero4"}, "neither a packaged accelerate config (cpu, ddp, fsdp, zero3)"),
+        ({"batch_size": 4}, "training.batch_size is now training.per_device_batch_size"),
+        ({"launcher": "accelerate", "config_file": "ddp", "num_processes": 1}, "DDP needs at least 2 processes"),
+        ({"save_steps": -2}, "training.save_steps must be >= -1"),
+        ({"save_total_limit": 0}, "training.save_total_limit must be >= 1"),
+    ],
+)
 def test_bad_launch_settings_are_refused_in_one_line(training, message):
     with pytest.raises(UserError) as err:
         config_mod.load(None, {"training": training})
@@ -70,8 +72,9 @@ def test_packaged_configs_parse_and_short_names_resolve(tmp_path):
     from accelerate.commands.config.config_args import load_config_from_file
 
     assert launch.packaged_configs() == ["cpu", "ddp", "fsdp", "zero3"]
-    kinds = {name: load_config_from_file(str(launch.config_path(name))).distributed_type.value
-             for name in launch.packaged_configs()}
+    kinds = {
+        name: load_config_from_file(str(launch.config_path(name))).distributed_type.value for name in launch.packaged_configs()
+    }
     assert kinds == {"cpu": "MULTI_GPU", "ddp": "MULTI_GPU", "fsdp": "FSDP", "zero3": "DEEPSPEED"}
     own = tmp_path / "mine.yaml"
     own.write_text(launch.config_path("cpu").read_text())
@@ -83,8 +86,9 @@ def test_packaged_configs_parse_and_short_names_resolve(tmp_path):
 
 def test_launch_and_checkpoint_settings_are_not_part_of_the_run_identity():
     plain = TrainConfig()
-    launched = TrainConfig(launcher="accelerate", num_processes=2, config_file="cpu", main_process_port=29999,
-                           save_steps=10, save_total_limit=2)
+    launched = TrainConfig(
+        launcher="accelerate", num_processes=2, config_file="cpu", main_process_port=29999, save_steps=10, save_total_limit=2
+    )
     assert plain.stage_inputs() == launched.stage_inputs()
     assert not set(plain.stage_inputs()) & {"launcher", "save_steps", "config_file"}
 
@@ -122,8 +126,10 @@ def test_trainer_class_or_callback_from_a_local_scope_is_refused(tmp_path):
 
     assert launch.importable_name(weighted_trainer_class(), "t") == "cotgap.backends.training:WeightedTrainer"
     assert launch.importable_name(mind.trainer_class(), "t") == "cotgap_plugins.mind:MindTrainer"
-    assert launch.importable_name(mind.logger_callback(mind.MindWeights([0]), tmp_path / "w", 1), "c") == \
-        "cotgap_plugins.mind:MindLog"
+    assert (
+        launch.importable_name(mind.logger_callback(mind.MindWeights([0]), tmp_path / "w", 1), "c")
+        == "cotgap_plugins.mind:MindLog"
+    )
 
 
 def test_a_failed_worker_ends_the_training_with_one_line_naming_its_log(tmp_path, tiny_student, monkeypatch, capfd):
@@ -149,9 +155,21 @@ def test_a_worker_user_error_comes_back_as_that_error(tmp_path, tiny_student, mo
     work = tmp_path / "student.work"
     work.mkdir()
     cfg = TrainConfig(launcher="accelerate", config_file="cpu", max_length=8, overlength="drop")  # none fits
-    job = launch.write_job(work, {"base_path": str(tiny_student), "examples": _examples(2),
-                                  "out_dir": str(tmp_path / "student"), "config": cfg.__dict__, "processes": 1,
-                                  "resume_from": None, "key": "k"}, None, [], {})
+    job = launch.write_job(
+        work,
+        {
+            "base_path": str(tiny_student),
+            "examples": _examples(2),
+            "out_dir": str(tmp_path / "student"),
+            "config": cfg.__dict__,
+            "processes": 1,
+            "resume_from": None,
+            "key": "k",
+        },
+        None,
+        [],
+        {},
+    )
     assert launch_worker.main([str(job)]) == 2
     err = launch._failure(work, 2)
     assert isinstance(err, UserError) and "raise training.max_length" in str(err)
@@ -169,13 +187,27 @@ def test_two_processes_train_like_one(tmp_path, tiny_student):
 
     def train(launcher: str, out: Path):
         per_device = 4 if launcher == "inprocess" else 2
-        cfg = TrainConfig(learning_rate=3e-3, epochs=2, per_device_batch_size=per_device, bf16=False, launcher=launcher,
-                          config_file="cpu" if launcher == "accelerate" else None)
+        cfg = TrainConfig(
+            learning_rate=3e-3,
+            epochs=2,
+            per_device_batch_size=per_device,
+            bf16=False,
+            launcher=launcher,
+            config_file="cpu" if launcher == "accelerate" else None,
+        )
         weights = mind.MindWeights(groups, inertia=0.5, tau=0.5, min_weight=0.1)
         log = out.parent / f"{out.name}-weights.jsonl"
-        result = train_sft(str(tiny_student), examples, out, cfg, progress=False, log=lambda *_: None,
-                           trainer_cls=mind.trainer_class(), callbacks=[mind.logger_callback(weights, log, 1)],
-                           trainer_kwargs={"mind_weights": weights, "batch_normalise": True})
+        result = train_sft(
+            str(tiny_student),
+            examples,
+            out,
+            cfg,
+            progress=False,
+            log=lambda *_: None,
+            trainer_cls=mind.trainer_class(),
+            callbacks=[mind.logger_callback(weights, log, 1)],
+            trainer_kwargs={"mind_weights": weights, "batch_normalise": True},
+        )
         return cfg, result, weights, [json.loads(line) for line in log.read_text().splitlines()]
 
     cfg, one, w_one, snaps_one = train("inprocess", tmp_path / "one")
@@ -204,8 +236,17 @@ def _mind_training(base: str, examples: list[dict], out: Path, cfg: TrainConfig,
 
     weights = mind.MindWeights([i // 2 for i in range(len(examples))], inertia=0.5, tau=0.5, min_weight=0.1)
     snaps = out.parent / f"{out.name}-weights.jsonl"
-    result = train_sft(base, examples, out, cfg, progress=False, log=log, trainer_cls=mind.trainer_class(),
-                       trainer_kwargs={"mind_weights": weights}, callbacks=[mind.logger_callback(weights, snaps, 1)])
+    result = train_sft(
+        base,
+        examples,
+        out,
+        cfg,
+        progress=False,
+        log=log,
+        trainer_cls=mind.trainer_class(),
+        trainer_kwargs={"mind_weights": weights},
+        callbacks=[mind.logger_callback(weights, snaps, 1)],
+    )
     return result, weights, [json.loads(line)["step"] for line in snaps.read_text().splitlines()]
 
 
@@ -222,7 +263,8 @@ def test_a_training_killed_after_a_checkpoint_resumes_from_it(tmp_path, tiny_stu
     cfg = TrainConfig(learning_rate=3e-3, epochs=3, per_device_batch_size=4, bf16=False, save_steps=3)  # 9 updates
     # fork: the child shares this process's imports (a fresh interpreter would spend seconds on torch)
     child = multiprocessing.get_context("fork").Process(
-        target=_killed_training, args=(str(tiny_student), examples, str(tmp_path / "student"), cfg))
+        target=_killed_training, args=(str(tiny_student), examples, str(tmp_path / "student"), cfg)
+    )
     child.start()
     child.join(300)
     assert child.exitcode == -9
@@ -232,8 +274,7 @@ def test_a_training_killed_after_a_checkpoint_resumes_from_it(tmp_path, tiny_stu
     assert not (tmp_path / "student").exists()
 
     logs: list[str] = []
-    resumed, w_resumed, steps_resumed = _mind_training(str(tiny_student), examples, tmp_path / "student", cfg,
-                                                       log=logs.append)
+    resumed, w_resumed, steps_resumed = _mind_training(str(tiny_student), examples, tmp_path / "student", cfg, log=logs.append)
     straight, w_straight, steps_straight = _mind_training(str(tiny_student), examples, tmp_path / "straight", cfg)
     assert any("resuming the training from checkpoint-3" in m for m in logs)
     assert resumed.extra["run"]["resumed_from_update"] == 3 and straight.extra["run"]["resumed_from_update"] is None

@@ -73,8 +73,13 @@ def test_interrupted_generation_resumes_with_only_the_missing_requests(backend, 
     student = build_model(tmp_path / "student", hidden=128, layers=1, seed=0, init_std=0.2)
     teacher = build_model(tmp_path / "teacher", hidden=128, layers=2, seed=1, init_std=0.2)
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(student), str(teacher), backend, str(tmp_path)],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(student), str(teacher), backend, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["finished_after_interrupt"] == 0  # a partial ledger is never a finished generation

@@ -48,8 +48,10 @@ def format_long_parent(tmp_path_factory, tiny_teacher):
     from cotgap.tasks import synthetic
 
     task = synthetic.get("synthetic_navigate")
-    examples = [{"prompt": f"Q: {e['input']}\nA: Let's think step by step.\n", "completion": "So the answer is Yes."}
-                for e in task.generate(8, seed=3)]
+    examples = [
+        {"prompt": f"Q: {e['input']}\nA: Let's think step by step.\n", "completion": "So the answer is Yes."}
+        for e in task.generate(8, seed=3)
+    ]
     cfg = TrainConfig(method="full", learning_rate=3e-3, epochs=20, per_device_batch_size=8, warmup_ratio=0.0, bf16=False)
     out = tmp_path_factory.mktemp("format-long") / "ft"
     return Path(train_sft(str(tiny_teacher), examples, out, cfg, progress=False).path)
@@ -63,8 +65,9 @@ def _runner(tmp_path, out, **overrides):
 
     # the TA's and the parents' budget too (micota's max_new_tokens, 512 by default)
     overrides["strategy_params"] = {"max_new_tokens": 48, **overrides.get("strategy_params", {})}
-    cfg = config_mod.load(None, {"strategy": "micota", "task": "synthetic_navigate", "limit": 4,
-                                 "out": str(tmp_path / out), **overrides})
+    cfg = config_mod.load(
+        None, {"strategy": "micota", "task": "synthetic_navigate", "limit": 4, "out": str(tmp_path / out), **overrides}
+    )
     cfg.generation.backend = "hf"
     cfg.generation.max_new_tokens = 48  # random-init models write until the limit: keep it short
     return Runner(cfg, Console(quiet=True)).prepare()
@@ -95,8 +98,11 @@ def test_merge_equals_mergekit_cli_and_differs_from_parents(tmp_path, tiny_teach
     text = _merge.to_yaml(config)
     (tmp_path / "ta.yml").write_text(text)
     _merge.run_merge(config, tmp_path / "api", seed=7, yaml_text=text)
-    cli = subprocess.run([str(MERGEKIT_YAML), str(tmp_path / "ta.yml"), str(tmp_path / "cli"), "--random-seed", "7"],
-                         capture_output=True, text=True)
+    cli = subprocess.run(
+        [str(MERGEKIT_YAML), str(tmp_path / "ta.yml"), str(tmp_path / "cli"), "--random-seed", "7"],
+        capture_output=True,
+        text=True,
+    )
     assert cli.returncode == 0, cli.stderr[-2000:]
     api, ref = _tensors(tmp_path / "api"), _tensors(tmp_path / "cli")
     assert api and api.keys() == ref.keys()
@@ -119,26 +125,47 @@ def test_size_rule_student_lt_ta_lt_teacher(caches, tiny_student, tiny_teacher):
     # TA (the short parent's size) not larger than the student
     for short in (tiny_student, tiny_teacher):
         with pytest.raises(ProtocolError, match="not larger than the student"):
-            _runner(caches, f"r-{short.name}", student=str(tiny_teacher), teachers=["scripted:long"],
-                    strategy_params={"short_parent": str(short)})
+            _runner(
+                caches,
+                f"r-{short.name}",
+                student=str(tiny_teacher),
+                teachers=["scripted:long"],
+                strategy_params={"short_parent": str(short)},
+            )
     # TA not smaller than the teacher
     with pytest.raises(ProtocolError, match="not smaller than the teacher"):
-        _runner(caches, "r-teacher", student=str(tiny_student), teachers=[str(tiny_teacher)],
-                strategy_params={"short_parent": str(tiny_teacher)})
+        _runner(
+            caches,
+            "r-teacher",
+            student=str(tiny_student),
+            teachers=[str(tiny_teacher)],
+            strategy_params={"short_parent": str(tiny_teacher)},
+        )
     # parents of different architectures cannot be merged
     with pytest.raises(UserError, match="architecture"):
-        _runner(caches, "r-shape", student=str(tiny_student), teachers=["scripted:long"],
-                strategy_params={"short_parent": str(tiny_teacher), "long_parent": str(tiny_student)})
+        _runner(
+            caches,
+            "r-shape",
+            student=str(tiny_student),
+            teachers=["scripted:long"],
+            strategy_params={"short_parent": str(tiny_teacher), "long_parent": str(tiny_student)},
+        )
     # bad parameters too
     with pytest.raises(UserError, match="density"):
-        _runner(caches, "r-density", student=str(tiny_student), teachers=["scripted:long"],
-                strategy_params={"short_parent": str(tiny_teacher), "density": 0})
+        _runner(
+            caches,
+            "r-density",
+            student=str(tiny_student),
+            teachers=["scripted:long"],
+            strategy_params={"short_parent": str(tiny_teacher), "density": 0},
+        )
     assert not (caches / "gencache").exists() and not (caches / "cache").exists()  # refused before any work
     for out in ("r-teacher", "r-shape", "r-density"):
         assert not (caches / out / "baseline").exists() and not (caches / out / "manifest.json").exists()
     # the same checks guard ``generate`` (a hook caller that skipped ``check``)
-    ok = _runner(caches, "r-ok", student=str(tiny_student), teachers=["scripted:long"],
-                 strategy_params={"short_parent": str(tiny_teacher)})
+    ok = _runner(
+        caches, "r-ok", student=str(tiny_student), teachers=["scripted:long"], strategy_params={"short_parent": str(tiny_teacher)}
+    )
     ok.ctx.params = {**ok.ctx.params, "short_parent": str(tiny_student)}
     with pytest.raises(ProtocolError, match="not larger than the student"):
         plugins.strategy_hooks("micota").generate(strategy="micota", ctx=ok.ctx)
@@ -146,8 +173,7 @@ def test_size_rule_student_lt_ta_lt_teacher(caches, tiny_student, tiny_teacher):
 
 def test_long_parent_and_ta_are_built_once_and_reused_by_another_run(caches, tiny_student, tiny_teacher):
     # 3 epochs on 4 examples: 3 updates (with a single update the warm-up step has lr 0: no change at all)
-    params = {"short_parent": str(tiny_teacher), "long_parent_lora": {"method": "lora", "epochs": 3},
-              "measure_long_parent": True}
+    params = {"short_parent": str(tiny_teacher), "long_parent_lora": {"method": "lora", "epochs": 3}, "measure_long_parent": True}
     hooks = plugins.strategy_hooks("micota")
     infos = []
     for out in ("run-a", "run-b"):
@@ -190,8 +216,13 @@ def test_long_parent_is_saved_in_the_merge_dtype_so_its_delta_survives(caches, t
     assert saved_dtype(None, True) == torch.bfloat16 and saved_dtype(None, False) is None  # the student's default
     with pytest.raises(ValueError, match="floating torch dtype"):
         saved_dtype("int8", True)
-    r = _runner(caches, "r-dtype", student=str(tiny_student), teachers=["scripted:long"],
-                strategy_params={"short_parent": str(tiny_teacher)})
+    r = _runner(
+        caches,
+        "r-dtype",
+        student=str(tiny_student),
+        teachers=["scripted:long"],
+        strategy_params={"short_parent": str(tiny_teacher)},
+    )
     short = r.ctx.resolve_model(str(tiny_teacher))
     records = r.ctx.generate_rationales(r.ctx.teachers[0])
     lora = {"method": "lora", "epochs": 3, "bf16": True}  # 3 updates (the first, warm-up, has lr 0)
@@ -209,15 +240,46 @@ def test_long_parent_is_saved_in_the_merge_dtype_so_its_delta_survives(caches, t
 
 def test_cli_run_trains_on_the_ta(tmp_path, tiny_student, tiny_teacher, format_long_parent):
     cfg = tmp_path / "micota.yaml"
-    cfg.write_text(yaml.safe_dump({"generation": {"max_new_tokens": 48}, "strategy_params": {
-        "short_parent": str(tiny_teacher), "long_parent": str(format_long_parent), "weight_long": 1.0,
-        "max_new_tokens": 48}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "generation": {"max_new_tokens": 48},
+                "strategy_params": {
+                    "short_parent": str(tiny_teacher),
+                    "long_parent": str(format_long_parent),
+                    "weight_long": 1.0,
+                    "max_new_tokens": 48,
+                },
+            }
+        )
+    )
     out = subprocess.run(
-        [sys.executable, "-m", "cotgap", "run", "--strategy", "micota", "--config", str(cfg),
-         "--student", str(tiny_student), "--teacher", "scripted:long", "--task", "synthetic_navigate",
-         "--limit", "6", "--backend", "hf", "--out", str(tmp_path / "run")],
-        capture_output=True, text=True,
-        env={**os.environ, "COTGAP_CACHE": str(tmp_path / "cache"), "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")})
+        [
+            sys.executable,
+            "-m",
+            "cotgap",
+            "run",
+            "--strategy",
+            "micota",
+            "--config",
+            str(cfg),
+            "--student",
+            str(tiny_student),
+            "--teacher",
+            "scripted:long",
+            "--task",
+            "synthetic_navigate",
+            "--limit",
+            "6",
+            "--backend",
+            "hf",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COTGAP_CACHE": str(tmp_path / "cache"), "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")},
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     report = read_json(tmp_path / "run" / "report.json")
     sources = {s["source"]: s for s in report["sources"]}
@@ -241,13 +303,16 @@ def test_cli_run_trains_on_the_ta(tmp_path, tiny_student, tiny_teacher, format_l
     assert len(lines) == 1 and ("NOT intermediate" in lines[0]) is (not verdict["intermediate"])
 
 
-@pytest.mark.parametrize("short, ta, long, intermediate, words", [
-    (86.8, 166.0, 241.6, True, "short parent 86.8 < TA 166.0 < long parent 241.6"),
-    (86.8, 86.4, 85.1, False, "not above the short parent's"),   # the old default: a TA as short as its parents
-    (86.8, 250.0, 241.6, False, "not below the long parent's"),
-    (86.8, 86.8, 241.6, False, "not above the short parent's"),  # strictly between
-    (None, 100.0, 241.6, None, "not measured: short_parent"),
-])
+@pytest.mark.parametrize(
+    "short, ta, long, intermediate, words",
+    [
+        (86.8, 166.0, 241.6, True, "short parent 86.8 < TA 166.0 < long parent 241.6"),
+        (86.8, 86.4, 85.1, False, "not above the short parent's"),  # the old default: a TA as short as its parents
+        (86.8, 250.0, 241.6, False, "not below the long parent's"),
+        (86.8, 86.8, 241.6, False, "not above the short parent's"),  # strictly between
+        (None, 100.0, 241.6, None, "not measured: short_parent"),
+    ],
+)
 def test_ta_intermediate_is_strictly_between_the_parents(short, ta, long, intermediate, words):
     def stat(mean):
         return None if mean is None else {"all": {"n": 30, "mean": mean}}

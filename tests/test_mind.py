@@ -74,8 +74,14 @@ def test_tau_floor_and_unseen_rationales():
 
 def test_params_are_validated():
     assert mind.resolve_params({})["perspectives"][0] is None
-    for bad in ({"inertia": 1.0}, {"temperature_tau": 0}, {"min_weight": 2}, {"samples": 2},
-                {"perspectives": []}, {"group": "teacher"}):
+    for bad in (
+        {"inertia": 1.0},
+        {"temperature_tau": 0},
+        {"min_weight": 2},
+        {"samples": 2},
+        {"perspectives": []},
+        {"group": "teacher"},
+    ):
         with pytest.raises(UserError):
             mind.resolve_params(bad)
 
@@ -86,9 +92,18 @@ def test_bad_params_refused_before_the_baseline(tmp_path, tiny_student):
     from cotgap import config as config_mod
     from cotgap.pipeline.runner import Runner
 
-    cfg = config_mod.load(None, {"strategy": "mind", "student": str(tiny_student), "teachers": ["scripted"],
-                                 "task": "synthetic_navigate", "limit": 4, "out": str(tmp_path / "run"),
-                                 "strategy_params": {"inertia": 1.5}})
+    cfg = config_mod.load(
+        None,
+        {
+            "strategy": "mind",
+            "student": str(tiny_student),
+            "teachers": ["scripted"],
+            "task": "synthetic_navigate",
+            "limit": 4,
+            "out": str(tmp_path / "run"),
+            "strategy_params": {"inertia": 1.5},
+        },
+    )
     with pytest.raises(UserError, match="inertia"):
         Runner(cfg, Console(quiet=True)).prepare()  # the ``check`` hook
     assert not (tmp_path / "run" / "manifest.json").exists() and not (tmp_path / "run" / "baseline").exists()
@@ -104,8 +119,14 @@ def test_trainer_uses_current_weights_then_updates_emas(tiny_student):
 
     tok = AutoTokenizer.from_pretrained(tiny_student)
     model = AutoModelForCausalLM.from_pretrained(tiny_student).eval()
-    rows, _ = tokenize(tok, [{"prompt": "Q: a? A:", "completion": " Yes."},
-                             {"prompt": "Q: b? A:", "completion": " No, because the walk ends elsewhere."}], TrainConfig())
+    rows, _ = tokenize(
+        tok,
+        [
+            {"prompt": "Q: a? A:", "completion": " Yes."},
+            {"prompt": "Q: b? A:", "completion": " No, because the walk ends elsewhere."},
+        ],
+        TrainConfig(),
+    )
     batch = Collator(tok.pad_token_id)(rows)
     weights = MindWeights([0, 0], inertia=0.5, min_weight=0.0)
     weights.update([0, 1], [1.0, 3.0])  # earlier feedback: example 1 is hard
@@ -116,8 +137,9 @@ def test_trainer_uses_current_weights_then_updates_emas(tiny_student):
     model.train()  # dropout-free tiny model: deterministic forward
     with torch.no_grad():
         loss = trainer.compute_loss(model, dict(batch))
-        sums, counts = token_losses(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
-                                    batch["labels"])
+        sums, counts = token_losses(
+            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, batch["labels"]
+        )
     assert before[0] != before[1]
     assert loss.item() == pytest.approx(((before[0] * sums[0] + before[1] * sums[1]) / counts.sum()).item(), rel=1e-5)
     assert weights.ema[0] == pytest.approx(0.5 * 1.0 + 0.5 * (sums[0] / counts[0]).item(), rel=1e-5)
@@ -130,14 +152,20 @@ def test_generate_asks_each_teacher_for_each_perspective():
 
     def generate_rationales(t, *, source, samples, temperature, description):
         calls.append((t.spec, source, samples, temperature, description))
-        return [{"doc_id": d, "response": f"{t.spec}/{description}/{s}", "correct": d != 1, "sample": s}
-                for s in range(samples) for d in range(3)]
+        return [
+            {"doc_id": d, "response": f"{t.spec}/{description}/{s}", "correct": d != 1, "sample": s}
+            for s in range(samples)
+            for d in range(3)
+        ]
 
     task = types.SimpleNamespace(config=types.SimpleNamespace(description="Decide the thing.\n\n"))
     ctx = types.SimpleNamespace(
         params={"perspectives": [None, "Be brief."], "samples": 2, "temperature": 0.7},
         teachers=[types.SimpleNamespace(spec="t-a"), types.SimpleNamespace(spec="t-a")],
-        records={}, generate_rationales=generate_rationales, train_task=lambda: task)
+        records={},
+        generate_rationales=generate_rationales,
+        train_task=lambda: task,
+    )
     ctx.record = ctx.records.__setitem__
     out = mind.Mind().generate(ctx)
     assert list(out) == ["t-a", "t-a#2"]  # the same spec twice: still two sources
@@ -160,10 +188,33 @@ def test_cli_run_writes_weight_log_and_plot(tmp_path, tiny_student):
     cfg = tmp_path / "mind.yaml"
     cfg.write_text("strategy_params:\n  perspectives: [null]\n")
     out = subprocess.run(
-        [sys.executable, "-m", "cotgap", "run", "--strategy", "mind", "--teacher", "scripted:long",
-         "--teacher", "scripted:short", "--student", str(tiny_student), "--task", "synthetic_navigate",
-         "--limit", "10", "--backend", "hf", "--config", str(cfg), "--out", str(tmp_path / "run")],
-        capture_output=True, text=True, env={**os.environ, "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")},
+        [
+            sys.executable,
+            "-m",
+            "cotgap",
+            "run",
+            "--strategy",
+            "mind",
+            "--teacher",
+            "scripted:long",
+            "--teacher",
+            "scripted:short",
+            "--student",
+            str(tiny_student),
+            "--task",
+            "synthetic_navigate",
+            "--limit",
+            "10",
+            "--backend",
+            "hf",
+            "--config",
+            str(cfg),
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     run = tmp_path / "run"
@@ -184,8 +235,10 @@ def test_cli_run_writes_weight_log_and_plot(tmp_path, tiny_student):
     assert {s["source"]: s["kept"] for s in report["sources"]} == {"scripted:long": 10, "scripted:short": 10}
     assert report["training"]["examples_per_source"] == {"scripted:long": 10, "scripted:short": 10}
     assert all(s["trained"] == 10 and s["rationale_length_kept"]["mean_tokens"] > 0 for s in report["sources"])
-    long_len, short_len = (next(s for s in report["sources"] if s["source"] == n)["rationale_length_kept"]["mean_tokens"]
-                           for n in ("scripted:long", "scripted:short"))
+    long_len, short_len = (
+        next(s for s in report["sources"] if s["source"] == n)["rationale_length_kept"]["mean_tokens"]
+        for n in ("scripted:long", "scripted:short")
+    )
     assert long_len > short_len
 
     # a snapshot at the start (seeded by the probe pass: already not uniform) and at the last step;
@@ -194,8 +247,7 @@ def test_cli_run_writes_weight_log_and_plot(tmp_path, tiny_student):
     probe = recs["mind.training"]["probe"]
     assert probe["examples"] == 20 and probe["tokens"] > 0 and probe["seconds"] >= 0
     first = recs["mind.training"]["weights_first_update"]
-    assert first["differ_from_1"] == 20 and set(first["by_source_perspective"]) == {"scripted:long · p0",
-                                                                                     "scripted:short · p0"}
+    assert first["differ_from_1"] == 20 and set(first["by_source_perspective"]) == {"scripted:long · p0", "scripted:short · p0"}
     assert snaps[-1]["step"] == updates
     final = snaps[-1]["weight"]
     assert all(e is not None for e in snaps[-1]["ema"])
@@ -230,8 +282,9 @@ def _one_epoch(tiny_student, out, examples, *, mind_params=None):
     applied, kwargs, cls = [], None, None
     if mind_params is not None:
         p = mind.resolve_params(mind_params)
-        weights = MindWeights([e["doc_id"] for e in examples], inertia=p["inertia"], tau=p["temperature_tau"],
-                              min_weight=p["min_weight"])
+        weights = MindWeights(
+            [e["doc_id"] for e in examples], inertia=p["inertia"], tau=p["temperature_tau"], min_weight=p["min_weight"]
+        )
         base = mind.trainer_class()
 
         class Recording(base):
@@ -253,8 +306,7 @@ def test_probe_seeds_the_weights_so_one_epoch_is_not_plain_sft(tmp_path, tiny_st
     (the default) every applied weight differs from 1, the two perspectives get different weights,
     and the trained model differs from plain's on the same data."""
     examples = _two_perspectives(16)
-    unseeded, _, model_unseeded = _one_epoch(tiny_student, tmp_path / "unseeded", examples,
-                                             mind_params={"probe": False})
+    unseeded, _, model_unseeded = _one_epoch(tiny_student, tmp_path / "unseeded", examples, mind_params={"probe": False})
     _, _, model_plain = _one_epoch(tiny_student, tmp_path / "plain", examples)
     assert len(unseeded) == 32 and all(w == 1.0 for _, w in unseeded)
     assert all(torch_equal(model_unseeded[k], model_plain[k]) for k in model_plain)  # plain SFT indeed
@@ -294,8 +346,9 @@ def test_metanet_learns_to_weight_the_perspective_that_helps_the_held_out_questi
     for k in range(2):
         for i in range(12):
             text = f" So the answer is {2 * i}." if k == 0 else " " + " ".join(words[(i + j) % 8] for j in range(6)) + "."
-            examples.append({"prompt": f"Q: what is {i} plus {i}? A:", "completion": text, "perspective": k,
-                             "doc_id": i, "source": "t"})
+            examples.append(
+                {"prompt": f"Q: what is {i} plus {i}? A:", "completion": text, "perspective": k, "doc_id": i, "source": "t"}
+            )
     held = [{"prompt": f"Q: what is {i} plus {i}? A:", "completion": f" So the answer is {2 * i}."} for i in range(12, 16)]
     tok = AutoTokenizer.from_pretrained(tiny_student)
     cfg = TrainConfig(learning_rate=3e-3, epochs=3, per_device_batch_size=4, bf16=False)
@@ -304,11 +357,18 @@ def test_metanet_learns_to_weight_the_perspective_that_helps_the_held_out_questi
     learned = MetaCalibration(weights, [e["perspective"] for e in examples], 2, meta_rows, lr=0.5, seed=0)
     weights.learned = learned
     start = weights.weights()
-    result = train_sft(str(tiny_student), examples, tmp_path / "m", cfg, trainer_cls=mind.trainer_class(),
-                       trainer_kwargs={"mind_weights": weights, "calibration": learned}, progress=False)
+    result = train_sft(
+        str(tiny_student),
+        examples,
+        tmp_path / "m",
+        cfg,
+        trainer_cls=mind.trainer_class(),
+        trainer_kwargs={"mind_weights": weights, "calibration": learned},
+        progress=False,
+    )
     assert learned.steps == result.updates == 18 and len(learned.history) == 18
     final = weights.weights()
-    p0, p1 = (sum(final[k * 12:(k + 1) * 12]) / 12 for k in (0, 1))
+    p0, p1 = (sum(final[k * 12 : (k + 1) * 12]) / 12 for k in (0, 1))
     assert p0 > p1 + 0.05 and p0 > sum(start[:12]) / 12  # learned, not the initial network's split
     assert all((final[i] + final[i + 12]) / 2 == pytest.approx(1.0, abs=1e-5) for i in range(12))  # per question
     assert min(final) >= 0.1 - 1e-6

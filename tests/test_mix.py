@@ -110,9 +110,11 @@ def test_unnamed_roles_by_size_else_refused_in_one_line():
     # zoo sizes are pinned: the larger model is the strong one whatever the order (Mix-Large)
     assert _roles([small, big]) == ([big.spec, small.spec], "parameters")
     assert _roles([small, big], preset="mix-large")[0] == [big.spec, small.spec]
-    for pair, params in (([_ref(LONG), _ref(SHORT)], {}),  # no size
-                         ([_ref("qwen2.5-coder-1.5b-instruct", 1.5e9), _ref(SHORT, 1.7e9)], {}),  # one class
-                         ([small, big], {"preset": "mix-long"})):  # long vs short is not a size
+    for pair, params in (
+        ([_ref(LONG), _ref(SHORT)], {}),  # no size
+        ([_ref("qwen2.5-coder-1.5b-instruct", 1.5e9), _ref(SHORT, 1.7e9)], {}),  # one class
+        ([small, big], {"preset": "mix-long"}),
+    ):  # long vs short is not a size
         with pytest.raises(UserError) as err:
             _roles(pair, **params)
         assert "\n" not in str(err.value) and "strong" in str(err.value) and "easy" in str(err.value)
@@ -145,18 +147,43 @@ def runs(tmp_path_factory, tiny_student):
     env = {**os.environ, "COTGAP_GENERATION_CACHE": str(tmp / "gc")}
     (tmp / "roles.yaml").write_text(f"strategy_params: {{strong: '{LONG}', easy: '{SHORT}'}}\n")
     cli = subprocess.run(
-        [sys.executable, "-m", "cotgap", "run", "--strategy", "mix", "--teacher", SHORT, "--teacher", LONG,
-         "--config", str(tmp / "roles.yaml"), "--student", str(tiny_student), "--task", "synthetic_navigate",
-         "--limit", "20", "--backend", "hf", "--out", str(run)],
-        capture_output=True, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "cotgap",
+            "run",
+            "--strategy",
+            "mix",
+            "--teacher",
+            SHORT,
+            "--teacher",
+            LONG,
+            "--config",
+            str(tmp / "roles.yaml"),
+            "--student",
+            str(tiny_student),
+            "--task",
+            "synthetic_navigate",
+            "--limit",
+            "20",
+            "--backend",
+            "hf",
+            "--out",
+            str(run),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert cli.returncode == 0, cli.stdout[-3000:] + cli.stderr[-3000:]
-    default = {"report": read_json(run / "report.json"),
-               "mixed": read_jsonl(run / "strategy" / "mix" / "mixed.jsonl"),
-               "filtered": {name: read_jsonl(run / "filtered" / f)
-                            for name, f in read_json(run / "generations" / "index.json").items()},
-               "generations": {name: read_jsonl(run / "generations" / f)
-                               for name, f in read_json(run / "generations" / "index.json").items()}}
+    default = {
+        "report": read_json(run / "report.json"),
+        "mixed": read_jsonl(run / "strategy" / "mix" / "mixed.jsonl"),
+        "filtered": {name: read_jsonl(run / "filtered" / f) for name, f in read_json(run / "generations" / "index.json").items()},
+        "generations": {
+            name: read_jsonl(run / "generations" / f) for name, f in read_json(run / "generations" / "index.json").items()
+        },
+    }
     shutil.copytree(run, tmp / "default-run")
 
     trained = []
@@ -169,9 +196,18 @@ def runs(tmp_path_factory, tiny_student):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("COTGAP_GENERATION_CACHE", str(tmp / "gc"))
         mp.setattr(RunContext, "train_student", spy)
-        cfg = config_mod.load(None, {"strategy": "mix", "student": str(tiny_student), "teachers": [LONG, SHORT],
-                                     "task": "synthetic_navigate", "limit": 20, "out": str(tmp / "published"),
-                                     "strategy_params": {**ROLES, "published_batching": True}})
+        cfg = config_mod.load(
+            None,
+            {
+                "strategy": "mix",
+                "student": str(tiny_student),
+                "teachers": [LONG, SHORT],
+                "task": "synthetic_navigate",
+                "limit": 20,
+                "out": str(tmp / "published"),
+                "strategy_params": {**ROLES, "published_batching": True},
+            },
+        )
         cfg.generation.backend = "hf"
         published = Runner(cfg, Console(quiet=True)).prepare().execute()
     assert len(trained) == 1
@@ -214,8 +250,7 @@ def test_cli_run_reports_strategy_records(runs):
     assert recs["mix.params"]["ratio"] == 0.2 and recs["mix.params"]["ratio_fraction"] == "1:4"
     assert recs["mix.params"]["preset"] is None and recs["mix.params"]["published_batching"] is False
     # the teachers were given short first: the named roles, not the order, decide
-    assert (recs["mix.params"]["strong"], recs["mix.params"]["easy"], recs["mix.params"]["roles_by"]) == \
-        (LONG, SHORT, "named")
+    assert (recs["mix.params"]["strong"], recs["mix.params"]["easy"], recs["mix.params"]["roles_by"]) == (LONG, SHORT, "named")
     assert recs["mix.ratio"]["target"] == 0.2
     tr = recs["mix.training"]
     assert tr["updates"] == report["training"]["updates"] == tr["plain_updates"]  # same budget as plain
@@ -236,8 +271,10 @@ def test_published_batching_gives_fewer_updates_and_is_flagged(runs):
     assert (tr["per_device_batch_size"], tr["grad_accum"], tr["processes"], tr["global_batch"]) == (5, 4, 1, 20)
     assert published["strategy_records"]["mix.params"]["published_batching"] is True
     # another config, so another run directory (the default run's is left as it was)
-    assert read_json(runs["run"].parent / "published" / "run.json")["config"]["strategy_params"] == \
-        {**ROLES, "published_batching": True}
+    assert read_json(runs["run"].parent / "published" / "run.json")["config"]["strategy_params"] == {
+        **ROLES,
+        "published_batching": True,
+    }
     assert read_json(runs["run"] / "run.json")["config"]["strategy_params"] == ROLES
 
 
@@ -245,9 +282,31 @@ def test_published_batching_gives_fewer_updates_and_is_flagged(runs):
 def test_wrong_teacher_count_refused_before_any_work(tmp_path, tiny_student):
     out = tmp_path / "one-teacher"
     cli = subprocess.run(
-        [sys.executable, "-m", "cotgap", "run", "--strategy", "mix", "--teacher", LONG, "--student", str(tiny_student),
-         "--task", "synthetic_navigate", "--limit", "4", "--backend", "hf", "--out", str(out)],
-        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")})
+        [
+            sys.executable,
+            "-m",
+            "cotgap",
+            "run",
+            "--strategy",
+            "mix",
+            "--teacher",
+            LONG,
+            "--student",
+            str(tiny_student),
+            "--task",
+            "synthetic_navigate",
+            "--limit",
+            "4",
+            "--backend",
+            "hf",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")},
+    )
     assert cli.returncode == 2, cli.stdout[-2000:] + cli.stderr[-2000:]
     assert "exactly 2 teachers" in cli.stderr and "Traceback" not in cli.stderr
     # refused by the ``check`` hook in Runner.prepare: no baseline, no manifest, no generation
@@ -263,14 +322,25 @@ def test_no_teacher_given_uses_mix_default_teachers(tmp_path, tiny_student):
     from cotgap.pipeline.runner import Runner
 
     def prepared(strategy):
-        cfg = config_mod.load(None, {"strategy": strategy, "student": str(tiny_student), "task": "synthetic_navigate",
-                                     "limit": 4, "out": str(tmp_path / strategy)})
+        cfg = config_mod.load(
+            None,
+            {
+                "strategy": strategy,
+                "student": str(tiny_student),
+                "task": "synthetic_navigate",
+                "limit": 4,
+                "out": str(tmp_path / strategy),
+            },
+        )
         assert cfg.teachers == []  # nothing named: the runner fills in the strategy's default teachers
         return Runner(cfg, Console(quiet=True)).prepare()
 
     r = prepared("mix")  # resolves zoo names only (pinned sizes): no model is fetched or loaded
-    assert [t.spec for t in r.teachers] == list(mix.DEFAULT_TEACHERS) == ["qwen2.5-coder-1.5b-instruct",
-                                                                           "qwen2.5-coder-0.5b-instruct"]
+    assert (
+        [t.spec for t in r.teachers]
+        == list(mix.DEFAULT_TEACHERS)
+        == ["qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct"]
+    )
     assert read_json(r.run / "config.json")["teachers"] == list(mix.DEFAULT_TEACHERS)
     assert len(read_json(r.run / "manifest.json")["models"]["teachers"]) == 2
     # a strategy that registered no default teachers keeps the core's default

@@ -52,9 +52,11 @@ def test_headers_that_cannot_tell_fall_back_to_the_config(tiny_student, tmp_path
 def test_sizing_a_local_model_builds_no_model(tiny_student):
     """A run refused by the size rule (or an API teacher's missing size) is refused before the
     modelling stack is imported."""
-    code = ("import sys; from cotgap.models.resolve import ModelRef, count_params; "
-            f"n = count_params(ModelRef({str(tiny_student)!r}, 'local')); "
-            "print(n, 'transformers.modeling_utils' in sys.modules, 'torch' in sys.modules)")
+    code = (
+        "import sys; from cotgap.models.resolve import ModelRef, count_params; "
+        f"n = count_params(ModelRef({str(tiny_student)!r}, 'local')); "
+        "print(n, 'transformers.modeling_utils' in sys.modules, 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == [str(_meta_count(tiny_student)), "False", "False"]
 

@@ -21,13 +21,31 @@ LIBRARY_MARKERS = ("it/s]", "'train_runtime'")
 
 
 def _env(tmp_path) -> dict:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "COTGAP_GENERATION_CACHE": str(tmp_path / "gc"),
-            "COLUMNS": "100", "LINES": "40"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "COTGAP_GENERATION_CACHE": str(tmp_path / "gc"),
+        "COLUMNS": "100",
+        "LINES": "40",
+    }
 
 
 def _run_args(student, out) -> list[str]:
-    return ["run", "--teacher", "scripted", "--student", str(student), "--task", "synthetic_navigate",
-            "--limit", "3", "--backend", "hf", "--out", str(out)]
+    return [
+        "run",
+        "--teacher",
+        "scripted",
+        "--student",
+        str(student),
+        "--task",
+        "synthetic_navigate",
+        "--limit",
+        "3",
+        "--backend",
+        "hf",
+        "--out",
+        str(out),
+    ]
 
 
 def _on_pty(cmd, cwd, env, timeout=300) -> tuple[int, str]:
@@ -72,13 +90,20 @@ CAPTURE_SCRIPT = textwrap.dedent("""
 
 def test_capture_moves_library_output_into_the_log_and_keeps_cotgap_lines(tmp_path):
     log = tmp_path / "logs" / "engines.log"
-    res = subprocess.run([sys.executable, "-c", CAPTURE_SCRIPT, str(log)], capture_output=True, text=True,
-                         env=_env(tmp_path), timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", CAPTURE_SCRIPT, str(log)], capture_output=True, text=True, env=_env(tmp_path), timeout=120
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == ["cotgap stage line", "after the capture"] and res.stderr == ""
     text = log.read_text()
-    for said in ("known library warning", "transformers warns", "library print", "C-level write to fd 2",
-                 "child process says", "child err"):
+    for said in (
+        "known library warning",
+        "transformers warns",
+        "library print",
+        "C-level write to fd 2",
+        "child process says",
+        "child err",
+    ):
         assert said in text, said
     assert "cotgap stage line" not in text
 
@@ -109,8 +134,9 @@ def test_pipe_output_is_whole_plain_lines(monkeypatch):
     assert res.exit_code == 0, res.output
     assert "\x1b" not in res.stdout
     rows = [line for line in res.stdout.splitlines() if "synthetic_word_sorting" in line]
-    assert len(rows) == 1 and re.search(r"│ synthetic_word_sorting +│ synthetic +│ built-in +│ generated +│ +\d+ │ +\d+ │",
-                                        rows[0]), rows
+    assert len(rows) == 1 and re.search(
+        r"│ synthetic_word_sorting +│ synthetic +│ built-in +│ generated +│ +\d+ │ +\d+ │", rows[0]
+    ), rows
     table = [line for line in res.stdout.splitlines()[1:] if line]
     assert len({len(line) for line in table}) == 1  # every row one line, none wrapped at 60 (or 80) columns
 
@@ -217,13 +243,20 @@ def test_internal_error_names_the_log(tmp_path, tiny_student, monkeypatch):
 
 
 def test_run_on_a_terminal_shows_stages_and_bars_and_logs_the_libraries(tmp_path, tiny_student):
-    code, shown = _on_pty([sys.executable, "-m", "cotgap", *_run_args(tiny_student, tmp_path / "run")],
-                          tmp_path, _env(tmp_path))
+    code, shown = _on_pty([sys.executable, "-m", "cotgap", *_run_args(tiny_student, tmp_path / "run")], tmp_path, _env(tmp_path))
     plain = ANSI.sub("", shown)
     assert code == 0, plain[-3000:]
     log = tmp_path / "run" / "logs" / "engines.log"
-    for line in ("cotgap run →", f"engine and library output → {log}", "▶ baseline", "▶ generate", "▶ train",
-                 "▶ distilled", "verdict", "report: "):
+    for line in (
+        "cotgap run →",
+        f"engine and library output → {log}",
+        "▶ baseline",
+        "▶ generate",
+        "▶ train",
+        "▶ distilled",
+        "verdict",
+        "report: ",
+    ):
         assert line in plain, line
     assert re.search(r"requests · \S+ .*3/3", plain) and re.search(r"training .*steps.*loss \d", plain)
     for marker in LIBRARY_MARKERS:

@@ -16,11 +16,30 @@ LIMIT = "6"
 
 def _run(tmp_path, student, *extra, strategy="plain", teacher="scripted"):
     return subprocess.run(
-        [sys.executable, "-m", "cotgap", "run", "--strategy", strategy, "--student", str(student),
-         "--teacher", teacher, "--task", "synthetic_navigate", "--limit", LIMIT, "--backend", "hf",
-         "--out", str(tmp_path / "run"), *extra],
-        capture_output=True, text=True, env={**__import__("os").environ,
-                                             "COTGAP_GENERATION_CACHE": str(tmp_path / "gencache")},
+        [
+            sys.executable,
+            "-m",
+            "cotgap",
+            "run",
+            "--strategy",
+            strategy,
+            "--student",
+            str(student),
+            "--teacher",
+            teacher,
+            "--task",
+            "synthetic_navigate",
+            "--limit",
+            LIMIT,
+            "--backend",
+            "hf",
+            "--out",
+            str(tmp_path / "run"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "COTGAP_GENERATION_CACHE": str(tmp_path / "gencache")},
     )
 
 
@@ -35,9 +54,18 @@ def finished_run(tmp_path_factory, tiny_student):
 def test_run_writes_every_artefact(finished_run):
     tmp, out = finished_run
     run = tmp / "run"
-    for rel in ("config.json", "manifest.json", "baseline/results.json", "baseline/samples.jsonl",
-                "generations/index.json", "student/model/config.json", "student/adapter/adapter_config.json",
-                "distilled/samples.jsonl", "report.json", "report.png"):
+    for rel in (
+        "config.json",
+        "manifest.json",
+        "baseline/results.json",
+        "baseline/samples.jsonl",
+        "generations/index.json",
+        "student/model/config.json",
+        "student/adapter/adapter_config.json",
+        "distilled/samples.jsonl",
+        "report.json",
+        "report.png",
+    ):
         assert (run / rel).exists(), rel
     report = read_json(run / "report.json")
     assert report["verdict"] in ("helped", "no significant change", "hurt")
@@ -132,7 +160,7 @@ def test_cutoff_truncates_as_llamafactory(tiny_student, rationale_words, cut_pro
     target = len(full[0]["input_ids"]) - source
     s_len, t_len = infer_seqlen(source, target, cutoff)
     assert len(row["input_ids"]) == s_len + t_len <= cutoff
-    assert row["input_ids"] == full[0]["input_ids"][:s_len] + full[0]["input_ids"][source:source + t_len]
+    assert row["input_ids"] == full[0]["input_ids"][:s_len] + full[0]["input_ids"][source : source + t_len]
     assert (counts["prompt_truncated"] == {"s": 1}) == cut_prompt and (counts["response_truncated"] == {"s": 1}) == cut_response
     dropped, counts = tokenize(tok, [ex], TrainConfig(max_length=cutoff, overlength="drop"))
     assert dropped == [] and counts["dropped"] == {"s": 1}
@@ -155,8 +183,10 @@ def test_filter_receives_one_source_and_must_return_subset(tmp_path, tiny_studen
 
     @hookimpl
     def generate(strategy, ctx):
-        return {"a": ctx.generate_rationales("scripted", source="a"),
-                "b": ctx.generate_rationales("scripted:short:0.5", source="b")}
+        return {
+            "a": ctx.generate_rationales("scripted", source="a"),
+            "b": ctx.generate_rationales("scripted:short:0.5", source="b"),
+        }
 
     @hookimpl
     def filter(strategy, ctx, source, records):
@@ -166,8 +196,17 @@ def test_filter_receives_one_source_and_must_return_subset(tmp_path, tiny_studen
     mod.register_strategies, mod.generate, mod.filter = register_strategies, generate, filter
     plugins.pm.register(mod, name="cheat-test")
     try:
-        cfg = config_mod.load(None, {"strategy": "cheat", "student": str(tiny_student), "teachers": ["scripted"],
-                                     "task": "synthetic_navigate", "limit": 4, "out": str(tmp_path / "r")})
+        cfg = config_mod.load(
+            None,
+            {
+                "strategy": "cheat",
+                "student": str(tiny_student),
+                "teachers": ["scripted"],
+                "task": "synthetic_navigate",
+                "limit": 4,
+                "out": str(tmp_path / "r"),
+            },
+        )
         cfg.generation.backend = "hf"
         monkeypatch.setenv("COTGAP_GENERATION_CACHE", str(tmp_path / "gc"))
         runner = Runner(cfg, Console(quiet=True)).prepare()
@@ -194,6 +233,7 @@ def test_weight_fn_changes_the_loss_as_documented(tmp_path, tiny_student, averag
     ex = [{"messages": _chat(f"Q: {i}?", "step " * (1 + 3 * i) + "So the answer is No."), "source": "s"} for i in range(4)]
     cfg = TrainConfig(epochs=1, per_device_batch_size=2, loss_average=average, warmup_ratio=0.0)
     plain = train_sft(str(tiny_student), ex, tmp_path / "plain", cfg, progress=False, log=lambda *_: None)
-    half = train_sft(str(tiny_student), ex, tmp_path / "half", cfg, progress=False, log=lambda *_: None,
-                     trainer_kwargs={"weight_fn": _halve})
+    half = train_sft(
+        str(tiny_student), ex, tmp_path / "half", cfg, progress=False, log=lambda *_: None, trainer_kwargs={"weight_fn": _halve}
+    )
     assert half.loss_history[0]["loss"] == pytest.approx(plain.loss_history[0]["loss"] / 2, rel=1e-5)

@@ -33,8 +33,17 @@ def test_cached_generations_carry_the_callers_source_label(tmp_path, tiny_studen
     from cotgap.pipeline.runner import Runner
 
     monkeypatch.setenv("COTGAP_GENERATION_CACHE", str(tmp_path / "gc"))
-    cfg = config_mod.load(None, {"strategy": "plain", "student": str(tiny_student), "teachers": ["scripted"],
-                                 "task": "synthetic_navigate", "limit": 3, "out": str(tmp_path / "run")})
+    cfg = config_mod.load(
+        None,
+        {
+            "strategy": "plain",
+            "student": str(tiny_student),
+            "teachers": ["scripted"],
+            "task": "synthetic_navigate",
+            "limit": 3,
+            "out": str(tmp_path / "run"),
+        },
+    )
     cfg.generation.backend = "hf"
     ctx = Runner(cfg, Console(quiet=True)).prepare().ctx
     first = ctx.generate_rationales("scripted", source="scripted [large]")
@@ -46,11 +55,31 @@ def test_cached_generations_carry_the_callers_source_label(tmp_path, tiny_studen
 
 def test_report_counts_training_examples_per_source_and_tokens(tmp_path, tiny_student):
     out = subprocess.run(
-        [sys.executable, "-m", "cotgap", "run", "--teacher", "scripted:long:0.3", "--teacher", "scripted:short",
-         "--student", str(tiny_student), "--task", "synthetic_navigate", "--limit", "8", "--backend", "hf",
-         "--out", str(tmp_path / "run")],
-        capture_output=True, text=True, cwd=tmp_path,
-        env={**os.environ, "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")})
+        [
+            sys.executable,
+            "-m",
+            "cotgap",
+            "run",
+            "--teacher",
+            "scripted:long:0.3",
+            "--teacher",
+            "scripted:short",
+            "--student",
+            str(tiny_student),
+            "--task",
+            "synthetic_navigate",
+            "--limit",
+            "8",
+            "--backend",
+            "hf",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")},
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     report = read_json(tmp_path / "run" / "report.json")
     identity = report["strategy"].pop("identity")  # which code ran it (cotgap.strategy_identity)

@@ -18,8 +18,12 @@ from cotgap.pipeline.grid import load_grid
 from cotgap.strategy import Strategy
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOL, Q05, Q15, UNSIZED = ("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct",
-                           "someorg/unsized-model")
+SMOL, Q05, Q15, UNSIZED = (
+    "smollm2-135m-instruct",
+    "qwen2.5-coder-0.5b-instruct",
+    "qwen2.5-coder-1.5b-instruct",
+    "someorg/unsized-model",
+)
 
 SMALL = f"""
 name: small
@@ -40,6 +44,7 @@ limit: 5
 @pytest.fixture()
 def offline_net(monkeypatch):
     """No network at all (a connection attempt fails the test), and the hub offline."""
+
     def refuse(*args, **kwargs):
         raise AssertionError(f"the dry run tried to open a network connection: {args}")
 
@@ -65,8 +70,7 @@ def test_small_grid_plan(tmp_path, offline_net):
     alone = [c for c in plan["cells"] if c["alone_of"]]
     assert len(plan["cells"]) == 14 and all(c["reference"] == c["alone_of"] for c in alone)
     assert [c["status"] for c in alone if c["student"] == Q05 and c["teachers"] == [Q05]] == ["skipped"]
-    assert all({"task", "student", "teachers", "strategy", "status", "reason", "resources"} <= set(c)
-               for c in plan["cells"])
+    assert all({"task", "student", "teachers", "strategy", "status", "reason", "resources"} <= set(c) for c in plan["cells"])
     assert plan["counts"]["cells"] == {"run": 9, "skipped": 3, "unknown": 2}
     skipped = cells[("plain", Q05, (Q05,))]
     assert skipped["status"] == "skipped" and skipped["reason"].startswith("protocol: student " + Q05)
@@ -82,8 +86,7 @@ def test_small_grid_plan(tmp_path, offline_net):
     jobs = {(j["teacher"], j["sampling"]["description"]): j for j in plan["generation_jobs"]}
     assert len(jobs) == len(plan["generation_jobs"]) == 4
     greedy15 = jobs[(Q15, None)]  # plain (2 students), mind's task-prompt perspective (2), mix (1), alone (2)
-    assert len(greedy15["cells"]) == 7 and greedy15["sampling"] == {"samples": 1, "temperature": 0.0,
-                                                                    "description": None}
+    assert len(greedy15["cells"]) == 7 and greedy15["sampling"] == {"samples": 1, "temperature": 0.0, "description": None}
     assert len(jobs[(Q15, "Be brief.")]["cells"]) == 2
     assert len(jobs[(Q05, None)]["cells"]) == 3  # plain smol/0.5b, mix smol, alone smol (skipped cells need none)
     assert jobs[(UNSIZED, None)]["status"] == "unknown" and greedy15["status"] == "run"
@@ -107,8 +110,9 @@ def test_small_grid_tables_and_no_resources(tmp_path, offline_net):
     res = CliRunner().invoke(cli, ["sweep", "--config", str(p), "--dry-run"])
     assert res.exit_code == 0, res.output
     assert "skipped" in res.stdout and "could not size" in res.stdout
-    assert "plan: 14 cells (9 run, 3 skipped, 2 unknown), 4 teacher-generation jobs, 2 student baselines" \
-        in " ".join(res.stdout.split())
+    assert "plan: 14 cells (9 run, 3 skipped, 2 unknown), 4 teacher-generation jobs, 2 student baselines" in " ".join(
+        res.stdout.split()
+    )
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ.get("TRANSFORMERS_OFFLINE") == before  # restored
 
 
@@ -128,8 +132,7 @@ class _Info:
 
 
 def test_needs_of_other_strategies(tmp_path):
-    g = load_grid(_write(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [{SMOL}]\nteachers: [{Q15}]\n"
-                                   "strategies: [micota]\n"))
+    g = load_grid(_write(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [{SMOL}]\nteachers: [{Q15}]\nstrategies: [micota]\n"))
     from cotgap import plugins
 
     needs, notes = plan_needs.cell_needs(g.cells[0], [Q15], plugins.strategies()["micota"])
@@ -144,16 +147,19 @@ def _write(tmp_path: Path, text: str) -> Path:
     return p
 
 
-@pytest.mark.parametrize("extra, message", [
-    ("resources: [1]\n", "resources must map model names"),
-    (f"resources: {{{Q15}: {{num_gpus: -1}}}}\n", f"resources.{Q15}.num_gpus must be a non-negative number"),
-    (f"resources: {{{Q15}: {{gpus: 1}}}}\n", "unknown key(s) gpus (known: num_gpus, num_cpus)"),
-    ("resources: {nope/model: {num_gpus: 1}}\n", "resources names 'nope/model', which is not a student or teacher"),
-    ("resources: {default: {num_cpus: yes}}\n", "resources.default.num_cpus must be a non-negative number"),
-    ("parameters_b: {other/model: 7}\n", "parameters_b names 'other/model'"),
-    (f"parameters_b: {{{UNSIZED}: 0}}\n", "must be a positive number of billions"),
-    (f"parameters_b: {{{Q15}: 1.5}}\n", "only hub models take a declared size"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("resources: [1]\n", "resources must map model names"),
+        (f"resources: {{{Q15}: {{num_gpus: -1}}}}\n", f"resources.{Q15}.num_gpus must be a non-negative number"),
+        (f"resources: {{{Q15}: {{gpus: 1}}}}\n", "unknown key(s) gpus (known: num_gpus, num_cpus)"),
+        ("resources: {nope/model: {num_gpus: 1}}\n", "resources names 'nope/model', which is not a student or teacher"),
+        ("resources: {default: {num_cpus: yes}}\n", "resources.default.num_cpus must be a non-negative number"),
+        ("parameters_b: {other/model: 7}\n", "parameters_b names 'other/model'"),
+        (f"parameters_b: {{{UNSIZED}: 0}}\n", "must be a positive number of billions"),
+        (f"parameters_b: {{{Q15}: 1.5}}\n", "only hub models take a declared size"),
+    ],
+)
 def test_bad_resources_or_sizes(tmp_path, extra, message):
     p = _write(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [{SMOL}]\nteachers: [{Q15}, {UNSIZED}]\n{extra}")
     res = CliRunner().invoke(cli, ["sweep", "--config", str(p), "--dry-run", "--json"])
@@ -175,16 +181,30 @@ def test_paper_grid_plan_offline(offline_net, tmp_path):
     assert all(m["source"] == "declared" for m in plan["models"].values()) and len(plan["models"]) == 8
     assert all(len(j["cells"]) == 4 and j["exact"] and j["status"] == "run" for j in plan["generation_jobs"])
     assert all(len(b["cells"]) == 4 for b in plan["baselines"])
-    tp = {"Qwen/Qwen2.5-72B-Instruct": 4, "Qwen/Qwen2.5-32B-Instruct": 2, "Qwen/QwQ-32B-Preview": 2,
-          "Qwen/Qwen2.5-14B-Instruct": 1}
+    tp = {
+        "Qwen/Qwen2.5-72B-Instruct": 4,
+        "Qwen/Qwen2.5-32B-Instruct": 2,
+        "Qwen/QwQ-32B-Preview": 2,
+        "Qwen/Qwen2.5-14B-Instruct": 1,
+    }
     for j in plan["generation_jobs"]:
         assert j["engine"]["tensor_parallel_size"] == tp[j["teacher"]] == j["resources"]["num_gpus"]
     assert all(b["resources"] == {"num_gpus": 1, "num_cpus": 8} for b in plan["baselines"])
     training = load_grid(ROOT / "examples" / "paper-bbh-qwen.yaml").cells[0].config.training
     # the paper's Table 1 through the preset, as LLaMA-Factory applied it (docs/training.md)
-    assert (training.preset, training.method, training.lr(), training.epochs, training.per_device_batch_size,
-            training.grad_accum, training.warmup_ratio, training.scheduler, training.bf16, training.max_length,
-            training.loss_average) == ("paper-full", "full", 1e-5, 2, 2, 1, 0.0, "cosine", "auto", 8192, "token")
+    assert (
+        training.preset,
+        training.method,
+        training.lr(),
+        training.epochs,
+        training.per_device_batch_size,
+        training.grad_accum,
+        training.warmup_ratio,
+        training.scheduler,
+        training.bf16,
+        training.max_length,
+        training.loss_average,
+    ) == ("paper-full", "full", 1e-5, 2, 2, 1, 0.0, "cosine", "auto", 8192, "token")
     assert plan["training"] == [{**{k: v for k, v in plan["training"][0].items()}, "preset": "paper-full", "cells": 240}]
     budgets = {j["teacher"]: j["max_new_tokens"] for j in plan["generation_jobs"]}
     assert budgets["Qwen/QwQ-32B-Preview"] == 8192 and budgets["Qwen/Qwen2.5-72B-Instruct"] is None  # the task's 1,024

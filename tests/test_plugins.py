@@ -16,8 +16,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "cotgap", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "cotgap", *args], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
 
 
 def test_plain_is_listed_with_its_hooks():
@@ -34,8 +35,22 @@ def installed_fixture_plugins(tmp_path_factory):
     """pip-install the fixture packages (real wheels with entry points) into a private target dir."""
     target = tmp_path_factory.mktemp("site")
     for pkg in ("cotgap_echo_plugin", "cotgap_broken_plugin", "cotgap_shortest_plugin"):
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                        "--target", str(target), str(FIXTURES / pkg)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--no-build-isolation",
+                "--target",
+                str(target),
+                str(FIXTURES / pkg),
+            ],
+            check=True,
+            capture_output=True,
+        )
     return target
 
 
@@ -140,7 +155,8 @@ def test_two_plugins_registering_one_name_are_refused_naming_both():
 def test_plugin_failing_hook_validation_is_listed_and_others_still_run(tmp_path, monkeypatch):
     (tmp_path / "cotgap_badsig.py").write_text(
         "from cotgap.hookspecs import hookimpl\n\n"
-        "@hookimpl\ndef generate(strategy, ctx, an_argument_no_spec_has):\n    return {}\n")
+        "@hookimpl\ndef generate(strategy, ctx, an_argument_no_spec_has):\n    return {}\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     plugins._register_module("badsig", "cotgap_badsig")
     try:
@@ -153,28 +169,43 @@ def test_plugin_failing_hook_validation_is_listed_and_others_still_run(tmp_path,
         plugins.load_failures.pop("badsig", None)
 
 
-@pytest.mark.parametrize("method, returned", [("generate", None), ("generate", {}), ("filter", None),
-                                              ("filter", "all of them"), ("train", None), ("train", "a path")])
-def test_hook_returning_nothing_or_the_wrong_type_is_the_plugins_fault(method, returned, tmp_path, monkeypatch,
-                                                                        tiny_student):
+@pytest.mark.parametrize(
+    "method, returned",
+    [("generate", None), ("generate", {}), ("filter", None), ("filter", "all of them"), ("train", None), ("train", "a path")],
+)
+def test_hook_returning_nothing_or_the_wrong_type_is_the_plugins_fault(method, returned, tmp_path, monkeypatch, tiny_student):
     from rich.console import Console
 
     from cotgap import config as config_mod
     from cotgap.errors import PluginError, UserError
     from cotgap.pipeline.runner import Runner
 
-    hooks = {"generate": lambda strategy, ctx: {"s": ctx.generate_rationales("scripted", source="s")},
-             "filter": lambda strategy, ctx, source, records: records,
-             "train": lambda strategy, ctx, data: ctx.train_student([r for v in data.values() for r in v])}
+    hooks = {
+        "generate": lambda strategy, ctx: {"s": ctx.generate_rationales("scripted", source="s")},
+        "filter": lambda strategy, ctx, source, records: records,
+        "train": lambda strategy, ctx, data: ctx.train_student([r for v in data.values() for r in v]),
+    }
     good = hooks[method]
-    hooks[method] = {"generate": lambda strategy, ctx: returned, "filter": lambda strategy, ctx, source, records: returned,
-                     "train": lambda strategy, ctx, data: returned}[method]
+    hooks[method] = {
+        "generate": lambda strategy, ctx: returned,
+        "filter": lambda strategy, ctx, source, records: returned,
+        "train": lambda strategy, ctx, data: returned,
+    }[method]
     assert good is not hooks[method]
     _inline_plugin("faulty-test", "faulty", **hooks)
     try:
-        cfg = config_mod.load(None, {"strategy": "faulty", "student": str(tiny_student), "teachers": ["scripted"],
-                                     "task": "synthetic_navigate", "limit": 4, "out": str(tmp_path / "r"),
-                                     "training": {"epochs": 1}})
+        cfg = config_mod.load(
+            None,
+            {
+                "strategy": "faulty",
+                "student": str(tiny_student),
+                "teachers": ["scripted"],
+                "task": "synthetic_navigate",
+                "limit": 4,
+                "out": str(tmp_path / "r"),
+                "training": {"epochs": 1},
+            },
+        )
         cfg.generation.backend = "hf"
         monkeypatch.setenv("COTGAP_GENERATION_CACHE", str(tmp_path / "gc"))
         with pytest.raises(PluginError, match=f"plugin faulty-test: {method}\\(\\) of strategy faulty returned") as exc:
@@ -212,8 +243,7 @@ def test_a_plugin_adds_a_command_through_register_commands():
         cli_mod.cli.commands.pop("hello-plugin", None)
 
 
-def test_third_party_strategy_class_from_an_entry_point_runs_end_to_end(installed_fixture_plugins, tmp_path,
-                                                                         tiny_student):
+def test_third_party_strategy_class_from_an_entry_point_runs_end_to_end(installed_fixture_plugins, tmp_path, tiny_student):
     """tests/fixtures/cotgap_shortest_plugin: one ``cotgap.Strategy`` subclass overriding ``filter``
     (undecorated: still the hook) with a typed parameter, installed as a real wheel."""
     import yaml
@@ -221,15 +251,32 @@ def test_third_party_strategy_class_from_an_entry_point_runs_end_to_end(installe
     from cotgap.jsonio import read_json, read_jsonl
 
     source = (FIXTURES / "cotgap_shortest_plugin" / "cotgap_shortest.py").read_text()
-    assert len(source[source.index("class Shortest"):].strip().splitlines()) < 15
-    env = {"PYTHONPATH": f"{installed_fixture_plugins}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")}
+    assert len(source[source.index("class Shortest") :].strip().splitlines()) < 15
+    env = {
+        "PYTHONPATH": f"{installed_fixture_plugins}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "COTGAP_GENERATION_CACHE": str(tmp_path / "gc"),
+    }
     rows = {r["name"]: r for r in json.loads(_cli("plugins", "--json", env=env).stdout)}
     assert rows["shortest"]["strategies"] == ["shortest"] and "filter" in rows["shortest"]["hooks"]
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"strategy_params": {"k": 2}, "training": {"epochs": 1}}))
-    args = ("run", "--strategy", "shortest", "--student", str(tiny_student), "--teacher", "scripted",
-            "--task", "synthetic_navigate", "--limit", "6", "--backend", "hf", "--config", str(cfg))
+    args = (
+        "run",
+        "--strategy",
+        "shortest",
+        "--student",
+        str(tiny_student),
+        "--teacher",
+        "scripted",
+        "--task",
+        "synthetic_navigate",
+        "--limit",
+        "6",
+        "--backend",
+        "hf",
+        "--config",
+        str(cfg),
+    )
     out = _cli(*args, "--out", str(tmp_path / "run"), env=env)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     run = tmp_path / "run"

@@ -24,9 +24,11 @@ def _one_line_exit_2(out):
 
 # -- student strictly smaller than every teacher ----------------------------------------------------
 
+
 def test_zoo_student_larger_than_teacher_is_refused_before_any_work(tmp_path):
-    out = _cli("run", "--student", "qwen2.5-coder-1.5b-instruct", "--teacher", "smollm2-135m-instruct",
-               "--out", str(tmp_path / "r"))
+    out = _cli(
+        "run", "--student", "qwen2.5-coder-1.5b-instruct", "--teacher", "smollm2-135m-instruct", "--out", str(tmp_path / "r")
+    )
     _one_line_exit_2(out)
     assert "not smaller" in out.stderr
     assert not (tmp_path / "r").exists()  # refused before the run directory was created
@@ -57,6 +59,7 @@ def test_scripted_teacher_is_exempt_from_size_rule(tiny_student):
 
 # -- split ------------------------------------------------------------------------------------------
 
+
 def test_split_is_3_2_and_deterministic():
     rows = [{"input": f"q{i}", "target": "x"} for i in range(100)]
     train, test = split_3_2(rows, seed=1234)
@@ -82,6 +85,7 @@ def test_synthetic_splits_same_for_every_model_and_limit_is_a_prefix():
 
 # -- bootstrap interval / exact-test verdict (more in test_stats.py) ---------------------------------
 
+
 def test_paired_bootstrap_and_verdict():
     same = [True, False] * 20
     r = compare(same, same, iters=500)
@@ -95,6 +99,7 @@ def test_paired_bootstrap_and_verdict():
 
 # -- filter subset ---------------------------------------------------------------------------------------
 
+
 def test_filter_must_return_a_subset():
     given = [{"doc_id": 0, "response": "a", "correct": True}, {"doc_id": 1, "response": "b", "correct": False}]
     rules.check_filter_subset("t", given, given[:1])
@@ -104,12 +109,16 @@ def test_filter_must_return_a_subset():
 
 # -- bad input: one line, exit 2 -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    ["run", "--strategy", "nope"],
-    ["run", "--task", "no_such_task"],
-    ["run", "--student", "/no/such/model/folder"],
-    ["run", "--teacher", "not a model"],
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--strategy", "nope"],
+        ["run", "--task", "no_such_task"],
+        ["run", "--student", "/no/such/model/folder"],
+        ["run", "--teacher", "not a model"],
+    ],
+)
 def test_bad_input_exits_2_with_one_line(args, tmp_path):
     _one_line_exit_2(_cli(*args, "--out", str(tmp_path / "r")))
 
@@ -134,8 +143,17 @@ def test_split_is_fixed_whatever_the_run_seed(tiny_student, tmp_path):
 
     data = []
     for seed in (1234, 7):
-        cfg = load(None, {"task": "synthetic_navigate", "student": str(tiny_student), "teachers": ["scripted"],
-                          "seed": seed, "out": str(tmp_path / f"s{seed}"), "generation": {"backend": "hf"}})
+        cfg = load(
+            None,
+            {
+                "task": "synthetic_navigate",
+                "student": str(tiny_student),
+                "teachers": ["scripted"],
+                "seed": seed,
+                "out": str(tmp_path / f"s{seed}"),
+                "generation": {"backend": "hf"},
+            },
+        )
         runner = Runner(cfg, Console(quiet=True), lambda *_: None).prepare()
         runner.run.unlock()
         data.append(runner.data)
@@ -146,12 +164,21 @@ def test_embedded_default_applies_only_when_nothing_names_the_experiment():
     from cotgap.config import EMBEDDED_DEFAULT, embedded_default_applies, load
 
     assert embedded_default_applies(None, {}) and embedded_default_applies(None, {"strategy": "plain", "limit": 5})
-    for named in ({"task": "synthetic_navigate"}, {"student": "gemma-3-270m"}, {"teachers": ("scripted",)},
-                  {"strategy": "micota"}):
+    for named in (
+        {"task": "synthetic_navigate"},
+        {"student": "gemma-3-270m"},
+        {"teachers": ("scripted",)},
+        {"strategy": "micota"},
+    ):
         assert not embedded_default_applies(None, named)
     assert not embedded_default_applies("grid.yaml", {})
     cfg = load(None, {"limit": 5}, base=EMBEDDED_DEFAULT)
     assert (cfg.task, cfg.teachers, cfg.synthetic_n, cfg.training.lr(), cfg.limit) == (
-        EMBEDDED_DEFAULT["task"], EMBEDDED_DEFAULT["teachers"], EMBEDDED_DEFAULT["synthetic_n"], 1e-3, 5)
+        EMBEDDED_DEFAULT["task"],
+        EMBEDDED_DEFAULT["teachers"],
+        EMBEDDED_DEFAULT["synthetic_n"],
+        1e-3,
+        5,
+    )
     assert load(None, {}).training.lr() == 1e-4  # the paper's LoRA rate outside the embedded default
     assert EMBEDDED_DEFAULT["training"] == {"learning_rate": 1e-3}  # base is copied, never mutated

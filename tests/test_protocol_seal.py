@@ -23,16 +23,28 @@ def _run(tmp_path, monkeypatch, student, **hooks):
         register("bypass")
 
     mod.register_strategies = register_strategies
-    defaults = {"generate": lambda strategy, ctx: {"s": ctx.generate_rationales("scripted", source="s")},
-                "filter": lambda strategy, ctx, source, records: [r for r in records if r["correct"]],
-                "train": lambda strategy, ctx, data: ctx.train_student([r for v in data.values() for r in v])}
+    defaults = {
+        "generate": lambda strategy, ctx: {"s": ctx.generate_rationales("scripted", source="s")},
+        "filter": lambda strategy, ctx, source, records: [r for r in records if r["correct"]],
+        "train": lambda strategy, ctx, data: ctx.train_student([r for v in data.values() for r in v]),
+    }
     for name, fn in {**defaults, **hooks}.items():
         setattr(mod, name, hookimpl(fn))
     plugins.pm.register(mod, name="bypass-test")
     try:
-        cfg = config_mod.load(None, {"strategy": "bypass", "student": str(student), "teachers": ["scripted"],
-                                     "task": "synthetic_navigate", "limit": 4, "out": str(tmp_path / "r"),
-                                     "training": {"epochs": 1}, "generation": {"backend": "hf"}})
+        cfg = config_mod.load(
+            None,
+            {
+                "strategy": "bypass",
+                "student": str(student),
+                "teachers": ["scripted"],
+                "task": "synthetic_navigate",
+                "limit": 4,
+                "out": str(tmp_path / "r"),
+                "training": {"epochs": 1},
+                "generation": {"backend": "hf"},
+            },
+        )
         monkeypatch.setenv("COTGAP_GENERATION_CACHE", str(tmp_path / "gc"))
         return Runner(cfg, Console(quiet=True)).prepare().execute()
     finally:
@@ -69,8 +81,11 @@ def test_filter_sees_one_source_and_the_parameters_only(tmp_path, monkeypatch, t
     seen = {}
 
     def filter(strategy, ctx, source, records):
-        seen.update(attrs={a for a in ("run", "cache_dir", "generate_rationales", "teachers", "config", "records")
-                           if hasattr(ctx, a)}, source=ctx.source, params=ctx.params)
+        seen.update(
+            attrs={a for a in ("run", "cache_dir", "generate_rationales", "teachers", "config", "records") if hasattr(ctx, a)},
+            source=ctx.source,
+            params=ctx.params,
+        )
         return [r for r in records if r["correct"]]
 
     _run(tmp_path, monkeypatch, tiny_student, filter=filter)

@@ -22,19 +22,36 @@ FIXTURE = Path(__file__).parent / "fixtures" / "published_tables"
 
 
 def _report(tmp_path, *extra):
-    res = CliRunner().invoke(cli, ["report", "--csv", str(FIXTURE / "distilled.csv"), "--baseline-csv",
-                                   str(FIXTURE / "baseline.csv"), "--out", str(tmp_path / "r"), *extra])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            "--csv",
+            str(FIXTURE / "distilled.csv"),
+            "--baseline-csv",
+            str(FIXTURE / "baseline.csv"),
+            "--out",
+            str(tmp_path / "r"),
+            *extra,
+        ],
+    )
     assert res.exit_code == 0, res.output
     return res
 
 
 def test_sizes_from_conventional_names():
-    assert [tables.size_from_name(n) for n in ("Qwen2.5-72B-Instruct", "Qwen2.5-0.5B", "qwen2.5-coder-1.5b-instruct",
-                                              "smollm2-135m-instruct", "Qwen/QwQ-32B-Preview")] == \
-        [72.0, 0.5, 1.5, 0.135, 32.0]
+    assert [
+        tables.size_from_name(n)
+        for n in (
+            "Qwen2.5-72B-Instruct",
+            "Qwen2.5-0.5B",
+            "qwen2.5-coder-1.5b-instruct",
+            "smollm2-135m-instruct",
+            "Qwen/QwQ-32B-Preview",
+        )
+    ] == [72.0, 0.5, 1.5, 0.135, 32.0]
     # no size, two sizes, a mixture, a teacher set: not read
-    assert [tables.size_from_name(n) for n in ("gpt-4o", "a-7B-b-13B", "Mixtral-8x7B", "a-7B+b-14B", "Qwen2.5")] == \
-        [None] * 5
+    assert [tables.size_from_name(n) for n in ("gpt-4o", "a-7B-b-13B", "Mixtral-8x7B", "a-7B+b-14B", "Qwen2.5")] == [None] * 5
 
 
 def test_published_tables_give_a_reading_for_every_task_and_setting(tmp_path):
@@ -42,8 +59,11 @@ def test_published_tables_give_a_reading_for_every_task_and_setting(tmp_path):
     gaps = {(t["task"], g["setting"]): g for t in report["tasks"] for g in t["capacity_gaps"]}
     assert len(gaps) == 4 and all(g["verdict"] != "insufficient data" for g in gaps.values())
     small_large = gaps[("date_understanding", "small-large")]
-    assert (small_large["stronger"], small_large["weaker"], small_large["basis"]) == \
-        ("Qwen2.5-72B-Instruct", "Qwen2.5-14B-Instruct", "parameters")  # read from the names
+    assert (small_large["stronger"], small_large["weaker"], small_large["basis"]) == (
+        "Qwen2.5-72B-Instruct",
+        "Qwen2.5-14B-Instruct",
+        "parameters",
+    )  # read from the names
     short_long = gaps[("date_understanding", "short-long")]
     assert (short_long["stronger"], short_long["basis"]) == ("QwQ-32B-Preview", "declared role")  # distilled CSV
     # both readings side by side; a 1.5-point lead at n = 250 is a gap only descriptively
@@ -71,8 +91,10 @@ def test_declared_values_from_both_tables_must_agree():
     both = [{**row, "capacity": "2"}, {**row, "teacher": "y", "capacity": "1"}]
     (a,) = analyse(both, base)
     assert (a.strongest_teacher, a.capacity_basis) == ("x", "declared capacity")
-    for rows, teachers in (([{**row, "role": "large"}, {**row, "seed": "2", "role": "small"}], []),
-                           ([{**row, "capacity": "2"}], [{"task": "t", "teacher": "x", "capacity": "3"}])):
+    for rows, teachers in (
+        ([{**row, "role": "large"}, {**row, "seed": "2", "role": "small"}], []),
+        ([{**row, "capacity": "2"}], [{"task": "t", "teacher": "x", "capacity": "3"}]),
+    ):
         try:
             analyse(rows, base, teachers)
         except ValueError as exc:

@@ -44,14 +44,17 @@ def sweep(grid: Path, out: Path, *args: str):
 def test_jobs_and_dependencies_follow_the_plan(tmp_path, tiny_student, tiny_teacher):
     """Jobs first, with the teacher's / student's resources; a cell waits for its jobs and (equal
     updates) its reference cell."""
-    grid = load_grid(tiny_grid(tmp_path, tiny_student, tiny_teacher,
-                               "strategies: [plain, mix]\nresources: {\"scripted:short\": {num_cpus: 2}}\n"),
-                     out=str(tmp_path / "sw"))
+    grid = load_grid(
+        tiny_grid(
+            tmp_path, tiny_student, tiny_teacher, 'strategies: [plain, mix]\nresources: {"scripted:short": {num_cpus: 2}}\n'
+        ),
+        out=str(tmp_path / "sw"),
+    )
     order = run_order(grid.cells)
     tasks = ray_executor.build_tasks(grid, plan_mod.build_plan(grid), order, force=False, threads=None)
     jobs = [t for t in tasks if t.kind == "job"]
     cells = {t.name: t for t in tasks if t.kind == "cell"}
-    assert tasks[:len(jobs)] == jobs and all(t.deps == [] for t in jobs)
+    assert tasks[: len(jobs)] == jobs and all(t.deps == [] for t in jobs)
     assert len(jobs) == 2 + 2  # generations: 2 teachers (mix is greedy too); baselines: 2 students
     short = [t for t in jobs if t.args[0].model == "scripted:short"]
     assert short[0].resources == {"num_cpus": 2} and short[0].args[3] == 2  # its threads: the CPUs it holds
@@ -65,11 +68,14 @@ def test_jobs_and_dependencies_follow_the_plan(tmp_path, tiny_student, tiny_teac
     assert any(c.reference for c in grid.cells)
 
 
-@pytest.mark.parametrize("args, setup, message", [
-    (["--address", "auto"], None, "--address goes with --executor ray"),
-    (["--executor", "ray", "--address", "127.0.0.1:1"], None, "cannot reach the Ray cluster at 127.0.0.1:1"),
-    (["--executor", "ray"], "no-ray", "pip install 'cotgap[ray]'"),
-])
+@pytest.mark.parametrize(
+    "args, setup, message",
+    [
+        (["--address", "auto"], None, "--address goes with --executor ray"),
+        (["--executor", "ray", "--address", "127.0.0.1:1"], None, "cannot reach the Ray cluster at 127.0.0.1:1"),
+        (["--executor", "ray"], "no-ray", "pip install 'cotgap[ray]'"),
+    ],
+)
 def test_bad_setups_are_one_line_errors(tmp_path, monkeypatch, tiny_student, tiny_teacher, args, setup, message):
     """Refused before Ray is started (a resource no node has: tests/test_sweep.py, which has a Ray instance)."""
     grid = tiny_grid(tmp_path, tiny_student, tiny_teacher)
@@ -84,6 +90,7 @@ def test_bad_setups_are_one_line_errors(tmp_path, monkeypatch, tiny_student, tin
 def test_sampled_generation_jobs_are_one_per_seed(tmp_path, tiny_student, tiny_teacher):
     """Sampled rationales are cached per run seed, so each seed replicate gets its own job (a job
     shared across seeds would fill one seed's entry only); greedy ones are shared by the seeds."""
+
     def jobs(params: str) -> int:
         g = load_grid(tiny_grid(tmp_path, tiny_student, tiny_teacher, f"seeds: [1, 2]\nstrategy_params: {params}\n"))
         return len(plan_mod.build_plan(g)["generation_jobs"])

@@ -179,8 +179,21 @@ def _one_line_refusal(res, code: int, fragment: str):
 
 
 def _base(inputs, tmp_out):
-    return ["run", "--student", inputs["student"], "--teacher", "scripted", "--task", "synthetic_navigate",
-            "--limit", LIMIT, "--backend", "hf", "--out", str(tmp_out)]
+    return [
+        "run",
+        "--student",
+        inputs["student"],
+        "--teacher",
+        "scripted",
+        "--task",
+        "synthetic_navigate",
+        "--limit",
+        LIMIT,
+        "--backend",
+        "hf",
+        "--out",
+        str(tmp_out),
+    ]
 
 
 @pytest.mark.parametrize("yaml_text,fragment", CONFIG_CASES, ids=[c[0][:40] for c in CONFIG_CASES])
@@ -195,7 +208,7 @@ def test_bad_config_value_is_one_line_exit_2(yaml_text, fragment, inputs, tmp_pa
     flags = {"teachers": "--teacher", "task": "--task", "limit": "--limit", "strategy": "--teacher"}
     for flag in {flags[k] for k in keys & set(flags)}:  # a flag would override the file's value
         i = args.index(flag)
-        del args[i:i + 2]
+        del args[i : i + 2]
     res = _invoke([*args, "--config", str(cfg)], tmp_path)
     _one_line_refusal(res, 2, fragment)
     assert not (tmp_path / "run" / "stages").exists()  # refused before any work
@@ -208,7 +221,7 @@ def test_bad_flag_or_path_is_one_line_exit_2(args, fragment, inputs, tmp_path):
     for flag in ("--teacher", "--student", "--task", "--out"):  # the case's own value replaces the default
         if flag in args and flag in base:
             i = base.index(flag)
-            del base[i:i + 2]
+            del base[i : i + 2]
     res = _invoke([*base, *args], tmp_path)
     _one_line_refusal(res, 2, fragment.format(**inputs))
     assert not (tmp_path / "run" / "stages").exists()
@@ -246,10 +259,12 @@ def test_internal_error_with_unwritable_cwd_prints_no_traceback(tmp_path):
     """The error handler itself must not crash when ./cotgap-error.log cannot be written."""
     gone = tmp_path / "gone"
     gone.mkdir()
-    script = ("import os, sys; from cotgap import cli; import cotgap.config as c;"
-              "c.load = lambda *a, **k: 1/0;"
-              "os.chdir(sys.argv[1]); os.rmdir(sys.argv[1]);"
-              "sys.argv = ['cotgap', 'run']; cli.main()")
+    script = (
+        "import os, sys; from cotgap import cli; import cotgap.config as c;"
+        "c.load = lambda *a, **k: 1/0;"
+        "os.chdir(sys.argv[1]); os.rmdir(sys.argv[1]);"
+        "sys.argv = ['cotgap', 'run']; cli.main()"
+    )
     res = subprocess.run([sys.executable, "-c", script, str(gone)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 1, res.stderr
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
@@ -259,14 +274,38 @@ def test_internal_error_with_unwritable_cwd_prints_no_traceback(tmp_path):
 
 
 # --------------------------------------------------------------------------------- runs on disk
-def _cli(tmp: Path, student, out: Path, *extra, kill: str | None = None, teacher: str = "scripted",
-         wait: bool = True, cache: str = "gencache"):
+def _cli(
+    tmp: Path,
+    student,
+    out: Path,
+    *extra,
+    kill: str | None = None,
+    teacher: str = "scripted",
+    wait: bool = True,
+    cache: str = "gencache",
+):
     env = {**os.environ, "COTGAP_GENERATION_CACHE": str(tmp / cache)}
     env.pop("COTGAP_KILL", None)
     if kill:
         env["COTGAP_KILL"] = kill
-    cmd = [sys.executable, str(HERE / "killswitch.py"), "run", "--student", str(student), "--teacher", teacher,
-           "--task", "synthetic_navigate", "--limit", LIMIT, "--backend", "hf", "--out", str(out), *extra]
+    cmd = [
+        sys.executable,
+        str(HERE / "killswitch.py"),
+        "run",
+        "--student",
+        str(student),
+        "--teacher",
+        teacher,
+        "--task",
+        "synthetic_navigate",
+        "--limit",
+        LIMIT,
+        "--backend",
+        "hf",
+        "--out",
+        str(out),
+        *extra,
+    ]
     if not wait:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
@@ -289,8 +328,11 @@ def _without_seconds(obj):
 
 
 def _tree_digest(d: Path) -> dict:
-    return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(d.rglob("*")) if p.is_file() and p.name != ".lock"}
+    return {
+        str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(d.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -303,10 +345,18 @@ def clean(tmp_path_factory, tiny_student):
 
 
 # kill points, in run order: inside a stage (files written, record not) and just after it
-KILLS = ["baseline/samples.jsonl:after", "stages/baseline.json:before", "generations/index.json:before",
-         "stages/generate.json:after", "stages/filter.json:before", "stages/train.json:before",
-         "stages/train.json:after", "distilled/samples.jsonl:after", "stages/distilled.json:before",
-         "report.json:before"]
+KILLS = [
+    "baseline/samples.jsonl:after",
+    "stages/baseline.json:before",
+    "generations/index.json:before",
+    "stages/generate.json:after",
+    "stages/filter.json:before",
+    "stages/train.json:before",
+    "stages/train.json:after",
+    "distilled/samples.jsonl:after",
+    "stages/distilled.json:before",
+    "report.json:before",
+]
 
 
 def test_kill_at_and_inside_every_stage_then_resume_equals_uninterrupted(clean, tiny_student):
@@ -409,8 +459,7 @@ def test_corrupt_files_are_named_and_recomputed(clean, tiny_student, damage):
         target, stage = d / "distilled" / "samples.jsonl", "distilled"
         target.write_text(target.read_text()[:50])
     else:
-        target = next(p for p in sorted((tmp / "gencache" / "generations").glob("*.jsonl"))
-                      if _model_of(p) == "scripted")
+        target = next(p for p in sorted((tmp / "gencache" / "generations").glob("*.jsonl")) if _model_of(p) == "scripted")
         target.write_text(target.read_text()[:80])
         shutil.rmtree(d)
         stage = None
@@ -447,8 +496,9 @@ def test_disk_full_fails_in_one_line_and_resumes(clean, tiny_student):
         assert full.returncode == 3, full.stderr[-2000:]
         last = full.stderr.strip().splitlines()[-1]
         assert last.startswith("error: no space left on device") and "Traceback" not in full.stderr
-        kept = (read_json(mnt / "run" / "stages" / "baseline.json") if (mnt / "run" / "stages" / "baseline.json").exists()
-                else None)
+        kept = (
+            read_json(mnt / "run" / "stages" / "baseline.json") if (mnt / "run" / "stages" / "baseline.json").exists() else None
+        )
         subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
         done = _cli(tmp, tiny_student, mnt / "run")
         assert done.returncode == 0, done.stderr[-3000:]
@@ -482,8 +532,9 @@ def test_malformed_generate_return_is_refused_before_anything_is_saved(tmp_path,
         def generate(self, ctx):
             return {"t": [{"doc_id": 0}]}
 
-    with pytest.raises(PluginError, match="generate.. of strategy bad-generate returned record 0 of source 't' "
-                                          "without response, correct"):
+    with pytest.raises(
+        PluginError, match="generate.. of strategy bad-generate returned record 0 of source 't' without response, correct"
+    ):
         run_strategy(Bad(), tmp_path, student=tiny_student)
     assert not (tmp_path / "run" / "generations").exists()
 

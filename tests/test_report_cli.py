@@ -110,8 +110,11 @@ logic,small,65,450,3B
 
 @pytest.fixture()
 def csvs(tmp_path):
-    return (write(tmp_path / "distilled.csv", DISTILLED), write(tmp_path / "baseline.csv", BASELINE),
-            write(tmp_path / "teachers.csv", TEACHERS))
+    return (
+        write(tmp_path / "distilled.csv", DISTILLED),
+        write(tmp_path / "baseline.csv", BASELINE),
+        write(tmp_path / "teachers.csv", TEACHERS),
+    )
 
 
 def test_csv_report_answers(tmp_path, csvs):
@@ -164,8 +167,16 @@ def test_csv_report_answers(tmp_path, csvs):
     # terminal: rich tables with the ablation labelled
     assert "Distillation analysis" in res.output and "ABLATION: cross-teacher-filter" in res.output
     # the analysed rows are written back as CSV that --csv accepts
-    again = invoke("report", "--csv", out / "tables" / "distilled.csv", "--baseline-csv",
-                   out / "tables" / "baseline.csv", "--out", tmp_path / "again", "--json")
+    again = invoke(
+        "report",
+        "--csv",
+        out / "tables" / "distilled.csv",
+        "--baseline-csv",
+        out / "tables" / "baseline.csv",
+        "--out",
+        tmp_path / "again",
+        "--json",
+    )
     assert again.exit_code == 0, again.output
     assert [x["task"] for x in json.loads(again.output)["tasks"]] == ["gsm", "date", "logic"]
 
@@ -174,14 +185,21 @@ def test_csv_report_json_and_thresholds(tmp_path, csvs):
     d, b, t = csvs
     # the kept ratio never overrides a measured difference: gsm is decided by the students' means
     # (big (20+40+60+70)/4 = 47.5, small (25+41+55+62)/4 = 45.75 -> big) whatever the threshold
-    res = invoke("report", "--csv", d, "--baseline-csv", b, "--teacher-csv", t, "--out", tmp_path / "o",
-                 "--kept-ratio", "2.5", "--json")
+    res = invoke(
+        "report", "--csv", d, "--baseline-csv", b, "--teacher-csv", t, "--out", tmp_path / "o", "--kept-ratio", "2.5", "--json"
+    )
     assert res.exit_code == 0, res.output
     gsm = json.loads(res.output)["tasks"][0]
     assert gsm["recommendation"] == "prefer teacher big" and "47.5" in gsm["reason"]
     assert json.loads(res.output)["parameters"] == {
-        "test": "mcnemar-exact", "multiplicity": "holm", "alpha": 0.05, "noise_margin": None, "noise_z": 1.96,
-        "kept_ratio_threshold": 2.5, "capacity_ratio": 1.25}
+        "test": "mcnemar-exact",
+        "multiplicity": "holm",
+        "alpha": 0.05,
+        "noise_margin": None,
+        "noise_z": 1.96,
+        "kept_ratio_threshold": 2.5,
+        "capacity_ratio": 1.25,
+    }
     # an explicit noise margin of 2 points ties gsm's 1.75: the kept ratio 2.0 >= 1.3 breaks the tie
     from cotgap.report import build, collect
 
@@ -191,18 +209,21 @@ def test_csv_report_json_and_thresholds(tmp_path, csvs):
     assert (rep["parameters"]["noise_margin"], rep["parameters"]["alpha"]) == (2.0, 0.1)
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "give run or sweep directories"),
-    (["--csv", "{d}"], "--baseline-csv"),
-    (["--csv", "{missing}", "--baseline-csv", "{b}"], "cannot read file"),
-    (["--csv", "{b}", "--baseline-csv", "{b}"], "missing required column"),
-    (["{missing}"], "does not exist"),
-    (["{d}"], "is not a directory"),
-    (["{empty}"], "no cotgap runs found"),
-    (["--csv", "{d}", "--baseline-csv", "{b}", "--noise-margin", "-1"], "noise-margin"),
-    (["--csv", "{d}", "--baseline-csv", "{b}", "--alpha", "1"], "--alpha must lie strictly between 0 and 1"),
-    (["--csv", "{d}", "--baseline-csv", "{b}", "--noise-z", "0"], "--noise-z"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "give run or sweep directories"),
+        (["--csv", "{d}"], "--baseline-csv"),
+        (["--csv", "{missing}", "--baseline-csv", "{b}"], "cannot read file"),
+        (["--csv", "{b}", "--baseline-csv", "{b}"], "missing required column"),
+        (["{missing}"], "does not exist"),
+        (["{d}"], "is not a directory"),
+        (["{empty}"], "no cotgap runs found"),
+        (["--csv", "{d}", "--baseline-csv", "{b}", "--noise-margin", "-1"], "noise-margin"),
+        (["--csv", "{d}", "--baseline-csv", "{b}", "--alpha", "1"], "--alpha must lie strictly between 0 and 1"),
+        (["--csv", "{d}", "--baseline-csv", "{b}", "--noise-z", "0"], "--noise-z"),
+    ],
+)
 def test_report_bad_input_is_one_line_exit_2(tmp_path, csvs, args, message):
     d, b, _ = csvs
     (tmp_path / "empty").mkdir()
@@ -218,26 +239,60 @@ def test_report_bad_input_is_one_line_exit_2(tmp_path, csvs, args, message):
 # ---------------------------------------------------------------------------------------------
 
 
-def fake_run(root: Path, name: str, *, student: str, n_params: int, teacher: str, base: int, dist: int,
-             gen: tuple[int, int], kept: int, updates: int, ablation: str | None = None, task: str = "T",
-             n: int = 60, teacher_params: int | None = None, seed: int = 1, samples: int = 1, extra: dict | None = None,
-             config: dict | None = None) -> Path:
+def fake_run(
+    root: Path,
+    name: str,
+    *,
+    student: str,
+    n_params: int,
+    teacher: str,
+    base: int,
+    dist: int,
+    gen: tuple[int, int],
+    kept: int,
+    updates: int,
+    ablation: str | None = None,
+    task: str = "T",
+    n: int = 60,
+    teacher_params: int | None = None,
+    seed: int = 1,
+    samples: int = 1,
+    extra: dict | None = None,
+    config: dict | None = None,
+) -> Path:
     """A finished plain run: ``base`` / ``dist`` correct of ``n`` test examples (docs 0.. correct;
     distilled is a superset of baseline); the teacher wrote ``samples`` rationales for each of
     ``gen[0]`` questions, right on the first ``gen[1]``, and the first ``kept`` questions' rationales
     were kept. ``extra``: more sources, name -> (questions, kept), e.g. a teacher assistant's."""
     d = root / name
-    config = {"task": task, "student": student, "teachers": [teacher], "seed": seed, "scoring": "robust",
-              "ablation": ablation, "bootstrap_iters": 1000, "strategy": "plain", **(config or {})}
+    config = {
+        "task": task,
+        "student": student,
+        "teachers": [teacher],
+        "seed": seed,
+        "scoring": "robust",
+        "ablation": ablation,
+        "bootstrap_iters": 1000,
+        "strategy": "plain",
+        **(config or {}),
+    }
     rd = RunDir(d)
     rd.claim(config)
     write_json(d / "config.json", config)
     params = {student: n_params, **({teacher: teacher_params} if teacher_params else {})}
-    write_json(d / "manifest.json", {"strategy": {"name": "plain", "plugin": "plain", "params": {}},
-                                     "parameters": params,
-                                     "data": {"train": {"n": gen[0], "sha256": "tr"}, "test": {"n": n, "sha256": "te"}}})
-    gens = [{"doc_id": i, "sample": k, "response": f"rationale {i}", "correct": i < gen[1], "model": teacher}
-            for i in range(gen[0]) for k in range(samples)]
+    write_json(
+        d / "manifest.json",
+        {
+            "strategy": {"name": "plain", "plugin": "plain", "params": {}},
+            "parameters": params,
+            "data": {"train": {"n": gen[0], "sha256": "tr"}, "test": {"n": n, "sha256": "te"}},
+        },
+    )
+    gens = [
+        {"doc_id": i, "sample": k, "response": f"rationale {i}", "correct": i < gen[1], "model": teacher}
+        for i in range(gen[0])
+        for k in range(samples)
+    ]
     sources = {teacher: (gens, [g for g in gens if g["doc_id"] < kept])}
     for src, (q, k) in (extra or {}).items():
         recs = [{"doc_id": i, "response": "ta rationale", "correct": True, "model": f"/cache/{src}"} for i in range(q)]
@@ -259,8 +314,7 @@ def fake_run(root: Path, name: str, *, student: str, n_params: int, teacher: str
     g = rd.stage("generate", "g", generations, outputs=("generations",))
     f = rd.stage("filter", "f", filtered, outputs=("filtered",), consumes={"generate": g["key"]})
     t = rd.stage("train", "t", lambda: {"result": {"updates": updates, "examples": kept}}, consumes={"filter": f["key"]})
-    rd.stage("distilled", "d", lambda: samples_of("distilled", dist), outputs=("distilled",),
-             consumes={"train": t["key"]})
+    rd.stage("distilled", "d", lambda: samples_of("distilled", dist), outputs=("distilled",), consumes={"train": t["key"]})
     rd.unlock()
     return d
 
@@ -272,14 +326,66 @@ TA = "TA:dare_ties(small,big)"
 
 def four_runs(root: Path, **kw) -> None:
     """The four plain runs of the ``runs`` fixture (``kw`` goes to every one)."""
-    fake_run(root, "a-big", student="zoo-a", n_params=A, teacher="big", teacher_params=BIG, base=0, dist=30,
-             gen=(20, 16), kept=16, updates=4, samples=2, **kw)
-    fake_run(root, "a-small", student="zoo-a", n_params=A, teacher="small", teacher_params=SMALL, base=0, dist=42,
-             gen=(20, 10), kept=10, updates=2, extra={TA: (20, 20)}, **kw)
-    fake_run(root, "b-big", student="zoo-b", n_params=B, teacher="big", teacher_params=BIG, base=6, dist=54,
-             gen=(20, 16), kept=16, updates=4, samples=2, **kw)
-    fake_run(root, "b-small", student="zoo-b", n_params=B, teacher="small", teacher_params=SMALL, base=6, dist=42,
-             gen=(20, 10), kept=10, updates=2, extra={TA: (20, 20)}, **kw)
+    fake_run(
+        root,
+        "a-big",
+        student="zoo-a",
+        n_params=A,
+        teacher="big",
+        teacher_params=BIG,
+        base=0,
+        dist=30,
+        gen=(20, 16),
+        kept=16,
+        updates=4,
+        samples=2,
+        **kw,
+    )
+    fake_run(
+        root,
+        "a-small",
+        student="zoo-a",
+        n_params=A,
+        teacher="small",
+        teacher_params=SMALL,
+        base=0,
+        dist=42,
+        gen=(20, 10),
+        kept=10,
+        updates=2,
+        extra={TA: (20, 20)},
+        **kw,
+    )
+    fake_run(
+        root,
+        "b-big",
+        student="zoo-b",
+        n_params=B,
+        teacher="big",
+        teacher_params=BIG,
+        base=6,
+        dist=54,
+        gen=(20, 16),
+        kept=16,
+        updates=4,
+        samples=2,
+        **kw,
+    )
+    fake_run(
+        root,
+        "b-small",
+        student="zoo-b",
+        n_params=B,
+        teacher="small",
+        teacher_params=SMALL,
+        base=6,
+        dist=42,
+        gen=(20, 10),
+        kept=10,
+        updates=2,
+        extra={TA: (20, 20)},
+        **kw,
+    )
 
 
 @pytest.fixture()
@@ -304,8 +410,20 @@ def runs(tmp_path):
     """
     root = tmp_path / "runs"
     four_runs(root)
-    fake_run(root, "a-big-xfilter", student="zoo-a", n_params=A, teacher="big", teacher_params=BIG, base=0, dist=36,
-             gen=(20, 16), kept=5, updates=2, ablation="cross-teacher-filter")
+    fake_run(
+        root,
+        "a-big-xfilter",
+        student="zoo-a",
+        n_params=A,
+        teacher="big",
+        teacher_params=BIG,
+        base=0,
+        dist=36,
+        gen=(20, 16),
+        kept=5,
+        updates=2,
+        ablation="cross-teacher-filter",
+    )
     (root / "unfinished").mkdir()
     write_json(root / "unfinished" / "config.json", {})
     write_json(root / "unfinished" / "manifest.json", {})
@@ -330,8 +448,10 @@ def test_report_from_run_dirs(runs, tmp_path, monkeypatch):
     assert (big_b["wins"], big_b["p_adjusted"]) == (48, pytest.approx(4 * big_b["p_value"]))
     assert cells["big", "1.5B"]["diff"] == pytest.approx(80) and cells["big", "1.5B"]["ci_low"] > 0
     teachers = {x["teacher"]: x for x in t["teachers"]}
-    assert {k: (x["accuracy"], x["kept"], x["kept_rationales"], x["params_b"]) for k, x in teachers.items()} == \
-        {"big": (80, 16, 32, 7.0), "small": (50, 10, 10, 3.0)}  # kept per question; the TA's 20 not credited
+    assert {k: (x["accuracy"], x["kept"], x["kept_rationales"], x["params_b"]) for k, x in teachers.items()} == {
+        "big": (80, 16, 32, 7.0),
+        "small": (50, 10, 10, 3.0),
+    }  # kept per question; the TA's 20 not credited
     assert (t["strongest_teacher"], t["capacity_basis"]) == ("big", "parameters")
     assert t["kept_ratio"] == pytest.approx(1.6)
     assert (t["recommended_teacher"], t["decided_by"]) == ("big", "kept-ratio tie-break")
@@ -344,10 +464,8 @@ def test_report_from_run_dirs(runs, tmp_path, monkeypatch):
 
     ab = rep["ablation"]
     (row,) = ab["comparison"]
-    assert (row["teacher"], row["student"], row["unfiltered"], row["filtered"], row["delta"]) == \
-        ("big", "zoo-a", 50, 60, 10)
-    assert (row["kept_unfiltered"], row["kept_filtered"], row["updates_unfiltered"], row["updates_filtered"]) == \
-        (16, 5, 4, 2)
+    assert (row["teacher"], row["student"], row["unfiltered"], row["filtered"], row["delta"]) == ("big", "zoo-a", 50, 60, 10)
+    assert (row["kept_unfiltered"], row["kept_filtered"], row["updates_unfiltered"], row["updates_filtered"]) == (16, 5, 4, 2)
     assert any("differ in optimizer updates" in w for w in ab["warnings"]) and ab["updates_note"] is None
     assert ab["tasks"][0]["cells"][0]["setting"] == "plain+cross-teacher-filter"
     for f in ("accuracy_vs_size.png", "kept.png", "filter_ablation.png"):
@@ -355,8 +473,12 @@ def test_report_from_run_dirs(runs, tmp_path, monkeypatch):
     # each run's own report was rebuilt from its samples, into the report's folder, not the run's
     own = read_json(out / "runs" / "a-big" / "report.json")
     assert own["schema"] == "cotgap.run/1"
-    assert {k: own["difference"][k] for k in ("test", "wins", "losses", "alpha")} == \
-        {"test": "mcnemar-exact", "wins": 30, "losses": 0, "alpha": 0.05}
+    assert {k: own["difference"][k] for k in ("test", "wins", "losses", "alpha")} == {
+        "test": "mcnemar-exact",
+        "wins": 30,
+        "losses": 0,
+        "alpha": 0.05,
+    }
     assert own["difference"]["p_value"] < 1e-8 and own["verdict"] == "helped"
     assert own["teacher_data"][0]["kept"] == 16 and own["sources"][0]["kept_questions"] == 16
     assert read_json(out / "runs" / "a-small" / "report.json")["uncredited_sources"] == [TA]
@@ -381,10 +503,36 @@ def test_replicates_over_seeds(tmp_path):
 
     root = tmp_path / "runs"
     four_runs(root, config={"alpha": 0.01})
-    fake_run(root, "a-big-s2-old", student="zoo-a", n_params=A, teacher="big", teacher_params=BIG, base=0, dist=33,
-             gen=(20, 16), kept=16, updates=4, seed=2, config={"alpha": 0.01})
-    fake_run(root, "a-big-s2", student="zoo-a", n_params=A, teacher="big", teacher_params=BIG, base=0, dist=36,
-             gen=(20, 16), kept=16, updates=4, seed=2, config={"alpha": 0.01})
+    fake_run(
+        root,
+        "a-big-s2-old",
+        student="zoo-a",
+        n_params=A,
+        teacher="big",
+        teacher_params=BIG,
+        base=0,
+        dist=33,
+        gen=(20, 16),
+        kept=16,
+        updates=4,
+        seed=2,
+        config={"alpha": 0.01},
+    )
+    fake_run(
+        root,
+        "a-big-s2",
+        student="zoo-a",
+        n_params=A,
+        teacher="big",
+        teacher_params=BIG,
+        base=0,
+        dist=36,
+        gen=(20, 16),
+        kept=16,
+        updates=4,
+        seed=2,
+        config={"alpha": 0.01},
+    )
     rep, prim, abl = build.build(collect.collect([root]))
     assert rep["parameters"]["alpha"] == 0.01
     (t,) = rep["tasks"]
@@ -400,8 +548,20 @@ def test_replicates_over_seeds(tmp_path):
     console = Console(record=True, width=250)
     render.render(rep, prim, abl, console)
     assert "replicates over training seeds" in console.export_text()
-    other = fake_run(root, "a-big-strict", student="zoo-a", n_params=A, teacher="big", teacher_params=BIG, base=0,
-                     dist=30, gen=(20, 16), kept=16, updates=4, config={"alpha": 0.01, "scoring": "strict"})
+    other = fake_run(
+        root,
+        "a-big-strict",
+        student="zoo-a",
+        n_params=A,
+        teacher="big",
+        teacher_params=BIG,
+        base=0,
+        dist=30,
+        gen=(20, 16),
+        kept=16,
+        updates=4,
+        config={"alpha": 0.01, "scoring": "strict"},
+    )
     (other / "stages" / "distilled.json").touch()
     rep, _, _ = build.build(collect.collect([root]))
     assert any("differ in more than their seed" in w for w in rep["warnings"])
@@ -437,8 +597,10 @@ def test_teacher_csv_overrides_run_teachers(runs, tmp_path):
     res = invoke("report", runs, "--teacher-csv", t, "--out", tmp_path / "o", "--json")
     assert res.exit_code == 0, res.output
     (task,) = json.loads(res.stdout)["tasks"]
-    assert {x["teacher"]: (x["accuracy"], x["kept"], x["role"]) for x in task["teachers"]} == \
-        {"big": (60, 16, "weak"), "small": (85, 10, "strong")}
+    assert {x["teacher"]: (x["accuracy"], x["kept"], x["role"]) for x in task["teachers"]} == {
+        "big": (60, 16, "weak"),
+        "small": (85, 10, "strong"),
+    }
     assert (task["strongest_teacher"], task["capacity_basis"]) == ("small", "declared role")
     assert task["kept_ratio"] == pytest.approx(10 / 16)
     # means tied (70 = 70); big keeps 1.6x as many questions -> big, by the tie-break (not by role)

@@ -64,15 +64,18 @@ def test_select_table_output(table):
     assert "selected: B, C" in res.stdout
 
 
-@pytest.mark.parametrize("content, args, message", [
-    (None, [], "give --icl-table"),
-    ("task,model,accuracy\nA,t,50\n", [], "missing required column(s) 'role'"),
-    ("task,model,role,accuracy\nA,t,judge,50\n", [], "role must be 'teacher' or 'student'"),
-    ("task,model,role,accuracy\nA,t,teacher,50\n", [], "has no student rows"),
-    ("task,model,role,accuracy\nA,t,teacher,abc\n", [], "expected a number"),
-    (TABLE, ["--measure"], "exclude each other"),
-    (TABLE, ["--task", "A"], "are for --measure"),
-])
+@pytest.mark.parametrize(
+    "content, args, message",
+    [
+        (None, [], "give --icl-table"),
+        ("task,model,accuracy\nA,t,50\n", [], "missing required column(s) 'role'"),
+        ("task,model,role,accuracy\nA,t,judge,50\n", [], "role must be 'teacher' or 'student'"),
+        ("task,model,role,accuracy\nA,t,teacher,50\n", [], "has no student rows"),
+        ("task,model,role,accuracy\nA,t,teacher,abc\n", [], "expected a number"),
+        (TABLE, ["--measure"], "exclude each other"),
+        (TABLE, ["--task", "A"], "are for --measure"),
+    ],
+)
 def test_select_bad_input(tmp_path, content, args, message):
     extra = []
     if content is not None:
@@ -98,14 +101,30 @@ def test_measure_on_tiny_models(tmp_path, tiny_student):
     """Few-shot CoT with lm-eval on the test split: the scripted reference teacher answers every
     question (100 %), the random-init tiny student essentially none, so the gap exceeds 30."""
     out = tmp_path / "icl.csv"
-    res = invoke("--measure", "--task", "synthetic_navigate", "--teacher", "scripted", "--student", tiny_student,
-                 "--limit", "4", "--backend", "hf", "--out", out, "--json")
+    res = invoke(
+        "--measure",
+        "--task",
+        "synthetic_navigate",
+        "--teacher",
+        "scripted",
+        "--student",
+        tiny_student,
+        "--limit",
+        "4",
+        "--backend",
+        "hf",
+        "--out",
+        out,
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     with out.open() as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["task", "model", "role", "accuracy"]
     assert [(r["task"], r["model"], r["role"]) for r in rows] == [
-        ("synthetic_navigate", "scripted", "teacher"), ("synthetic_navigate", str(tiny_student), "student")]
+        ("synthetic_navigate", "scripted", "teacher"),
+        ("synthetic_navigate", str(tiny_student), "student"),
+    ]
     teacher, student = (float(r["accuracy"]) for r in rows)
     assert teacher == 100.0 and 0.0 <= student <= 100.0
     (sel,) = json.loads(res.stdout)["tasks"]  # the selection consumed the measured table

@@ -15,19 +15,22 @@ from cotgap.protocol.stats import HELPED, HURT, NO_CHANGE, compare, holm, mcnema
 def _exact(wins: int, losses: int) -> float:
     """The definition: min(1, 2 P(X <= min(w, l))), X ~ Binomial(w + l, 1/2), by an exact sum."""
     n = wins + losses
-    return 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2 ** n)
+    return 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2**n)
 
 
-@pytest.mark.parametrize("wins, losses, p, expected", [
-    (4, 0, 0.125, NO_CHANGE),        # 2 / 2^4: what the bootstrap interval [+5, +40] called "helped"
-    (9, 0, 2 / 512, HELPED),         # 0.0039 < 0.05, wins > losses
-    (0, 9, 2 / 512, HURT),
-    (5, 0, 0.0625, NO_CHANGE),       # the smallest all-wins count that is not enough
-    (6, 0, 0.03125, HELPED),
-    (3, 3, 1.0, NO_CHANGE),          # 2 P(X <= 3) > 1, capped
-    (0, 0, 1.0, NO_CHANGE),          # no discordant item
-    (10, 2, 2 * 79 / 4096, HELPED),  # 2 (1 + 12 + 66) / 2^12 = 0.0386
-])
+@pytest.mark.parametrize(
+    "wins, losses, p, expected",
+    [
+        (4, 0, 0.125, NO_CHANGE),  # 2 / 2^4: what the bootstrap interval [+5, +40] called "helped"
+        (9, 0, 2 / 512, HELPED),  # 0.0039 < 0.05, wins > losses
+        (0, 9, 2 / 512, HURT),
+        (5, 0, 0.0625, NO_CHANGE),  # the smallest all-wins count that is not enough
+        (6, 0, 0.03125, HELPED),
+        (3, 3, 1.0, NO_CHANGE),  # 2 P(X <= 3) > 1, capped
+        (0, 0, 1.0, NO_CHANGE),  # no discordant item
+        (10, 2, 2 * 79 / 4096, HELPED),  # 2 (1 + 12 + 66) / 2^12 = 0.0386
+    ],
+)
 def test_mcnemar_exact_decides(wins, losses, p, expected):
     assert mcnemar_p(wins, losses) == pytest.approx(p, rel=1e-12)
     assert verdict(mcnemar_p(wins, losses), wins, losses) == expected

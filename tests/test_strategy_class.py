@@ -29,14 +29,17 @@ def test_params_defaults_and_valid_values():
     assert Sampled.validate_params({"temperature": 1, "note": "x"})["temperature"] == 1.0  # int where float is fine
 
 
-@pytest.mark.parametrize("given, needle", [
-    ({"sample": 3}, "unknown parameter(s) for strategy sampled-test: sample"),
-    ({"samples": "3"}, "strategy_params.samples of strategy sampled-test must be an integer"),
-    ({"samples": True}, "must be an integer"),
-    ({"samples": 0}, "must be >= 1"),
-    ({"temperature": 3.0}, "must be <= 2.0"),
-    ({"mode": "c"}, "must be one of a, b"),
-])
+@pytest.mark.parametrize(
+    "given, needle",
+    [
+        ({"sample": 3}, "unknown parameter(s) for strategy sampled-test: sample"),
+        ({"samples": "3"}, "strategy_params.samples of strategy sampled-test must be an integer"),
+        ({"samples": True}, "must be an integer"),
+        ({"samples": 0}, "must be >= 1"),
+        ({"temperature": 3.0}, "must be <= 2.0"),
+        ({"mode": "c"}, "must be one of a, b"),
+    ],
+)
 def test_bad_params_are_refused_by_name(given, needle):
     with pytest.raises(UserError) as exc:
         Sampled.validate_params(given)
@@ -60,8 +63,10 @@ def test_undecorated_methods_of_a_strategy_object_are_hooks():
 def test_plain_is_the_base_class_under_its_name():
     info = plugins.select("plain")
     assert type(info.impl).__mro__[1] is Strategy and info.defaults == {"samples": 1, "temperature": 0.0}
-    assert plugins.describe_plugins()[[r["name"] for r in plugins.describe_plugins()].index("plain")]["module"] \
+    assert (
+        plugins.describe_plugins()[[r["name"] for r in plugins.describe_plugins()].index("plain")]["module"]
         == "cotgap_plugins.plain"
+    )
 
 
 def test_fake_context_unit_tests_one_method():
@@ -99,8 +104,13 @@ def test_built_in_plugins_use_only_the_public_api():
     offenders = []
     for path in sorted((Path(__file__).resolve().parents[1] / "plugins").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             offenders += [f"{path.name}: {n}" for n in names if n.startswith("cotgap.")]
     assert offenders == []
 
@@ -139,6 +149,7 @@ def test_a_hook_method_with_other_parameter_names_is_named_with_the_expected_one
     """``def filter(self, ctx, src, recs)`` fails pluggy's validation (it passes arguments by name):
     the plugin is listed as failed with the method, its parameters and the hook's, and ``run
     --strategy`` for its name points there instead of a bare "unknown strategy"."""
+
     class Misnamed(Strategy):
         name = "misnamed"
 
@@ -150,8 +161,10 @@ def test_a_hook_method_with_other_parameter_names_is_named_with_the_expected_one
     monkeypatch.setattr(plugins, "failed_strategies", dict(plugins.failed_strategies))
     assert plugins._register(Misnamed(), "misnamed-plugin") is False
     why = plugins.load_failures["misnamed-plugin"]
-    assert why == ("Misnamed.filter(ctx, src, recs) does not match the hook filter(ctx, source, records): pluggy "
-                   "passes arguments by name, so its parameters must be named ctx, source, records")
+    assert why == (
+        "Misnamed.filter(ctx, src, recs) does not match the hook filter(ctx, source, records): pluggy "
+        "passes arguments by name, so its parameters must be named ctx, source, records"
+    )
     with pytest.raises(UserError) as err:
         plugins.select("misnamed")
     assert "its plugin 'misnamed-plugin' failed to load (Misnamed.filter(ctx, src, recs) does not match" in str(err.value)
@@ -161,6 +174,7 @@ def test_params_are_the_validated_object_read_only_with_what_the_user_set():
     """``ctx.params`` is the strategy's validated ``Params`` (``ctx.params.k``; also a read-only
     mapping, what the manifest records); rules across fields live in ``Params.check``, once;
     ``given`` names what the user set explicitly."""
+
     class Sampler(Strategy):
         name = "sampler"
 

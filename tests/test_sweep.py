@@ -35,7 +35,10 @@ def grid_file(tmp_path: Path, text: str, name: str = "grid.yaml") -> Path:
 
 
 def test_expansion_teacher_sets_strategies_ablations(tmp_path):
-    g = load_grid(grid_file(tmp_path, f"""
+    g = load_grid(
+        grid_file(
+            tmp_path,
+            f"""
 tasks: [synthetic_navigate, synthetic_object_counting]
 students: [smollm2-135m-instruct, gemma-3-270m]
 teachers: [{Q05}, {Q15}, [{Q15}, {Q05}]]
@@ -46,7 +49,10 @@ strategy_params: {{plain: {{samples: 1}}}}
 ablations: [none, cross-teacher-filter]
 limit: 5
 training: {{epochs: 1}}
-"""), out=str(tmp_path / "sw"))
+""",
+        ),
+        out=str(tmp_path / "sw"),
+    )
     # per task: plain 2 students x 3 teacher sets x 2 ablations = 12, mix 2 x 1 x 2 = 4, and per
     # unablated mix cell one plain cell on each of its 2 teachers alone: 2 x 2 = 4
     assert len(g.cells) == 2 * (12 + 4 + 4)
@@ -67,17 +73,19 @@ training: {{epochs: 1}}
 
 
 def test_cli_overrides_and_added_ablation(tmp_path):
-    g = load_grid(grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [gemma-3-270m]\n"
-                                            f"teachers: [{Q05}]\nlimit: 50\n"),
-                        limit=3, backend="hf", add_ablation="cross-teacher-filter")
+    g = load_grid(
+        grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [gemma-3-270m]\nteachers: [{Q05}]\nlimit: 50\n"),
+        limit=3,
+        backend="hf",
+        add_ablation="cross-teacher-filter",
+    )
     assert [c.ablation for c in g.cells] == [None, "cross-teacher-filter"]
     assert all(c.config.limit == 3 and c.config.generation.backend == "hf" for c in g.cells)
     assert g.out == (Path("sweeps") / "grid").resolve()
 
 
 def test_size_rule_skips_cells(tmp_path):
-    g = load_grid(grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [{Q05}]\n"
-                                            f"teachers: [{Q05}, {Q15}, scripted]\n"))
+    g = load_grid(grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [{Q05}]\nteachers: [{Q05}, {Q15}, scripted]\n"))
     reasons = [sweep.precheck(c) for c in g.cells]
     assert "not smaller" in reasons[0] and reasons[1] is None and reasons[2] is None
 
@@ -90,22 +98,25 @@ def test_example_zoo_grid_loads():
     assert not any(sweep.precheck(c) for c in g.cells)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("tasks: [", "not valid YAML"),
-    ("- a\n- b\n", "top level must be a mapping"),
-    ("students: [gemma-3-270m]\nteachers: [scripted]\n", "missing 'tasks'"),
-    ("tasks: [synthetic_navigate]\nstudents: []\n", "students must be a non-empty list"),
-    ("tasks: [x]\nstudents: [gemma-3-270m]\nfoo: 1\n", "unknown key(s) foo"),
-    ("tasks: [x]\nstudent: gemma-3-270m\n", "student cannot be a common setting"),
-    ("tasks: [x]\nstudents: [gemma-3-270m]\nstrategies: [nope]\n", "unknown strategy 'nope'"),
-    ("tasks: [x]\nstudents: [gemma-3-270m]\nstrategy_params: {samples: 2}\n", "not a strategy of this grid"),
-    ("tasks: [x]\nstudents: [gemma-3-270m]\nstrategy_params: {plain: {bogus: 2}}\n", "unknown parameter(s)"),
-    ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted, scripted]\n", "listed twice"),
-    ("tasks: [x]\nstudents: [no-such-model]\nteachers: [scripted]\n", "unknown model"),
-    ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted]\nablations: [magic]\n", "unknown ablation"),
-    ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted]\nlimit: 0\n", "limit must be >= 1"),
-    ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted]\ntraining: {nope: 1}\n", "unknown key(s) nope"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("tasks: [", "not valid YAML"),
+        ("- a\n- b\n", "top level must be a mapping"),
+        ("students: [gemma-3-270m]\nteachers: [scripted]\n", "missing 'tasks'"),
+        ("tasks: [synthetic_navigate]\nstudents: []\n", "students must be a non-empty list"),
+        ("tasks: [x]\nstudents: [gemma-3-270m]\nfoo: 1\n", "unknown key(s) foo"),
+        ("tasks: [x]\nstudent: gemma-3-270m\n", "student cannot be a common setting"),
+        ("tasks: [x]\nstudents: [gemma-3-270m]\nstrategies: [nope]\n", "unknown strategy 'nope'"),
+        ("tasks: [x]\nstudents: [gemma-3-270m]\nstrategy_params: {samples: 2}\n", "not a strategy of this grid"),
+        ("tasks: [x]\nstudents: [gemma-3-270m]\nstrategy_params: {plain: {bogus: 2}}\n", "unknown parameter(s)"),
+        ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted, scripted]\n", "listed twice"),
+        ("tasks: [x]\nstudents: [no-such-model]\nteachers: [scripted]\n", "unknown model"),
+        ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted]\nablations: [magic]\n", "unknown ablation"),
+        ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted]\nlimit: 0\n", "limit must be >= 1"),
+        ("tasks: [x]\nstudents: [gemma-3-270m]\nteachers: [scripted]\ntraining: {nope: 1}\n", "unknown key(s) nope"),
+    ],
+)
 def test_bad_grid_is_a_user_error(tmp_path, text, message):
     p = grid_file(tmp_path, text)
     with pytest.raises(UserError, match=None) as exc:
@@ -137,10 +148,12 @@ class FakeRunner:
             raise UserError("no correct rationales survived the filter")
         if "scripted:long:0.5" in self.cfg.teachers:
             raise RuntimeError("something internal")
-        self.run = types.SimpleNamespace(computed=["baseline", "generate"], skipped=[], record=lambda name: None,
-                                         unlock=lambda: None)
-        self.ctx = types.SimpleNamespace(generation_stats={"computed": 1, "reused": 0},
-                                         generate_rationales=lambda model, **sampling: [])
+        self.run = types.SimpleNamespace(
+            computed=["baseline", "generate"], skipped=[], record=lambda name: None, unlock=lambda: None
+        )
+        self.ctx = types.SimpleNamespace(
+            generation_stats={"computed": 1, "reused": 0}, generate_rationales=lambda model, **sampling: []
+        )
         return self
 
     def baseline_stage(self):  # a sweep's baseline job runs this stage alone
@@ -153,8 +166,11 @@ class FakeRunner:
 def test_skipped_and_failed_cells_do_not_stop_the_sweep(tmp_path, monkeypatch):
     monkeypatch.setattr("cotgap.pipeline.runner.Runner", FakeRunner)
     FakeRunner.seen = []
-    p = grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [{Q05}]\n"
-                            f"teachers: [{Q05}, 'scripted:long:0.2', 'scripted:long:0.5', 'scripted:short']\n")
+    p = grid_file(
+        tmp_path,
+        f"tasks: [synthetic_navigate]\nstudents: [{Q05}]\n"
+        f"teachers: [{Q05}, 'scripted:long:0.2', 'scripted:long:0.5', 'scripted:short']\n",
+    )
     res = CliRunner().invoke(cli, ["sweep", "--config", str(p), "--out", str(tmp_path / "sw"), "--no-report"])
     assert res.exit_code == 1, res.output
     s = read_json(tmp_path / "sw" / "sweep.json")
@@ -168,7 +184,11 @@ def test_skipped_and_failed_cells_do_not_stop_the_sweep(tmp_path, monkeypatch):
     # jobs go through the same runner: each teacher's generation job and the student's baseline job (whose
     # representative is the first cell that runs, scripted:long:0.2's) fail or finish as their cells do
     assert [(j.get("teacher") or j["student"], j["status"]) for j in s["jobs"]] == [
-        ("scripted:long:0.2", "failed"), ("scripted:long:0.5", "failed"), ("scripted:short", "done"), (Q05, "failed")]
+        ("scripted:long:0.2", "failed"),
+        ("scripted:long:0.5", "failed"),
+        ("scripted:short", "done"),
+        (Q05, "failed"),
+    ]
     assert s["generations"] == {"computed": 2, "reused": 0}  # scripted:short's job and cell (the fake counts 1 each)
     # the runner got the sweep's shared generation cache explicitly
     assert {c for _, c in FakeRunner.seen} == {(tmp_path / "sw" / "_generations").resolve()}
@@ -185,7 +205,9 @@ def swept(tmp_path_factory, tiny_student, tiny_teacher):
     """2 students (the two tiny models) x 2 teachers (the scripted reference teacher, short CoT and
     long CoT with 20 % errors) on one synthetic task: 4 cells, 2 teacher generations."""
     tmp = tmp_path_factory.mktemp("sweep")
-    grid = grid_file(tmp, f"""
+    grid = grid_file(
+        tmp,
+        f"""
 name: tiny
 tasks: [synthetic_navigate]
 students: ["{tiny_student}", "{tiny_teacher}"]
@@ -194,7 +216,8 @@ strategies: [plain]
 limit: 4
 bootstrap_iters: 500
 generation: {{backend: hf}}
-""")
+""",
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("COTGAP_GENERATION_CACHE", raising=False)
         first = CliRunner().invoke(cli, ["sweep", "--config", str(grid), "--out", str(tmp / "sw")])
@@ -265,8 +288,7 @@ def test_plan_matches_what_the_sweep_computed(swept):
     """The dry run's jobs are what the real sweep computed: its generation jobs = the generations
     computed, its baselines = the baselines computed (tests/test_plan.py covers the plan itself)."""
     sw, _, summary, _, _ = swept
-    res = CliRunner().invoke(cli, ["sweep", "--config", str(sw.parent / "grid.yaml"), "--out", str(sw),
-                                   "--dry-run", "--json"])
+    res = CliRunner().invoke(cli, ["sweep", "--config", str(sw.parent / "grid.yaml"), "--out", str(sw), "--dry-run", "--json"])
     assert res.exit_code == 0, res.output[-3000:]
     plan = json.loads(res.stdout)
     assert [c["name"] for c in plan["cells"]] == [c["name"] for c in summary["cells"]]
@@ -319,8 +341,9 @@ def test_ray_executor_gives_the_local_executors_results(swept, ray_swept):
     for key in ("status", "verdict", "updates", "computed"):
         assert [c[key] for c in ray["cells"]] == [c[key] for c in local["cells"]], key
     for c in local["cells"]:  # the same distilled answers, to the byte
-        assert (root / "sw" / c["name"] / "distilled" / "samples.jsonl").read_bytes() == \
-            (root / "sw-ray" / c["name"] / "distilled" / "samples.jsonl").read_bytes()
+        assert (root / "sw" / c["name"] / "distilled" / "samples.jsonl").read_bytes() == (
+            root / "sw-ray" / c["name"] / "distilled" / "samples.jsonl"
+        ).read_bytes()
     # generations computed once per teacher × task under both, by the jobs, every cell reusing
     assert ray["generations"] == local["generations"] == {"computed": 2, "reused": 4}
     assert ray["baselines"] == local["baselines"] == {"computed": 2, "reused": 4}
@@ -391,8 +414,10 @@ def test_a_models_jobs_share_one_engine_across_tasks(sessions_run, tiny_student,
     engine the first started; the cache entries are the bytes a job on its own engine writes."""
     _, plan, _ = sessions_run["local"]
     student, teacher = str(tiny_student), str(tiny_teacher)
-    assert [(s["model"], len(s["jobs"]), s["engine"]) for s in plan["engines"]["sessions"]] == \
-        [(teacher, 2, True), (student, 2, True)]
+    assert [(s["model"], len(s["jobs"]), s["engine"]) for s in plan["engines"]["sessions"]] == [
+        (teacher, 2, True),
+        (student, 2, True),
+    ]
     # 2 sessions (4 jobs) + the 2 cells' distilled evaluations
     assert plan["engines"]["starts"] == {"sessions": 2 + 2, "per_job": 4 + 2} and plan["engines"]["distilled"] == 2
     for way in ("local", "ray"):
@@ -411,8 +436,12 @@ def test_a_models_jobs_share_one_engine_across_tasks(sessions_run, tiny_student,
     for way in ("ray", "per-job"):
         assert [f.name for f in files[way]] == [f.name for f in files["local"]]
         assert [f.read_bytes() for f in files[way]] == [f.read_bytes() for f in files["local"]], way
-    baselines = {way: [(g.out / sweep_jobs_dir(j) / "baseline" / "samples.jsonl").read_bytes() for j in s["jobs"]
-                       if j["kind"] == "baseline"] for way, (g, _, s) in sessions_run.items()}
+    baselines = {
+        way: [
+            (g.out / sweep_jobs_dir(j) / "baseline" / "samples.jsonl").read_bytes() for j in s["jobs"] if j["kind"] == "baseline"
+        ]
+        for way, (g, _, s) in sessions_run.items()
+    }
     assert baselines["local"] == baselines["ray"] == baselines["per-job"] and len(baselines["local"]) == 2
 
 
@@ -426,12 +455,14 @@ def test_paper_grid_engine_starts_predicted():
     assert e["starts"] == {"sessions": 4 + 4 + 240, "per_job": 60 + 60 + 240} and e["distilled"] == 240
     assert all(m == {"sessions": 1, "per_job": 15} for m in e["models"].values()) and len(e["models"]) == 8
     assert sorted(len(s["jobs"]) for s in e["sessions"]) == [15] * 8
-    assert {j["session"] for j in plan["generation_jobs"] if j["teacher"] == "Qwen/Qwen2.5-72B-Instruct"} == \
-        {next(s["id"] for s in e["sessions"] if s["model"] == "Qwen/Qwen2.5-72B-Instruct")}
+    assert {j["session"] for j in plan["generation_jobs"] if j["teacher"] == "Qwen/Qwen2.5-72B-Instruct"} == {
+        next(s["id"] for s in e["sessions"] if s["model"] == "Qwen/Qwen2.5-72B-Instruct")
+    }
     from cotgap.pipeline.plan_render import engines_line
 
-    assert engines_line(e) == ("engine starts: 248 (8 model session(s) + 240 distilled evaluation(s)); "
-                               "360 if every job started its own engine")
+    assert engines_line(e) == (
+        "engine starts: 248 (8 model session(s) + 240 distilled evaluation(s)); 360 if every job started its own engine"
+    )
 
 
 def sweep_jobs_dir(job: dict) -> str:
@@ -443,13 +474,17 @@ def sweep_jobs_dir(job: dict) -> str:
 def test_a_failed_task_is_recorded_and_its_dependants_run(ray_instance, tmp_path):
     """The driver's scheduling on real Ray: a task that raises on its worker is recorded as failed
     (Ray's traceback kept), and the tasks waiting for it, directly or not, still run after it."""
-    def task(key, fn, args, deps):
-        return ray_executor.Task(key, fn, args, {"num_cpus": 1}, deps, lambda: {"name": key, "status": "failed"},
-                                 tmp_path / key.replace(":", "-"))
 
-    tasks = [task("cell:c", dict, ({"name": "c", "status": "done"},), ["cell:b"]),
-             task("cell:b", dict, ({"name": "b", "status": "done"},), ["job:a"]),
-             task("job:a", operator.truediv, (1, 0), [])]
+    def task(key, fn, args, deps):
+        return ray_executor.Task(
+            key, fn, args, {"num_cpus": 1}, deps, lambda: {"name": key, "status": "failed"}, tmp_path / key.replace(":", "-")
+        )
+
+    tasks = [
+        task("cell:c", dict, ({"name": "c", "status": "done"},), ["cell:b"]),
+        task("cell:b", dict, ({"name": "b", "status": "done"},), ["job:a"]),
+        task("job:a", operator.truediv, (1, 0), []),
+    ]
     seen = []
     ray_executor.schedule(ray_instance, tasks, lambda t, rec: seen.append((t.key, rec)))
     assert [k for k, _ in seen] == ["job:a", "cell:b", "cell:c"]
@@ -460,12 +495,15 @@ def test_a_failed_task_is_recorded_and_its_dependants_run(ray_instance, tmp_path
 
 
 def test_a_resource_no_node_has_is_refused(ray_instance, tmp_path):
-    grid = grid_file(tmp_path, "tasks: [synthetic_navigate]\nstudents: [gemma-3-270m]\nteachers: [scripted]\n"
-                               "resources: {default: {num_gpus: 1}}\n")
+    grid = grid_file(
+        tmp_path,
+        "tasks: [synthetic_navigate]\nstudents: [gemma-3-270m]\nteachers: [scripted]\nresources: {default: {num_gpus: 1}}\n",
+    )
     res = CliRunner().invoke(cli, ["sweep", "--config", str(grid), "--out", str(tmp_path / "sw"), "--executor", "ray"])
     assert res.exit_code == 2, res.output[-2000:]
     assert "resources of the default ask for num_gpus 1, but no node of the Ray cluster has that much" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "sw" / "sweep.json").exists()
+
 
 # ---------------------------------------------------------------------------------------------
 # seeds (replicates) and equal optimizer updates
@@ -473,14 +511,20 @@ def test_a_resource_no_node_has_is_refused(ray_instance, tmp_path):
 
 
 def test_seeds_replicate_cells_and_references_pick_the_plain_cell(tmp_path):
-    g = load_grid(grid_file(tmp_path, f"""
+    g = load_grid(
+        grid_file(
+            tmp_path,
+            f"""
 tasks: [synthetic_navigate]
 students: [smollm2-135m-instruct]
 teachers: [{Q05}, {Q15}]
 strategies: [plain, mind, {{name: mix, teachers: [[{Q15}, {Q05}]]}}]
 ablations: [none, cross-teacher-filter]
 seeds: [1234, 7]
-"""), out=str(tmp_path / "sw"))
+""",
+        ),
+        out=str(tmp_path / "sw"),
+    )
     # (plain + mind) x teachers x ablations + mix + mix's two each-teacher-alone cells, x seeds
     assert len(g.cells) == (2 * 2 + 2 * 2 + 1 * 2 + 2) * 2
     by = {c.name: c for c in g.cells}
@@ -526,23 +570,29 @@ ablations: [none, cross-teacher-filter]
     assert all(c.reference == mixed.name and c.params == {"samples": 1} and c.ablation is None for c in alone)
     assert all(c.describe()["alone_of"] == mixed.name for c in alone)
     # never a reference: the mix cell's own budget still comes from the pooled plain cell
-    assert mixed.reference == next(c.name for c in g.cells if c.strategy == "plain" and not c.alone_of
-                                   and c.ablation is None)
+    assert mixed.reference == next(c.name for c in g.cells if c.strategy == "plain" and not c.alone_of and c.ablation is None)
     assert len({c.name for c in g.cells}) == len(g.cells)
-    off = load_grid(grid_file(tmp_path, "tasks: [synthetic_navigate]\nstudents: [smollm2-135m-instruct]\n"
-                                        "strategies: [mix]\nequal_updates: false\n"), out=str(tmp_path / "sw2"))
+    off = load_grid(
+        grid_file(
+            tmp_path, "tasks: [synthetic_navigate]\nstudents: [smollm2-135m-instruct]\nstrategies: [mix]\nequal_updates: false\n"
+        ),
+        out=str(tmp_path / "sw2"),
+    )
     # mix's default teachers (1.5B and 0.5B) alone, at their own epochs (equal updates off)
     assert sorted(c.teachers[0] for c in off.cells if c.alone_of) == sorted(mix_plugin.DEFAULT_TEACHERS)
     assert all(c.reference is None for c in off.cells)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("seeds: [1, 1]", "same seed twice"),
-    ("seeds: [-1]", "non-negative integers"),
-    ("seeds: []", "non-empty list"),
-    ("seeds: [1, 2]\nseed: 3", "not both"),
-    ("equal_updates: maybe", "true or false"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("seeds: [1, 1]", "same seed twice"),
+        ("seeds: [-1]", "non-negative integers"),
+        ("seeds: []", "non-empty list"),
+        ("seeds: [1, 2]\nseed: 3", "not both"),
+        ("equal_updates: maybe", "true or false"),
+    ],
+)
 def test_bad_seeds_and_equal_updates(tmp_path, text, message):
     with pytest.raises(UserError, match=message):
         load_grid(grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [gemma-3-270m]\nteachers: [{Q05}]\n{text}\n"))
@@ -580,8 +630,7 @@ class BudgetRunner:
 
 def test_sweep_trains_every_strategy_at_the_plain_cells_updates(tmp_path, monkeypatch):
     monkeypatch.setattr("cotgap.pipeline.runner.Runner", BudgetRunner)
-    p = grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [{Q05}]\nteachers: [{Q15}]\n"
-                            "strategies: [mind, plain]\n")
+    p = grid_file(tmp_path, f"tasks: [synthetic_navigate]\nstudents: [{Q05}]\nteachers: [{Q15}]\nstrategies: [mind, plain]\n")
     res = CliRunner().invoke(cli, ["sweep", "--config", str(p), "--out", str(tmp_path / "sw"), "--no-report"])
     assert res.exit_code == 0, res.output
     s = read_json(tmp_path / "sw" / "sweep.json")

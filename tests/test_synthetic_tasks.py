@@ -58,8 +58,20 @@ def solve_arithmetic(text: str) -> str:
     return str(_safe_eval(ast.parse(text[:-2], mode="eval")))
 
 
-_NUM = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-        "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+_NUM = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+}
 
 
 def solve_counting(text: str) -> str:
@@ -77,7 +89,7 @@ def solve_counting(text: str) -> str:
 def solve_sorting(text: str) -> str:
     prefix = "Sort the following words alphabetically: List: "
     assert text.startswith(prefix)
-    return " ".join(sorted(text[len(prefix):].split()))
+    return " ".join(sorted(text[len(prefix) :].split()))
 
 
 def solve_dyck(text: str) -> str:
@@ -115,7 +127,7 @@ def solve_web(text: str) -> str:
 def solve_navigate(text: str) -> str:
     q = "If you follow these instructions, do you return to the starting point? "
     assert text.startswith(q) and text.endswith("\nOptions:\n- Yes\n- No")
-    body = text[len(q):-len("\nOptions:\n- Yes\n- No")]
+    body = text[len(q) : -len("\nOptions:\n- Yes\n- No")]
     pos, facing = 0j, 1j
     dirs = {"forward": 1j, "backward": -1j, "left": -1, "right": 1}
     for instr in re.findall(r"[^.]+\.", body):
@@ -152,14 +164,15 @@ ALT_KNOBS = {
     "synthetic_multistep_arithmetic_two": [{"n_groups": 3, "group_size": 3, "max_abs": 20}],
     "synthetic_object_counting": [{"min_items": 1, "max_items": 4, "max_quantity": 10}],
     "synthetic_word_sorting": [{"min_words": 2, "max_words": 4}, {"min_words": 30, "max_words": 40}],
-    "synthetic_dyck_languages": [{"max_depth": 3, "min_length": 10, "max_length": 12},
-                                 {"length": 41, "max_close": 5}],
+    "synthetic_dyck_languages": [{"max_depth": 3, "min_length": 10, "max_length": 12}, {"length": 41, "max_close": 5}],
     "synthetic_tracking_shuffled_objects_three_objects": [{"n_swaps": 8}],
     "synthetic_tracking_shuffled_objects_five_objects": [{"n_objects": 4, "n_swaps": 2}],
     "synthetic_tracking_shuffled_objects_seven_objects": [{"n_swaps": 12}],
     "synthetic_web_of_lies": [{"n_people": 3}, {"n_people": 9}],
-    "synthetic_navigate": [{"min_steps": 6, "max_steps": 12, "max_distance": 3, "face_forward_prob": 0.0},
-                           {"face_forward_prob": 1.0}],
+    "synthetic_navigate": [
+        {"min_steps": 6, "max_steps": 12, "max_distance": 3, "face_forward_prob": 0.0},
+        {"face_forward_prob": 1.0},
+    ],
 }
 
 
@@ -209,8 +222,7 @@ def test_knobs_take_effect():
         assert len(text.split("Input: ")[1].split()) == 41 and 1 <= len(target.split()) <= 5
     for text, _ in _gen("synthetic_web_of_lies", 50, 0, (("n_people", 9),)):
         assert text.count(" says ") == 8
-    for text, _ in _gen("synthetic_tracking_shuffled_objects_five_objects", 50, 0,
-                        (("n_objects", 4), ("n_swaps", 2))):
+    for text, _ in _gen("synthetic_tracking_shuffled_objects_five_objects", 50, 0, (("n_objects", 4), ("n_swaps", 2))):
         assert text.count("\n(") == 4 and text.count("Finally, ") == 1 and "Then, " not in text
 
 
@@ -296,7 +308,7 @@ def test_fewshot_prompt(name):
     prompt = task.fewshot_prompt()
     assert prompt == task.fewshot_prompt(k=3, seed=1234, verbosity="short")
     assert prompt.startswith(task.description + "\n\nQ: ")
-    blocks = prompt[len(task.description) + 2:].split("\n\nQ: ")
+    blocks = prompt[len(task.description) + 2 :].split("\n\nQ: ")
     assert len(blocks) == 3
     exemplars = []
     for block, ex in zip(blocks, task.fewshot_examples(3, seed=1234)):
@@ -307,8 +319,7 @@ def test_fewshot_prompt(name):
     assert task.fewshot_prompt(k=5, seed=99, verbosity="long").count("\nA: Let's think step by step.\n") == 5
     # exemplars never coincide with generated examples
     for seed in (1234, 0, 1):
-        exemplars += re.findall(r"(?:^|\n\n)Q: (.*?)\nA: Let's think", task.fewshot_prompt(k=4, seed=seed),
-                                flags=re.S)
+        exemplars += re.findall(r"(?:^|\n\n)Q: (.*?)\nA: Let's think", task.fewshot_prompt(k=4, seed=seed), flags=re.S)
     for s in range(4):
         generated = {t for t, _ in _gen(name, 2000, s)}
         assert not generated.intersection(exemplars)
@@ -328,7 +339,7 @@ def test_format_matches_bbh_dyck():
     task = get("synthetic_dyck_languages")
     for text, target in _gen("synthetic_dyck_languages", 300, 0):
         assert text.startswith(prefix)
-        assert re.fullmatch(r"[\[\]{}()<>](?: [\[\]{}()<>])*", text[len(prefix):])
+        assert re.fullmatch(r"[\[\]{}()<>](?: [\[\]{}()<>])*", text[len(prefix) :])
         assert re.fullmatch(r"[\]})>](?: [\]})>])*", target)
     lengths = [len(e["target"].split()) for e in real]
     assert max(len(t.split()) for _, t in _gen("synthetic_dyck_languages", 300, 0)) <= max(lengths)
@@ -384,8 +395,11 @@ def test_formats_of_other_tasks():
     for text, t in _gen("synthetic_object_counting", 200, 0):
         assert re.fullmatch(r"I have [a-z ,]+\. How many [a-z ]+ do I have\?", text) and t.isdigit()
     for text, _t in _gen("synthetic_web_of_lies", 200, 0):
-        assert re.fullmatch(r"Question: [A-Z]\w+ (lies|tells the truth)\.( [A-Z]\w+ says [A-Z]\w+ "
-                            r"(lies|tells the truth)\.){4} Does [A-Z]\w+ tell the truth\?", text)
+        assert re.fullmatch(
+            r"Question: [A-Z]\w+ (lies|tells the truth)\.( [A-Z]\w+ says [A-Z]\w+ "
+            r"(lies|tells the truth)\.){4} Does [A-Z]\w+ tell the truth\?",
+            text,
+        )
     for text, t in _gen("synthetic_navigate", 200, 0):
         assert text.startswith("If you follow these instructions, do you return to the starting point? ")
         assert text.endswith(".\nOptions:\n- Yes\n- No") and t in ("Yes", "No")

@@ -15,20 +15,41 @@ from tests.conftest import SHARED_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 BBH = SHARED_DATA / "bbh"
-needs_bbh = pytest.mark.skipif(not (BBH / "word_sorting.json").exists(),
-                               reason=f"BBH data not found at {BBH} (shared/data absent; set COTGAP_SHARED_DATA)")
-needs_math = pytest.mark.skipif(not (SHARED_DATA / "gsm8k" / "test.jsonl").exists()
-                                or not (SHARED_DATA / "math500" / "test.jsonl").exists(),
-                                reason=f"GSM8K/MATH-500 data not found under {SHARED_DATA}")
+needs_bbh = pytest.mark.skipif(
+    not (BBH / "word_sorting.json").exists(), reason=f"BBH data not found at {BBH} (shared/data absent; set COTGAP_SHARED_DATA)"
+)
+needs_math = pytest.mark.skipif(
+    not (SHARED_DATA / "gsm8k" / "test.jsonl").exists() or not (SHARED_DATA / "math500" / "test.jsonl").exists(),
+    reason=f"GSM8K/MATH-500 data not found under {SHARED_DATA}",
+)
 
 BBH_27 = {
-    "boolean_expressions", "causal_judgement", "date_understanding", "disambiguation_qa", "dyck_languages",
-    "formal_fallacies", "geometric_shapes", "hyperbaton", "logical_deduction_five_objects",
-    "logical_deduction_seven_objects", "logical_deduction_three_objects", "movie_recommendation",
-    "multistep_arithmetic_two", "navigate", "object_counting", "penguins_in_a_table",
-    "reasoning_about_colored_objects", "ruin_names", "salient_translation_error_detection", "snarks",
-    "sports_understanding", "temporal_sequences", "tracking_shuffled_objects_five_objects",
-    "tracking_shuffled_objects_seven_objects", "tracking_shuffled_objects_three_objects", "web_of_lies",
+    "boolean_expressions",
+    "causal_judgement",
+    "date_understanding",
+    "disambiguation_qa",
+    "dyck_languages",
+    "formal_fallacies",
+    "geometric_shapes",
+    "hyperbaton",
+    "logical_deduction_five_objects",
+    "logical_deduction_seven_objects",
+    "logical_deduction_three_objects",
+    "movie_recommendation",
+    "multistep_arithmetic_two",
+    "navigate",
+    "object_counting",
+    "penguins_in_a_table",
+    "reasoning_about_colored_objects",
+    "ruin_names",
+    "salient_translation_error_detection",
+    "snarks",
+    "sports_understanding",
+    "temporal_sequences",
+    "tracking_shuffled_objects_five_objects",
+    "tracking_shuffled_objects_seven_objects",
+    "tracking_shuffled_objects_three_objects",
+    "web_of_lies",
     "word_sorting",
 }
 
@@ -41,8 +62,9 @@ def _settings(name, **kw):
 
 # ------------------------------------------------------------------------------------------ listing
 def test_cli_tasks_lists_every_builtin_group_fast():
-    out = subprocess.run([sys.executable, "-m", "cotgap", "tasks", "--json", "--data-dir", str(BBH)],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "cotgap", "tasks", "--json", "--data-dir", str(BBH)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     rows = {r["task"]: r for r in json.loads(out.stdout)}
     assert BBH_27 <= set(rows)
@@ -136,10 +158,13 @@ def test_canary_examples_are_dropped(tmp_path):
 
 @needs_bbh
 def test_no_canary_in_the_repository():
-    guid = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-                     json.loads((BBH / "word_sorting.json").read_text())["canary"]).group(0)
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.split()
+    guid = re.search(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        json.loads((BBH / "word_sorting.json").read_text())["canary"],
+    ).group(0)
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
     assert files
     hits = [f for f in files if (ROOT / f).is_file() and guid in (ROOT / f).read_text(errors="ignore")]
     assert hits == []
@@ -167,9 +192,26 @@ def test_offline_without_data_dir_says_what_to_do(monkeypatch):
 
 
 def test_cli_reports_missing_data_in_one_line(tmp_path, tiny_student):
-    out = subprocess.run([sys.executable, "-m", "cotgap", "run", "--task", "snarks", "--data-dir", str(tmp_path),
-                          "--student", str(tiny_student), "--teacher", "scripted"],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cotgap",
+            "run",
+            "--task",
+            "snarks",
+            "--data-dir",
+            str(tmp_path),
+            "--student",
+            str(tiny_student),
+            "--teacher",
+            "scripted",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert out.returncode == 2, out.stdout[-1000:] + out.stderr[-1000:]
     assert "no local data for bbh_snarks" in out.stderr and "Traceback" not in out.stderr
 
@@ -206,21 +248,44 @@ def test_user_tasks_from_the_docs_work(tmp_path):
     data.mkdir()
     for fname, body in yamls.items():
         (inc / fname).write_text(body)
-    words = ["pear apple", "fig kiwi date", "plum lime", "b a c", "yam oat", "zeta eta beta", "x w", "nut egg pea",
-             "tea gin", "one two"]
-    (data / "my_sorting.json").write_text(json.dumps(
-        {"examples": [{"input": f"Sort the following words alphabetically: List: {w}",
-                       "target": " ".join(sorted(w.split()))} for w in words]}))
-    (data / "my_algebra.jsonl").write_text("".join(
-        json.dumps({"problem": f"What is {i} + {i}?", "answer": float(2 * i)}) + "\n" for i in range(10)))
+    words = [
+        "pear apple",
+        "fig kiwi date",
+        "plum lime",
+        "b a c",
+        "yam oat",
+        "zeta eta beta",
+        "x w",
+        "nut egg pea",
+        "tea gin",
+        "one two",
+    ]
+    (data / "my_sorting.json").write_text(
+        json.dumps(
+            {
+                "examples": [
+                    {"input": f"Sort the following words alphabetically: List: {w}", "target": " ".join(sorted(w.split()))}
+                    for w in words
+                ]
+            }
+        )
+    )
+    (data / "my_algebra.jsonl").write_text(
+        "".join(json.dumps({"problem": f"What is {i} + {i}?", "answer": float(2 * i)}) + "\n" for i in range(10))
+    )
 
     rows = {r["task"]: r for r in evaluation.list_tasks([str(inc)], data_dir=str(data))}
     assert rows["my_sorting"]["group"] == rows["my_algebra"]["group"] == "user"
     assert (rows["my_sorting"]["train"], rows["my_sorting"]["test"]) == (6, 4)
     assert str(inc) in rows["my_algebra"]["source"]
 
-    lm = _canned(lambda doc: f"Sorted. So the answer is {doc['target']}" if "List" in doc["input"]
-                 else f"Adding gives $\\boxed{{{doc['target']}}}$.")
+    lm = _canned(
+        lambda doc: (
+            f"Sorted. So the answer is {doc['target']}"
+            if "List" in doc["input"]
+            else f"Adding gives $\\boxed{{{doc['target']}}}$."
+        )
+    )
     for name in ("my_sorting", "my_algebra"):
         task = evaluation.load_task(_settings(name, include_paths=[str(inc)], data_dir=str(data)))
         summary, records = evaluation.run(lm, task)
@@ -257,14 +322,18 @@ def test_hub_fallback_when_no_data_dir(monkeypatch):
     def fake_load(repo, config=None):
         calls.append((repo, config))
         if repo == "lukaemon/bbh":
-            return hf.DatasetDict({"test": hf.Dataset.from_list(
-                [{"input": f"q{i}", "target": "(A)"} for i in range(10)])})
+            return hf.DatasetDict({"test": hf.Dataset.from_list([{"input": f"q{i}", "target": "(A)"} for i in range(10)])})
         if repo == "openai/gsm8k":
-            return hf.DatasetDict({k: hf.Dataset.from_list(
-                [{"question": f"{k} {i}?", "answer": f"so\n#### {i}"} for i in range(5)]) for k in ("train", "test")})
+            return hf.DatasetDict(
+                {
+                    k: hf.Dataset.from_list([{"question": f"{k} {i}?", "answer": f"so\n#### {i}"} for i in range(5)])
+                    for k in ("train", "test")
+                }
+            )
         if repo == "math-ai/amc23":
-            return hf.DatasetDict({"test": hf.Dataset.from_list(
-                [{"id": i, "question": f"p{i}", "answer": float(i), "url": ""} for i in range(10)])})
+            return hf.DatasetDict(
+                {"test": hf.Dataset.from_list([{"id": i, "question": f"p{i}", "answer": float(i), "url": ""} for i in range(10)])}
+            )
         raise AssertionError(repo)
 
     monkeypatch.delenv("COTGAP_DATA_DIR", raising=False)

@@ -22,9 +22,16 @@ def _events(folder):
 def test_tensorboard_gets_training_curves_and_the_runs_results(tmp_path, tiny_student):
     from cotgap.pipeline.runner import Runner, run_identity
 
-    overrides = {"strategy": "plain", "student": str(tiny_student), "teachers": ["scripted"], "task": "synthetic_navigate",
-                 "limit": 6, "out": str(tmp_path / "run-tb"), "generation": {"backend": "hf"},
-                 "training": {"epochs": 1, "report_to": "tensorboard"}}
+    overrides = {
+        "strategy": "plain",
+        "student": str(tiny_student),
+        "teachers": ["scripted"],
+        "task": "synthetic_navigate",
+        "limit": 6,
+        "out": str(tmp_path / "run-tb"),
+        "generation": {"backend": "hf"},
+        "training": {"epochs": 1, "report_to": "tensorboard"},
+    }
     cfg = config_mod.load(None, overrides)
     report = Runner(cfg, Console(quiet=True), generation_cache=str(tmp_path / "gc")).prepare().execute()
     tb = tmp_path / "run-tb" / "logs" / "tensorboard"
@@ -42,8 +49,9 @@ def test_tensorboard_gets_training_curves_and_the_runs_results(tmp_path, tiny_st
     assert run_identity(plain) == run_identity(cfg)
 
 
-@pytest.mark.parametrize("value, message", [("neptune", "unknown tracker 'neptune'"),
-                                            (["tensorboard", "nope"], "unknown tracker 'nope'")])
+@pytest.mark.parametrize(
+    "value, message", [("neptune", "unknown tracker 'neptune'"), (["tensorboard", "nope"], "unknown tracker 'nope'")]
+)
 def test_bad_trackers_are_refused(value, message):
     with pytest.raises(UserError, match=message):
         config_mod.load(None, {"training": {"report_to": value}})

@@ -45,8 +45,9 @@ def test_checksum_mismatch_is_refused_and_nothing_is_converted(smol_wheels, tmp_
     assert not zoo.is_converted(SMALL)
     assert not zoo.model_dir(SMALL).exists()
     # and on the command line: exit 2, one line, no traceback
-    result = CliRunner().invoke(cli, ["run", "--student", SMALL, "--teacher", "scripted", "--limit", "2",
-                                      "--out", str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        cli, ["run", "--student", SMALL, "--teacher", "scripted", "--limit", "2", "--out", str(tmp_path / "run")]
+    )
     assert result.exit_code == 2, result.output
     assert "does not match the pinned" in result.output and "Traceback" not in result.output
 
@@ -65,8 +66,12 @@ def test_pinned_size_equals_the_converted_config_count(name):
 
 def test_zoo_sizes_order_student_below_teachers():
     sizes = {n: m.n_params for n, m in zoo.ZOO.items()}
-    assert sizes["smollm2-135m-instruct"] < sizes["gemma-3-270m"] < sizes["qwen2.5-coder-0.5b-instruct"] \
+    assert (
+        sizes["smollm2-135m-instruct"]
+        < sizes["gemma-3-270m"]
+        < sizes["qwen2.5-coder-0.5b-instruct"]
         < sizes["qwen2.5-coder-1.5b-instruct"]
+    )
 
 
 def test_models_command_lists_the_zoo():
@@ -91,8 +96,10 @@ def test_ensure_waits_for_its_own_model_not_for_the_whole_background_queue(tmp_p
     monkeypatch.setenv("COTGAP_CACHE", str(tmp_path))
     first, second = "smollm2-135m-instruct", "gemma-3-270m"
     marker = zoo.model_dir(first) / "cotgap-zoo.json"
-    script = (f"import pathlib, time; time.sleep(1); p = pathlib.Path({str(marker)!r}); "
-              "p.parent.mkdir(parents=True); p.write_text('{}'); time.sleep(60)")
+    script = (
+        f"import pathlib, time; time.sleep(1); p = pathlib.Path({str(marker)!r}); "
+        "p.parent.mkdir(parents=True); p.write_text('{}'); time.sleep(60)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", script])
     monkeypatch.setitem(zoo._prefetching, zoo.model_dir(first), proc)
     monkeypatch.setitem(zoo._prefetching, zoo.model_dir(second), proc)
@@ -118,10 +125,12 @@ def test_ensure_waits_for_another_process_converting_the_same_model(tmp_path, mo
     marker = zoo.model_dir(SMALL) / "cotgap-zoo.json"
     lock = zoo.zoo_dir() / f".{SMALL}.lock"
     started = tmp_path / "started"
-    script = (f"import pathlib, time; from filelock import FileLock\n"
-              f"with FileLock({str(lock)!r}):\n"
-              f"    pathlib.Path({str(started)!r}).touch(); time.sleep(2)\n"
-              f"    p = pathlib.Path({str(marker)!r}); p.parent.mkdir(parents=True); p.write_text('{{}}')\n")
+    script = (
+        f"import pathlib, time; from filelock import FileLock\n"
+        f"with FileLock({str(lock)!r}):\n"
+        f"    pathlib.Path({str(started)!r}).touch(); time.sleep(2)\n"
+        f"    p = pathlib.Path({str(marker)!r}); p.parent.mkdir(parents=True); p.write_text('{{}}')\n"
+    )
     zoo.zoo_dir().mkdir(parents=True)
     proc = subprocess.Popen([sys.executable, "-c", script])
     try:

@@ -94,12 +94,20 @@ def zoo_env(tmp_path_factory):
     (cache / "zoo").symlink_to(zoo.zoo_dir(), target_is_directory=True)
     tasks = root / "tasks"
     tasks.mkdir()
-    (tasks / f"{TASK}.yaml").write_text(yaml.safe_dump({
-        "include": str(builtin_task_dir() / "synthetic" / "synthetic_object_counting.yaml"),
-        "task": TASK,
-        "generation_kwargs": {"max_gen_toks": EVAL_TOKENS, "until": ["\nQ:", "\n\n\n"], "do_sample": False,
-                              "temperature": 0.0},
-    }))
+    (tasks / f"{TASK}.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "include": str(builtin_task_dir() / "synthetic" / "synthetic_object_counting.yaml"),
+                "task": TASK,
+                "generation_kwargs": {
+                    "max_gen_toks": EVAL_TOKENS,
+                    "until": ["\nQ:", "\n\n\n"],
+                    "do_sample": False,
+                    "temperature": 0.0,
+                },
+            }
+        )
+    )
     env = {**os.environ, "COTGAP_CACHE": str(cache), "COTGAP_GENERATION_CACHE": str(root / "generations")}
     env.pop("COTGAP_THREADS", None)
     # 8 prompts need well under 0.5 GB of KV cache; vLLM's CPU default here is 2 GB, reserved up front
@@ -107,17 +115,42 @@ def zoo_env(tmp_path_factory):
     return {"root": root, "env": env, "tasks": tasks, "baseline": None, "runs": {}}
 
 
-def cotgap_run(zoo_env, name: str, *args: str, strategy_params: dict | None = None,
-               student: str = STUDENT) -> tuple[Path, dict]:
+def cotgap_run(zoo_env, name: str, *args: str, strategy_params: dict | None = None, student: str = STUDENT) -> tuple[Path, dict]:
     root = zoo_env["root"]
     out = root / name
     cfg = root / f"{name}.yaml"
-    cfg.write_text(yaml.safe_dump({"training": TRAINING, "generation": {"max_new_tokens": TEACHER_TOKENS},
-                                   "strategy_params": strategy_params or {}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {"training": TRAINING, "generation": {"max_new_tokens": TEACHER_TOKENS}, "strategy_params": strategy_params or {}}
+        )
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "cotgap", "run", *args, "--student", student, "--task", TASK, "--limit", str(LIMIT),
-         "--include-path", str(zoo_env["tasks"]), "--backend", "vllm", "--config", str(cfg), "--out", str(out)],
-        capture_output=True, text=True, env=zoo_env["env"], cwd=root)
+        [
+            sys.executable,
+            "-m",
+            "cotgap",
+            "run",
+            *args,
+            "--student",
+            student,
+            "--task",
+            TASK,
+            "--limit",
+            str(LIMIT),
+            "--include-path",
+            str(zoo_env["tasks"]),
+            "--backend",
+            "vllm",
+            "--config",
+            str(cfg),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=zoo_env["env"],
+        cwd=root,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     report = read_json(out / "report.json")
     shared = read_json(out / "stages" / "baseline.json").get("shared")
@@ -207,11 +240,19 @@ def test_api_teacher_keeps_the_same_rationales_as_in_process(zoo_env):
     path = str(zoo.ensure(TEACHER))
     # the teacher's rationales are compared, not the student: a tiny one trains and evaluates in seconds
     student = build_model(zoo_env["root"] / "tiny-student", hidden=128, layers=1, seed=0, init_std=0.2)
-    server = LocalServer(path, API_ENGINE, seed=1234, log_path=zoo_env["root"] / "vllm-serve.log",
-                         env={**zoo_env["env"], **API_ENV}).start()
+    server = LocalServer(
+        path, API_ENGINE, seed=1234, log_path=zoo_env["root"] / "vllm-serve.log", env={**zoo_env["env"], **API_ENV}
+    ).start()
     try:
-        run, report = cotgap_run(zoo_env, "api", "--strategy", "plain", "--teacher",
-                                 f"openai:{path}@{server.base_url};parameters_b=0.63;concurrency=4", student=str(student))
+        run, report = cotgap_run(
+            zoo_env,
+            "api",
+            "--strategy",
+            "plain",
+            "--teacher",
+            f"openai:{path}@{server.base_url};parameters_b=0.63;concurrency=4",
+            student=str(student),
+        )
     finally:
         server.stop()
     assert read_json(run / "stages" / "generate.json")["generation_cache"]["computed"] == 1  # really asked
@@ -230,8 +271,12 @@ def test_micota(zoo_env):
     # batch 1: one update per kept rationale, so a few real ones (the first, the warm-up step, has lr 0:
     # with a single update the long parent would equal the short one); one epoch, the bare-question
     # prompt, the teacher's budget and no long-parent length pass keep it cheap
-    params = {"long_parent_lora": {"method": "lora", "epochs": 1.0, "per_device_batch_size": 1},
-              "long_parent_shots": 0, "max_new_tokens": TEACHER_TOKENS, "measure_long_parent": False}
+    params = {
+        "long_parent_lora": {"method": "lora", "epochs": 1.0, "per_device_batch_size": 1},
+        "long_parent_shots": 0,
+        "max_new_tokens": TEACHER_TOKENS,
+        "measure_long_parent": False,
+    }
     need(LARGE)
     run, report = cotgap_run(zoo_env, "micota", "--strategy", "micota", "--teacher", LARGE, strategy_params=params)
     check_report(run, report, "micota", params)
@@ -265,7 +310,8 @@ def test_micota(zoo_env):
     for who in ("teacher", "ta", "short_parent"):
         assert tokens[who]["all"]["n"] == LIMIT and tokens[who]["all"]["mean"] > 0
     assert tokens["ta_over_teacher"]["all"] == pytest.approx(
-        tokens["ta"]["all"]["mean"] / tokens["teacher"]["all"]["mean"], abs=1e-3)
+        tokens["ta"]["all"]["mean"] / tokens["teacher"]["all"]["mean"], abs=1e-3
+    )
 
 
 def test_mix_default_teachers(zoo_env):
@@ -308,8 +354,9 @@ def test_mind(zoo_env):
     weights recalibrated from the student's loss EMA, logged and plotted."""
     params = {"perspectives": [None]}
     need(LARGE)
-    run, report = cotgap_run(zoo_env, "mind", "--strategy", "mind", "--teacher", LARGE, "--teacher", TEACHER,
-                             strategy_params=params)
+    run, report = cotgap_run(
+        zoo_env, "mind", "--strategy", "mind", "--teacher", LARGE, "--teacher", TEACHER, strategy_params=params
+    )
     check_report(run, report, "mind", params)
     recs = report["strategy_records"]
     sources = {s["source"]: s for s in report["sources"]}
@@ -327,8 +374,11 @@ def test_mind(zoo_env):
     # questions both teachers solved: their two weights average 1, and differ when the two rationales
     # differ (the student's losses on them differ; the teachers sometimes write the very same one)
     examples = read_jsonl(work / "examples.jsonl")
-    trained = [r for recs_ in (read_jsonl(run / "filtered" / f) for f in read_json(run / "generations" / "index.json").values())
-               for r in recs_]
+    trained = [
+        r
+        for recs_ in (read_jsonl(run / "filtered" / f) for f in read_json(run / "generations" / "index.json").values())
+        for r in recs_
+    ]
     assert [(e["doc_id"], e["source"]) for e in examples] == [(r["doc_id"], r["source"]) for r in trained]
     by_q = {}
     for r, w in zip(trained, snaps[-1]["weight"]):

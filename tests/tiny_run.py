@@ -28,9 +28,17 @@ _RUN: TinyRun | None = None
 
 
 def overrides(student, teacher, out: Path) -> dict:
-    return {"strategy": "plain", "student": str(student), "teachers": ["scripted", str(teacher)],
-            "task": "synthetic_navigate", "limit": LIMIT, "out": str(out), "train_shots": 1,
-            "training": {"epochs": 1, "max_length": MAX_LENGTH}, "generation": {"backend": "hf", "max_new_tokens": 8}}
+    return {
+        "strategy": "plain",
+        "student": str(student),
+        "teachers": ["scripted", str(teacher)],
+        "task": "synthetic_navigate",
+        "limit": LIMIT,
+        "out": str(out),
+        "train_shots": 1,
+        "training": {"epochs": 1, "max_length": MAX_LENGTH},
+        "generation": {"backend": "hf", "max_new_tokens": 8},
+    }
 
 
 def tiny_run(tmp_path_factory, student, teacher) -> TinyRun:

@@ -54,9 +54,17 @@ class ApiChatLM(CountedRequests, LocalChatCompletion):
         logging.getLogger("lm_eval.models.api_models").setLevel(logging.ERROR)
         self.api = api
         self._key = api.api_key()  # fails now, in one line, if the variable is missing
-        super().__init__(base_url=api.chat_url, model=api.model, num_concurrent=api.concurrency,
-                         max_retries=api.max_retries, timeout=api.timeout_s, seed=seed,
-                         max_gen_toks=max_gen_toks, tokenizer_backend=None, tokenized_requests=False)
+        super().__init__(
+            base_url=api.chat_url,
+            model=api.model,
+            num_concurrent=api.concurrency,
+            max_retries=api.max_retries,
+            timeout=api.timeout_s,
+            seed=seed,
+            max_gen_toks=max_gen_toks,
+            tokenizer_backend=None,
+            tokenized_requests=False,
+        )
 
     @property
     def api_key(self) -> str:  # lm-eval's header reads it; a property so it is never cached in a dump

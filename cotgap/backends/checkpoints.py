@@ -50,17 +50,22 @@ def save_every(cfg, updates: int) -> int:
 
 
 # -- the key of a job ---------------------------------------------------------------------------
-def inputs_key(base_path: str, examples: list[dict], cfg, trainer_cls, callbacks, trainer_kwargs,
-               launch: dict) -> str:
+def inputs_key(base_path: str, examples: list[dict], cfg, trainer_cls, callbacks, trainer_kwargs, launch: dict) -> str:
     """What a checkpoint depends on: resuming one made from anything else would silently mix two
     trainings. ``launch`` names how it runs (launcher, processes, accelerate config): checkpoints
     hold per-process RNG (and sharded optimizer) states."""
     data = json.dumps(examples, sort_keys=True, default=str).encode()
-    return key_of({
-        "base": _model_identity(base_path), "examples": hashlib.sha256(data).hexdigest(),
-        "training": cfg.stage_inputs(), "launch": launch, "trainer": describe(trainer_cls),
-        "callbacks": describe(list(callbacks)), "trainer_kwargs": describe(dict(trainer_kwargs or {})),
-    })
+    return key_of(
+        {
+            "base": _model_identity(base_path),
+            "examples": hashlib.sha256(data).hexdigest(),
+            "training": cfg.stage_inputs(),
+            "launch": launch,
+            "trainer": describe(trainer_cls),
+            "callbacks": describe(list(callbacks)),
+            "trainer_kwargs": describe(dict(trainer_kwargs or {})),
+        }
+    )
 
 
 def _model_identity(path: str) -> Any:
@@ -96,7 +101,7 @@ def describe(v: Any, depth: int = 0) -> Any:
 # -- finding the checkpoint to resume -----------------------------------------------------------
 def _update_of(path: Path) -> int:
     try:
-        return int(path.name[len(PREFIX):])
+        return int(path.name[len(PREFIX) :])
     except ValueError:
         return -1
 
@@ -139,8 +144,13 @@ def stateful_objects(callbacks, trainer_kwargs) -> dict[str, Any]:
     by position (the same in every process and in a resumed run of the same key)."""
     named = {f"callbacks[{i}]": cb for i, cb in enumerate(callbacks)}
     named.update({f"trainer_kwargs.{k}": v for k, v in (trainer_kwargs or {}).items()})
-    return {k: v for k, v in named.items() if not isinstance(v, type)
-            and callable(getattr(v, "checkpoint_state", None)) and callable(getattr(v, "load_checkpoint_state", None))}
+    return {
+        k: v
+        for k, v in named.items()
+        if not isinstance(v, type)
+        and callable(getattr(v, "checkpoint_state", None))
+        and callable(getattr(v, "load_checkpoint_state", None))
+    }
 
 
 def state_of(objects: dict[str, Any]) -> dict:

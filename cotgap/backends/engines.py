@@ -38,12 +38,27 @@ from cotgap.errors import UserError
 DTYPES = ("auto", "float32", "float", "bfloat16", "float16", "half")
 EXECUTOR_BACKENDS = ("mp", "ray", "uni", "external_launcher")
 #: Engine arguments that change speed or memory, not what greedy decoding writes.
-OUTPUT_NEUTRAL = frozenset({
-    "tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "gpu_memory_utilization",
-    "max_model_len", "max_num_seqs", "enforce_eager", "distributed_executor_backend", "max_num_batched_tokens",
-    "cpu_offload_gb", "kv_cache_memory_bytes", "enable_prefix_caching", "enable_chunked_prefill",
-    "disable_custom_all_reduce", "disable_log_stats", "block_size", "compilation_config",
-})
+OUTPUT_NEUTRAL = frozenset(
+    {
+        "tensor_parallel_size",
+        "pipeline_parallel_size",
+        "data_parallel_size",
+        "gpu_memory_utilization",
+        "max_model_len",
+        "max_num_seqs",
+        "enforce_eager",
+        "distributed_executor_backend",
+        "max_num_batched_tokens",
+        "cpu_offload_gb",
+        "kv_cache_memory_bytes",
+        "enable_prefix_caching",
+        "enable_chunked_prefill",
+        "disable_custom_all_reduce",
+        "disable_log_stats",
+        "block_size",
+        "compilation_config",
+    }
+)
 DEFAULT_KEY = "default"
 
 
@@ -72,16 +87,14 @@ def _check_value(where: str, key: str, value: Any) -> None:
         return
     if key in _POSITIVE_INTS and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise UserError(f"{where}.{key} must be a positive integer, got {value!r}")
-    if key == "gpu_memory_utilization" and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                            or not 0 < value <= 1):
+    if key == "gpu_memory_utilization" and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1):
         raise UserError(f"{where}.{key} must be a fraction in (0, 1], got {value!r}")
     if key == "dtype" and value not in DTYPES:
         raise UserError(f"{where}.dtype must be one of {', '.join(DTYPES)}, got {value!r}")
     if key == "enforce_eager" and not isinstance(value, bool):
         raise UserError(f"{where}.enforce_eager must be true or false, got {value!r}")
     if key == "distributed_executor_backend" and value not in EXECUTOR_BACKENDS:
-        raise UserError(f"{where}.distributed_executor_backend must be one of {', '.join(EXECUTOR_BACKENDS)}, "
-                        f"got {value!r}")
+        raise UserError(f"{where}.distributed_executor_backend must be one of {', '.join(EXECUTOR_BACKENDS)}, got {value!r}")
 
 
 def parse(engines: Any) -> dict[str, EngineSettings]:
@@ -99,8 +112,10 @@ def parse(engines: Any) -> dict[str, EngineSettings]:
             raise UserError(f"{where} must be a mapping of engine settings, got {data!r}")
         unknown = sorted(set(data) - set(NAMED) - {"engine_kwargs"})
         if unknown:
-            raise UserError(f"{where}: unknown setting(s) {', '.join(map(str, unknown))} (known: {', '.join(NAMED)}, "
-                            "engine_kwargs — anything else vllm.LLM takes goes under engine_kwargs)")
+            raise UserError(
+                f"{where}: unknown setting(s) {', '.join(map(str, unknown))} (known: {', '.join(NAMED)}, "
+                "engine_kwargs — anything else vllm.LLM takes goes under engine_kwargs)"
+            )
         for k in NAMED:
             _check_value(where, k, data.get(k))
         kwargs = data.get("engine_kwargs") or {}
@@ -108,9 +123,11 @@ def parse(engines: Any) -> dict[str, EngineSettings]:
             raise UserError(f"{where}.engine_kwargs must be a mapping, got {kwargs!r}")
         clash = sorted(set(kwargs) & (set(NAMED) | {"model", "seed"}))
         if clash:
-            raise UserError(f"{where}.engine_kwargs: set {', '.join(clash)} as a named setting, not in engine_kwargs"
-                            if set(clash) - {"model", "seed"} else
-                            f"{where}.engine_kwargs: {', '.join(clash)} is set by cotgap (the run's model and seed)")
+            raise UserError(
+                f"{where}.engine_kwargs: set {', '.join(clash)} as a named setting, not in engine_kwargs"
+                if set(clash) - {"model", "seed"}
+                else f"{where}.engine_kwargs: {', '.join(clash)} is set by cotgap (the run's model and seed)"
+            )
         out[str(model)] = EngineSettings(**{**data, "engine_kwargs": dict(kwargs)})
     return out
 
@@ -124,8 +141,11 @@ def accepted_arguments() -> frozenset[str] | None:
     from vllm import LLM
     from vllm.engine.arg_utils import EngineArgs
 
-    own = {n for n, p in inspect.signature(LLM.__init__).parameters.items()
-           if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and n != "self"}
+    own = {
+        n
+        for n, p in inspect.signature(LLM.__init__).parameters.items()
+        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and n != "self"
+    }
     return frozenset(own | {f.name for f in dataclasses.fields(EngineArgs)})
 
 
@@ -149,8 +169,7 @@ def machine_defaults() -> dict:
     ``dtype: bfloat16`` in ``generation.engines`` opts in; eager mode on CPUs."""
     cuda = runtime.has_cuda()
     dtype = os.environ.get("COTGAP_VLLM_DTYPE") or ("bfloat16" if cuda else "float32")
-    return {"dtype": dtype, "enforce_eager": not cuda, "max_model_len": 4096,
-            "gpu_memory_utilization": 0.85 if cuda else 0.9}
+    return {"dtype": dtype, "enforce_eager": not cuda, "max_model_len": 4096, "gpu_memory_utilization": 0.85 if cuda else 0.9}
 
 
 def for_model(engines: dict[str, EngineSettings], spec: str) -> dict:

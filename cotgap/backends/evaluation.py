@@ -77,8 +77,7 @@ def broken_yamls(include_paths=()) -> list[dict]:
             except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
                 text = f.read_text(errors="replace") if f.is_file() else ""
                 m = re.search(r"^task:\s*([^\s#]+)", text, re.M)
-                broken.append({"file": str(f), "task": m.group(1) if m else None,
-                               "error": " ".join(str(exc).split())[:160]})
+                broken.append({"file": str(f), "task": m.group(1) if m else None, "error": " ".join(str(exc).split())[:160]})
     return broken
 
 
@@ -112,11 +111,27 @@ def list_tasks(include_paths=(), data_dir: str | None = None, synthetic_n: int =
             local = ds.local_path(source, data_dir)
             hub = ds.HUB.get("bbh" if source.startswith("bbh_") else source)
             data = str(local.parent if local.is_file() else local) if local else (f"hub {hub[0]}" if hub else "none")
-        rows.append({"task": name, "group": group, "source": path if user else "built-in", "data": data,
-                     "train": sizes[0] if sizes else None, "test": sizes[1] if sizes else None})
+        rows.append(
+            {
+                "task": name,
+                "group": group,
+                "source": path if user else "built-in",
+                "data": data,
+                "train": sizes[0] if sizes else None,
+                "test": sizes[1] if sizes else None,
+            }
+        )
     for bad in broken_yamls(include_paths):
-        rows.append({"task": bad["task"] or Path(bad["file"]).stem, "group": "broken", "source": bad["file"],
-                     "data": f"YAML error: {bad['error']}", "train": None, "test": None})
+        rows.append(
+            {
+                "task": bad["task"] or Path(bad["file"]).stem,
+                "group": "broken",
+                "source": bad["file"],
+                "data": f"YAML error: {bad['error']}",
+                "train": None,
+                "test": None,
+            }
+        )
     order = {"bbh": 0, "math": 1, "synthetic": 2, "broken": 4}
     return sorted(rows, key=lambda r: (order.get(r["group"], 3), r["task"]))
 
@@ -155,12 +170,13 @@ def _check_task(task, scoring: str) -> None:
     name = task.config.task
     filters = [f.get("name") for f in (task.config.filter_list or []) if isinstance(f, dict)]
     if scoring not in filters:
-        raise UserError(f"task {name} has no filter named {scoring!r} (has: {', '.join(map(str, filters)) or 'none'}); "
-                        "cotgap tasks define 'strict' and 'robust' filters (see docs/tasks.md)")
+        raise UserError(
+            f"task {name} has no filter named {scoring!r} (has: {', '.join(map(str, filters)) or 'none'}); "
+            "cotgap tasks define 'strict' and 'robust' filters (see docs/tasks.md)"
+        )
     docs = task.test_docs()
     if docs is not None and len(docs) and not {"input", "target"} <= set(docs[0]):
-        raise UserError(f"task {name}: its docs need 'input' and 'target' fields (have: {', '.join(docs[0])}); "
-                        "see docs/tasks.md")
+        raise UserError(f"task {name}: its docs need 'input' and 'target' fields (have: {', '.join(docs[0])}); see docs/tasks.md")
 
 
 def docs(task) -> list[dict]:
@@ -190,8 +206,7 @@ def prompt_text(context) -> str:
 def uses_chat(lm) -> bool:
     """Chat models get few-shot exemplars as turns: a chat API always, a local model when its
     tokenizer has a chat template."""
-    return bool(getattr(lm, "chat_api", False)
-                or getattr(getattr(lm, "tokenizer", None), "chat_template", None))
+    return bool(getattr(lm, "chat_api", False) or getattr(getattr(lm, "tokenizer", None), "chat_template", None))
 
 
 def token_counter(lm):
@@ -203,8 +218,9 @@ def token_counter(lm):
     return lambda text: len(tok.encode(text, add_special_tokens=False))
 
 
-def run(lm, task, *, scoring: str = "robust", lm_eval_dir: Path | None = None,
-        model_name: str | None = None) -> tuple[dict, list[dict]]:
+def run(
+    lm, task, *, scoring: str = "robust", lm_eval_dir: Path | None = None, model_name: str | None = None
+) -> tuple[dict, list[dict]]:
     """Evaluate ``lm`` on ``task``'s current split. Returns (summary, per-example records).
 
     Chat models get the few-shot exemplars as alternating user/assistant turns (lm-eval's

@@ -28,8 +28,7 @@ _usage: dict[str, dict] = {}
 def take_usage() -> dict[str, dict]:
     """This process's engine use since the last call, per model label (``{"starts", "start_s",
     "generate_s"}``), and forget it: whoever records a job or a cell takes what it used."""
-    out = {k: {**v, "start_s": round(v["start_s"], 4), "generate_s": round(v["generate_s"], 4)}
-           for k, v in _usage.items()}
+    out = {k: {**v, "start_s": round(v["start_s"], 4), "generate_s": round(v["generate_s"], 4)} for k, v in _usage.items()}
     _usage.clear()
     return out
 
@@ -93,9 +92,18 @@ def close() -> None:
         pass
 
 
-def open_lm(path: str, *, backend: str = "auto", seed: int = 0, engine_args: dict | None = None,
-            batch_size: int = 8, model: Any = None, tokenizer: Any = None, api: Any = None,
-            label: str | None = None):
+def open_lm(
+    path: str,
+    *,
+    backend: str = "auto",
+    seed: int = 0,
+    engine_args: dict | None = None,
+    batch_size: int = 8,
+    model: Any = None,
+    tokenizer: Any = None,
+    api: Any = None,
+    label: str | None = None,
+):
     """An lm-eval LM for ``path`` (or for an in-memory ``model``, transformers backend only).
 
     ``engine_args``: the ``vllm.LLM`` arguments (``engines.for_model``; default: this machine's);
@@ -119,8 +127,9 @@ def open_lm(path: str, *, backend: str = "auto", seed: int = 0, engine_args: dic
 
     backend = "hf" if model is not None else pick_backend(backend)
     args = dict(engine_args if engine_args is not None else engines.machine_defaults())
-    key = f"{backend}:{path}:{id(model) if model is not None else ''}:{sorted(args.items())}:" + \
-        (str(batch_size) if backend == "hf" else "")
+    key = f"{backend}:{path}:{id(model) if model is not None else ''}:{sorted(args.items())}:" + (
+        str(batch_size) if backend == "hf" else ""
+    )
     if _current.get("key") == key:
         return _current["lm"]
     close()

@@ -64,8 +64,9 @@ def config_path(name: str | None, *, cuda: bool | None = None) -> Path:
         return packaged
     path = Path(name).expanduser()
     if not path.is_file():
-        raise UserError(f"training.config_file {name!r} is neither a packaged accelerate config "
-                        f"({', '.join(packaged_configs())}) nor a file")
+        raise UserError(
+            f"training.config_file {name!r} is neither a packaged accelerate config ({', '.join(packaged_configs())}) nor a file"
+        )
     return path.resolve()
 
 
@@ -103,8 +104,10 @@ def check(cfg, *, gpus: int | None = None) -> int | None:
     if n is None:
         return None
     if n < 2 and data.get("distributed_type") == "MULTI_GPU":
-        raise UserError(f"training.config_file {path.stem}: DDP needs at least 2 processes, got {n} "
-                        "(train one process with training.launcher: inprocess)")
+        raise UserError(
+            f"training.config_file {path.stem}: DDP needs at least 2 processes, got {n} "
+            "(train one process with training.launcher: inprocess)"
+        )
     return n
 
 
@@ -130,25 +133,39 @@ def importable_name(obj, what: str) -> str:
         except (ImportError, AttributeError):
             found = None
     if found is not cls:
-        why = ("is defined inside a function" if "<locals>" in cls.__qualname__ else
-               "is defined in the __main__ script" if cls.__module__ == "__main__" else "is not found under its name")
-        raise PluginError(f"training.launcher accelerate: the {what} {cls.__name__} ({cls.__module__}.{cls.__qualname__}) "
-                          f"{why}, so the worker processes cannot import it; define it at module level "
-                          "(or train with training.launcher: inprocess)")
+        why = (
+            "is defined inside a function"
+            if "<locals>" in cls.__qualname__
+            else "is defined in the __main__ script"
+            if cls.__module__ == "__main__"
+            else "is not found under its name"
+        )
+        raise PluginError(
+            f"training.launcher accelerate: the {what} {cls.__name__} ({cls.__module__}.{cls.__qualname__}) "
+            f"{why}, so the worker processes cannot import it; define it at module level "
+            "(or train with training.launcher: inprocess)"
+        )
     return name
 
 
 def write_job(work: Path, job: dict, trainer_cls, callbacks, trainer_kwargs) -> Path:
     """``job.json`` (and ``job.pkl`` for the objects) in ``work``; returns the job file."""
-    job = {**job, "trainer_cls": importable_name(trainer_cls, "trainer class") if trainer_cls else None,
-           "callbacks": [importable_name(cb, "callback") for cb in callbacks], "objects": None}
+    job = {
+        **job,
+        "trainer_cls": importable_name(trainer_cls, "trainer class") if trainer_cls else None,
+        "callbacks": [importable_name(cb, "callback") for cb in callbacks],
+        "objects": None,
+    }
     if trainer_cls is not None or callbacks or trainer_kwargs:
         try:
-            blob = pickle.dumps({"trainer_cls": trainer_cls, "callbacks": list(callbacks),
-                                 "trainer_kwargs": dict(trainer_kwargs or {})})
+            blob = pickle.dumps(
+                {"trainer_cls": trainer_cls, "callbacks": list(callbacks), "trainer_kwargs": dict(trainer_kwargs or {})}
+            )
         except Exception as exc:  # a lambda, an open file, a local class deeper down...
-            raise PluginError("training.launcher accelerate: the callbacks or trainer keyword arguments cannot be "
-                              f"sent to the worker processes ({type(exc).__name__}: {exc})") from None
+            raise PluginError(
+                "training.launcher accelerate: the callbacks or trainer keyword arguments cannot be "
+                f"sent to the worker processes ({type(exc).__name__}: {exc})"
+            ) from None
         tmp = work / (OBJECTS_FILE + ".tmp")
         tmp.write_bytes(blob)
         os.replace(tmp, work / OBJECTS_FILE)
@@ -159,9 +176,22 @@ def write_job(work: Path, job: dict, trainer_cls, callbacks, trainer_kwargs) -> 
 
 def command(config: Path, n: int, port: int, job: Path, *, bf16: bool) -> list[str]:
     """The ``accelerate launch`` command line (the CLI of this interpreter's environment)."""
-    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
-            "--num_processes", str(n), "--main_process_port", str(port), "--mixed_precision", "bf16" if bf16 else "no",
-            "-m", WORKER_MODULE, str(job)]
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(config),
+        "--num_processes",
+        str(n),
+        "--main_process_port",
+        str(port),
+        "--mixed_precision",
+        "bf16" if bf16 else "no",
+        "-m",
+        WORKER_MODULE,
+        str(job),
+    ]
 
 
 def environment(n: int) -> dict:
@@ -178,8 +208,17 @@ def environment(n: int) -> dict:
 
 
 # -- running the job ----------------------------------------------------------------------------
-def train_sft(base_path: str, examples: list[dict], out_dir: str | Path, cfg, *, trainer_cls=None, callbacks=(),
-              trainer_kwargs: dict | None = None, log=print):
+def train_sft(
+    base_path: str,
+    examples: list[dict],
+    out_dir: str | Path,
+    cfg,
+    *,
+    trainer_cls=None,
+    callbacks=(),
+    trainer_kwargs: dict | None = None,
+    log=print,
+):
     """:func:`cotgap.backends.training.train_sft` in worker processes; the same TrainResult."""
     from cotgap.backends import checkpoints
     from cotgap.backends.train_result import TrainResult, work_dir
@@ -194,9 +233,22 @@ def train_sft(base_path: str, examples: list[dict], out_dir: str | Path, cfg, *,
     resume = checkpoints.resume_point(work, key, log)
     for name in (ERROR_FILE, RESULT_FILE, OBJECTS_FILE):
         (work / name).unlink(missing_ok=True)
-    job = write_job(work, {"base_path": str(base_path), "examples": examples, "out_dir": str(out_dir),
-                           "config": asdict(cfg), "processes": n, "resume_from": str(resume) if resume else None,
-                           "key": key, "parent_pid": os.getpid()}, trainer_cls, callbacks, trainer_kwargs)
+    job = write_job(
+        work,
+        {
+            "base_path": str(base_path),
+            "examples": examples,
+            "out_dir": str(out_dir),
+            "config": asdict(cfg),
+            "processes": n,
+            "resume_from": str(resume) if resume else None,
+            "key": key,
+            "parent_pid": os.getpid(),
+        },
+        trainer_cls,
+        callbacks,
+        trainer_kwargs,
+    )
     port = cfg.main_process_port or free_port()
     log(f"  training in {n} processes (accelerate launch, config {config.stem}); log: {work / LOG_FILE}")
     rc = _run(command(config, n, port, job, bf16=cfg.use_bf16()), work / LOG_FILE, environment(n))
@@ -251,10 +303,13 @@ def _failure(work: Path, rc: int) -> Exception:
     log = work / LOG_FILE
     cause = ""
     try:
-        cause = next((line.strip() for line in log.read_text(errors="replace").splitlines()
-                      if _EXCEPTION_LINE.match(line.strip())), "")
+        cause = next(
+            (line.strip() for line in log.read_text(errors="replace").splitlines() if _EXCEPTION_LINE.match(line.strip())), ""
+        )
     except OSError:
         pass
     cause = f": {cause[:200]}" if cause else ""
-    return ServiceError(f"training failed in the worker processes (accelerate launch exit {rc}{cause}); "
-                        f"its log: {log} — re-run to resume from the last checkpoint, if one was saved")
+    return ServiceError(
+        f"training failed in the worker processes (accelerate launch exit {rc}{cause}); "
+        f"its log: {log} — re-run to resume from the last checkpoint, if one was saved"
+    )

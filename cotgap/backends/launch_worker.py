@@ -56,11 +56,20 @@ def run(job_path: Path) -> int:
     callbacks = objects.get("callbacks", [])
     trainer_kwargs = objects.get("trainer_kwargs", {})
     try:
-        result = train_here(job["base_path"], job["examples"], job["out_dir"], TrainConfig(**job["config"]),
-                            trainer_cls=objects.get("trainer_cls"), callbacks=callbacks, trainer_kwargs=trainer_kwargs,
-                            progress=False, processes=int(job["processes"]),
-                            resume_from=Path(job["resume_from"]) if job.get("resume_from") else None,
-                            key=job["key"], log=lambda msg: print(msg, flush=True))
+        result = train_here(
+            job["base_path"],
+            job["examples"],
+            job["out_dir"],
+            TrainConfig(**job["config"]),
+            trainer_cls=objects.get("trainer_cls"),
+            callbacks=callbacks,
+            trainer_kwargs=trainer_kwargs,
+            progress=False,
+            processes=int(job["processes"]),
+            resume_from=Path(job["resume_from"]) if job.get("resume_from") else None,
+            key=job["key"],
+            log=lambda msg: print(msg, flush=True),
+        )
     except (UserError, PluginError) as exc:
         kind = "PluginError" if isinstance(exc, PluginError) else "UserError"
         write_json(work / launch.ERROR_FILE, {"type": kind, "message": str(exc)})

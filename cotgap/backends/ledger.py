@@ -53,8 +53,7 @@ class RequestLedger:
         if attr != "generate_until" or res is None:
             return
         context, gen_kwargs = req[0], req[1]
-        row = {"key": request_key(context, gen_kwargs), "response": str(res),
-               "reasoning": getattr(res, "reasoning", None)}
+        row = {"key": request_key(context, gen_kwargs), "response": str(res), "reasoning": getattr(res, "reasoning", None)}
         if self._file is None:
             self._file = open(self.path, "a", encoding="utf-8")
         self._file.write(json.dumps(row) + "\n")

@@ -49,8 +49,9 @@ def save(evaluation_tracker, out: dict, model_name: str | None = None) -> list[P
     written = listed(folder)
     if failed or not any(p.name.startswith("results_") for p in written):
         # the cause's text is kept: a full disk ("No space left on device") is then reported as one
-        raise RuntimeError(f"lm-eval's EvaluationTracker could not write its files into {folder}: "
-                           f"{'; '.join(failed) or 'no results file'}")
+        raise RuntimeError(
+            f"lm-eval's EvaluationTracker could not write its files into {folder}: {'; '.join(failed) or 'no results file'}"
+        )
     return written
 
 

@@ -51,13 +51,32 @@ def serve_flags(args: dict) -> list[str]:
 class LocalServer:
     """One ``vllm serve`` process on 127.0.0.1; its log goes to a file."""
 
-    def __init__(self, model: str, args: dict, *, seed: int = 0, log_path: Path | None = None,
-                 env: dict | None = None, port: int | None = None):
+    def __init__(
+        self,
+        model: str,
+        args: dict,
+        *,
+        seed: int = 0,
+        log_path: Path | None = None,
+        env: dict | None = None,
+        port: int | None = None,
+    ):
         self.model = model
         self.port = port or free_port()
         self.log_path = Path(log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"cotgap-vllm-serve-{self.port}.log")
-        self.cmd = [sys.executable, "-m", "cotgap.backends.vllm_serve", model, "--host", "127.0.0.1",
-                    "--port", str(self.port), "--seed", str(seed), *serve_flags(args)]
+        self.cmd = [
+            sys.executable,
+            "-m",
+            "cotgap.backends.vllm_serve",
+            model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--seed",
+            str(seed),
+            *serve_flags(args),
+        ]
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None
 
@@ -68,14 +87,14 @@ class LocalServer:
     def start(self, timeout: float = 900) -> LocalServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
-                raise UserError(f"vllm serve {self.model} exited with code {self.proc.returncode}: {tail[0]} "
-                                f"(log: {self.log_path})")
+                raise UserError(
+                    f"vllm serve {self.model} exited with code {self.proc.returncode}: {tail[0]} (log: {self.log_path})"
+                )
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as r:
                     if r.status == 200:
@@ -104,8 +123,15 @@ class ServedLM(CountedRequests, LocalCompletionsAPI):
     def __init__(self, path: str, args: dict, *, seed: int = 0, concurrency: int | None = None):
         self.server = LocalServer(path, args, seed=seed).start()
         n = concurrency or int(args.get("max_num_seqs") or 64) * int(args.get("data_parallel_size") or 1)
-        super().__init__(base_url=f"{self.server.base_url}/completions", model=path, num_concurrent=n,
-                         tokenizer_backend="huggingface", tokenized_requests=False, seed=seed, max_retries=3)
+        super().__init__(
+            base_url=f"{self.server.base_url}/completions",
+            model=path,
+            num_concurrent=n,
+            tokenizer_backend="huggingface",
+            tokenized_requests=False,
+            seed=seed,
+            max_retries=3,
+        )
 
     def chat_template(self, chat_template: bool | str = False):
         return getattr(self.tokenizer, "chat_template", None)

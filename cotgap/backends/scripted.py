@@ -51,8 +51,9 @@ class ScriptedLM(LM):
                 raise UserError(f"the scripted teacher only knows synthetic tasks, not {source!r}") from None
             rng = random.Random(f"{self.seed}:{self.verbosity}:{self.error_rate}:{req.doc['input']}")
             wrong = rng.random() < self.error_rate
-            out.append(task.rationale({"input": req.doc["input"], "target": req.doc["target"]},
-                                      verbosity=self.verbosity, wrong=wrong))
+            out.append(
+                task.rationale({"input": req.doc["input"], "target": req.doc["target"]}, verbosity=self.verbosity, wrong=wrong)
+            )
         return out
 
     def loglikelihood(self, requests, disable_tqdm: bool = False):

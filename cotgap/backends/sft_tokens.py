@@ -82,7 +82,7 @@ def text_pairs(tokenizer, messages: list[dict]) -> tuple[list[tuple[str, str]], 
         through = _render(tokenizer, messages[: k + 1], False)
         if not (before.startswith(done) and through.startswith(before)):
             return _eos_pairs(tokenizer, messages), "eos"
-        pairs.append((before[len(done):], through[len(before):]))
+        pairs.append((before[len(done) :], through[len(before) :]))
         done = through
     return pairs, "template"
 
@@ -97,8 +97,9 @@ def _ids(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def encode(tokenizer, messages: list[dict], *, cutoff_len: int, overlength: str = "truncate",
-           mask_history: bool = False) -> Encoded | None:
+def encode(
+    tokenizer, messages: list[dict], *, cutoff_len: int, overlength: str = "truncate", mask_history: bool = False
+) -> Encoded | None:
     """``messages`` tokenised for training (module docstring); None when ``overlength`` is
     "drop" and the example is longer than ``cutoff_len``."""
     texts, end = text_pairs(tokenizer, messages)
@@ -128,5 +129,6 @@ def encode(tokenizer, messages: list[dict], *, cutoff_len: int, overlength: str 
         else:
             input_ids += source + target
             labels += [IGNORE_INDEX] * s_len + target_labels
-    return Encoded(input_ids, labels, source_cut=full_source - kept_source, target_cut=full_target - kept_target,
-                   template_end=end)
+    return Encoded(
+        input_ids, labels, source_cut=full_source - kept_source, target_cut=full_target - kept_target, template_end=end
+    )

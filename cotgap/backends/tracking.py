@@ -52,18 +52,21 @@ def training_environment(report_to, run_dir: Path):
         return
     from cotgap.backends import runtime
 
-    with runtime.environment({RUN_NAME_ENV: Path(run_dir).name,
-                              "TENSORBOARD_LOGGING_DIR": str(tensorboard_dir(run_dir))}):
+    with runtime.environment({RUN_NAME_ENV: Path(run_dir).name, "TENSORBOARD_LOGGING_DIR": str(tensorboard_dir(run_dir))}):
         yield
 
 
 def results(report: dict) -> dict[str, float]:
     """The run's end results as tracker scalars."""
     d = report.get("difference") or {}
-    out = {"cotgap/baseline_accuracy": report["baseline"]["accuracy"],
-           "cotgap/distilled_accuracy": report["distilled"]["accuracy"],
-           "cotgap/difference": d.get("diff"), "cotgap/p_value": d.get("p_value"),
-           "cotgap/wins": d.get("wins"), "cotgap/losses": d.get("losses")}
+    out = {
+        "cotgap/baseline_accuracy": report["baseline"]["accuracy"],
+        "cotgap/distilled_accuracy": report["distilled"]["accuracy"],
+        "cotgap/difference": d.get("diff"),
+        "cotgap/p_value": d.get("p_value"),
+        "cotgap/wins": d.get("wins"),
+        "cotgap/losses": d.get("losses"),
+    }
     return {k: float(v) for k, v in out.items() if v is not None}
 
 

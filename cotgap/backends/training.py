@@ -75,8 +75,9 @@ def tokenize(tokenizer, examples: list[dict], cfg: TrainConfig) -> tuple[list[di
         counts[kind][source] = counts[kind].get(source, 0) + 1
 
     for i, ex in enumerate(examples):
-        enc = sft_tokens.encode(tokenizer, example_messages(ex), cutoff_len=cfg.max_length, overlength=cfg.overlength,
-                                mask_history=cfg.mask_history)
+        enc = sft_tokens.encode(
+            tokenizer, example_messages(ex), cutoff_len=cfg.max_length, overlength=cfg.overlength, mask_history=cfg.mask_history
+        )
         source = str(ex.get("source"))
         if enc is None or not any(t != sft_tokens.IGNORE_INDEX for t in enc.labels):
             count("dropped", source)
@@ -178,8 +179,7 @@ def _trainer_base():
         """Trainer whose loss is the (weighted) token or example average of the rationale losses
         (module docstring); ``loss_average`` comes from the training config."""
 
-        def __init__(self, *args, save_dtype: str | None = None, loss_average: str = "token", weight_fn=None,
-                     **kwargs):
+        def __init__(self, *args, save_dtype: str | None = None, loss_average: str = "token", weight_fn=None, **kwargs):
             super().__init__(*args, **kwargs)
             self.save_dtype = save_dtype  # read by train_sft when it saves the merged model (saved_dtype)
             self.loss_average = loss_average
@@ -250,8 +250,9 @@ def saved_dtype(requested: str | None, bf16: bool):
     return dtype
 
 
-def training_arguments(cfg: TrainConfig, work_dir: Path, n_rows: int, *, bf16: bool, progress: bool,
-                       processes: int = 1, save_every: int = 0):
+def training_arguments(
+    cfg: TrainConfig, work_dir: Path, n_rows: int, *, bf16: bool, progress: bool, processes: int = 1, save_every: int = 0
+):
     """transformers ``TrainingArguments`` for ``cfg`` (seeded; trackers as ``report_to`` names them):
     ``per_device_batch_size`` on each of ``processes``. Checkpoints every ``save_every`` updates
     (0: none), the newest ``save_total_limit`` kept."""
@@ -283,9 +284,20 @@ def training_arguments(cfg: TrainConfig, work_dir: Path, n_rows: int, *, bf16: b
     )
 
 
-def train_sft(base_path: str, examples: list[dict], out_dir: str | Path, cfg: TrainConfig, *,
-              trainer_cls=None, callbacks=(), trainer_kwargs: dict | None = None, model: Any = None,
-              tokenizer: Any = None, progress: bool = True, log=print) -> TrainResult:
+def train_sft(
+    base_path: str,
+    examples: list[dict],
+    out_dir: str | Path,
+    cfg: TrainConfig,
+    *,
+    trainer_cls=None,
+    callbacks=(),
+    trainer_kwargs: dict | None = None,
+    model: Any = None,
+    tokenizer: Any = None,
+    progress: bool = True,
+    log=print,
+) -> TrainResult:
     """Fine-tune ``base_path`` on prompt -> completion pairs and write a merged model to ``out_dir``,
     here or (``training.launcher: accelerate``) in worker processes; resumes from the checkpoint a
     killed run of the same inputs left in the work folder."""
@@ -296,15 +308,34 @@ def train_sft(base_path: str, examples: list[dict], out_dir: str | Path, cfg: Tr
 
         if model is not None:
             raise ValueError("train_sft: a model object cannot be sent to worker processes (pass its path)")
-        return launch.train_sft(base_path, examples, out_dir, cfg, trainer_cls=trainer_cls, callbacks=callbacks,
-                                trainer_kwargs=trainer_kwargs, log=log)
+        return launch.train_sft(
+            base_path,
+            examples,
+            out_dir,
+            cfg,
+            trainer_cls=trainer_cls,
+            callbacks=callbacks,
+            trainer_kwargs=trainer_kwargs,
+            log=log,
+        )
     work = work_dir(out_dir)
-    key = checkpoints.inputs_key(base_path, examples, cfg, trainer_cls, callbacks, trainer_kwargs,
-                                 {"launcher": "inprocess"})
+    key = checkpoints.inputs_key(base_path, examples, cfg, trainer_cls, callbacks, trainer_kwargs, {"launcher": "inprocess"})
     resume = checkpoints.resume_point(work, key, log)
-    result = train_here(base_path, examples, out_dir, cfg, trainer_cls=trainer_cls, callbacks=callbacks,
-                        trainer_kwargs=trainer_kwargs, model=model, tokenizer=tokenizer, progress=progress,
-                        resume_from=resume, key=key, log=log)
+    result = train_here(
+        base_path,
+        examples,
+        out_dir,
+        cfg,
+        trainer_cls=trainer_cls,
+        callbacks=callbacks,
+        trainer_kwargs=trainer_kwargs,
+        model=model,
+        tokenizer=tokenizer,
+        progress=progress,
+        resume_from=resume,
+        key=key,
+        log=log,
+    )
     shutil.rmtree(work, ignore_errors=True)
     return result
 
@@ -324,18 +355,36 @@ def _load_model(base_path: str, cfg: TrainConfig, model: Any):
 
         model = get_peft_model(
             model,
-            LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                       target_modules="all-linear", task_type="CAUSAL_LM"),
+            LoraConfig(
+                r=cfg.lora_r,
+                lora_alpha=cfg.lora_alpha,
+                lora_dropout=cfg.lora_dropout,
+                target_modules="all-linear",
+                task_type="CAUSAL_LM",
+            ),
         )
     elif cfg.method != "full":
         raise ValueError(f"unknown training method {cfg.method!r} (lora, full)")
     return model
 
 
-def train_here(base_path: str, examples: list[dict], out_dir: str | Path, cfg: TrainConfig, *,
-               trainer_cls=None, callbacks=(), trainer_kwargs: dict | None = None, model: Any = None,
-               tokenizer: Any = None, progress: bool = True, processes: int = 1, resume_from: Path | None = None,
-               key: str = "", log=print) -> TrainResult:
+def train_here(
+    base_path: str,
+    examples: list[dict],
+    out_dir: str | Path,
+    cfg: TrainConfig,
+    *,
+    trainer_cls=None,
+    callbacks=(),
+    trainer_kwargs: dict | None = None,
+    model: Any = None,
+    tokenizer: Any = None,
+    progress: bool = True,
+    processes: int = 1,
+    resume_from: Path | None = None,
+    key: str = "",
+    log=print,
+) -> TrainResult:
     """Train in this process — alone, or as one of ``processes`` started by the launcher — from
     ``resume_from`` if given. Only the main process writes ``out_dir`` (atomically); the work
     folder is left to the caller."""
@@ -353,20 +402,27 @@ def train_here(base_path: str, examples: list[dict], out_dir: str | Path, cfg: T
     bf16 = cfg.use_bf16()
     rows, truncation = tokenize(tokenizer, examples, cfg)
     if not rows:
-        raise UserError(f"no training example fits training.max_length = {cfg.max_length} tokens (with overlength: "
-                        f"{cfg.overlength}): raise training.max_length")
+        raise UserError(
+            f"no training example fits training.max_length = {cfg.max_length} tokens (with overlength: "
+            f"{cfg.overlength}): raise training.max_length"
+        )
     work = work_dir(out_dir)
     every = checkpoints.save_every(cfg, cfg.updates(len(rows), processes))
     # the arguments before the model: under DeepSpeed ZeRO-3 they make from_pretrained load it sharded
-    args = training_arguments(cfg, work, len(rows), bf16=bf16, progress=progress, processes=processes,
-                              save_every=every)
+    args = training_arguments(cfg, work, len(rows), bf16=bf16, progress=progress, processes=processes, save_every=every)
     model = _load_model(base_path, cfg, model)
     cls = trainer_cls or weighted_trainer_class()
     kwargs = dict(trainer_kwargs or {})
     if issubclass(cls, weighted_trainer_class()):
         kwargs.setdefault("loss_average", cfg.loss_average)
-    trainer = cls(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                  data_collator=Collator(tokenizer.pad_token_id), callbacks=list(callbacks), **kwargs)
+    trainer = cls(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        data_collator=Collator(tokenizer.pad_token_id),
+        callbacks=list(callbacks),
+        **kwargs,
+    )
     stateful = checkpoints.stateful_objects(callbacks, trainer_kwargs)
     if every:
         trainer.add_callback(checkpoints.recorder(work, key, stateful))
@@ -374,8 +430,9 @@ def train_here(base_path: str, examples: list[dict], out_dir: str | Path, cfg: T
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     handle = trainer if processes == 1 else _gathered(trainer, cfg, base_path, work)
     if handle is None:  # not the main process: it has nothing to write
-        return TrainResult(path=str(out_dir / "model"), adapter_path=None, updates=int(trainer.state.global_step),
-                           examples=len(rows))
+        return TrainResult(
+            path=str(out_dir / "model"), adapter_path=None, updates=int(trainer.state.global_step), examples=len(rows)
+        )
     run = {"launcher": cfg.launcher, "processes": processes, "checkpoint_every": every, "resumed_from_update": resumed}
     return _write_outputs(handle, cfg, tokenizer, out_dir, bf16, rows, truncation, run)
 
@@ -405,15 +462,14 @@ def _gathered(trainer, cfg: TrainConfig, base_path: str, work: Path):
     return types.SimpleNamespace(model=model, state=trainer.state)
 
 
-def _write_outputs(trainer, cfg: TrainConfig, tokenizer, out_dir: Path, bf16: bool, rows: list, truncation: dict,
-                   run: dict) -> TrainResult:
+def _write_outputs(
+    trainer, cfg: TrainConfig, tokenizer, out_dir: Path, bf16: bool, rows: list, truncation: dict, run: dict
+) -> TrainResult:
     """The merged model (and LoRA adapter) and ``train.json`` into ``out_dir``, atomically: written
     to a staging folder, then renamed into place."""
 
     history = [
-        {"step": h["step"], "loss": h["loss"], "lr": h.get("learning_rate")}
-        for h in trainer.state.log_history
-        if "loss" in h
+        {"step": h["step"], "loss": h["loss"], "lr": h.get("learning_rate")} for h in trainer.state.log_history if "loss" in h
     ]
     staging = out_dir.parent / (out_dir.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
@@ -434,8 +490,10 @@ def _write_outputs(trainer, cfg: TrainConfig, tokenizer, out_dir: Path, bf16: bo
         updates=int(trainer.state.global_step),
         examples=len(rows),
         loss_history=history,
-        extra={"truncation": {"max_length": cfg.max_length, "overlength": cfg.overlength, **truncation},
-               "semantics": cfg.description(run.get("processes") or 1)},
+        extra={
+            "truncation": {"max_length": cfg.max_length, "overlength": cfg.overlength, **truncation},
+            "semantics": cfg.description(run.get("processes") or 1),
+        },
     )
     result.extra["run"] = run
     (staging / "train.json").write_text(json.dumps({"config": asdict(cfg), **result.to_json()}, indent=2))

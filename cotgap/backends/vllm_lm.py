@@ -46,9 +46,7 @@ class VLLMLM(LM):
         return getattr(self.tokenizer, "chat_template", None)
 
     def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
-        return self.tokenizer.apply_chat_template(
-            chat_history, tokenize=False, add_generation_prompt=add_generation_prompt
-        )
+        return self.tokenizer.apply_chat_template(chat_history, tokenize=False, add_generation_prompt=add_generation_prompt)
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         from vllm import SamplingParams
@@ -89,8 +87,8 @@ class VLLMLM(LM):
         n = self.chunk_size or len(prompts) or 1
         texts: list[str] = []
         for i in range(0, len(prompts), n):
-            outputs = self.llm.generate(prompts[i:i + n], params[i:i + n], use_tqdm=use_tqdm)
-            for req, o in zip(requests[i:i + n], outputs):
+            outputs = self.llm.generate(prompts[i : i + n], params[i : i + n], use_tqdm=use_tqdm)
+            for req, o in zip(requests[i : i + n], outputs):
                 texts.append(o.outputs[0].text)
                 self.cache_hook.add_partial("generate_until", req.args, texts[-1])
         return texts

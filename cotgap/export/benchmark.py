@@ -43,8 +43,12 @@ def of(run: RunInfo) -> Benchmark:
     source = meta.get("cotgap_source")
     tags = set(getattr(entry, "tags", None) or ()) | ({cfg["tag"]} if isinstance(cfg.get("tag"), str) else set())
     yaml_path = str(getattr(entry, "yaml_path", "") or "")
-    is_bbh = (name.startswith("bbh") or BBH_TAG in tags or str(source or "").startswith("bbh_")
-              or yaml_path.startswith(str(evaluation.builtin_task_dir() / "bbh")))
+    is_bbh = (
+        name.startswith("bbh")
+        or BBH_TAG in tags
+        or str(source or "").startswith("bbh_")
+        or yaml_path.startswith(str(evaluation.builtin_task_dir() / "bbh"))
+    )
     path = ds.local_path(source, run.config.get("data_dir")) if source else None
     canary = _canary(path) if path is not None and path.is_file() else None
     return Benchmark(is_bbh=is_bbh, source=source, canary=canary, data_file=str(path) if canary else None)

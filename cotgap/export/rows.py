@@ -50,15 +50,24 @@ def _generated(run: RunInfo, folder: str) -> list[dict]:
         for rec in read_jsonl(run.path / folder / fname):
             prompt_turns, how = teacher_turns.of(rec)
             response = str(rec.get("response", ""))
-            rows.append({
-                "messages": [*prompt_turns, {"role": "assistant", "content": response}] if prompt_turns else None,
-                "source": source, "model": rec.get("model", source), "doc_id": int(rec["doc_id"]),
-                "sample": int(rec.get("sample", 0)), "correct": bool(rec.get("correct")),
-                "prompt": str(rec.get("prompt", "")), "response": response,
-                "input": str(rec.get("input", "")), "target": str(rec.get("target", "")), "answer": str(rec.get("answer", "")),
-                "messages_check": how if prompt_turns else None, "messages_note": None if prompt_turns else how,
-                "extra": json.dumps({k: v for k, v in rec.items() if k not in GENERATED_FIELDS}, sort_keys=True, default=str),
-            })
+            rows.append(
+                {
+                    "messages": [*prompt_turns, {"role": "assistant", "content": response}] if prompt_turns else None,
+                    "source": source,
+                    "model": rec.get("model", source),
+                    "doc_id": int(rec["doc_id"]),
+                    "sample": int(rec.get("sample", 0)),
+                    "correct": bool(rec.get("correct")),
+                    "prompt": str(rec.get("prompt", "")),
+                    "response": response,
+                    "input": str(rec.get("input", "")),
+                    "target": str(rec.get("target", "")),
+                    "answer": str(rec.get("answer", "")),
+                    "messages_check": how if prompt_turns else None,
+                    "messages_note": None if prompt_turns else how,
+                    "extra": json.dumps({k: v for k, v in rec.items() if k not in GENERATED_FIELDS}, sort_keys=True, default=str),
+                }
+            )
     return rows
 
 
@@ -66,14 +75,26 @@ def _training(run: RunInfo) -> list[dict]:
     """Rows of the stored training set (``trained_set``), the examples the trainer dropped left out."""
     stored = trained_set.read(run.path)
     if stored is None:
-        raise UserError(f"run {run.path} was trained before cotgap stored its training examples "
-                        f"({trained_set.STUDENT_DIR}/{trained_set.EXAMPLES_FILE}); delete its stages/train.json and "
-                        "re-run the same command to retrain, or export --what kept")
-    return [{
-        "messages": ex["messages"], "source": ex.get("source"), "model": ex.get("model"), "doc_id": int(ex["doc_id"]),
-        "sample": int(ex.get("sample") or 0), "correct": ex.get("correct"),
-        "prompt": ex["prompt"], "completion": ex["completion"], "prompt_format": ex.get("prompt_format"),
-        "weight": None if ex.get("weight") is None else float(ex["weight"]),
-        "prompt_tokens_cut": int(ex.get("prompt_tokens_cut") or 0),
-        "response_tokens_cut": int(ex.get("response_tokens_cut") or 0),
-    } for ex in stored if ex.get("trained", True)]
+        raise UserError(
+            f"run {run.path} was trained before cotgap stored its training examples "
+            f"({trained_set.STUDENT_DIR}/{trained_set.EXAMPLES_FILE}); delete its stages/train.json and "
+            "re-run the same command to retrain, or export --what kept"
+        )
+    return [
+        {
+            "messages": ex["messages"],
+            "source": ex.get("source"),
+            "model": ex.get("model"),
+            "doc_id": int(ex["doc_id"]),
+            "sample": int(ex.get("sample") or 0),
+            "correct": ex.get("correct"),
+            "prompt": ex["prompt"],
+            "completion": ex["completion"],
+            "prompt_format": ex.get("prompt_format"),
+            "weight": None if ex.get("weight") is None else float(ex["weight"]),
+            "prompt_tokens_cut": int(ex.get("prompt_tokens_cut") or 0),
+            "response_tokens_cut": int(ex.get("response_tokens_cut") or 0),
+        }
+        for ex in stored
+        if ex.get("trained", True)
+    ]

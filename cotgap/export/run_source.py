@@ -55,13 +55,14 @@ def _check_chain(run: RunDir, stage: str, key: str | None, what: str) -> None:
     """``stage`` and every stage it consumed, transitively: finished, of this run's config, files as recorded."""
     why = run.problem(stage)
     if why == "not run":
-        raise UserError(f"run {run.path}: its {stage} stage has not finished, so there are no {what} records to "
-                        "export; finish the run first (re-run the same command)")
+        raise UserError(
+            f"run {run.path}: its {stage} stage has not finished, so there are no {what} records to "
+            "export; finish the run first (re-run the same command)"
+        )
     rec = run.record(stage) or {}
     if why is None and rec.get("run") != key:
         why = "it belongs to another config"
     if why is not None:
-        raise UserError(f"run {run.path}: stage {stage} cannot be trusted ({why}); re-run it with the same config "
-                        "to recompute")
+        raise UserError(f"run {run.path}: stage {stage} cannot be trusted ({why}); re-run it with the same config to recompute")
     for upstream in rec.get("consumes") or {}:
         _check_chain(run, upstream, key, what)

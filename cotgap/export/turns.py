@@ -35,10 +35,15 @@ DIFFERS = "the prompt as sent is not the task's turns (e.g. a strategy's own ins
 def task_settings(run: RunInfo) -> evaluation.TaskSettings:
     """The run's task settings as the runner built them (from its config.json)."""
     c = run.config
-    return evaluation.TaskSettings(name=c["task"], seed=(run.manifest.get("seeds") or {}).get("split", SPLIT_SEED),
-                                   limit=c.get("limit"), data_dir=c.get("data_dir"),
-                                   synthetic_n=c.get("synthetic_n", SYNTHETIC_N), include_paths=list(c.get("include_path") or []),
-                                   scoring=c.get("scoring", "robust"))
+    return evaluation.TaskSettings(
+        name=c["task"],
+        seed=(run.manifest.get("seeds") or {}).get("split", SPLIT_SEED),
+        limit=c.get("limit"),
+        data_dir=c.get("data_dir"),
+        synthetic_n=c.get("synthetic_n", SYNTHETIC_N),
+        include_paths=list(c.get("include_path") or []),
+        scoring=c.get("scoring", "robust"),
+    )
 
 
 class TeacherTurns:
@@ -75,8 +80,13 @@ class TeacherTurns:
         if self.task.fewshot_context(doc, num_fewshot=shots) == prompt:
             return [{"role": "user", "content": prompt}], PLAIN
         caught: list[list[dict]] = []
-        self.task.fewshot_context(doc, num_fewshot=shots, apply_chat_template=True, fewshot_as_multiturn=True,
-                                  chat_template=lambda h, add_generation_prompt=True: caught.append([dict(m) for m in h]) or "")
+        self.task.fewshot_context(
+            doc,
+            num_fewshot=shots,
+            apply_chat_template=True,
+            fewshot_as_multiturn=True,
+            chat_template=lambda h, add_generation_prompt=True: caught.append([dict(m) for m in h]) or "",
+        )
         spec = str(record.get("model") or record.get("source"))
         if spec.startswith("scripted"):  # no chat template: only the plain prompt could have been sent
             return None, DIFFERS

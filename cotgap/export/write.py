@@ -46,8 +46,10 @@ def check_turns(rows: list[dict]) -> None:
     """chat-jsonl needs every record's turns; the first record without them is named."""
     for r in rows:
         if r.get("messages") is None:
-            raise UserError(f"source {r['source']!r}, doc_id {r['doc_id']}: no chat turns ({r.get('messages_note')}); "
-                            "--format hf keeps every record with its prompt as sent")
+            raise UserError(
+                f"source {r['source']!r}, doc_id {r['doc_id']}: no chat turns ({r.get('messages_note')}); "
+                "--format hf keeps every record with its prompt as sent"
+            )
 
 
 def write(rows: list[dict], out: Path, fmt: str, card_text: str, card: Path) -> None:

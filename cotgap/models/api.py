@@ -65,9 +65,16 @@ class ApiTeacher:
 
     def record(self) -> dict:
         """What the manifest and report say about this teacher (never the key)."""
-        return {"model": self.model, "base_url": self.base_url, "parameters_b": self.parameters_b,
-                "size": "declared", "api_key_env": self.api_key_env, "concurrency": self.concurrency,
-                "max_retries": self.max_retries, "timeout_s": self.timeout_s}
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "parameters_b": self.parameters_b,
+            "size": "declared",
+            "api_key_env": self.api_key_env,
+            "concurrency": self.concurrency,
+            "max_retries": self.max_retries,
+            "timeout_s": self.timeout_s,
+        }
 
 
 def is_api_spec(spec) -> bool:
@@ -99,8 +106,9 @@ def _build(model, base_url, options: dict, where: str) -> ApiTeacher:
         base_url = base_url.removesuffix(suffix)
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
-        raise UserError(f"API teacher {where}: unknown setting(s) {', '.join(unknown)} "
-                        f"(known: model, base_url, {', '.join(OPTIONS)})")
+        raise UserError(
+            f"API teacher {where}: unknown setting(s) {', '.join(unknown)} (known: model, base_url, {', '.join(OPTIONS)})"
+        )
     name = f"{PREFIX}{model}@{base_url}"
     return ApiTeacher(model, base_url, **{k: _typed(name, k, v) for k, v in options.items()})
 
@@ -110,10 +118,12 @@ def parse(spec) -> ApiTeacher:
     if isinstance(spec, dict):
         data = dict(spec)
         if "api_key" in data:
-            raise UserError("API teacher: put the key in an environment variable and name it with api_key_env; "
-                            "a key never goes into a config file")
+            raise UserError(
+                "API teacher: put the key in an environment variable and name it with api_key_env; "
+                "a key never goes into a config file"
+            )
         return _build(data.pop("model", None), data.pop("base_url", None), data, repr(spec.get("model")))
-    head, *opts = spec[len(PREFIX):].split(";")
+    head, *opts = spec[len(PREFIX) :].split(";")
     model, sep, base_url = head.partition("@")
     if not sep:
         raise UserError(f"API teacher {spec!r}: write it as openai:<model>@<base_url>[;parameters_b=N]")
@@ -131,7 +141,8 @@ def require_declared_size(api: ApiTeacher) -> float:
         raise UserError(
             f"API teacher {api.name} has no declared size, which the protocol's size rule needs: add "
             f"parameters_b (billions), e.g. --teacher '{api.name};parameters_b=72' or in the config "
-            f"teachers: [{{model: {api.model}, base_url: {api.base_url}, parameters_b: 72}}]")
+            f"teachers: [{{model: {api.model}, base_url: {api.base_url}, parameters_b: 72}}]"
+        )
     return api.parameters_b
 
 

@@ -49,8 +49,10 @@ def _check_weights(p: Path, role: str) -> None:
         return
     pickles = [n for n in names if n.endswith(PICKLE_SUFFIXES)]
     if pickles:
-        raise UserError(f"{role} {p}: its weights {pickles[0]} are a pickle file (loading one can run code); "
-                        "cotgap loads safetensors only — save the model with save_pretrained(safe_serialization=True)")
+        raise UserError(
+            f"{role} {p}: its weights {pickles[0]} are a pickle file (loading one can run code); "
+            "cotgap loads safetensors only — save the model with save_pretrained(safe_serialization=True)"
+        )
     raise UserError(f"{role} {p}: no *.safetensors weights in the folder")
 
 
@@ -61,8 +63,10 @@ def _check_model_type(p: Path, config: dict, role: str) -> None:
     if model_type in CONFIG_MAPPING:
         return
     if config.get("auto_map"):
-        raise UserError(f"{role} {p}: model type {model_type!r} needs the folder's own code (auto_map in "
-                        "config.json); cotgap never runs code from a model folder — use a model transformers supports")
+        raise UserError(
+            f"{role} {p}: model type {model_type!r} needs the folder's own code (auto_map in "
+            "config.json); cotgap never runs code from a model folder — use a model transformers supports"
+        )
     raise UserError(f"{role} {p}: model type {model_type!r} is not one transformers knows")
 
 
@@ -74,5 +78,7 @@ def _check_tokenizer(p: Path, tok: dict, role: str) -> None:
         return
     known = tokenizer_class_from_name(cls) is not None or tokenizer_class_from_name(cls.removesuffix("Fast")) is not None
     if not known:
-        raise UserError(f"{role} {p}: tokenizer {cls!r} needs the folder's own code (auto_map in "
-                        "tokenizer_config.json); cotgap never runs code from a model folder")
+        raise UserError(
+            f"{role} {p}: tokenizer {cls!r} needs the folder's own code (auto_map in "
+            "tokenizer_config.json); cotgap never runs code from a model folder"
+        )

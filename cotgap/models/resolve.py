@@ -50,11 +50,7 @@ class ModelRef:
             return f"zoo:{self.spec}:{zoo.ZOO[self.spec].gguf_sha256}"
         if self.kind == "local":
             p = Path(self.spec)
-            items = sorted(
-                (f.name, f.stat().st_size, int(f.stat().st_mtime))
-                for f in p.iterdir()
-                if f.is_file()
-            )
+            items = sorted((f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in p.iterdir() if f.is_file())
             return f"local:{p.resolve()}:" + hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
         return f"hub:{self.spec}"
 
@@ -79,9 +75,7 @@ def resolve(spec) -> ModelRef:
         return ModelRef(str(p.resolve()), "local")
     if HUB_ID.match(spec) and not spec.startswith((".", "/")):
         return ModelRef(spec, "hub")
-    raise UserError(
-        f"unknown model {spec!r}: not a zoo name ({', '.join(zoo.ZOO)}), a local folder, or a hub id"
-    )
+    raise UserError(f"unknown model {spec!r}: not a zoo name ({', '.join(zoo.ZOO)}), a local folder, or a hub id")
 
 
 @cache
@@ -130,8 +124,11 @@ def stored_params(folder: Path) -> int | None:
         return None
     index = folder / "model.safetensors.index.json"
     try:
-        names = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.exists() else \
-            sorted(p.name for p in folder.glob("*.safetensors"))
+        names = (
+            sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            if index.exists()
+            else sorted(p.name for p in folder.glob("*.safetensors"))
+        )
     except (OSError, ValueError, KeyError):
         return None
     if not names:

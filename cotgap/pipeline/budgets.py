@@ -67,23 +67,28 @@ def parse(raw, equal_updates, where: str) -> dict | None:
     else:
         budget = _mapping(raw, where)
     if equal_updates is not None and equal_updates != (budget == DEFAULT):
-        raise UserError(f"grid {where}: equal_updates: {str(equal_updates).lower()} contradicts budget: "
-                        f"{describe(budget)}; give budget only")
+        raise UserError(
+            f"grid {where}: equal_updates: {str(equal_updates).lower()} contradicts budget: {describe(budget)}; give budget only"
+        )
     return budget
 
 
 def _mapping(raw, where: str) -> dict:
     """One ``{mode: value}`` pair, checked."""
-    hint = (f"write budget: {{updates: {REFERENCE_STRATEGY}}}, {{teacher_tokens: N or {REFERENCE_STRATEGY}}}, "
-            f"{{seconds: N or {REFERENCE_STRATEGY}}} or none")
+    hint = (
+        f"write budget: {{updates: {REFERENCE_STRATEGY}}}, {{teacher_tokens: N or {REFERENCE_STRATEGY}}}, "
+        f"{{seconds: N or {REFERENCE_STRATEGY}}} or none"
+    )
     if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in MODES:
         raise UserError(f"grid {where}: budget must name one of {', '.join(MODES)}, got {raw!r}; {hint}")
     mode, value = next(iter(raw.items()))
     if value == REFERENCE_STRATEGY:
         return {"mode": mode, "value": value}
     if mode == "updates":
-        raise UserError(f"grid {where}: budget: {{updates: {value!r}}}: updates are equalised to the "
-                        f"{REFERENCE_STRATEGY} cell's (write {REFERENCE_STRATEGY}); a fixed count is training.max_steps")
+        raise UserError(
+            f"grid {where}: budget: {{updates: {value!r}}}: updates are equalised to the "
+            f"{REFERENCE_STRATEGY} cell's (write {REFERENCE_STRATEGY}); a fixed count is training.max_steps"
+        )
     number_ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
     if not number_ok or (mode == "teacher_tokens" and not isinstance(value, int)):
         kind = "a positive integer" if mode == "teacher_tokens" else "a positive number"
@@ -144,8 +149,11 @@ def apply(cell, out: Path) -> dict | None:
         return {**rec, "limit": None}
     cost = reference_cost(out / cell.reference, budget["mode"])
     if cost is None:
-        return {**rec, "limit": None,
-                "note": "the reference cell did not train: this cell ran at its own epochs (budget not applied)"}
+        return {
+            **rec,
+            "limit": None,
+            "note": "the reference cell did not train: this cell ran at its own epochs (budget not applied)",
+        }
     setattr(cell.config.training, field, cost)
     return {**rec, "limit": cost}
 
@@ -193,13 +201,25 @@ def _callback_class():
             hit = [k for k, lim in self.limits.items() if lim and now[k] >= lim]
             if hit:
                 control.should_training_stop = True
-                self.report({"limits": self.limits, "spent": self._shown(now), "stopped_by": hit[0],
-                             "stopped_at_update": int(state.global_step)})
+                self.report(
+                    {
+                        "limits": self.limits,
+                        "spent": self._shown(now),
+                        "stopped_by": hit[0],
+                        "stopped_at_update": int(state.global_step),
+                    }
+                )
 
         def on_train_end(self, args, state, control, **kwargs):
             if not control.should_training_stop:  # the epochs ended first
-                self.report({"limits": self.limits, "spent": self._shown(self._spent()), "stopped_by": None,
-                             "stopped_at_update": int(state.global_step)})
+                self.report(
+                    {
+                        "limits": self.limits,
+                        "spent": self._shown(self._spent()),
+                        "stopped_by": None,
+                        "stopped_at_update": int(state.global_step),
+                    }
+                )
 
     return BudgetStop
 
@@ -236,8 +256,11 @@ def grid_line(budget: dict | None) -> str:
     """The sweep's budget in one line, under its table."""
     if budget is None:
         return "budget: none (each cell at its own epochs)"
-    what = {"updates": "optimizer updates", "teacher_tokens": "teacher tokens spent by the training",
-            "seconds": "training wall seconds"}[budget["mode"]]
+    what = {
+        "updates": "optimizer updates",
+        "teacher_tokens": "teacher tokens spent by the training",
+        "seconds": "training wall seconds",
+    }[budget["mode"]]
     if needs_reference(budget):
         return f"budget: {describe(budget)} — each cell held to its reference {budget['value']} cell's {what}"
     return f"budget: {describe(budget)} — every cell's training stopped at {budget['value']:,} {what}"

@@ -28,8 +28,15 @@ from collections import defaultdict
 from pathlib import Path
 
 #: Token and request counters, in the order the report shows them.
-COUNTERS = ("teacher_tokens_generated", "teacher_tokens_scored", "teacher_forward_tokens",
-            "student_tokens_sampled", "tokens_trained", "api_requests", "api_tokens")
+COUNTERS = (
+    "teacher_tokens_generated",
+    "teacher_tokens_scored",
+    "teacher_forward_tokens",
+    "student_tokens_sampled",
+    "tokens_trained",
+    "api_requests",
+    "api_tokens",
+)
 #: Seconds, from stage records and the process clock.
 SECONDS = ("wall_seconds", "device_seconds", "cpu_seconds")
 #: Stages of a run whose cost is recorded, in run order.
@@ -79,8 +86,7 @@ class StageClock:
 
     def seconds(self) -> dict:
         wall = time.time() - self.wall0
-        return {"cpu_seconds": round(time.process_time() - self.cpu0, 2),
-                "device_seconds": round(wall * _accelerators(), 2)}
+        return {"cpu_seconds": round(time.process_time() - self.cpu0, 2), "device_seconds": round(wall * _accelerators(), 2)}
 
 
 @functools.cache
@@ -144,13 +150,18 @@ def table_rows(ledger: dict | None) -> list[tuple[str, str]]:
     if not ledger or not ledger.get("total"):
         return []
     t = ledger["total"]
-    rows = [("compute: teacher tokens generated / scored (forward)",
-             f"{int(t['teacher_tokens_generated']):,} / {int(t['teacher_tokens_scored']):,} "
-             f"({int(t.get('teacher_forward_tokens', 0)):,})"),
-            ("compute: student tokens sampled / tokens trained",
-             f"{int(t['student_tokens_sampled']):,} / {int(t['tokens_trained']):,}"),
-            ("compute: wall / device / CPU seconds",
-             f"{t['wall_seconds']:.0f} / {t['device_seconds']:.0f} / {t['cpu_seconds']:.0f}")]
+    rows = [
+        (
+            "compute: teacher tokens generated / scored (forward)",
+            f"{int(t['teacher_tokens_generated']):,} / {int(t['teacher_tokens_scored']):,} "
+            f"({int(t.get('teacher_forward_tokens', 0)):,})",
+        ),
+        (
+            "compute: student tokens sampled / tokens trained",
+            f"{int(t['student_tokens_sampled']):,} / {int(t['tokens_trained']):,}",
+        ),
+        ("compute: wall / device / CPU seconds", f"{t['wall_seconds']:.0f} / {t['device_seconds']:.0f} / {t['cpu_seconds']:.0f}"),
+    ]
     if t.get("api_requests"):
         rows.append(("compute: API requests / tokens", f"{int(t['api_requests']):,} / {int(t['api_tokens']):,}"))
     return rows

@@ -71,10 +71,19 @@ def task_fingerprint(task) -> str:
     return hashlib.sha256(repr(_stable(cfg)).encode()).hexdigest()[:16]
 
 
-
 class RunContext:
-    def __init__(self, config, run: RunDir, student: ModelRef, teachers: list[ModelRef], params: dict,
-                 task_settings: evaluation.TaskSettings, cache_dir: Path, console, log):
+    def __init__(
+        self,
+        config,
+        run: RunDir,
+        student: ModelRef,
+        teachers: list[ModelRef],
+        params: dict,
+        task_settings: evaluation.TaskSettings,
+        cache_dir: Path,
+        console,
+        log,
+    ):
         self.config = config
         self.run = run
         self.student = student
@@ -146,9 +155,16 @@ class RunContext:
             self._train_task = evaluation.load_task(self.task_settings, split="train")
         return self._train_task
 
-    def generate_rationales(self, model: ModelRef | str, *, source: str | None = None, samples: int = 1,
-                            temperature: float = 0.0, description: str | None = None,
-                            max_new_tokens: int | None = None) -> list[dict]:
+    def generate_rationales(
+        self,
+        model: ModelRef | str,
+        *,
+        source: str | None = None,
+        samples: int = 1,
+        temperature: float = 0.0,
+        description: str | None = None,
+        max_new_tokens: int | None = None,
+    ) -> list[dict]:
         """Rationales of ``model`` for every train example, each marked ``correct`` by the task's
         own answer extraction. ``samples`` > 1 draws that many sampled rationales per question
         (``temperature`` must then be > 0); ``description`` replaces the task's instruction (a
@@ -161,16 +177,24 @@ class RunContext:
         max_new = max_new_tokens or gen.budget_for(ref.spec)
         backend = "api" if ref.kind == "api" else generation.pick_backend(gen.backend)
         engine_args = gen.engine_args(ref.spec) if backend == "vllm" else None
-        key = key_of({
-            "model": ref.fingerprint, "task": self.task_settings.name, "split": "train",
-            "task_config": task_fingerprint(task), "data": asdict(self.task_settings),
-            "samples": samples, "temperature": temperature, "description": description,
-            # sampled rationales depend on the run's seed (replicates must not share them); greedy ones do not
-            **({"seed": self.config.seed} if temperature > 0 else {}),
-            "max_new_tokens": max_new, "backend": backend,
-            **({"engine": engines.output_key(engine_args)} if engine_args else {}),
-            **({"hf_batch_size": gen.hf_batch_size} if backend == "hf" else {}),
-        })
+        key = key_of(
+            {
+                "model": ref.fingerprint,
+                "task": self.task_settings.name,
+                "split": "train",
+                "task_config": task_fingerprint(task),
+                "data": asdict(self.task_settings),
+                "samples": samples,
+                "temperature": temperature,
+                "description": description,
+                # sampled rationales depend on the run's seed (replicates must not share them); greedy ones do not
+                **({"seed": self.config.seed} if temperature > 0 else {}),
+                "max_new_tokens": max_new,
+                "backend": backend,
+                **({"engine": engines.output_key(engine_args)} if engine_args else {}),
+                **({"hf_batch_size": gen.hf_batch_size} if backend == "hf" else {}),
+            }
+        )
         path = self.cache_dir / "generations" / f"{ref.slug}-{key}.jsonl"
         records = gencache.read(path, key, task=task, scoring=self.task_settings.scoring, samples=samples, log=self.log)
         if records is not None:
@@ -184,9 +208,15 @@ class RunContext:
         ledger = RequestLedger(self.cache_dir / "requests" / f"{ref.slug}-{key}.jsonl")
         resumed = f", {len(ledger)} answered requests kept from an interrupted run" if len(ledger) else ""
         self.log(f"  generating rationales with {ref.spec} on {len(evaluation.docs(task))} train examples × {samples}{resumed}")
-        inner = generation.open_lm("" if ref.kind == "api" else ref.path(log=self.log), backend=gen.backend,
-                                   seed=self.config.seed, engine_args=engine_args, api=ref.api,
-                                   batch_size=gen.hf_batch_size, label=ref.spec)
+        inner = generation.open_lm(
+            "" if ref.kind == "api" else ref.path(log=self.log),
+            backend=gen.backend,
+            seed=self.config.seed,
+            engine_args=engine_args,
+            api=ref.api,
+            batch_size=gen.hf_batch_size,
+            label=ref.spec,
+        )
         if hasattr(inner, "chunk_size"):
             inner.chunk_size = gen.ledger_chunk
         lm = LedgeredLM(inner, ledger)
@@ -230,8 +260,10 @@ class RunContext:
             except Exception as exc:
                 if ref.kind != "api":
                     raise
-                raise ServiceError(f"API teacher {ref.spec} failed ({type(exc).__name__}: {str(exc)[:160]}); "
-                                   f"{len(lm.ledger)} answered requests are kept — re-run to send only the rest") from None
+                raise ServiceError(
+                    f"API teacher {ref.spec} failed ({type(exc).__name__}: {str(exc)[:160]}); "
+                    f"{len(lm.ledger)} answered requests are kept — re-run to send only the rest"
+                ) from None
             for r in recs:
                 r.update(sample=s, source=source or ref.spec, model=ref.spec)
             records.extend(recs)
@@ -269,34 +301,58 @@ class RunContext:
         out = []
         for r in records:
             prompt = task.fewshot_context(
-                docs[r["doc_id"]], num_fewshot=self.config.train_shots if train_shots is None else train_shots,
+                docs[r["doc_id"]],
+                num_fewshot=self.config.train_shots if train_shots is None else train_shots,
                 apply_chat_template=chat,
-                fewshot_as_multiturn=chat, chat_template=template if chat else None,
+                fewshot_as_multiturn=chat,
+                chat_template=template if chat else None,
             )
             reply = assistant_turn.assistant_message(r, self.config.generation.reasoning, thinking)
             history = turns.pop() if chat else [{"role": "user", "content": prompt}]
-            ex = {"prompt": prompt, "completion": assistant_turn.trained_text(reply), "doc_id": r["doc_id"],
-                  "source": r.get("source"), "messages": [*history, reply]}
+            ex = {
+                "prompt": prompt,
+                "completion": assistant_turn.trained_text(reply),
+                "doc_id": r["doc_id"],
+                "source": r.get("source"),
+                "messages": [*history, reply],
+            }
             if "weight" in r:
                 ex["weight"] = r["weight"]
             out.append(ex)
         return out
 
-    def train_student(self, records: list[dict], *, trainer_cls=None, callbacks=(), trainer_kwargs=None,
-                      base: ModelRef | None = None, **cfg_overrides) -> TrainResult:
+    def train_student(
+        self,
+        records: list[dict],
+        *,
+        trainer_cls=None,
+        callbacks=(),
+        trainer_kwargs=None,
+        base: ModelRef | None = None,
+        **cfg_overrides,
+    ) -> TrainResult:
         """Fine-tune the student on kept records; returns where the merged model is. Only a model
         made here can be evaluated as the distilled student (the core checks)."""
         if base is not None and base.fingerprint != self.student.fingerprint:
-            raise ProtocolError(f"train_student fine-tunes the student only, not {base.spec}; "
-                                "train other models with ctx.train_model (they can never be evaluated as the student)")
+            raise ProtocolError(
+                f"train_student fine-tunes the student only, not {base.spec}; "
+                "train other models with ctx.train_model (they can never be evaluated as the student)"
+            )
         per_source: dict[str, int] = {}
         for r in records:  # the student's training set, per source (report.json -> training)
             per_source[str(r.get("source"))] = per_source.get(str(r.get("source")), 0) + 1
         stop = self._budget_stop(self.training_config(**cfg_overrides))
         with tracking.training_environment(self.training_config(**cfg_overrides).report_to, self.run.path):
-            result = self._fine_tune(self.student, records, self.run.path / "student", trainer_cls=trainer_cls,
-                                     callbacks=[*callbacks, *stop], trainer_kwargs=trainer_kwargs, keep_examples=True,
-                                     **cfg_overrides)
+            result = self._fine_tune(
+                self.student,
+                records,
+                self.run.path / "student",
+                trainer_cls=trainer_cls,
+                callbacks=[*callbacks, *stop],
+                trainer_kwargs=trainer_kwargs,
+                keep_examples=True,
+                **cfg_overrides,
+            )
         self.record("training.examples_per_source", per_source)
         self.student_models.add(str(Path(result.path).resolve()))
         return result
@@ -312,8 +368,10 @@ class RunContext:
         from transformers import AutoTokenizer
 
         if not records:
-            raise UserError("no correct rationales survived the filter: nothing to train the student on "
-                            "(try a stronger teacher, more examples, or a larger --limit)")
+            raise UserError(
+                "no correct rationales survived the filter: nothing to train the student on "
+                "(try a stronger teacher, more examples, or a larger --limit)"
+            )
         path = self.student.path(log=self.log)
         generation.close()
         tokenizer = AutoTokenizer.from_pretrained(path)
@@ -324,8 +382,10 @@ class RunContext:
         extra = {}
         if stop:  # a grid's cost budget: the strategy's trainer must take the stop
             if "callbacks" not in inspect.signature(run_training).parameters:
-                raise UserError(f"strategy {self.config.strategy}: its training function takes no callbacks, so it "
-                                "cannot be held to training.stop_teacher_tokens / stop_seconds (a grid budget)")
+                raise UserError(
+                    f"strategy {self.config.strategy}: its training function takes no callbacks, so it "
+                    "cannot be held to training.stop_teacher_tokens / stop_seconds (a grid budget)"
+                )
             extra["callbacks"] = stop
         with tracking.training_environment(cfg.report_to, self.run.path):
             result = run_training(path, examples, out_dir, cfg, tokenizer, **extra)
@@ -343,45 +403,88 @@ class RunContext:
         (a library trainer's counts are watched: ``ctx.compute.watch``); [] when there is none."""
         from cotgap.pipeline import budgets
 
-        cb = budgets.stop_callback(cfg, lambda: budgets.teacher_tokens(self.compute.running("train")),
-                                   lambda rec: self.record("training.budget", rec))
+        cb = budgets.stop_callback(
+            cfg, lambda: budgets.teacher_tokens(self.compute.running("train")), lambda rec: self.record("training.budget", rec)
+        )
         return [cb] if cb is not None else []
 
-    def train_model(self, base: ModelRef, records: list[dict], out_dir: Path, *, trainer_cls=None, callbacks=(),
-                    trainer_kwargs=None, train_shots: int | None = None, **cfg_overrides) -> TrainResult:
+    def train_model(
+        self,
+        base: ModelRef,
+        records: list[dict],
+        out_dir: Path,
+        *,
+        trainer_cls=None,
+        callbacks=(),
+        trainer_kwargs=None,
+        train_shots: int | None = None,
+        **cfg_overrides,
+    ) -> TrainResult:
         """Fine-tune a model other than the student (e.g. MiCoTA's long-CoT parent) into ``out_dir``.
         Its result is never accepted as the distilled student. ``training.max_steps`` is the
         student's update budget (equal-updates comparisons): other models train at their epochs
         unless ``max_steps`` is passed here; ``train_shots`` (None: the run's) sets its prompts' exemplars."""
         cfg_overrides.setdefault("max_steps", -1)
         cfg_overrides.setdefault("report_to", "none")  # trackers follow the student's training
-        return self._fine_tune(base, records, Path(out_dir), trainer_cls=trainer_cls, callbacks=callbacks,
-                               trainer_kwargs=trainer_kwargs, train_shots=train_shots, **cfg_overrides)
+        return self._fine_tune(
+            base,
+            records,
+            Path(out_dir),
+            trainer_cls=trainer_cls,
+            callbacks=callbacks,
+            trainer_kwargs=trainer_kwargs,
+            train_shots=train_shots,
+            **cfg_overrides,
+        )
 
-    def _fine_tune(self, base: ModelRef, records: list[dict], out_dir: Path, *, trainer_cls, callbacks,
-                   trainer_kwargs, keep_examples: bool = False, train_shots: int | None = None,
-                   **cfg_overrides) -> TrainResult:
+    def _fine_tune(
+        self,
+        base: ModelRef,
+        records: list[dict],
+        out_dir: Path,
+        *,
+        trainer_cls,
+        callbacks,
+        trainer_kwargs,
+        keep_examples: bool = False,
+        train_shots: int | None = None,
+        **cfg_overrides,
+    ) -> TrainResult:
         """Fine-tune ``base`` on ``records`` into ``out_dir``; with ``keep_examples`` (the student) the
         examples handed to the trainer are stored beside the model (``trained_set``), inside the
         train stage's output folder, so ``cotgap export --what training`` gives exactly them."""
         from transformers import AutoTokenizer
 
         if not records:
-            raise UserError("no correct rationales survived the filter: nothing to train the student on "
-                            "(try a stronger teacher, more examples, or a larger --limit)")
+            raise UserError(
+                "no correct rationales survived the filter: nothing to train the student on "
+                "(try a stronger teacher, more examples, or a larger --limit)"
+            )
         path = base.path(log=self.log)
         generation.close()  # free the generation engine before training
         tokenizer = AutoTokenizer.from_pretrained(path)
         examples = self.training_examples(records, tokenizer, train_shots=train_shots)
         cfg = self.training_config(**cfg_overrides)
-        self.log(f"  training {base.spec} ({cfg.method}) on {len(examples)} rationales, "
-                 f"{cfg.updates(len(examples))} optimizer updates (global batch {cfg.global_batch()}, "
-                 f"{cfg.loss_average}-level loss)")
+        self.log(
+            f"  training {base.spec} ({cfg.method}) on {len(examples)} rationales, "
+            f"{cfg.updates(len(examples))} optimizer updates (global batch {cfg.global_batch()}, "
+            f"{cfg.loss_average}-level loss)"
+        )
         from cotgap.backends import train_progress
 
         bars, library_bar = train_progress.for_policy()  # the output policy's progress (cotgap.output)
-        result = train_sft(path, examples, out_dir, cfg, trainer_cls=trainer_cls, callbacks=[*callbacks, *bars],
-                           trainer_kwargs=trainer_kwargs, tokenizer=tokenizer, progress=library_bar, log=self.log)
+        result = train_sft(
+            path,
+            examples,
+            out_dir,
+            cfg,
+            trainer_cls=trainer_cls,
+            callbacks=[*callbacks, *bars],
+            trainer_kwargs=trainer_kwargs,
+            tokenizer=tokenizer,
+            progress=library_bar,
+            log=self.log,
+        )
         if keep_examples:  # after train_sft, which replaces out_dir whole
             trained_set.write(Path(out_dir), records, examples, tokenizer, cfg)
         return result

@@ -20,6 +20,7 @@ from cotgap.jsonio import file_digest, read_json, read_jsonl, write_json, write_
 
 SCHEMA = "cotgap.gencache/1"
 
+
 def record_path(entry: Path) -> Path:
     """The entry's record, beside it: ``<slug>-<key>.json``."""
     return entry.with_suffix(".json")
@@ -29,8 +30,10 @@ def write(entry: Path, key: str, records: list[dict]) -> None:
     """Store ``records`` as the entry answering ``key``: the rationales first, the record last, so a
     kill in between leaves an entry without a record (set aside and regenerated on read)."""
     write_jsonl(entry, records)
-    write_json(record_path(entry), {"schema": SCHEMA, "key": key,
-                                    "files": {entry.name: {"size": entry.stat().st_size, "digest": file_digest(entry)}}})
+    write_json(
+        record_path(entry),
+        {"schema": SCHEMA, "key": key, "files": {entry.name: {"size": entry.stat().st_size, "digest": file_digest(entry)}}},
+    )
 
 
 def read(entry: Path, key: str, *, task, scoring: str, samples: int, log) -> list[dict] | None:
@@ -43,8 +46,10 @@ def read(entry: Path, key: str, *, task, scoring: str, samples: int, log) -> lis
         why, changed = _rescore(records, task, scoring)
         if why is None:
             if changed:
-                log(f"  [yellow]generation cache entry {entry.name}: {changed} `correct` flag(s) differed from "
-                    "the task's scoring; re-derived[/yellow]")
+                log(
+                    f"  [yellow]generation cache entry {entry.name}: {changed} `correct` flag(s) differed from "
+                    "the task's scoring; re-derived[/yellow]"
+                )
             return records
     _set_aside(entry, why, log)
     return None
@@ -124,5 +129,7 @@ def _set_aside(entry: Path, why: str, log) -> None:
             if dest.is_dir() and not dest.is_symlink():
                 shutil.rmtree(dest)
             f.replace(dest)
-    log(f"  [yellow]generation cache entry {entry.name} cannot be trusted ({why}); regenerating "
-        f"(set aside as {entry.name}.corrupt in {entry.parent})[/yellow]")
+    log(
+        f"  [yellow]generation cache entry {entry.name} cannot be trusted ({why}); regenerating "
+        f"(set aside as {entry.name}.corrupt in {entry.parent})[/yellow]"
+    )

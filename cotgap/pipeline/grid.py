@@ -71,8 +71,22 @@ from cotgap.pipeline import budgets
 from cotgap.pipeline import resources as resources_mod
 from cotgap.protocol.constants import ABLATIONS, REFERENCE_STRATEGY
 
-GRID_KEYS = ("name", "out", "tasks", "students", "teachers", "strategies", "strategy_params", "ablations",
-             "generation_cache", "seeds", "equal_updates", "budget", "resources", "parameters_b")
+GRID_KEYS = (
+    "name",
+    "out",
+    "tasks",
+    "students",
+    "teachers",
+    "strategies",
+    "strategy_params",
+    "ablations",
+    "generation_cache",
+    "seeds",
+    "equal_updates",
+    "budget",
+    "resources",
+    "parameters_b",
+)
 # cotgap run settings a grid decides per cell (so they cannot be common settings)
 CELL_KEYS = ("task", "student", "teacher", "strategy")
 
@@ -98,10 +112,20 @@ class Cell:
         return self.strategy + (f"+{self.ablation}" if self.ablation else "")
 
     def describe(self) -> dict:
-        return {"name": self.name, "task": self.task, "student": self.student, "teachers": list(self.teachers),
-                "strategy": self.strategy, "ablation": self.ablation, "setting": self.setting,
-                "params": self.params, "ablation_peers": list(self.peers), "seed": self.seed,
-                "reference": self.reference, "alone_of": self.alone_of}
+        return {
+            "name": self.name,
+            "task": self.task,
+            "student": self.student,
+            "teachers": list(self.teachers),
+            "strategy": self.strategy,
+            "ablation": self.ablation,
+            "setting": self.setting,
+            "params": self.params,
+            "ablation_peers": list(self.peers),
+            "seed": self.seed,
+            "reference": self.reference,
+            "alone_of": self.alone_of,
+        }
 
 
 @dataclass
@@ -187,12 +211,16 @@ def _check_keys(data: dict, where: str) -> None:
     run_keys = {f.name for f in dataclasses.fields(config_mod.RunConfig)}
     misplaced = sorted(set(data) & set(CELL_KEYS))
     if misplaced:
-        raise UserError(f"grid {where}: {', '.join(misplaced)} cannot be a common setting; use the plural lists "
-                        "tasks, students, teachers, strategies")
+        raise UserError(
+            f"grid {where}: {', '.join(misplaced)} cannot be a common setting; use the plural lists "
+            "tasks, students, teachers, strategies"
+        )
     unknown = sorted(set(data) - set(GRID_KEYS) - run_keys)
     if unknown:
-        raise UserError(f"grid {where}: unknown key(s) {', '.join(unknown)} (grid keys: {', '.join(GRID_KEYS)}; "
-                        f"or any `cotgap run` setting: {', '.join(sorted(run_keys - set(CELL_KEYS) - set(GRID_KEYS)))})")
+        raise UserError(
+            f"grid {where}: unknown key(s) {', '.join(unknown)} (grid keys: {', '.join(GRID_KEYS)}; "
+            f"or any `cotgap run` setting: {', '.join(sorted(run_keys - set(CELL_KEYS) - set(GRID_KEYS)))})"
+        )
     for k in ("tasks", "students"):
         if k not in data:
             raise UserError(f"grid {where}: missing {k!r}")
@@ -206,8 +234,9 @@ def _strategy_item(item, teacher_sets: list[list[str]], where: str) -> _Strategy
         raise UserError(f"grid {where}: a strategy is a name or a mapping, got {item!r}")
     extra = sorted(set(item) - {"name", "teachers", "params"})
     if "name" not in item or extra:
-        raise UserError(f"grid {where}: a strategy mapping needs 'name' and may have 'teachers', 'params' "
-                        f"(got {', '.join(map(str, item))})")
+        raise UserError(
+            f"grid {where}: a strategy mapping needs 'name' and may have 'teachers', 'params' (got {', '.join(map(str, item))})"
+        )
     name = item["name"]
     sets = _teacher_sets(item["teachers"], where) if "teachers" in item else teacher_sets
     params = item.get("params") or {}
@@ -242,16 +271,20 @@ def _with_strategy_params(data: dict, strategies: list[_Strategy], known: dict, 
     names = [s[0] for s in strategies]
     for k, v in sp.items():
         if k not in names:
-            raise UserError(f"grid {where}: strategy_params has {k!r}, which is not a strategy of this grid "
-                            f"({', '.join(names)}); write strategy_params: {{<strategy>: {{...}}}}")
+            raise UserError(
+                f"grid {where}: strategy_params has {k!r}, which is not a strategy of this grid "
+                f"({', '.join(names)}); write strategy_params: {{<strategy>: {{...}}}}"
+            )
         if not isinstance(v, dict):
             raise UserError(f"grid {where}: strategy_params.{k} must be a mapping")
     strategies = [(n, sets, {**(sp.get(n) or {}), **params}) for n, sets, params in strategies]
     for n, _, params in strategies:
         bad = sorted(set(params) - set(known[n].defaults))
         if bad:
-            raise UserError(f"grid {where}: unknown parameter(s) for strategy {n}: {', '.join(bad)} "
-                            f"(known: {', '.join(sorted(known[n].defaults)) or 'none'})")
+            raise UserError(
+                f"grid {where}: unknown parameter(s) for strategy {n}: {', '.join(bad)} "
+                f"(known: {', '.join(sorted(known[n].defaults)) or 'none'})"
+            )
     return strategies
 
 
@@ -272,18 +305,24 @@ def _locations(data: dict, p: Path, out: str | None) -> tuple[str, Path, Path]:
     """The grid's name, output folder and shared generation cache."""
     name = str(data.get("name") or p.stem)
     out_dir = Path(out or data.get("out") or Path("sweeps") / _slug(name)).expanduser().resolve()
-    cache = Path(data.get("generation_cache") or os.environ.get("COTGAP_GENERATION_CACHE")
-                 or out_dir / "_generations").expanduser().resolve()
+    cache = (
+        Path(data.get("generation_cache") or os.environ.get("COTGAP_GENERATION_CACHE") or out_dir / "_generations")
+        .expanduser()
+        .resolve()
+    )
     return name, out_dir, cache
 
 
-def _cell_name(task: str, setting: str, student: str, ts: list[str], seed: int | None, used: set[str],
-               identity=None) -> str:
+def _cell_name(task: str, setting: str, student: str, ts: list[str], seed: int | None, used: set[str], identity=None) -> str:
     """A cell's folder name, unique among ``used`` (which it joins); ``identity`` (default: the
     arguments) tells apart cells whose names collide."""
     suffix = "" if seed is None else f"--seed{seed}"
-    base = _slug(f"{task}--{setting}--{short_spec(student)}--"
-                 f"{'+'.join(short_spec(t) for t in ts) or 'default-teachers'}")[:140 - len(suffix)] + suffix
+    base = (
+        _slug(f"{task}--{setting}--{short_spec(student)}--{'+'.join(short_spec(t) for t in ts) or 'default-teachers'}")[
+            : 140 - len(suffix)
+        ]
+        + suffix
+    )
     return _unique(base, identity or [task, setting, student, ts, seed], used)
 
 
@@ -305,8 +344,7 @@ def _seeds(data: dict, where: str) -> list[int | None]:
         return [None]
     if isinstance(raw, int) and not isinstance(raw, bool):
         raw = [raw]
-    if (not isinstance(raw, list) or not raw
-            or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in raw)):
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in raw):
         raise UserError(f"grid {where}: seeds must be a non-empty list of non-negative integers, got {raw!r}")
     if len(set(raw)) != len(raw):
         raise UserError(f"grid {where}: seeds lists the same seed twice")
@@ -328,8 +366,17 @@ def _cell_config(common: dict, overrides: dict, seed: int | None, backend: str |
     return cfg
 
 
-def _expand(tasks: list[str], students: list[str], strategies: list[_Strategy], ablations: list[str | None],
-            seeds: list[int | None], common: dict, out_dir: Path, backend: str | None, where: str) -> list[Cell]:
+def _expand(
+    tasks: list[str],
+    students: list[str],
+    strategies: list[_Strategy],
+    ablations: list[str | None],
+    seeds: list[int | None],
+    common: dict,
+    out_dir: Path,
+    backend: str | None,
+    where: str,
+) -> list[Cell]:
     """Every (task, strategy, ablation, student, teacher set, seed) cell, with its run configuration."""
     from cotgap.models.resolve import resolve
 
@@ -341,16 +388,23 @@ def _expand(tasks: list[str], students: list[str], strategies: list[_Strategy], 
             for ablation, student, ts, seed in itertools.product(ablations, students, sets, seeds):
                 setting = sname + (f"+{ablation}" if ablation else "")
                 cname = _cell_name(task, setting, student, ts, seed, used)
-                overrides = {"task": task, "student": student, "teachers": list(ts), "strategy": sname,
-                             "out": str(out_dir / cname), "strategy_params": params, "ablation": ablation}
+                overrides = {
+                    "task": task,
+                    "student": student,
+                    "teachers": list(ts),
+                    "strategy": sname,
+                    "out": str(out_dir / cname),
+                    "strategy_params": params,
+                    "ablation": ablation,
+                }
                 cfg = _cell_config(common, overrides, seed, backend, where)
-                cells.append(Cell(cname, task, student, list(ts), sname, ablation, params, cfg,
-                                  peers if ablation else [], seed))
+                cells.append(Cell(cname, task, student, list(ts), sname, ablation, params, cfg, peers if ablation else [], seed))
     return cells
 
 
-def _alone_cells(cells: list[Cell], strategies: list[_Strategy], known: dict, common: dict, backend: str | None,
-                 where: str) -> list[Cell]:
+def _alone_cells(
+    cells: list[Cell], strategies: list[_Strategy], known: dict, common: dict, backend: str | None, where: str
+) -> list[Cell]:
     """One plain cell per teacher of every non-ablated multi-teacher cell whose strategy declares
     ``compare_each_teacher_alone`` (module docstring), with the grid's plain params if it lists plain."""
     plain_params = next((params for n, _, params in strategies if n == REFERENCE_STRATEGY), {})
@@ -362,14 +416,40 @@ def _alone_cells(cells: list[Cell], strategies: list[_Strategy], known: dict, co
         if cell.ablation or len(teachers) < 2 or not compares:
             continue
         for t in teachers:
-            cname = _cell_name(cell.task, f"{REFERENCE_STRATEGY}-alone-vs-{cell.setting}", cell.student, [t],
-                               cell.seed, used, identity=[cell.name, t])
-            overrides = {"task": cell.task, "student": cell.student, "teachers": [t], "strategy": REFERENCE_STRATEGY,
-                         "out": str(Path(cell.config.out).parent / cname), "strategy_params": plain_params,
-                         "ablation": None}
+            cname = _cell_name(
+                cell.task,
+                f"{REFERENCE_STRATEGY}-alone-vs-{cell.setting}",
+                cell.student,
+                [t],
+                cell.seed,
+                used,
+                identity=[cell.name, t],
+            )
+            overrides = {
+                "task": cell.task,
+                "student": cell.student,
+                "teachers": [t],
+                "strategy": REFERENCE_STRATEGY,
+                "out": str(Path(cell.config.out).parent / cname),
+                "strategy_params": plain_params,
+                "ablation": None,
+            }
             cfg = _cell_config(common, overrides, cell.seed, backend, where)
-            out.append(Cell(cname, cell.task, cell.student, [t], REFERENCE_STRATEGY, None, dict(plain_params), cfg,
-                            [], cell.seed, alone_of=cell.name))
+            out.append(
+                Cell(
+                    cname,
+                    cell.task,
+                    cell.student,
+                    [t],
+                    REFERENCE_STRATEGY,
+                    None,
+                    dict(plain_params),
+                    cfg,
+                    [],
+                    cell.seed,
+                    alone_of=cell.name,
+                )
+            )
     return out
 
 
@@ -412,8 +492,9 @@ def _declared_sizes(raw, models: set[str], where: str) -> dict[str, float]:
         kind = resolve(key).kind
         if kind != "hub":
             how = "declare it in the teacher's spec (;parameters_b=N)" if kind == "api" else "it is sized from its config"
-            raise UserError(f"grid {where}: parameters_b.{key}: only hub models take a declared size "
-                            f"({key} is a {kind} model: {how})")
+            raise UserError(
+                f"grid {where}: parameters_b.{key}: only hub models take a declared size ({key} is a {kind} model: {how})"
+            )
         out[key] = float(size)
     return out
 
@@ -441,8 +522,14 @@ def assign_references(cells: list[Cell], *, keep_fixed_steps: bool = True) -> No
         cell.reference = pick.name if pick else None
 
 
-def load_grid(path: str | Path, *, out: str | None = None, limit: int | None = None, backend: str | None = None,
-              add_ablation: str | None = None) -> Grid:
+def load_grid(
+    path: str | Path,
+    *,
+    out: str | None = None,
+    limit: int | None = None,
+    backend: str | None = None,
+    add_ablation: str | None = None,
+) -> Grid:
     """Read and validate a grid file and expand it into cells (no model is loaded)."""
     from cotgap import plugins
     from cotgap.models.resolve import resolve
@@ -481,8 +568,16 @@ def load_grid(path: str | Path, *, out: str | None = None, limit: int | None = N
         budgets.set_fixed(cell.config, budget)
     if budgets.needs_reference(budget):
         assign_references(cells, keep_fixed_steps=equal)
-    grid = {"tasks": tasks, "students": students,
-            "strategies": [{"name": n, "teachers": sets, "params": params} for n, sets, params in strategies],
-            "ablations": ablations, "seeds": seeds, "equal_updates": equal, "budget": budget, "common": common,
-            "resources": resources, "parameters_b": declared}
+    grid = {
+        "tasks": tasks,
+        "students": students,
+        "strategies": [{"name": n, "teachers": sets, "params": params} for n, sets, params in strategies],
+        "ablations": ablations,
+        "seeds": seeds,
+        "equal_updates": equal,
+        "budget": budget,
+        "common": common,
+        "resources": resources,
+        "parameters_b": declared,
+    }
     return Grid(name, str(p), out_dir, cache, cells, common, grid, resources, declared)

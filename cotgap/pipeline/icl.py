@@ -18,9 +18,21 @@ from cotgap.protocol.constants import RUN_SEED, SPLIT_SEED, SYNTHETIC_N
 COLUMNS = ("task", "model", "role", "accuracy")
 
 
-def measure(tasks, teachers, students, out: str | Path, *, limit: int | None = None, seed: int = RUN_SEED,
-            synthetic_n: int = SYNTHETIC_N, data_dir: str | None = None, include_paths=(), scoring: str = "robust",
-            backend: str = "auto", log=print) -> list[dict]:
+def measure(
+    tasks,
+    teachers,
+    students,
+    out: str | Path,
+    *,
+    limit: int | None = None,
+    seed: int = RUN_SEED,
+    synthetic_n: int = SYNTHETIC_N,
+    data_dir: str | None = None,
+    include_paths=(),
+    scoring: str = "robust",
+    backend: str = "auto",
+    log=print,
+) -> list[dict]:
     """Evaluate every model on every task; write and return the rows. The test split is the one
     every run uses (``SPLIT_SEED``); ``seed`` only seeds the engines."""
     from cotgap.backends import evaluation, generation
@@ -42,8 +54,15 @@ def measure(tasks, teachers, students, out: str | Path, *, limit: int | None = N
     refs = {m: resolve(m) for m, _ in models}
 
     def settings(task):
-        return evaluation.TaskSettings(name=task, seed=SPLIT_SEED, limit=limit, data_dir=data_dir, synthetic_n=synthetic_n,
-                                       include_paths=list(include_paths), scoring=scoring)
+        return evaluation.TaskSettings(
+            name=task,
+            seed=SPLIT_SEED,
+            limit=limit,
+            data_dir=data_dir,
+            synthetic_n=synthetic_n,
+            include_paths=list(include_paths),
+            scoring=scoring,
+        )
 
     for t in tasks:  # unknown tasks / missing data fail before any model is loaded
         evaluation.load_task(settings(t), split="test")

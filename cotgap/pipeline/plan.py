@@ -91,8 +91,14 @@ def _declared_engine(cfg, spec: str) -> dict:
 
 def _data(cfg) -> dict:
     """The data settings that enter both cache keys (``evaluation.TaskSettings`` less the name)."""
-    return {"seed": SPLIT_SEED, "limit": cfg.limit, "data_dir": cfg.data_dir, "synthetic_n": cfg.synthetic_n,
-            "include_paths": list(cfg.include_path), "scoring": cfg.scoring}
+    return {
+        "seed": SPLIT_SEED,
+        "limit": cfg.limit,
+        "data_dir": cfg.data_dir,
+        "synthetic_n": cfg.synthetic_n,
+        "include_paths": list(cfg.include_path),
+        "scoring": cfg.scoring,
+    }
 
 
 def _backend(cfg, spec: str) -> tuple[str, dict]:
@@ -127,25 +133,49 @@ def _generation_job(jobs: _Jobs, grid: Grid, cell: Cell, need: plan_needs.Need, 
     backend, output = _backend(cfg, need.model)
     # sampled rationales depend on the run's seed (seed replicates do not share them); greedy ones do not
     seed = cfg.seed if need.temperature > 0 else None
-    identity = {"model": resolve(need.model).spec, "task": cell.task, "split": "train", "data": _data(cfg),
-                **need.sampling(), **({"seed": seed} if seed is not None else {}),
-                "max_new_tokens": cfg.generation.budget_for(need.model), "backend": backend, **output}
-    record = {"teacher": need.model, "task": cell.task, "sampling": need.sampling(), "seed": seed,
-              "max_new_tokens": cfg.generation.budget_for(need.model), "backend": backend,
-              "engine": _declared_engine(cfg, need.model) if backend != "api" else {},
-              "resources": resources_mod.for_model(grid.resources, need.model), "exact": need.exact,
-              "session": _session(cfg, need.model, backend)}
+    identity = {
+        "model": resolve(need.model).spec,
+        "task": cell.task,
+        "split": "train",
+        "data": _data(cfg),
+        **need.sampling(),
+        **({"seed": seed} if seed is not None else {}),
+        "max_new_tokens": cfg.generation.budget_for(need.model),
+        "backend": backend,
+        **output,
+    }
+    record = {
+        "teacher": need.model,
+        "task": cell.task,
+        "sampling": need.sampling(),
+        "seed": seed,
+        "max_new_tokens": cfg.generation.budget_for(need.model),
+        "backend": backend,
+        "engine": _declared_engine(cfg, need.model) if backend != "api" else {},
+        "resources": resources_mod.for_model(grid.resources, need.model),
+        "exact": need.exact,
+        "session": _session(cfg, need.model, backend),
+    }
     return jobs.add(identity, record, cell, certain)
 
 
 def _baseline_job(jobs: _Jobs, grid: Grid, cell: Cell, certain: bool) -> str:
     cfg = cell.config
     backend, output = _backend(cfg, cell.student)
-    identity = {"student": resolve(cell.student).spec, "task": cell.task, "split": "test", "data": _data(cfg),
-                "backend": backend, **output}
-    record = {"student": cell.student, "task": cell.task,
-              "resources": resources_mod.for_model(grid.resources, cell.student),
-              "session": _session(cfg, cell.student, backend)}
+    identity = {
+        "student": resolve(cell.student).spec,
+        "task": cell.task,
+        "split": "test",
+        "data": _data(cfg),
+        "backend": backend,
+        **output,
+    }
+    record = {
+        "student": cell.student,
+        "task": cell.task,
+        "resources": resources_mod.for_model(grid.resources, cell.student),
+        "session": _session(cfg, cell.student, backend),
+    }
     return jobs.add(identity, record, cell, certain)
 
 
@@ -172,8 +202,10 @@ def _peer_notes(cell: Cell, teachers: list[str], sized: dict) -> list[str]:
             try:
                 rules.check_student_smaller(student, [peer])
             except ProtocolError as exc:
-                notes.append(f"{cell.name}: {cell.ablation} generates with peer {spec}, which the size rule "
-                             f"refuses ({exc}): this cell would fail")
+                notes.append(
+                    f"{cell.name}: {cell.ablation} generates with peer {spec}, which the size rule "
+                    f"refuses ({exc}): this cell would fail"
+                )
     return notes
 
 
@@ -188,11 +220,24 @@ def _plan_cell(grid: Grid, cell: Cell, sized: dict, gen: _Jobs, base: _Jobs, inf
     if status != "skipped":
         gen_ids = [_generation_job(gen, grid, cell, n, status == "run") for n in needs]
         base_id = _baseline_job(base, grid, cell, status == "run")
-    return {"name": cell.name, "task": cell.task, "student": cell.student, "teachers": teachers,
-            "strategy": cell.strategy, "ablation": cell.ablation, "setting": cell.setting, "seed": cell.seed,
-            "reference": cell.reference, "alone_of": cell.alone_of, "status": status, "reason": reason,
-            "resources": resources_mod.for_model(grid.resources, cell.student),
-            "generation_jobs": list(dict.fromkeys(gen_ids)), "baseline": base_id, "notes": notes}
+    return {
+        "name": cell.name,
+        "task": cell.task,
+        "student": cell.student,
+        "teachers": teachers,
+        "strategy": cell.strategy,
+        "ablation": cell.ablation,
+        "setting": cell.setting,
+        "seed": cell.seed,
+        "reference": cell.reference,
+        "alone_of": cell.alone_of,
+        "status": status,
+        "reason": reason,
+        "resources": resources_mod.for_model(grid.resources, cell.student),
+        "generation_jobs": list(dict.fromkeys(gen_ids)),
+        "baseline": base_id,
+        "notes": notes,
+    }
 
 
 def _training_settings(grid: Grid) -> list[dict]:
@@ -201,12 +246,21 @@ def _training_settings(grid: Grid) -> list[dict]:
     seen: dict[str, dict] = {}
     for cell in grid.cells:
         t = cell.config.training
-        entry = {"preset": t.preset, "method": t.method, "learning_rate": t.lr(), "epochs": t.epochs,
-                 "per_device_batch_size": t.per_device_batch_size, "grad_accum": t.grad_accum,
-                 "warmup_ratio": t.warmup_ratio, "scheduler": t.scheduler, "cutoff_len": t.max_length,
-                 "loss_average": t.loss_average, "bf16": t.bf16, "seed": t.seed,
-                 **({"lora_r": t.lora_r, "lora_alpha": t.lora_alpha, "lora_dropout": t.lora_dropout}
-                    if t.method == "lora" else {})}
+        entry = {
+            "preset": t.preset,
+            "method": t.method,
+            "learning_rate": t.lr(),
+            "epochs": t.epochs,
+            "per_device_batch_size": t.per_device_batch_size,
+            "grad_accum": t.grad_accum,
+            "warmup_ratio": t.warmup_ratio,
+            "scheduler": t.scheduler,
+            "cutoff_len": t.max_length,
+            "loss_average": t.loss_average,
+            "bf16": t.bf16,
+            "seed": t.seed,
+            **({"lora_r": t.lora_r, "lora_alpha": t.lora_alpha, "lora_dropout": t.lora_dropout} if t.method == "lora" else {}),
+        }
         seen.setdefault(key_of(entry), {**entry, "cells": 0})["cells"] += 1
     return list(seen.values())
 
@@ -223,14 +277,25 @@ def build_plan(grid: Grid) -> dict:
         sized = plan_sizes.sizes(specs, grid.parameters_b)
         gen, base = _Jobs(), _Jobs()
         cells = [_plan_cell(grid, c, sized, gen, base, infos) for c in grid.cells]
-    counts = {"cells": {s: sum(c["status"] == s for c in cells) for s in STATUSES},
-              "generation_jobs": len(gen.by_id), "baselines": len(base.by_id)}
+    counts = {
+        "cells": {s: sum(c["status"] == s for c in cells) for s in STATUSES},
+        "generation_jobs": len(gen.by_id),
+        "baselines": len(base.by_id),
+    }
     jobs = {"generation_jobs": list(gen.by_id.values()), "baselines": list(base.by_id.values())}
-    return {"schema": PLAN_SCHEMA, "name": grid.name, "config": grid.source, "dir": str(grid.out),
-            "generation_cache": str(grid.cache), "counts": counts,
-            "models": {s: sized[s].describe() for s in sized},
-            "notes": list(dict.fromkeys(n for c in cells for n in c["notes"])),
-            "cells": cells, **jobs, "engines": plan_engines.predict(cells, **jobs),
-            "training": _training_settings(grid),
-            "resources": grid.resources, "parameters_b": grid.parameters_b}
-
+    return {
+        "schema": PLAN_SCHEMA,
+        "name": grid.name,
+        "config": grid.source,
+        "dir": str(grid.out),
+        "generation_cache": str(grid.cache),
+        "counts": counts,
+        "models": {s: sized[s].describe() for s in sized},
+        "notes": list(dict.fromkeys(n for c in cells for n in c["notes"])),
+        "cells": cells,
+        **jobs,
+        "engines": plan_engines.predict(cells, **jobs),
+        "training": _training_settings(grid),
+        "resources": grid.resources,
+        "parameters_b": grid.parameters_b,
+    }

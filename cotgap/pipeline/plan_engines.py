@@ -45,8 +45,9 @@ def sessions(generation_jobs: list[dict], baselines: list[dict]) -> list[dict]:
     for job in [*generation_jobs, *baselines]:
         if not job.get("exact", True):
             continue
-        s = by_id.setdefault(job["session"], {"id": job["session"], "model": _model(job),
-                                              "engine": has_engine(_model(job)), "jobs": []})
+        s = by_id.setdefault(
+            job["session"], {"id": job["session"], "model": _model(job), "engine": has_engine(_model(job)), "jobs": []}
+        )
         s["jobs"].append(job["id"])
     return list(by_id.values())
 

@@ -29,7 +29,8 @@ def _strategy_needs(info, teachers: list[str], p: dict) -> tuple[list[Need], lis
         return list(declared), notes
     return _sampled(teachers, p, exact=False), notes + [
         f"strategy {info.name} generates in its own way: planned as one job per teacher × task with its "
-        "samples / temperature (an approximation)"]
+        "samples / temperature (an approximation)"
+    ]
 
 
 def cell_needs(cell, teachers: list[str], info) -> tuple[list[Need], list[str]]:

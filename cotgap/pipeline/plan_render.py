@@ -40,8 +40,15 @@ def _cells_table(plan: dict) -> Table:
         if c["reason"]:
             status += f": {escape(c['reason'])}"
         seed = [str(c["seed"])] if seeds else []
-        t.add_row(escape(c["task"]), escape(c["setting"]), escape(_name(c["student"])),
-                  escape(" + ".join(_name(x) for x in c["teachers"])), *seed, status, _resources(c["resources"]))
+        t.add_row(
+            escape(c["task"]),
+            escape(c["setting"]),
+            escape(_name(c["student"])),
+            escape(" + ".join(_name(x) for x in c["teachers"])),
+            *seed,
+            status,
+            _resources(c["resources"]),
+        )
     return t
 
 
@@ -53,8 +60,15 @@ def _jobs_table(plan: dict) -> Table:
         engine = ", ".join(f"{a} {j['engine'][k]}" for k, a in _PARALLEL.items() if j["engine"].get(k)) or "-"
         mark = "" if j.get("exact", True) else " [yellow](approx.)[/]"
         budget = str(j["max_new_tokens"]) if j.get("max_new_tokens") else "task's"
-        t.add_row(escape(_name(j["teacher"])) + mark, escape(j["task"]), escape(_sampling(j["sampling"])), budget,
-                  escape(engine), _resources(j["resources"]), str(len(j["cells"])))
+        t.add_row(
+            escape(_name(j["teacher"])) + mark,
+            escape(j["task"]),
+            escape(_sampling(j["sampling"])),
+            budget,
+            escape(engine),
+            _resources(j["resources"]),
+            str(len(j["cells"])),
+        )
     return t
 
 
@@ -83,24 +97,35 @@ def _training_table(plan: dict) -> Table:
         t.add_column(c, overflow="fold")
     for s in plan.get("training", []):
         method = s["method"] + (f" r{s['lora_r']}/α{s['lora_alpha']}/drop {s['lora_dropout']:g}" if "lora_r" in s else "")
-        t.add_row(escape(str(s["preset"] or "-")), escape(method), f"{s['learning_rate']:g}", f"{s['epochs']:g}",
-                  f"{s['per_device_batch_size']} × {s['grad_accum']}", f"{s['warmup_ratio']:g}", str(s["cutoff_len"]),
-                  s["loss_average"], str(s["seed"]), str(s["cells"]))
+        t.add_row(
+            escape(str(s["preset"] or "-")),
+            escape(method),
+            f"{s['learning_rate']:g}",
+            f"{s['epochs']:g}",
+            f"{s['per_device_batch_size']} × {s['grad_accum']}",
+            f"{s['warmup_ratio']:g}",
+            str(s["cutoff_len"]),
+            s["loss_average"],
+            str(s["seed"]),
+            str(s["cells"]),
+        )
     return t
 
 
 def render(plan: dict, console) -> None:
     """Print the plan's tables and its counts."""
-    for table in (_cells_table(plan), _jobs_table(plan), _baselines_table(plan), _models_table(plan),
-                  _training_table(plan)):
+    for table in (_cells_table(plan), _jobs_table(plan), _baselines_table(plan), _models_table(plan), _training_table(plan)):
         console.print(table)
     for note in plan["notes"]:
         console.print(f"[yellow]note[/]: {escape(note)}")
     n = plan["counts"]
     cells = n["cells"]
-    console.print(f"plan: {sum(cells.values())} cells ({cells['run']} run, {cells['skipped']} skipped, "
-                  f"{cells['unknown']} unknown), {n['generation_jobs']} teacher-generation jobs, "
-                  f"{n['baselines']} student baselines; no model loaded, nothing downloaded", highlight=False)
+    console.print(
+        f"plan: {sum(cells.values())} cells ({cells['run']} run, {cells['skipped']} skipped, "
+        f"{cells['unknown']} unknown), {n['generation_jobs']} teacher-generation jobs, "
+        f"{n['baselines']} student baselines; no model loaded, nothing downloaded",
+        highlight=False,
+    )
     if plan.get("engines"):
         console.print(engines_line(plan["engines"]), highlight=False)
 
@@ -108,5 +133,7 @@ def render(plan: dict, console) -> None:
 def engines_line(e: dict) -> str:
     """The predicted engine starts in one line: with one session per model, and per job."""
     models = sum(m["sessions"] > 0 for m in e["models"].values())
-    return (f"engine starts: {e['starts']['sessions']} ({models} model session(s) + {e['distilled']} distilled "
-            f"evaluation(s)); {e['starts']['per_job']} if every job started its own engine")
+    return (
+        f"engine starts: {e['starts']['sessions']} ({models} model session(s) + {e['distilled']} distilled "
+        f"evaluation(s)); {e['starts']['per_job']} if every job started its own engine"
+    )

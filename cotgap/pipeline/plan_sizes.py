@@ -70,9 +70,14 @@ def _size_hub(ref: ModelRef, declared: dict[str, float]) -> Sized:
     n = _cached_config_params(ref.spec)
     if n is not None:
         return Sized(ref.spec, ref.kind, n, "cached config")
-    return Sized(ref.spec, ref.kind, None, "unsized",
-                 f"could not size {ref.spec}: not declared in the grid's parameters_b and no config in the local "
-                 f"Hugging Face cache (add parameters_b: {{{ref.spec}: <billions>}})")
+    return Sized(
+        ref.spec,
+        ref.kind,
+        None,
+        "unsized",
+        f"could not size {ref.spec}: not declared in the grid's parameters_b and no config in the local "
+        f"Hugging Face cache (add parameters_b: {{{ref.spec}: <billions>}})",
+    )
 
 
 def size_of(spec: str, declared: dict[str, float]) -> Sized:

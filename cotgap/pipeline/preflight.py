@@ -46,8 +46,10 @@ def _check_scripted(runner, models) -> None:
         try:
             synthetic.get(task)
         except KeyError:
-            raise UserError(f"the scripted teacher only knows the synthetic tasks (see `cotgap tasks`), "
-                            f"not {task!r}; name a model teacher for it") from None
+            raise UserError(
+                f"the scripted teacher only knows the synthetic tasks (see `cotgap tasks`), "
+                f"not {task!r}; name a model teacher for it"
+            ) from None
 
 
 def _check_ablation(runner) -> None:
@@ -57,9 +59,11 @@ def _check_ablation(runner) -> None:
         return
     teachers = {t.spec for t in runner.teachers} | set(runner.ablation_peers)
     if len(teachers) < 2:
-        raise UserError(f"ablation {runner.cfg.ablation} intersects what several teachers solved; this run has one "
-                        f"teacher ({next(iter(teachers))}), so it would change nothing yet be labelled with it "
-                        "(add a teacher, or drop the ablation)")
+        raise UserError(
+            f"ablation {runner.cfg.ablation} intersects what several teachers solved; this run has one "
+            f"teacher ({next(iter(teachers))}), so it would change nothing yet be labelled with it "
+            "(add a teacher, or drop the ablation)"
+        )
 
 
 def _check_engine(runner, models) -> None:

@@ -45,8 +45,10 @@ def check_reachable(address: str) -> None:
     try:
         socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
-        raise UserError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc} "
-                        "(is `ray start --head` running there? check --address or RAY_ADDRESS)") from None
+        raise UserError(
+            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc} "
+            "(is `ray start --head` running there? check --address or RAY_ADDRESS)"
+        ) from None
 
 
 def connect(address: str | None = None, **local) -> bool:
@@ -92,6 +94,8 @@ def check_feasible(ray, resources: dict[str, dict]) -> None:
             if amount > have:
                 whose = "the default" if model == DEFAULT_KEY else model
                 largest = ", ".join(f"{k} {node.get(v, 0):g}" for k, v in RAY_NAMES.items())
-                raise UserError(f"resources of {whose} ask for {key} {amount:g}, but no node of the Ray cluster has "
-                                f"that much (the largest has {largest}): Ray would wait for it forever; "
-                                "lower the grid's resources or add such a node")
+                raise UserError(
+                    f"resources of {whose} ask for {key} {amount:g}, but no node of the Ray cluster has "
+                    f"that much (the largest has {largest}): Ray would wait for it forever; "
+                    "lower the grid's resources or add such a node"
+                )

@@ -87,17 +87,36 @@ def build_tasks(grid: Grid, plan: dict, order: list, *, force: bool, threads: in
     out, cache = grid.out, grid.cache
     tasks = []
     for group in sweep_jobs.sessions(jobs):
-        tasks += [Task(f"job:{j.id}", sweep_jobs.job_task,
-                       (j, out, cache, task_threads(threads, j.resources), j is group[-1]), j.resources, [],
-                       j.record, out / sweep_jobs.JOBS_DIR / f"{j.kind}-{j.id}", j.session or j.id) for j in group]
+        tasks += [
+            Task(
+                f"job:{j.id}",
+                sweep_jobs.job_task,
+                (j, out, cache, task_threads(threads, j.resources), j is group[-1]),
+                j.resources,
+                [],
+                j.record,
+                out / sweep_jobs.JOBS_DIR / f"{j.kind}-{j.id}",
+                j.session or j.id,
+            )
+            for j in group
+        ]
     names = {c.name for c in grid.cells}
     for cell in order:
         res = for_model(grid.resources, cell.student)
         deps = [f"job:{i}" for i in needs.get(cell.name, [])]
         if cell.reference in names:
             deps.append(f"cell:{cell.reference}")
-        tasks.append(Task(f"cell:{cell.name}", cell_task, (cell, out, cache, force, task_threads(threads, res)), res,
-                          deps, lambda c=cell: new_record(c, out), out / cell.name))
+        tasks.append(
+            Task(
+                f"cell:{cell.name}",
+                cell_task,
+                (cell, out, cache, force, task_threads(threads, res)),
+                res,
+                deps,
+                lambda c=cell: new_record(c, out),
+                out / cell.name,
+            )
+        )
     return tasks
 
 
@@ -153,8 +172,11 @@ def _result(ray, ref, task: Task) -> dict:
         first = (str(cause).splitlines() or [""])[0]
         task.folder.mkdir(parents=True, exist_ok=True)
         (task.folder / "error.log").write_text(str(exc))
-        return {**task.record(), "status": "failed",
-                "reason": f"ray: {type(cause).__name__}: {first} (traceback in {task.folder / 'error.log'})"}
+        return {
+            **task.record(),
+            "status": "failed",
+            "reason": f"ray: {type(cause).__name__}: {first} (traceback in {task.folder / 'error.log'})",
+        }
 
 
 def schedule(ray, tasks: list[Task], on_record: Callable[[Task, dict], None]) -> None:
@@ -191,8 +213,17 @@ def schedule(ray, tasks: list[Task], on_record: Callable[[Task, dict], None]) ->
         raise
 
 
-def run(grid: Grid, summary, order: list, log, *, force: bool = False, threads: int | None = None,
-        address: str | None = None, init: dict | None = None) -> None:
+def run(
+    grid: Grid,
+    summary,
+    order: list,
+    log,
+    *,
+    force: bool = False,
+    threads: int | None = None,
+    address: str | None = None,
+    init: dict | None = None,
+) -> None:
     """Run the grid on Ray (module docstring), handing every record to ``summary``. ``address``:
     the cluster (else ``RAY_ADDRESS``, else a local instance started with ``init`` options)."""
     from rich.markup import escape
@@ -208,11 +239,15 @@ def run(grid: Grid, summary, order: list, log, *, force: bool = False, threads: 
         summary.expect_jobs([t.name for t in tasks if t.kind == "job"])
         n_jobs = sum(t.kind == "job" for t in tasks)
         n_sessions = len({t.session for t in tasks if t.kind == "job"})
-        log(f"ray: {n_jobs} generation / baseline job(s) in {n_sessions} engine session(s), then "
-            f"{len(tasks) - n_jobs} cell(s), on {_cluster_line(ray)}")
+        log(
+            f"ray: {n_jobs} generation / baseline job(s) in {n_sessions} engine session(s), then "
+            f"{len(tasks) - n_jobs} cell(s), on {_cluster_line(ray)}"
+        )
         if ray.cluster_resources().get("GPU") and any(not t.resources.get("num_gpus") for t in tasks):
-            log("[yellow]some tasks ask for no GPU, and Ray hides the GPUs from a task that asks for none: they run "
-                "on CPUs (give the grid resources: {default: {num_gpus: 1}})[/]")
+            log(
+                "[yellow]some tasks ask for no GPU, and Ray hides the GPUs from a task that asks for none: they run "
+                "on CPUs (give the grid resources: {default: {num_gpus: 1}})[/]"
+            )
         done = [0]
 
         def on_record(task: Task, rec: dict) -> None:

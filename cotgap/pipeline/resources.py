@@ -38,21 +38,23 @@ def parse(raw, models: set[str], where: str) -> dict[str, dict]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise UserError(f"grid {where}: resources must map model names (or default) to "
-                        f"{{{', '.join(RESOURCE_KEYS)}}}, got {raw!r}")
+        raise UserError(
+            f"grid {where}: resources must map model names (or default) to {{{', '.join(RESOURCE_KEYS)}}}, got {raw!r}"
+        )
     out = {}
     for model, spec in raw.items():
         key = str(model)
         if key != DEFAULT_KEY and not matches_any(key, models):
-            raise UserError(f"grid {where}: resources names {key!r}, which is not a student or teacher of this grid "
-                            f"(nor {DEFAULT_KEY!r})")
+            raise UserError(
+                f"grid {where}: resources names {key!r}, which is not a student or teacher of this grid (nor {DEFAULT_KEY!r})"
+            )
         if not isinstance(spec, dict):
-            raise UserError(f"grid {where}: resources.{key} must be a mapping like {{num_gpus: 1, num_cpus: 4}}, "
-                            f"got {spec!r}")
+            raise UserError(f"grid {where}: resources.{key} must be a mapping like {{num_gpus: 1, num_cpus: 4}}, got {spec!r}")
         unknown = sorted(map(str, set(spec) - set(RESOURCE_KEYS)))
         if unknown:
-            raise UserError(f"grid {where}: resources.{key}: unknown key(s) {', '.join(unknown)} "
-                            f"(known: {', '.join(RESOURCE_KEYS)})")
+            raise UserError(
+                f"grid {where}: resources.{key}: unknown key(s) {', '.join(unknown)} (known: {', '.join(RESOURCE_KEYS)})"
+            )
         out[key] = {k: _number(v, f"grid {where}: resources.{key}.{k}") for k, v in spec.items()}
     return out
 

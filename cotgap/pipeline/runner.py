@@ -90,14 +90,21 @@ class Runner:
             cfg.teachers = list(self.strategy.default_teachers or DEFAULT_TEACHERS)
         self.student = resolve(cfg.student)
         if self.student.kind == "api":
-            raise UserError(f"student {self.student.spec}: an API model can be a teacher, not the student "
-                            "(the student is fine-tuned, so its weights must be local or on the hub)")
+            raise UserError(
+                f"student {self.student.spec}: an API model can be a teacher, not the student "
+                "(the student is fine-tuned, so its weights must be local or on the hub)"
+            )
         self.teachers = [resolve(t) for t in cfg.teachers]
         self.sizes = rules.check_student_smaller(self.student, self.teachers)
         self._check_generation_setup()
         self.task_settings = evaluation.TaskSettings(
-            name=cfg.task, seed=SPLIT_SEED, limit=cfg.limit, data_dir=cfg.data_dir,
-            synthetic_n=cfg.synthetic_n, include_paths=list(cfg.include_path), scoring=cfg.scoring,
+            name=cfg.task,
+            seed=SPLIT_SEED,
+            limit=cfg.limit,
+            data_dir=cfg.data_dir,
+            synthetic_n=cfg.synthetic_n,
+            include_paths=list(cfg.include_path),
+            scoring=cfg.scoring,
         )
         self.test_task = evaluation.load_task(self.task_settings, split="test")
         test_docs = evaluation.docs(self.test_task)
@@ -107,14 +114,18 @@ class Runner:
         from cotgap.tasks.datasets import check_disjoint
 
         check_disjoint(train_docs, test_docs)
-        self.data = {"train": {"n": len(train_docs), "sha256": data_hash(train_docs)},
-                     "test": {"n": len(test_docs), "sha256": data_hash(test_docs)}}
+        self.data = {
+            "train": {"n": len(train_docs), "sha256": data_hash(train_docs)},
+            "test": {"n": len(test_docs), "sha256": data_hash(test_docs)},
+        }
         self.task_fp = task_fingerprint(self.test_task)
         self.run = RunDir(cfg.out or default_run_dir(cfg))
-        cache = Path(self.generation_cache or os.environ.get("COTGAP_GENERATION_CACHE")
-                     or (self.run.path.parent / "_generations"))
-        self.ctx = RunContext(cfg, self.run, self.student, self.teachers, self.params, self.task_settings,
-                              cache, self.console, self.log)
+        cache = Path(
+            self.generation_cache or os.environ.get("COTGAP_GENERATION_CACHE") or (self.run.path.parent / "_generations")
+        )
+        self.ctx = RunContext(
+            cfg, self.run, self.student, self.teachers, self.params, self.task_settings, cache, self.console, self.log
+        )
         plugins.strategy_hooks(cfg.strategy).check(strategy=cfg.strategy, ctx=self.ctx)
         from cotgap.pipeline import preflight
 
@@ -130,26 +141,41 @@ class Runner:
     def _write_manifest(self) -> None:
         cfg = self.cfg
         write_json(self.run / "config.json", cfg.to_dict())
-        write_json(self.run / "manifest.json", {
-            "strategy": {"name": self.strategy.name, "plugin": self.strategy.plugin, "params": dict(self.params),
-                         "identity": self.strategy_identity},
-            "models": {"student": self.student.fingerprint, "teachers": [t.fingerprint for t in self.teachers]},
-            "parameters": self.sizes,
-            "seeds": {"split": SPLIT_SEED, "run": cfg.seed, "training": cfg.training.seed},
-            "data": self.data,
-            "task_config_sha": self.task_fp,
-            "packages": _versions(),
-            "python": platform.python_version(),
-            "backend": generation.pick_backend(cfg.generation.backend),
-            "engines": {t.spec: cfg.generation.engine_args(t.spec) for t in [self.student, *self.teachers]
-                        if t.kind not in ("api", "scripted")},
-            "api_teachers": {t.spec: t.api.record() for t in self.teachers if t.kind == "api"},
-            "threads": os.environ.get("OMP_NUM_THREADS"),
-            "device": runtime.device_description(),
-            "dtypes": {"training": "bfloat16" if cfg.training.use_bf16() else "float32",
-                       "generation": {t.spec: (cfg.generation.engine_args(t.spec) or {}).get("dtype")
-                                      for t in [self.student, *self.teachers] if t.kind not in ("api", "scripted")}},
-        })
+        write_json(
+            self.run / "manifest.json",
+            {
+                "strategy": {
+                    "name": self.strategy.name,
+                    "plugin": self.strategy.plugin,
+                    "params": dict(self.params),
+                    "identity": self.strategy_identity,
+                },
+                "models": {"student": self.student.fingerprint, "teachers": [t.fingerprint for t in self.teachers]},
+                "parameters": self.sizes,
+                "seeds": {"split": SPLIT_SEED, "run": cfg.seed, "training": cfg.training.seed},
+                "data": self.data,
+                "task_config_sha": self.task_fp,
+                "packages": _versions(),
+                "python": platform.python_version(),
+                "backend": generation.pick_backend(cfg.generation.backend),
+                "engines": {
+                    t.spec: cfg.generation.engine_args(t.spec)
+                    for t in [self.student, *self.teachers]
+                    if t.kind not in ("api", "scripted")
+                },
+                "api_teachers": {t.spec: t.api.record() for t in self.teachers if t.kind == "api"},
+                "threads": os.environ.get("OMP_NUM_THREADS"),
+                "device": runtime.device_description(),
+                "dtypes": {
+                    "training": "bfloat16" if cfg.training.use_bf16() else "float32",
+                    "generation": {
+                        t.spec: (cfg.generation.engine_args(t.spec) or {}).get("dtype")
+                        for t in [self.student, *self.teachers]
+                        if t.kind not in ("api", "scripted")
+                    },
+                },
+            },
+        )
 
     def _check_generation_setup(self) -> None:
         """Engine arguments vLLM would refuse, and API teachers whose key variable is missing or whose
@@ -165,11 +191,21 @@ class Runner:
             clock = StageClock()
             gen = self.cfg.generation
             model_name = self.student.spec if name == "baseline" else f"{self.student.spec} distilled ({self.run.path.name})"
-            lm = generation.open_lm(model_path_fn(), backend=gen.backend, seed=self.cfg.seed,
-                                    engine_args=gen.engine_args(self.student.spec), label=model_name)
+            lm = generation.open_lm(
+                model_path_fn(),
+                backend=gen.backend,
+                seed=self.cfg.seed,
+                engine_args=gen.engine_args(self.student.spec),
+                label=model_name,
+            )
             # lm-eval's own result files go inside the stage's folder: its record covers them
-            summary, records = evaluation.run(lm, self.test_task, scoring=self.cfg.scoring, model_name=model_name,
-                                              lm_eval_dir=self.run / name / lm_eval_files.FOLDER)
+            summary, records = evaluation.run(
+                lm,
+                self.test_task,
+                scoring=self.cfg.scoring,
+                model_name=model_name,
+                lm_eval_dir=self.run / name / lm_eval_files.FOLDER,
+            )
             write_jsonl(self.run / name / "samples.jsonl", records)
             write_json(self.run / name / "results.json", summary)
             return {"accuracy": summary["accuracy"], "n": summary["n"], "compute": clock.seconds()}
@@ -186,17 +222,23 @@ class Runner:
     def _common_inputs(self) -> dict:
         """The inputs every stage's key shares: task, data, scoring, backend, the student's engine."""
         cfg = self.cfg
-        return {"task": cfg.task, "task_config": self.task_fp, "data": self.data, "scoring": cfg.scoring,
-                "backend": generation.pick_backend(cfg.generation.backend),
-                "engine": engines.output_key(cfg.generation.engine_args(self.student.spec))}
+        return {
+            "task": cfg.task,
+            "task_config": self.task_fp,
+            "data": self.data,
+            "scoring": cfg.scoring,
+            "backend": generation.pick_backend(cfg.generation.backend),
+            "engine": engines.output_key(cfg.generation.engine_args(self.student.spec)),
+        }
 
     def baseline_stage(self) -> dict:
         """The ``baseline`` stage: the student before distillation, evaluated once per test split and
         shared through the generation cache's ``baselines/`` (a sweep's baseline job runs it alone)."""
         base_inputs = {**self._common_inputs(), "student": self.student.fingerprint}
         compute = self._evaluate("baseline", lambda: self.student.path(log=self.log))
-        return self.run.stage("baseline", base_inputs, self._shared_baseline(base_inputs, compute), log=self.log,
-                              outputs=("baseline",))
+        return self.run.stage(
+            "baseline", base_inputs, self._shared_baseline(base_inputs, compute), log=self.log, outputs=("baseline",)
+        )
 
     def _execute(self) -> dict:
         cfg, run, ctx = self.cfg, self.run, self.ctx
@@ -211,18 +253,36 @@ class Runner:
 
         self.baseline_stage()
         # the strategy's code is part of what its stages compute: an edited strategy recomputes them
-        gen_inputs = {**common, "strategy": cfg.strategy, "params": dict(self.params), "strategy_code": self.strategy_identity,
-                      "teachers": [t.fingerprint for t in self.teachers], "student": self.student.fingerprint,
-                      "generation": cfg.generation.stage_inputs(), "ablation": cfg.ablation}
+        gen_inputs = {
+            **common,
+            "strategy": cfg.strategy,
+            "params": dict(self.params),
+            "strategy_code": self.strategy_identity,
+            "teachers": [t.fingerprint for t in self.teachers],
+            "student": self.student.fingerprint,
+            "generation": cfg.generation.stage_inputs(),
+            "ablation": cfg.ablation,
+        }
         gen_rec, sources = self._generate_stage(gen_inputs)
         filt_rec, kept = self._filter_stage(gen_inputs, gen_rec, sources)
-        train_rec = run.stage("train", {**gen_inputs, "filter": filt_rec["key"], "training": cfg.training.stage_inputs(),
-                                        "train_shots": cfg.train_shots}, lambda: self._train(kept), log=self.log,
-                              outputs=("student",), consumes={"filter": filt_rec["key"]})
+        train_rec = run.stage(
+            "train",
+            {**gen_inputs, "filter": filt_rec["key"], "training": cfg.training.stage_inputs(), "train_shots": cfg.train_shots},
+            lambda: self._train(kept),
+            log=self.log,
+            outputs=("student",),
+            consumes={"filter": filt_rec["key"]},
+        )
         ctx.records.update(train_rec.get("strategy_records", {}))
         model_path = str(run.absolute(train_rec["result"]["path"]))
-        run.stage("distilled", {**common, "train": train_rec["key"]}, self._evaluate("distilled", lambda: model_path),
-                  log=self.log, outputs=("distilled",), consumes={"train": train_rec["key"]})
+        run.stage(
+            "distilled",
+            {**common, "train": train_rec["key"]},
+            self._evaluate("distilled", lambda: model_path),
+            log=self.log,
+            outputs=("distilled",),
+            consumes={"train": train_rec["key"]},
+        )
         generation.close()
 
         report = run_report.build(run.path, bootstrap_iters=cfg.bootstrap_iters)
@@ -246,8 +306,12 @@ class Runner:
                 write_jsonl(run / "generations" / fname, recs)
                 index[name] = fname
             write_json(run / "generations" / "index.json", index)
-            return {"sources": index, "strategy_records": ctx.records, "generation_cache": dict(ctx.generation_stats),
-                    "compute": {**ctx.compute.take("generate"), **clock.seconds()}}
+            return {
+                "sources": index,
+                "strategy_records": ctx.records,
+                "generation_cache": dict(ctx.generation_stats),
+                "compute": {**ctx.compute.take("generate"), **clock.seconds()},
+            }
 
         rec = run.stage("generate", gen_inputs, compute, log=self.log, outputs=("generations",))
         ctx.records.update(rec.get("strategy_records", {}))
@@ -274,8 +338,14 @@ class Runner:
                 kept_index[name] = fname
             return {"sources": kept_index, "strategy_records": ctx.records, **peers}
 
-        rec = run.stage("filter", {**gen_inputs, "generate": gen_rec["key"], **peers}, compute, log=self.log,
-                        outputs=("filtered",), consumes={"generate": gen_rec["key"]})
+        rec = run.stage(
+            "filter",
+            {**gen_inputs, "generate": gen_rec["key"], **peers},
+            compute,
+            log=self.log,
+            outputs=("filtered",),
+            consumes={"generate": gen_rec["key"]},
+        )
         ctx.records.update(rec.get("strategy_records", {}))
         return rec, {name: read_jsonl(run / "filtered" / f) for name, f in rec["sources"].items()}
 
@@ -287,24 +357,35 @@ class Runner:
         self._check_returned("train", result, TrainResult, "the TrainResult of ctx.train_student(...)")
         self._check_trained_student(result)
         if result.updates < 1:
-            raise ProtocolError("training made 0 optimizer updates: the student is unchanged and cannot be "
-                                "reported as distilled (raise training.epochs or training.max_steps)")
+            raise ProtocolError(
+                "training made 0 optimizer updates: the student is unchanged and cannot be "
+                "reported as distilled (raise training.epochs or training.max_steps)"
+            )
         stored = result.to_json()
         stored["path"] = self.run.relative(result.path)  # relocatable: the run directory may move
         if not self.ctx.compute.counts.get("train"):  # SFT: the trained rationale tokens, every epoch
-            self.ctx.compute.add("train", tokens_trained=compute_ledger.sft_tokens_trained(
-                self.run.path, result, cfg.training, self.student.path(log=self.log)))
+            self.ctx.compute.add(
+                "train",
+                tokens_trained=compute_ledger.sft_tokens_trained(
+                    self.run.path, result, cfg.training, self.student.path(log=self.log)
+                ),
+            )
         note = self.strategy.impl.unequal_updates(self.params) if self.strategy.impl is not None else None
-        return {"result": stored, "strategy_records": self.ctx.records,
-                "unequal_updates": {"note": note, "updates": result.updates} if note else None,
-                "compute": {**self.ctx.compute.take("train"), **clock.seconds()}}
+        return {
+            "result": stored,
+            "strategy_records": self.ctx.records,
+            "unequal_updates": {"note": note, "updates": result.updates} if note else None,
+            "compute": {**self.ctx.compute.take("train"), **clock.seconds()},
+        }
 
     def _check_returned(self, method: str, value, kind: type, expected: str, empty_ok: bool = True) -> None:
         """A hook that returns nothing or the wrong type is the plugin's fault, not the user's."""
         if value is None or not isinstance(value, kind) or (not empty_ok and not value):
             got = "nothing" if value is None else ("an empty result" if isinstance(value, kind) else type(value).__name__)
-            raise PluginError(f"plugin {self.strategy.plugin}: {method}() of strategy {self.cfg.strategy} "
-                              f"returned {got}; it must return {expected}")
+            raise PluginError(
+                f"plugin {self.strategy.plugin}: {method}() of strategy {self.cfg.strategy} "
+                f"returned {got}; it must return {expected}"
+            )
 
     def _check_sources(self, sources: dict) -> None:
         """``generate`` must return {source name: [record, ...]}, every record with the fields the
@@ -322,8 +403,10 @@ class Runner:
                         bad = f"record {i} of source {name!r} without {', '.join(missing)}"
                         break
             if bad:
-                raise PluginError(f"plugin {self.strategy.plugin}: generate() of strategy {self.cfg.strategy} "
-                                  f"returned {bad}; records come from ctx.generate_rationales")
+                raise PluginError(
+                    f"plugin {self.strategy.plugin}: generate() of strategy {self.cfg.strategy} "
+                    f"returned {bad}; records come from ctx.generate_rationales"
+                )
 
     def _check_trained_student(self, result: TrainResult) -> None:
         """The distilled evaluation runs only on the student fine-tuned: a model ``train_student``
@@ -334,13 +417,17 @@ class Runner:
 
         path = str(Path(result.path).resolve())
         if path not in self.ctx.student_models:
-            raise ProtocolError(f"plugin {self.strategy.plugin}: train() returned {result.path}, which ctx.train_student "
-                                "did not write; only the student fine-tuned can be evaluated as the distilled student")
+            raise ProtocolError(
+                f"plugin {self.strategy.plugin}: train() returned {result.path}, which ctx.train_student "
+                "did not write; only the student fine-tuned can be evaluated as the distilled student"
+            )
         trained, student = AutoConfig.from_pretrained(path), AutoConfig.from_pretrained(self.student.path(log=self.log))
         n_trained, n_student = count_params(ModelRef(path, "local")), self.student.n_params
         if trained.architectures != student.architectures or n_trained != n_student:
-            raise ProtocolError(f"the trained model ({trained.architectures}, {n_trained:,} parameters) is not the "
-                                f"student {self.student.spec} ({student.architectures}, {n_student:,})")
+            raise ProtocolError(
+                f"the trained model ({trained.architectures}, {n_trained:,} parameters) is not the "
+                f"student {self.student.spec} ({student.architectures}, {n_student:,})"
+            )
 
     def _shared_baseline(self, inputs: dict, compute):
         """One student's baseline on one test split is evaluated once and copied into every run that
@@ -352,8 +439,11 @@ class Runner:
             import uuid
 
             lm_files = lm_eval_files.FOLDER
-            if (shared / "results.json").exists() and (shared / "samples.jsonl").exists() \
-                    and lm_eval_files.listed(shared / lm_files):  # an entry from before lm-eval's files: recompute
+            if (
+                (shared / "results.json").exists()
+                and (shared / "samples.jsonl").exists()
+                and lm_eval_files.listed(shared / lm_files)
+            ):  # an entry from before lm-eval's files: recompute
                 self.log(f"  baseline of {self.student.spec}: reused from {shared}")
                 (self.run / "baseline").mkdir(parents=True, exist_ok=True)
                 for f in ("samples.jsonl", "results.json"):
@@ -380,9 +470,13 @@ class Runner:
             return {}
         own = {t.spec for t in self.teachers}
         p = self.params
-        return {f"peer:{spec}": self.ctx.generate_rationales(spec, samples=int(p.get("samples", 1)),
-                                                             temperature=float(p.get("temperature", 0.0)))
-                for spec in self.ablation_peers if spec not in own and spec not in sources}
+        return {
+            f"peer:{spec}": self.ctx.generate_rationales(
+                spec, samples=int(p.get("samples", 1)), temperature=float(p.get("temperature", 0.0))
+            )
+            for spec in self.ablation_peers
+            if spec not in own and spec not in sources
+        }
 
 
 def _replace_dir(src: Path, dest: Path) -> None:

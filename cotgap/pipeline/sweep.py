@@ -51,8 +51,7 @@ def run_order(cells: list[Cell]) -> list[Cell]:
     return sorted(cells, key=lambda c: c.reference is not None)
 
 
-def run_sweep(grid: Grid, console, *, log=None, force: bool = False, executor: str = "local",
-              ray: dict | None = None) -> dict:
+def run_sweep(grid: Grid, console, *, log=None, force: bool = False, executor: str = "local", ray: dict | None = None) -> dict:
     """Run every cell (resuming finished work) while holding the sweep directory's lock (a second
     sweep on it is refused); returns (and writes) the sweep summary. ``ray``: the Ray executor's
     options (``address``, ``threads``, ``init``: ``ray.init`` options for a local instance)."""
@@ -104,8 +103,10 @@ def run_sessions(grid: Grid, summary: SweepSummary, jobs: list[sweep_jobs.Job], 
     for n, group in enumerate(groups, 1):
         for k, job in enumerate(group, 1):
             what = f"{job.kind} · {job.task}" + (f" · {job.sampling}" if job.kind == "generation" else "")
-            console.rule(f"[bold]sweep {escape(grid.name)}[/] · session {n}/{len(groups)} ({escape(job.model)}) · "
-                         f"job {k}/{len(group)}: {escape(what)}")
+            console.rule(
+                f"[bold]sweep {escape(grid.name)}[/] · session {n}/{len(groups)} ({escape(job.model)}) · "
+                f"job {k}/{len(group)}: {escape(what)}"
+            )
             rec = {**job.record(), "reason": "interrupted"}
             try:
                 rec = sweep_jobs.run_job(job, grid.out, grid.cache, console, log, close=k == len(group))
@@ -130,8 +131,21 @@ def render_summary(summary: dict, console) -> None:
     from rich.table import Table
 
     t = Table(title=f"sweep {escape(summary['name'])}: {len(summary['cells'])} cells in {summary['dir']}")
-    for c in ("task", "setting", "student", "teachers", "status", "verdict", "updates", "budget",
-              "teacher tokens / train s", "generations computed / reused", "baseline", "stages computed", "s"):
+    for c in (
+        "task",
+        "setting",
+        "student",
+        "teachers",
+        "status",
+        "verdict",
+        "updates",
+        "budget",
+        "teacher tokens / train s",
+        "generations computed / reused",
+        "baseline",
+        "stages computed",
+        "s",
+    ):
         t.add_column(c, justify="right" if c == "s" else "left")
     style = {"done": "green", "skipped": "yellow", "failed": "red"}
     for c in summary["cells"]:
@@ -140,11 +154,21 @@ def render_summary(summary: dict, console) -> None:
             status += f": {escape(c['reason'])}"
         g = c["generations"]
         setting = c["setting"] + (" (teacher alone)" if c.get("alone_of") else "")
-        t.add_row(escape(c["task"]), escape(setting), escape(short_spec(c["student"])),
-                  escape(" + ".join(short_spec(x) for x in c["teachers"]) or "(default)"), status,
-                  escape(c.get("verdict") or "-"), updates_label(c), escape(budgets.label(c.get("budget"))),
-                  budgets.cost_label(c.get("compute")), f"{g['computed']} / {g['reused']}", c.get("baseline") or "-",
-                  ", ".join(c["computed"]) or "nothing", str(c.get("seconds", "")))
+        t.add_row(
+            escape(c["task"]),
+            escape(setting),
+            escape(short_spec(c["student"])),
+            escape(" + ".join(short_spec(x) for x in c["teachers"]) or "(default)"),
+            status,
+            escape(c.get("verdict") or "-"),
+            updates_label(c),
+            escape(budgets.label(c.get("budget"))),
+            budgets.cost_label(c.get("compute")),
+            f"{g['computed']} / {g['reused']}",
+            c.get("baseline") or "-",
+            ", ".join(c["computed"]) or "nothing",
+            str(c.get("seconds", "")),
+        )
     console.print(t)
     console.print(escape(budgets.grid_line(budgets.of_grid(summary["grid"]))))
     from cotgap.report import limits
@@ -155,15 +179,19 @@ def render_summary(summary: dict, console) -> None:
     g = summary["generations"]
     counts = summary["counts"]
     teachers = {t for s in summary["grid"]["strategies"] for ts in s["teachers"] for t in ts}
-    console.print(f"teacher generations: [bold]{g['computed']} computed[/], [bold]{g['reused']} reused[/] "
-                  f"({len(teachers)} teacher(s) × {len(summary['grid']['tasks'])} task(s); "
-                  f"cache {summary['generation_cache']})")
+    console.print(
+        f"teacher generations: [bold]{g['computed']} computed[/], [bold]{g['reused']} reused[/] "
+        f"({len(teachers)} teacher(s) × {len(summary['grid']['tasks'])} task(s); "
+        f"cache {summary['generation_cache']})"
+    )
     b = summary.get("baselines") or {}
     console.print(f"student baselines: {b.get('computed', 0)} computed, {b.get('reused', 0)} reused")
     _render_jobs(summary.get("jobs") or [], console)
     _render_engines(summary.get("engines") or {}, console)
-    console.print(f"cells: {counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped, "
-                  f"{counts.get('failed', 0)} failed  (run directories and summary: {Path(summary['dir']) / 'sweep.json'})")
+    console.print(
+        f"cells: {counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped, "
+        f"{counts.get('failed', 0)} failed  (run directories and summary: {Path(summary['dir']) / 'sweep.json'})"
+    )
 
 
 def _render_engines(e: dict, console) -> None:
@@ -173,17 +201,22 @@ def _render_engines(e: dict, console) -> None:
 
     if not e.get("starts"):
         return
-    console.print(f"engines: [bold]{e['starts']} started[/], {e['start_seconds']:g} s starting, "
-                  f"{e['generate_seconds']:g} s generating")
+    console.print(
+        f"engines: [bold]{e['starts']} started[/], {e['start_seconds']:g} s starting, {e['generate_seconds']:g} s generating"
+    )
     distilled = {k: m for k, m in e["models"].items() if " distilled (" in k}
     for label, m in e["models"].items():
         if label not in distilled:
-            console.print(f"  {escape(short_spec(label))}: {m['starts']} start(s), {m['start_s']:g} s starting, "
-                          f"{m['generate_s']:g} s generating")
+            console.print(
+                f"  {escape(short_spec(label))}: {m['starts']} start(s), {m['start_s']:g} s starting, "
+                f"{m['generate_s']:g} s generating"
+            )
     if distilled:
-        console.print(f"  distilled students: {sum(m['starts'] for m in distilled.values())} start(s), "
-                      f"{sum(m['start_s'] for m in distilled.values()):.1f} s starting, "
-                      f"{sum(m['generate_s'] for m in distilled.values()):.1f} s generating")
+        console.print(
+            f"  distilled students: {sum(m['starts'] for m in distilled.values())} start(s), "
+            f"{sum(m['start_s'] for m in distilled.values()):.1f} s starting, "
+            f"{sum(m['generate_s'] for m in distilled.values()):.1f} s generating"
+        )
 
 
 def _render_jobs(jobs: list[dict], console) -> None:
@@ -199,5 +232,7 @@ def _render_jobs(jobs: list[dict], console) -> None:
         if j["status"] != "done":
             who = j.get("teacher") or j.get("student")
             after = " (its cells compute it themselves)" if j["status"] == "failed" else ""
-            console.print(f"  [yellow]{j['kind']} job {escape(str(who))} on {escape(j['task'])}: {j['status']}[/]: "
-                          f"{escape(j.get('reason') or '')}{after}")
+            console.print(
+                f"  [yellow]{j['kind']} job {escape(str(who))} on {escape(j['task'])}: {j['status']}[/]: "
+                f"{escape(j.get('reason') or '')}{after}"
+            )

@@ -40,8 +40,11 @@ def apply_budget(cell: Cell, out: Path) -> dict | None:
     train = RunDir(out / cell.reference, create=False).record("train") if (out / cell.reference).is_dir() else None
     updates = ((train or {}).get("result") or {}).get("updates")
     if not updates:
-        return {"reference": cell.reference, "max_steps": None,
-                "note": "the reference cell did not train: this cell ran at its own epochs (updates not equalised)"}
+        return {
+            "reference": cell.reference,
+            "max_steps": None,
+            "note": "the reference cell did not train: this cell ran at its own epochs (updates not equalised)",
+        }
     cell.config.training.max_steps = int(updates)
     return {"reference": cell.reference, "max_steps": int(updates)}
 
@@ -102,16 +105,28 @@ def recorded(rec: dict, folder: Path, log, what: str = "cell"):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "error.log").write_text(traceback.format_exc())
         first = str(exc).splitlines()[0] if str(exc) else ""
-        rec.update(status="failed",
-                   reason=f"internal error: {type(exc).__name__}: {first} (traceback in {folder / 'error.log'})")
+        rec.update(status="failed", reason=f"internal error: {type(exc).__name__}: {first} (traceback in {folder / 'error.log'})")
         log(f"[red]{what} failed[/]: {rec['reason']}")
 
 
 def new_record(cell: Cell, out: Path) -> dict:
     """The cell's record before it runs (a cell that never finishes stays ``failed``)."""
-    return {**cell.describe(), "dir": str(out / cell.name), "status": "failed", "reason": None,
-            "verdict": None, "computed": [], "cached": [], "generations": {"computed": 0, "reused": 0},
-            "baseline": None, "updates": None, "equal_updates": None, "budget": None, "compute": None, "engines": {}}
+    return {
+        **cell.describe(),
+        "dir": str(out / cell.name),
+        "status": "failed",
+        "reason": None,
+        "verdict": None,
+        "computed": [],
+        "cached": [],
+        "generations": {"computed": 0, "reused": 0},
+        "baseline": None,
+        "updates": None,
+        "equal_updates": None,
+        "budget": None,
+        "compute": None,
+        "engines": {},
+    }
 
 
 def run_cell(cell: Cell, rec: dict, out: Path, cache: Path, console, log, *, force: bool = False) -> dict:
@@ -131,11 +146,16 @@ def run_cell(cell: Cell, rec: dict, out: Path, cache: Path, console, log, *, for
             else:
                 rec["equal_updates"] = apply_budget(cell, out)
                 rec["budget"] = budgets.apply(cell, out)
-                runner = Runner(cell.config, console, log, generation_cache=cache, force=force,
-                                ablation_peers=cell.peers).prepare()
+                runner = Runner(
+                    cell.config, console, log, generation_cache=cache, force=force, ablation_peers=cell.peers
+                ).prepare()
                 report = runner.execute()
-                rec.update(status="done", verdict=report.get("verdict"), computed=list(runner.run.computed),
-                           cached=list(runner.run.skipped))
+                rec.update(
+                    status="done",
+                    verdict=report.get("verdict"),
+                    computed=list(runner.run.computed),
+                    cached=list(runner.run.skipped),
+                )
                 if report.get("budget_flags"):  # sources whose rationales ran out of generation budget
                     rec["budget_flags"] = report["budget_flags"]
     except KeyboardInterrupt:

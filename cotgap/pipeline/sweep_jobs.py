@@ -52,11 +52,22 @@ class Job:
     def record(self) -> dict:
         """The job's record before it runs (``sweep.json`` → ``jobs``)."""
         role = "teacher" if self.kind == "generation" else "student"
-        return {"id": self.id, "kind": self.kind, role: self.model, "task": self.task,
-                **({"sampling": dict(self.sampling)} if self.kind == "generation" else {}),
-                "resources": dict(self.resources), "cells": list(self.cells), "representative": self.cell.name,
-                "session": self.session, "status": "failed", "reason": None,
-                "generations": {"computed": 0, "reused": 0}, "baseline": None, "engines": {}}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            role: self.model,
+            "task": self.task,
+            **({"sampling": dict(self.sampling)} if self.kind == "generation" else {}),
+            "resources": dict(self.resources),
+            "cells": list(self.cells),
+            "representative": self.cell.name,
+            "session": self.session,
+            "status": "failed",
+            "reason": None,
+            "generations": {"computed": 0, "reused": 0},
+            "baseline": None,
+            "engines": {},
+        }
 
 
 def _representative(entry: dict, status: dict[str, str], cells: dict[str, Cell]) -> Cell:
@@ -70,12 +81,34 @@ def from_plan(grid: Grid, plan: dict) -> tuple[list[Job], dict[str, list[str]]]:
     and, per cell name, the ids of the jobs it must wait for."""
     cells = {c.name: c for c in grid.cells}
     status = {c["name"]: c["status"] for c in plan["cells"]}
-    jobs = [Job(e["id"], "generation", _representative(e, status, cells), e["teacher"], e["task"], e["resources"],
-                list(e["cells"]), dict(e["sampling"]), e["session"])
-            for e in plan["generation_jobs"] if e.get("exact", True)]
-    jobs += [Job(e["id"], "baseline", _representative(e, status, cells), e["student"], e["task"], e["resources"],
-                 list(e["cells"]), session=e["session"])
-             for e in plan["baselines"]]
+    jobs = [
+        Job(
+            e["id"],
+            "generation",
+            _representative(e, status, cells),
+            e["teacher"],
+            e["task"],
+            e["resources"],
+            list(e["cells"]),
+            dict(e["sampling"]),
+            e["session"],
+        )
+        for e in plan["generation_jobs"]
+        if e.get("exact", True)
+    ]
+    jobs += [
+        Job(
+            e["id"],
+            "baseline",
+            _representative(e, status, cells),
+            e["student"],
+            e["task"],
+            e["resources"],
+            list(e["cells"]),
+            session=e["session"],
+        )
+        for e in plan["baselines"]
+    ]
     ids = {j.id for j in jobs}
     needs = {c["name"]: [i for i in [*c["generation_jobs"], c["baseline"]] if i in ids] for c in plan["cells"]}
     return jobs, needs

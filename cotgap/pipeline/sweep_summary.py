@@ -32,10 +32,21 @@ class SweepSummary:
         self.cells: dict[str, dict] = {}
         self.jobs: dict[str, dict] = {}
         self.job_order: list[str] = []
-        self.data = {"schema": SCHEMA, "name": grid.name, "config": grid.source, "dir": str(grid.out),
-                     "generation_cache": str(grid.cache), "executor": executor, "grid": grid.grid, "cells": [],
-                     "jobs": [], "generations": {"computed": 0, "reused": 0}, "baselines": {"computed": 0, "reused": 0},
-                     "engines": engine_totals([]), "counts": {}}
+        self.data = {
+            "schema": SCHEMA,
+            "name": grid.name,
+            "config": grid.source,
+            "dir": str(grid.out),
+            "generation_cache": str(grid.cache),
+            "executor": executor,
+            "grid": grid.grid,
+            "cells": [],
+            "jobs": [],
+            "generations": {"computed": 0, "reused": 0},
+            "baselines": {"computed": 0, "reused": 0},
+            "engines": engine_totals([]),
+            "counts": {},
+        }
 
     def add_cell(self, rec: dict) -> None:
         self.cells[rec["name"]] = rec
@@ -77,10 +88,11 @@ def engine_totals(records: list[dict]) -> dict:
             m = models.setdefault(label, {"starts": 0, "start_s": 0.0, "generate_s": 0.0})
             for k in m:
                 m[k] += u.get(k, 0)
-    totals = {"starts": sum(m["starts"] for m in models.values()),
-              "start_seconds": round(sum(m["start_s"] for m in models.values()), 3),
-              "generate_seconds": round(sum(m["generate_s"] for m in models.values()), 3)}
+    totals = {
+        "starts": sum(m["starts"] for m in models.values()),
+        "start_seconds": round(sum(m["start_s"] for m in models.values()), 3),
+        "generate_seconds": round(sum(m["generate_s"] for m in models.values()), 3),
+    }
     # rounded after summing (a tiny model starts in hundredths of a second: summed rounded values were 0)
-    models = {k: {**m, "start_s": round(m["start_s"], 3), "generate_s": round(m["generate_s"], 3)}
-              for k, m in models.items()}
+    models = {k: {**m, "start_s": round(m["start_s"], 3), "generate_s": round(m["generate_s"], 3)} for k, m in models.items()}
     return {**totals, "models": models}

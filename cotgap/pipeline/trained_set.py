@@ -35,17 +35,27 @@ def write(student_dir: Path, records: list[dict], examples: list[dict], tokenize
     prompt_format = "chat" if getattr(tokenizer, "chat_template", None) else "plain"  # as training_examples decides
     out = []
     for rec, ex in zip(records, examples):
-        enc = sft_tokens.encode(tokenizer, example_messages(ex), cutoff_len=cfg.max_length, overlength=cfg.overlength,
-                                mask_history=cfg.mask_history)
+        enc = sft_tokens.encode(
+            tokenizer, example_messages(ex), cutoff_len=cfg.max_length, overlength=cfg.overlength, mask_history=cfg.mask_history
+        )
         trained = enc is not None and any(t != sft_tokens.IGNORE_INDEX for t in enc.labels)
-        out.append({
-            "prompt": ex["prompt"], "completion": ex["completion"], "messages": ex["messages"],
-            "prompt_format": prompt_format,
-            "source": ex.get("source"), "model": rec.get("model"), "doc_id": ex["doc_id"],
-            "sample": rec.get("sample", 0), "correct": rec.get("correct"), "weight": ex.get("weight"),
-            "trained": trained, "prompt_tokens_cut": enc.source_cut if trained else None,
-            "response_tokens_cut": enc.target_cut if trained else None,
-        })
+        out.append(
+            {
+                "prompt": ex["prompt"],
+                "completion": ex["completion"],
+                "messages": ex["messages"],
+                "prompt_format": prompt_format,
+                "source": ex.get("source"),
+                "model": rec.get("model"),
+                "doc_id": ex["doc_id"],
+                "sample": rec.get("sample", 0),
+                "correct": rec.get("correct"),
+                "weight": ex.get("weight"),
+                "trained": trained,
+                "prompt_tokens_cut": enc.source_cut if trained else None,
+                "response_tokens_cut": enc.target_cut if trained else None,
+            }
+        )
     path = Path(student_dir) / EXAMPLES_FILE
     write_jsonl(path, out)
     return path

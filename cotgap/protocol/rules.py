@@ -41,8 +41,10 @@ def check_filter_subset(source: str, given: list[dict], kept: list[dict]) -> Non
             seen = c is not None and c in {_canonical(g) for g in given}
             what = "more times than it was given" if seen else "that it was not given, or altered"
             doc = r.get("doc_id") if isinstance(r, dict) else r
-            raise ProtocolError(f"filter for source {source!r} returned a record {what} (doc {doc}); "
-                                "filters must select a subset of one teacher's generations, unchanged")
+            raise ProtocolError(
+                f"filter for source {source!r} returned a record {what} (doc {doc}); "
+                "filters must select a subset of one teacher's generations, unchanged"
+            )
         available[c] -= 1
 
 

@@ -47,8 +47,7 @@ def discordant(baseline: Sequence[bool], distilled: Sequence[bool]) -> tuple[int
     return wins, losses
 
 
-def verdict(p_value: float | None, wins: int | None, losses: int | None, alpha: float = ALPHA,
-            diff: float | None = None) -> str:
+def verdict(p_value: float | None, wins: int | None, losses: int | None, alpha: float = ALPHA, diff: float | None = None) -> str:
     """Helped if ``p < alpha`` and wins > losses, hurt if ``p < alpha`` and losses > wins, else no
     significant change. Without win/loss counts the sign of ``diff`` gives the direction."""
     if p_value is None:
@@ -84,8 +83,9 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def paired_bootstrap(baseline: Sequence[bool], distilled: Sequence[bool], iters: int = 10000, seed: int = 0,
-                     alpha: float = ALPHA) -> dict:
+def paired_bootstrap(
+    baseline: Sequence[bool], distilled: Sequence[bool], iters: int = 10000, seed: int = 0, alpha: float = ALPHA
+) -> dict:
     """Difference distilled − baseline in accuracy points with a (1−alpha) percentile interval.
 
     Both lists are per test example, in the same order (paired). The interval is for display: the
@@ -113,17 +113,24 @@ def paired_bootstrap(baseline: Sequence[bool], distilled: Sequence[bool], iters:
     }
 
 
-def compare(baseline: Sequence[bool], distilled: Sequence[bool], *, iters: int = 10000, seed: int = 0,
-            alpha: float = ALPHA) -> dict:
+def compare(
+    baseline: Sequence[bool], distilled: Sequence[bool], *, iters: int = 10000, seed: int = 0, alpha: float = ALPHA
+) -> dict:
     """The paired comparison of one run: the bootstrap interval (display) plus McNemar's exact test
     (``test``, ``p_value``, ``wins``, ``losses``, ``alpha``) and the verdict it decides."""
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
     out = paired_bootstrap(baseline, distilled, iters=iters, seed=seed, alpha=alpha)
     if out["n"] == 0:
-        return {**out, "test": TEST_NAME, "p_value": None, "wins": 0, "losses": 0, "alpha": alpha,
-                "verdict": NO_DATA}
+        return {**out, "test": TEST_NAME, "p_value": None, "wins": 0, "losses": 0, "alpha": alpha, "verdict": NO_DATA}
     wins, losses = discordant(baseline, distilled)
     p = mcnemar_p(wins, losses)
-    return {**out, "test": TEST_NAME, "p_value": p, "wins": wins, "losses": losses, "alpha": alpha,
-            "verdict": verdict(p, wins, losses, alpha)}
+    return {
+        **out,
+        "test": TEST_NAME,
+        "p_value": p,
+        "wins": wins,
+        "losses": losses,
+        "alpha": alpha,
+        "verdict": verdict(p, wins, losses, alpha),
+    }

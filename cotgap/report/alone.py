@@ -45,8 +45,16 @@ def _one(combined: dict, alone: dict, noise: Noise) -> dict:
     margin = noise.of_difference(acc, int(n) if n else None, acc_alone, int(n_alone) if n_alone else None)
     delta = acc - acc_alone
     reading = COMBINED_BETTER if delta > margin.points else ALONE_BETTER if delta < -margin.points else WITHIN_NOISE
-    return {"teacher": alone["teacher"], "accuracy": acc_alone, "n": n_alone, "updates": alone.get("updates"),
-            "delta": delta, "margin": margin.points, "margin_how": margin.how, "reading": reading}
+    return {
+        "teacher": alone["teacher"],
+        "accuracy": acc_alone,
+        "n": n_alone,
+        "updates": alone.get("updates"),
+        "delta": delta,
+        "margin": margin.points,
+        "margin_how": margin.how,
+        "reading": reading,
+    }
 
 
 def compare(pairs: list[dict], noise: Noise) -> tuple[list[dict], list[str]]:
@@ -56,16 +64,29 @@ def compare(pairs: list[dict], noise: Noise) -> tuple[list[dict], list[str]]:
     warnings: list[str] = []
     for p in pairs:
         c, a = p["combined"], p["alone"]
-        g = groups.setdefault(p["combined_dir"], {
-            "task": c["task"], "setting": c["setting"], "teachers": c["teacher"], "student": c["student"],
-            "student_size": c["student_size"], "seed": c.get("seed"), "accuracy": float(c["accuracy"]),
-            "n": c.get("n"), "updates": c.get("updates"), "alone": []})
+        g = groups.setdefault(
+            p["combined_dir"],
+            {
+                "task": c["task"],
+                "setting": c["setting"],
+                "teachers": c["teacher"],
+                "student": c["student"],
+                "student_size": c["student_size"],
+                "seed": c.get("seed"),
+                "accuracy": float(c["accuracy"]),
+                "n": c.get("n"),
+                "updates": c.get("updates"),
+                "alone": [],
+            },
+        )
         entry = _one(c, a, noise)
         g["alone"].append(entry)
         if None not in (c.get("updates"), a.get("updates")) and _num(c, "updates") != _num(a, "updates"):
-            warnings.append(f"{c['task']}: {c['setting']} ({c['teacher']}) -> student {c['student']}: the cell on "
-                            f"{a['teacher']} alone trained {a['updates']} updates, the combined cell {c['updates']}; "
-                            "part of the difference may be training length")
+            warnings.append(
+                f"{c['task']}: {c['setting']} ({c['teacher']}) -> student {c['student']}: the cell on "
+                f"{a['teacher']} alone trained {a['updates']} updates, the combined cell {c['updates']}; "
+                "part of the difference may be training length"
+            )
     rows = sorted(groups.values(), key=lambda g: (g["task"], g["setting"], g["teachers"], g["student"], str(g["seed"])))
     for g in rows:
         g["alone"].sort(key=lambda e: e["teacher"])

@@ -56,8 +56,21 @@ from cotgap.report.results import (
 from cotgap.report.tables import EPS, parse_size, row_accuracy, row_count, row_num, row_size, row_text
 
 __all__ = [
-    "HELPED", "NO_CHANGE", "HURT", "GAP_OBSERVED", "NO_GAP", "INSUFFICIENT", "DO_NOT_DISTIL",
-    "Cell", "TeacherInfo", "CapacityGap", "MeanScore", "ReplicateGroup", "TaskAnalysis", "analyse", "one_decimal",
+    "HELPED",
+    "NO_CHANGE",
+    "HURT",
+    "GAP_OBSERVED",
+    "NO_GAP",
+    "INSUFFICIENT",
+    "DO_NOT_DISTIL",
+    "Cell",
+    "TeacherInfo",
+    "CapacityGap",
+    "MeanScore",
+    "ReplicateGroup",
+    "TaskAnalysis",
+    "analyse",
+    "one_decimal",
 ]
 
 _Base = Mapping[tuple[str, str], tuple[float, str, float]]  # (task, student) -> (accuracy, size label, size)
@@ -135,8 +148,7 @@ def analyse(
     _assign_verdicts([c for cells in cells_by_task.values() for c in cells], alpha, noise)
     fractions = _looks_like_fractions(cells_by_task)
     return [
-        _analyse_task(task, cells, teacher_rows.get(task, {}), fractions, noise, kept_ratio_threshold,
-                      capacity_ratio)
+        _analyse_task(task, cells, teacher_rows.get(task, {}), fractions, noise, kept_ratio_threshold, capacity_ratio)
         for task, cells in cells_by_task.items()
     ]
 
@@ -252,17 +264,36 @@ def _cell(row: Mapping, where: str, base: _Base, seen: set[tuple]) -> tuple[str,
     seed = _optional_text(row, "seed")
     key = (task, setting, teacher, student, seed)
     if key in seen:
-        raise ValueError(f"{where}: duplicate result for task {task!r}, setting {setting!r}, teacher {teacher!r}, "
-                         f"student {student!r}" + (f", seed {seed}" if seed is not None else ""))
+        raise ValueError(
+            f"{where}: duplicate result for task {task!r}, setting {setting!r}, teacher {teacher!r}, "
+            f"student {student!r}" + (f", seed {seed}" if seed is not None else "")
+        )
     seen.add(key)
     if (task, student) not in base:
-        raise ValueError(f"{where}: no baseline row for task {task!r}, student {student!r} "
-                         "(the pre-distillation baseline is required)")
+        raise ValueError(
+            f"{where}: no baseline row for task {task!r}, student {student!r} (the pre-distillation baseline is required)"
+        )
     b_acc, b_label, b_size = base[(task, student)]
     if abs(b_size - size) > EPS:
         raise ValueError(f"{where}: student {student!r} has size {label} here but {b_label} in the baseline")
-    return task, Cell(setting, teacher, student, label, size, acc, b_acc, acc - b_acc, lo, hi,
-                      updates=row_count(row, "updates", where), seed=seed, n=n, p_value=p, wins=wins, losses=losses)
+    return task, Cell(
+        setting,
+        teacher,
+        student,
+        label,
+        size,
+        acc,
+        b_acc,
+        acc - b_acc,
+        lo,
+        hi,
+        updates=row_count(row, "updates", where),
+        seed=seed,
+        n=n,
+        p_value=p,
+        wins=wins,
+        losses=losses,
+    )
 
 
 def _assign_verdicts(cells: Sequence[Cell], alpha: float, noise: Noise) -> None:
@@ -293,8 +324,15 @@ def _looks_like_fractions(cells_by_task: Mapping[str, Sequence[Cell]]) -> bool:
 # ---- one task ---------------------------------------------------------------
 
 
-def _analyse_task(task: str, cells: Sequence[Cell], per: Mapping[str, TeacherInfo], fractions: bool, noise: Noise,
-                  kept_ratio_threshold: float, capacity_ratio: float) -> TaskAnalysis:
+def _analyse_task(
+    task: str,
+    cells: Sequence[Cell],
+    per: Mapping[str, TeacherInfo],
+    fractions: bool,
+    noise: Noise,
+    kept_ratio_threshold: float,
+    capacity_ratio: float,
+) -> TaskAnalysis:
     """The TaskAnalysis of one task from its cells (input order) and its teacher rows."""
     warnings: list[str] = []
     if fractions:
@@ -317,22 +355,41 @@ def _analyse_task(task: str, cells: Sequence[Cell], per: Mapping[str, TeacherInf
     fallback = any(g.margin_fallback for g in gaps) or (noise.margin is None and any(c.n is None for c in by_margin))
     if effective:
         rec, rec_teacher, rec_setting, reason, decided_by, rec_fallback = recommend.recommend(
-            means, per, kept_ratio_threshold, noise, len(settings) > 1)
+            means, per, kept_ratio_threshold, noise, len(settings) > 1
+        )
         fallback = fallback or rec_fallback
     else:
         rec, rec_teacher, rec_setting, decided_by = DO_NOT_DISTIL, None, None, BY_EFFECTIVENESS
-        reason = (f"Distillation beat the pre-distillation baseline in only {n_helped} of {len(cells)} "
-                  "(teacher, student, seed) cells, which is not more than half.")
+        reason = (
+            f"Distillation beat the pre-distillation baseline in only {n_helped} of {len(cells)} "
+            "(teacher, student, seed) cells, which is not more than half."
+        )
     if fallback:
-        warnings.append("test-set size unknown for some results: their noise margins are the fixed "
-                        f"{noise.from_se(None).points:g}-point fallback (give an 'n' column or --noise-margin)")
+        warnings.append(
+            "test-set size unknown for some results: their noise margins are the fixed "
+            f"{noise.from_se(None).points:g}-point fallback (give an 'n' column or --noise-margin)"
+        )
     return TaskAnalysis(
-        task=task, cells=cells, n_helped=n_helped, n_no_change=len(cells) - n_helped - n_hurt, n_hurt=n_hurt,
-        effective=effective, teachers=ordered,
-        strongest_teacher=order.stronger if order else None, weakest_teacher=order.weaker if order else None,
-        capacity_basis=order.basis if order else None, kept_ratio=kept_ratio, mean_scores=means,
-        capacity_gaps=gaps, recommendation=rec, recommended_teacher=rec_teacher, recommended_setting=rec_setting,
-        reason=reason, decided_by=decided_by, replicates=replicates.groups(cells), updates_note=updates_note,
+        task=task,
+        cells=cells,
+        n_helped=n_helped,
+        n_no_change=len(cells) - n_helped - n_hurt,
+        n_hurt=n_hurt,
+        effective=effective,
+        teachers=ordered,
+        strongest_teacher=order.stronger if order else None,
+        weakest_teacher=order.weaker if order else None,
+        capacity_basis=order.basis if order else None,
+        kept_ratio=kept_ratio,
+        mean_scores=means,
+        capacity_gaps=gaps,
+        recommendation=rec,
+        recommended_teacher=rec_teacher,
+        recommended_setting=rec_setting,
+        reason=reason,
+        decided_by=decided_by,
+        replicates=replicates.groups(cells),
+        updates_note=updates_note,
         warnings=warnings,
     )
 
@@ -374,20 +431,22 @@ def _mean_scores(cells: Sequence[Cell], warnings: list[str]) -> list[MeanScore]:
     means = []
     for (s, t), vs in groups.items():
         ns = [n for _, n in vs]
-        means.append(MeanScore(s, t, sum(a for a, _ in vs) / len(vs), runs[(s, t)],
-                               None if None in ns else min(ns)))  # type: ignore[type-var]
+        means.append(MeanScore(s, t, sum(a for a, _ in vs) / len(vs), runs[(s, t)], None if None in ns else min(ns)))  # type: ignore[type-var]
     means.sort(key=lambda m: (-m.mean, m.setting, m.teacher))
     size_sets: dict[tuple[str, str], set[float]] = {}
     for c in cells:
         size_sets.setdefault((c.setting, c.teacher), set()).add(c.size)
     if len({frozenset(v) for v in size_sets.values()}) > 1:
-        warnings.append("the compared configurations were evaluated on different student sizes, "
-                        "so their mean scores are not directly comparable")
+        warnings.append(
+            "the compared configurations were evaluated on different student sizes, "
+            "so their mean scores are not directly comparable"
+        )
     return means
 
 
-def _capacity_gaps(cells: Sequence[Cell], settings: Sequence[str], per: Mapping[str, TeacherInfo], noise: Noise,
-                   capacity_ratio: float) -> list[CapacityGap]:
+def _capacity_gaps(
+    cells: Sequence[Cell], settings: Sequence[str], per: Mapping[str, TeacherInfo], noise: Noise, capacity_ratio: float
+) -> list[CapacityGap]:
     """The capacity-gap diagnostic for every setting (in ``settings`` order) and pair of its teachers."""
     by_size = replicates.seed_means(cells)
     accuracy = {t: info.accuracy for t, info in per.items()}
@@ -424,10 +483,13 @@ def _updates_notes(cells: Sequence[Cell]) -> tuple[list[str], str | None]:
     for student, cs in by_student.items():
         known = [c for c in cs if c.updates is not None]
         if len({c.updates for c in known}) > 1:
-            listing = ", ".join(f"{c.setting}/{c.teacher}{f'@{c.seed}' if replicates.group_key(c) in seeded else ''}"
-                                f"={c.updates}" for c in known)
-            warnings.append(f"student {student} ({cs[0].student_size}): configurations differ in "
-                            f"optimizer updates ({listing}); differences may reflect training length")
+            listing = ", ".join(
+                f"{c.setting}/{c.teacher}{f'@{c.seed}' if replicates.group_key(c) in seeded else ''}={c.updates}" for c in known
+            )
+            warnings.append(
+                f"student {student} ({cs[0].student_size}): configurations differ in "
+                f"optimizer updates ({listing}); differences may reflect training length"
+            )
     compared = {s: cs for s, cs in by_student.items() if len(cs) > 1}
     if warnings or not compared or any(c.updates is None for cs in compared.values() for c in cs):
         return warnings, None

@@ -156,9 +156,15 @@ def _gap_json(g: CapacityGap) -> dict:
         "verdict": g.verdict,
         "detail": g.detail,
         "readings": {
-            "descriptive": {"verdict": g.descriptive_verdict, "detail": g.descriptive_detail,
-                            "rule": "A_small > 0 and A_small > A_large (the paper's reading: no noise margin)"},
-            "statistical": {"verdict": g.verdict, "detail": g.detail,
-                            "rule": "A_small > margin_small and A_small - A_large > margin_drop"},
+            "descriptive": {
+                "verdict": g.descriptive_verdict,
+                "detail": g.descriptive_detail,
+                "rule": "A_small > 0 and A_small > A_large (the paper's reading: no noise margin)",
+            },
+            "statistical": {
+                "verdict": g.verdict,
+                "detail": g.detail,
+                "rule": "A_small > margin_small and A_small - A_large > margin_drop",
+            },
         },
     }

@@ -31,10 +31,15 @@ def run_budget(training_cfg: dict, strategy_records: dict, compute: dict | None,
     train = stages.get("train") or {}
     total = (compute or {}).get("total") or {}
     teacher = ("teacher_tokens_generated", "teacher_tokens_scored")
-    return {"kind": kind, "limit": limit, "updates": updates, "stopped_by": stopped.get("stopped_by"),
-            "teacher_tokens_training": int(sum(train.get(k, 0) for k in teacher)),
-            "teacher_tokens_total": int(sum(total.get(k, 0) for k in teacher)),
-            "train_seconds": round(float(train.get("wall_seconds") or 0.0), 1)}
+    return {
+        "kind": kind,
+        "limit": limit,
+        "updates": updates,
+        "stopped_by": stopped.get("stopped_by"),
+        "teacher_tokens_training": int(sum(train.get(k, 0) for k in teacher)),
+        "teacher_tokens_total": int(sum(total.get(k, 0) for k in teacher)),
+        "train_seconds": round(float(train.get("wall_seconds") or 0.0), 1),
+    }
 
 
 def _grid_budgets(sweeps: list[dict]) -> dict[str, str]:
@@ -53,16 +58,21 @@ def _grid_budgets(sweeps: list[dict]) -> dict[str, str]:
 def _spent(b: dict) -> str:
     """One run's training length and cost: ``5 updates, 12,401 teacher tokens in training (total 24,000), 300 s``."""
     stop = f", stopped by its {b['stopped_by'].replace('_', ' ')} budget" if b.get("stopped_by") else ""
-    return (f"{b.get('updates') if b.get('updates') is not None else '?'} updates, "
-            f"{b['teacher_tokens_training']:,} teacher tokens in training (total {b['teacher_tokens_total']:,}), "
-            f"{b['train_seconds']:.0f} s training{stop}")
+    return (
+        f"{b.get('updates') if b.get('updates') is not None else '?'} updates, "
+        f"{b['teacher_tokens_training']:,} teacher tokens in training (total {b['teacher_tokens_total']:,}), "
+        f"{b['train_seconds']:.0f} s training{stop}"
+    )
 
 
 def _heading(budgets: list[dict], grid: set[str]) -> str:
     """What the compared runs were held equal on."""
     kinds = {(b["kind"], b["limit"]) for b in budgets}
-    names = {"teacher_tokens": "teacher tokens spent by the training", "seconds": "training seconds",
-             "updates": "optimizer updates"}
+    names = {
+        "teacher_tokens": "teacher tokens spent by the training",
+        "seconds": "training seconds",
+        "updates": "optimizer updates",
+    }
     if len(grid) == 1:
         g = next(iter(grid))
         mode = g.split(":")[0]
@@ -88,8 +98,9 @@ def statements(runs: list[dict], sweeps: list[dict]) -> dict[str, str]:
     out = {}
     for task, rs in by_task.items():
         grids = {grid_of[r["dir"]] for r in rs if r["dir"] in grid_of}
-        parts = [f"{_who(r)}: {_limit(r['budget'])}{_spent(r['budget'])}"
-                 for r in sorted(rs, key=lambda r: (r["setting"], r["dir"]))]
+        parts = [
+            f"{_who(r)}: {_limit(r['budget'])}{_spent(r['budget'])}" for r in sorted(rs, key=lambda r: (r["setting"], r["dir"]))
+        ]
         out[task] = f"{_heading([r['budget'] for r in rs], grids)} — " + "; ".join(parts)
     return out
 

@@ -25,8 +25,10 @@ from cotgap.report.noise import Noise
 
 SCHEMA = "cotgap.report/1"
 ABLATION = "cross-teacher-filter"
-ABLATION_DOC = ("each teacher's training data restricted to the questions every compared teacher solved "
-                "(the prior-work protocol); not how cotgap filters by default")
+ABLATION_DOC = (
+    "each teacher's training data restricted to the questions every compared teacher solved "
+    "(the prior-work protocol); not how cotgap filters by default"
+)
 GUIDELINES = [
     "Verify that distillation beats the student's pre-distillation few-shot baseline (McNemar's exact test on "
     "the paired test items, Holm-corrected across the report's cells, decides each verdict).",
@@ -70,27 +72,52 @@ def compare_ablation(primary: list[dict], ablated: list[dict]) -> tuple[list[dic
             v = (row or {}).get(k)
             return None if tables.is_empty(v) else int(float(v))
 
-        row = {"task": a["task"], "setting": ref_setting, "ablation": ABLATION, "teacher": a["teacher"],
-               "student": a["student"], "student_size": a["student_size"], "seed": _seed(a),
-               "unfiltered": u, "filtered": f, "delta": None if u is None else f - u,
-               "kept_unfiltered": opt(ref, "kept"), "kept_filtered": opt(a, "kept"),
-               "updates_unfiltered": opt(ref, "updates"), "updates_filtered": opt(a, "updates")}
+        row = {
+            "task": a["task"],
+            "setting": ref_setting,
+            "ablation": ABLATION,
+            "teacher": a["teacher"],
+            "student": a["student"],
+            "student_size": a["student_size"],
+            "seed": _seed(a),
+            "unfiltered": u,
+            "filtered": f,
+            "delta": None if u is None else f - u,
+            "kept_unfiltered": opt(ref, "kept"),
+            "kept_filtered": opt(a, "kept"),
+            "updates_unfiltered": opt(ref, "updates"),
+            "updates_filtered": opt(a, "updates"),
+        }
         rows.append(row)
         if ref is None:
-            warnings.append(f"{a['task']}: no unfiltered result matches the {ABLATION} result of teacher "
-                            f"{a['teacher']}, student {a['student']}")
-        elif None not in (row["updates_unfiltered"], row["updates_filtered"]) and \
-                row["updates_unfiltered"] != row["updates_filtered"]:
-            warnings.append(f"{a['task']}: teacher {a['teacher']}, student {a['student']}: the filtered and "
-                            f"unfiltered runs differ in optimizer updates ({row['updates_filtered']} vs "
-                            f"{row['updates_unfiltered']}); part of the difference may be training length")
-    rows.sort(key=lambda r: (r["task"], r["setting"] or "", r["teacher"], tables.parse_size(r["student_size"]),
-                             r["student"], str(r["seed"])))
+            warnings.append(
+                f"{a['task']}: no unfiltered result matches the {ABLATION} result of teacher "
+                f"{a['teacher']}, student {a['student']}"
+            )
+        elif (
+            None not in (row["updates_unfiltered"], row["updates_filtered"])
+            and row["updates_unfiltered"] != row["updates_filtered"]
+        ):
+            warnings.append(
+                f"{a['task']}: teacher {a['teacher']}, student {a['student']}: the filtered and "
+                f"unfiltered runs differ in optimizer updates ({row['updates_filtered']} vs "
+                f"{row['updates_unfiltered']}); part of the difference may be training length"
+            )
+    rows.sort(
+        key=lambda r: (
+            r["task"],
+            r["setting"] or "",
+            r["teacher"],
+            tables.parse_size(r["student_size"]),
+            r["student"],
+            str(r["seed"]),
+        )
+    )
     return rows, warnings
 
 
 def ablation_updates_note(rows: list[dict]) -> str | None:
-    """"trained at N updates each" when every filtered/unfiltered pair's counts are known and equal."""
+    """ "trained at N updates each" when every filtered/unfiltered pair's counts are known and equal."""
     pairs = [(r["updates_unfiltered"], r["updates_filtered"]) for r in rows if r["unfiltered"] is not None]
     if not pairs or any(u is None or f is None or u != f for u, f in pairs):
         return None
@@ -106,8 +133,10 @@ def run_alpha(col: Collected) -> tuple[float, list[str]]:
     if len(levels) == 1:
         return levels.pop(), []
     if len(levels) > 1:
-        return ALPHA, [f"runs were configured with different alpha levels ({', '.join(map(str, sorted(levels)))}): "
-                       f"the report uses {ALPHA:g} (give --alpha to choose)"]
+        return ALPHA, [
+            f"runs were configured with different alpha levels ({', '.join(map(str, sorted(levels)))}): "
+            f"the report uses {ALPHA:g} (give --alpha to choose)"
+        ]
     return ALPHA, []
 
 
@@ -127,8 +156,14 @@ def _tag(tasks_json: list[dict], ablation: str | None) -> list[dict]:
     return [{**t, "ablation": ablation} for t in tasks_json]
 
 
-def build(col: Collected, *, noise_margin: float | None = None, kept_ratio_threshold: float = KEPT_RATIO,
-          alpha: float | None = None, noise_z: float = NOISE_Z):
+def build(
+    col: Collected,
+    *,
+    noise_margin: float | None = None,
+    kept_ratio_threshold: float = KEPT_RATIO,
+    alpha: float | None = None,
+    noise_z: float = NOISE_Z,
+):
     """(report dict, primary analyses, ablation analyses). ``noise_margin`` None: margins from the
     test-set sizes; ``alpha`` None: the runs' own level (:func:`run_alpha`)."""
     _check_options(noise_margin, kept_ratio_threshold, alpha, noise_z)
@@ -137,8 +172,7 @@ def build(col: Collected, *, noise_margin: float | None = None, kept_ratio_thres
         alpha, alpha_warnings = run_alpha(col)
     primary = [r for r in col.distilled if not is_ablation(r["setting"])]
     ablated = [r for r in col.distilled if is_ablation(r["setting"])]
-    opts = {"noise_margin": noise_margin, "kept_ratio_threshold": kept_ratio_threshold, "alpha": alpha,
-            "noise_z": noise_z}
+    opts = {"noise_margin": noise_margin, "kept_ratio_threshold": kept_ratio_threshold, "alpha": alpha, "noise_z": noise_z}
     try:
         prim = analysis.analyse(primary, col.baseline, col.teachers, **opts) if primary else []
         abl = analysis.analyse(ablated, col.baseline, col.ablation_teachers, **opts) if ablated else []
@@ -152,11 +186,20 @@ def build(col: Collected, *, noise_margin: float | None = None, kept_ratio_thres
         generation = {
             "computed": sum(s.get("generations", {}).get("computed", 0) for s in col.sweeps),
             "reused": sum(s.get("generations", {}).get("reused", 0) for s in col.sweeps),
-            "sweeps": [{"name": s.get("name"), "dir": s.get("dir"), "generations": s.get("generations"),
-                        "cells": s.get("counts"),
-                        "not_done": [{"name": c["name"], "status": c["status"], "reason": c.get("reason")}
-                                     for c in s.get("cells", []) if c.get("status") != "done"]}
-                       for s in col.sweeps],
+            "sweeps": [
+                {
+                    "name": s.get("name"),
+                    "dir": s.get("dir"),
+                    "generations": s.get("generations"),
+                    "cells": s.get("counts"),
+                    "not_done": [
+                        {"name": c["name"], "status": c["status"], "reason": c.get("reason")}
+                        for c in s.get("cells", [])
+                        if c.get("status") != "done"
+                    ],
+                }
+                for s in col.sweeps
+            ],
         }
     warnings = list(col.warnings) + alpha_warnings + alone_warnings
     notes = budget_note.statements(col.runs, col.sweeps)  # which budget each task's comparison used
@@ -168,15 +211,26 @@ def build(col: Collected, *, noise_margin: float | None = None, kept_ratio_thres
         "schema": SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "inputs": {"paths": col.inputs, "runs": col.runs},
-        "parameters": {"test": TEST_NAME, "multiplicity": "holm", "alpha": alpha, "noise_margin": noise_margin,
-                       "noise_z": noise_z, "kept_ratio_threshold": kept_ratio_threshold,
-                       "capacity_ratio": CAPACITY_RATIO},
+        "parameters": {
+            "test": TEST_NAME,
+            "multiplicity": "holm",
+            "alpha": alpha,
+            "noise_margin": noise_margin,
+            "noise_z": noise_z,
+            "kept_ratio_threshold": kept_ratio_threshold,
+            "capacity_ratio": CAPACITY_RATIO,
+        },
         "guidelines": GUIDELINES,
         "tasks": [{**t, "budget_note": notes.get(t["task"])} for t in _tag(analysis_json.to_json(prim)["tasks"], None)],
-        "ablation": None if not ablated else {
-            "name": ABLATION, "description": ABLATION_DOC,
+        "ablation": None
+        if not ablated
+        else {
+            "name": ABLATION,
+            "description": ABLATION_DOC,
             "tasks": _tag(analysis_json.to_json(abl)["tasks"], ABLATION),
-            "comparison": comparison, "updates_note": ablation_updates_note(comparison), "warnings": cmp_warnings,
+            "comparison": comparison,
+            "updates_note": ablation_updates_note(comparison),
+            "warnings": cmp_warnings,
         },
         "alone_comparisons": alone_rows,
         "generation": generation,

@@ -76,15 +76,23 @@ def _by_cot(a: TeacherInfo, b: TeacherInfo, ratio: float, size_note: str) -> Cap
             continue
         if _apart(va, vb, ratio):
             return _ordered(a, b, basis, va, vb)
-        return CapacityOrder(None, None, None, reason=(
-            f"{a.teacher} and {b.teacher} {size_note} and their {basis} ({va:g} vs {vb:g}) are within "
-            f"{ratio:g}x: neither has more capacity"))
-    return CapacityOrder(None, None, None, reason=(
-        f"{a.teacher} and {b.teacher} {size_note} and the CoT length of one is unknown"))
+        return CapacityOrder(
+            None,
+            None,
+            None,
+            reason=(
+                f"{a.teacher} and {b.teacher} {size_note} and their {basis} ({va:g} vs {vb:g}) are within "
+                f"{ratio:g}x: neither has more capacity"
+            ),
+        )
+    return CapacityOrder(
+        None, None, None, reason=(f"{a.teacher} and {b.teacher} {size_note} and the CoT length of one is unknown")
+    )
 
 
-def compare(a: TeacherInfo | None, b: TeacherInfo | None, ratio: float = CAPACITY_RATIO,
-            names: Sequence[str] = ()) -> CapacityOrder:
+def compare(
+    a: TeacherInfo | None, b: TeacherInfo | None, ratio: float = CAPACITY_RATIO, names: Sequence[str] = ()
+) -> CapacityOrder:
     """Which of ``a`` and ``b`` has more capacity (rules in the module docstring)."""
     if a is None or b is None:
         missing = [n for n, t in zip(names, (a, b)) if t is None] or ["a teacher"]
@@ -96,8 +104,7 @@ def compare(a: TeacherInfo | None, b: TeacherInfo | None, ratio: float = CAPACIT
     if a.role is not None and b.role is not None:
         if ROLE_RANK[a.role] != ROLE_RANK[b.role]:
             order = _ordered(a, b, "declared role", ROLE_RANK[a.role], ROLE_RANK[b.role])
-            order.stronger_value, order.weaker_value = (
-                (a.role, b.role) if order.stronger == a.teacher else (b.role, a.role))
+            order.stronger_value, order.weaker_value = (a.role, b.role) if order.stronger == a.teacher else (b.role, a.role)
             return order
         return CapacityOrder(None, None, None, reason=f"{a.teacher} and {b.teacher} declare the same role")
     pa, pb = a.params_b, b.params_b
@@ -119,7 +126,7 @@ def rank(teachers: Sequence[TeacherInfo], ratio: float = CAPACITY_RATIO) -> tupl
         return ts, None
     beats: dict[str, int] = {t.teacher: 0 for t in ts}
     for i, a in enumerate(ts):
-        for b in ts[i + 1:]:
+        for b in ts[i + 1 :]:
             o = compare(a, b, ratio)
             if not o.resolved:
                 return ts, None
@@ -128,4 +135,3 @@ def rank(teachers: Sequence[TeacherInfo], ratio: float = CAPACITY_RATIO) -> tupl
         return ts, None
     ordered = sorted(ts, key=lambda t: -beats[t.teacher])
     return ordered, compare(ordered[0], ordered[-1], ratio)
-

@@ -36,27 +36,62 @@ from cotgap.report.results import GAP_OBSERVED, INSUFFICIENT, NO_GAP, CapacityGa
 Scores = Mapping[str, Mapping[float, tuple[float, int | None]]]  # teacher -> size -> (accuracy, test n)
 
 
-def _insufficient(setting: str, pair: list[str], order: CapacityOrder, accuracy: Mapping[str, float | None],
-                  detail: str, sizes: Sequence[str] = (), adv: Sequence[float] = ()) -> CapacityGap:
+def _insufficient(
+    setting: str,
+    pair: list[str],
+    order: CapacityOrder,
+    accuracy: Mapping[str, float | None],
+    detail: str,
+    sizes: Sequence[str] = (),
+    adv: Sequence[float] = (),
+) -> CapacityGap:
     """An *insufficient data* diagnostic with this explanation."""
-    return CapacityGap(setting, pair, order, accuracy.get(order.stronger or ""), accuracy.get(order.weaker or ""),
-                       list(sizes), list(adv), [], [], None, None, None, None, "", INSUFFICIENT, detail,
-                       descriptive_verdict=INSUFFICIENT, descriptive_detail=detail)
+    return CapacityGap(
+        setting,
+        pair,
+        order,
+        accuracy.get(order.stronger or ""),
+        accuracy.get(order.weaker or ""),
+        list(sizes),
+        list(adv),
+        [],
+        [],
+        None,
+        None,
+        None,
+        None,
+        "",
+        INSUFFICIENT,
+        detail,
+        descriptive_verdict=INSUFFICIENT,
+        descriptive_detail=detail,
+    )
 
 
 def descriptive(a_small: float, a_large: float) -> tuple[str, str]:
     """The paper's descriptive reading of the two halves' mean advantages (no noise margin)."""
     if a_small > 0 and a_small > a_large:
         how = "reverses" if a_large < 0 else "shrinks"
-        return GAP_OBSERVED, f"the weaker teacher leads at the smaller sizes ({a_small:+.1f}) and the lead {how} " \
-                             f"({a_large:+.1f} at the larger); no noise margin"
+        return (
+            GAP_OBSERVED,
+            f"the weaker teacher leads at the smaller sizes ({a_small:+.1f}) and the lead {how} "
+            f"({a_large:+.1f} at the larger); no noise margin",
+        )
     if a_small > 0:
         return NO_GAP, f"the weaker teacher's lead does not shrink ({a_small:+.1f} -> {a_large:+.1f}); no noise margin"
     return NO_GAP, f"the weaker teacher does not lead at the smaller sizes ({a_small:+.1f}); no noise margin"
 
 
-def diagnose(setting: str, a: str, b: str, scores: Scores, labels: Mapping[float, str], order: CapacityOrder,
-             accuracy: Mapping[str, float | None], noise: Noise) -> CapacityGap:
+def diagnose(
+    setting: str,
+    a: str,
+    b: str,
+    scores: Scores,
+    labels: Mapping[float, str],
+    order: CapacityOrder,
+    accuracy: Mapping[str, float | None],
+    noise: Noise,
+) -> CapacityGap:
     """The diagnostic for teachers ``a`` and ``b`` (rule in the module docstring)."""
     pair = sorted((a, b))
     if not order.resolved:
@@ -66,21 +101,28 @@ def diagnose(setting: str, a: str, b: str, scores: Scores, labels: Mapping[float
     sizes = [labels[s] for s in common]
     adv = [scores[weak][s][0] - scores[strong][s][0] for s in common]
     if len(common) < 2:
-        return _insufficient(setting, pair, order, accuracy,
-                             f"{strong} and {weak} share {len(common)} student size(s); at least 2 are needed",
-                             sizes, adv)
+        return _insufficient(
+            setting,
+            pair,
+            order,
+            accuracy,
+            f"{strong} and {weak} share {len(common)} student size(s); at least 2 are needed",
+            sizes,
+            adv,
+        )
     k = len(common) // 2
     small, large = common[:k], common[-k:]
-    ses = {s: difference_se(scores[weak][s][0], scores[weak][s][1], scores[strong][s][0], scores[strong][s][1])
-           for s in common}
+    ses = {s: difference_se(scores[weak][s][0], scores[weak][s][1], scores[strong][s][0], scores[strong][s][1]) for s in common}
     a_small = sum(adv[:k]) / k
     a_large = sum(adv[-k:]) / k
     se_small, se_large = mean_se([ses[s] for s in small]), mean_se([ses[s] for s in large])
     m_small, m_large = noise.from_se(se_small, "smaller half"), noise.from_se(se_large, "larger half")
     m_drop = noise.from_se(sum_se(se_small, se_large), "drop")
     s_txt, l_txt = ", ".join(labels[s] for s in small), ", ".join(labels[s] for s in large)
-    lead = (f"weaker teacher {weak} (stronger {strong}: {describe(order)}) leads by "
-            f"{a_small:+.1f} on average at {s_txt} and {a_large:+.1f} at {l_txt}")
+    lead = (
+        f"weaker teacher {weak} (stronger {strong}: {describe(order)}) leads by "
+        f"{a_small:+.1f} on average at {s_txt} and {a_large:+.1f} at {l_txt}"
+    )
     if a_small > m_small.points and a_small - a_large > m_drop.points:
         how = "reverses" if a_large < -m_large.points else "shrinks"
         verdict, detail = GAP_OBSERVED, f"{lead} (advantage {how}; margins {m_small.points:.1f} / {m_drop.points:.1f})"
@@ -88,10 +130,32 @@ def diagnose(setting: str, a: str, b: str, scores: Scores, labels: Mapping[float
         why = "persists" if a_large > m_large.points else f"does not shrink by more than {m_drop.points:.1f}"
         verdict, detail = NO_GAP, f"{lead}: the advantage {why}"
     else:
-        verdict, detail = NO_GAP, (f"weaker teacher {weak} does not beat {strong} by more than {m_small.points:.1f} "
-                                   f"at the smaller sizes {s_txt} ({a_small:+.1f} on average)")
+        verdict, detail = (
+            NO_GAP,
+            (
+                f"weaker teacher {weak} does not beat {strong} by more than {m_small.points:.1f} "
+                f"at the smaller sizes {s_txt} ({a_small:+.1f} on average)"
+            ),
+        )
     d_verdict, d_detail = descriptive(a_small, a_large)
-    return CapacityGap(setting, pair, order, accuracy.get(strong), accuracy.get(weak), sizes, adv,
-                       [labels[s] for s in small], [labels[s] for s in large], a_small, a_large,
-                       m_small.points, m_drop.points, m_small.how, verdict, detail, margin_fallback=m_small.fallback,
-                       descriptive_verdict=d_verdict, descriptive_detail=d_detail)
+    return CapacityGap(
+        setting,
+        pair,
+        order,
+        accuracy.get(strong),
+        accuracy.get(weak),
+        sizes,
+        adv,
+        [labels[s] for s in small],
+        [labels[s] for s in large],
+        a_small,
+        a_large,
+        m_small.points,
+        m_drop.points,
+        m_small.how,
+        verdict,
+        detail,
+        margin_fallback=m_small.fallback,
+        descriptive_verdict=d_verdict,
+        descriptive_detail=d_detail,
+    )

@@ -33,8 +33,18 @@ from cotgap.errors import UserError
 from cotgap.protocol.constants import REFERENCE_STRATEGY
 from cotgap.report import tables
 
-_SKIP_DIRS = {"_generations", "generations", "filtered", "baseline", "distilled", "stages", "student", "strategy",
-              "tables", "__pycache__"}
+_SKIP_DIRS = {
+    "_generations",
+    "generations",
+    "filtered",
+    "baseline",
+    "distilled",
+    "stages",
+    "student",
+    "strategy",
+    "tables",
+    "__pycache__",
+}
 
 
 def size_label(n: int | float) -> str:
@@ -100,8 +110,10 @@ def find_runs(paths) -> tuple[list[Path], list[dict]]:
                     sweeps.append(nested)
             dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".") and depth < 3)
         if not found:
-            raise UserError(f"no cotgap runs found in {raw} (expected run directories with config.json and "
-                            "manifest.json, e.g. from `cotgap run` or `cotgap sweep`)")
+            raise UserError(
+                f"no cotgap runs found in {raw} (expected run directories with config.json and "
+                "manifest.json, e.g. from `cotgap run` or `cotgap sweep`)"
+            )
         runs.extend(found)
     return list(dict.fromkeys(runs)), sweeps
 
@@ -198,10 +210,17 @@ def _entry(d: Path, r: dict, cfg: dict, labels: dict[str, str], out: Collected) 
         out.warnings.append(f"run {d}: no parameter count for student {r['student']}: left out")
         return None
     seed = r.get("seed", cfg.get("seed"))
-    info = {"r": r, "setting": setting, "student": labels[r["student"]], "size": size_label(n_student),
-            "teacher": "+".join(labels[t] for t in r["teachers"]) or "default", "alpha": cfg.get("alpha")}
-    return _Entry((d / "stages" / "distilled.json").stat().st_mtime, d, r, _identity(cfg),
-                  None if seed is None else str(seed), info)
+    info = {
+        "r": r,
+        "setting": setting,
+        "student": labels[r["student"]],
+        "size": size_label(n_student),
+        "teacher": "+".join(labels[t] for t in r["teachers"]) or "default",
+        "alpha": cfg.get("alpha"),
+    }
+    return _Entry(
+        (d / "stages" / "distilled.json").stat().st_mtime, d, r, _identity(cfg), None if seed is None else str(seed), info
+    )
 
 
 def _choose(key: tuple, entries: list[_Entry], out: Collected) -> list[_Entry]:
@@ -212,19 +231,22 @@ def _choose(key: tuple, entries: list[_Entry], out: Collected) -> list[_Entry]:
     chosen: dict[str | None, _Entry] = {}
     for e in sorted(entries, key=lambda e: e.finished, reverse=True):
         if e.identity != newest.identity:
-            out.warnings.append(f"runs {e.d} and {newest.d} both give {what} with configs that differ in more "
-                                f"than their seed: using the newer one ({newest.d})")
+            out.warnings.append(
+                f"runs {e.d} and {newest.d} both give {what} with configs that differ in more "
+                f"than their seed: using the newer one ({newest.d})"
+            )
         elif e.seed in chosen:
-            out.warnings.append(f"runs {e.d} and {chosen[e.seed].d} both give {what}"
-                                f"{'' if e.seed is None else f', seed {e.seed}'}: using the newer one "
-                                f"({chosen[e.seed].d})")
+            out.warnings.append(
+                f"runs {e.d} and {chosen[e.seed].d} both give {what}"
+                f"{'' if e.seed is None else f', seed {e.seed}'}: using the newer one "
+                f"({chosen[e.seed].d})"
+            )
         else:
             chosen[e.seed] = e
     return list(chosen.values())
 
 
-def _index_reports(reports: list[tuple[Path, dict, dict]], out: Collected) -> tuple[list[_Entry], dict[str, set],
-                                                                                     _TeacherCands]:
+def _index_reports(reports: list[tuple[Path, dict, dict]], out: Collected) -> tuple[list[_Entry], dict[str, set], _TeacherCands]:
     """The runs that become rows (replicates kept), each task's test sets, and teacher candidates."""
     labels = _labels([r["student"] for _, r, _ in reports] + [t for _, r, _ in reports for t in r["teachers"]])
     cells: _Cells = {}
@@ -243,7 +265,8 @@ def _index_reports(reports: list[tuple[Path, dict, dict]], out: Collected) -> tu
             continue
         for t in e.r["teacher_data"]:
             teacher_cands.setdefault((e.r["task"], labels[t["teacher"]], bool(e.r.get("ablation"))), []).append(
-                (e.r["strategy"]["name"], t, e.r["data"]["train"]["sha256"]))
+                (e.r["strategy"]["name"], t, e.r["data"]["train"]["sha256"])
+            )
     return chosen, test_sets, teacher_cands
 
 
@@ -253,10 +276,20 @@ def _distilled_row(e: _Entry) -> dict:
     diff = r.get("difference") or {}
     tr = r.get("training") or {}
     return {
-        "setting": info["setting"], "task": r["task"], "teacher": info["teacher"], "student": info["student"],
-        "student_size": info["size"], "accuracy": r["distilled"]["accuracy"], "n": r["distilled"].get("n"),
-        "seed": e.seed, "p_value": diff.get("p_value"), "wins": diff.get("wins"), "losses": diff.get("losses"),
-        "ci_low": diff.get("low"), "ci_high": diff.get("high"), "updates": tr.get("updates"),
+        "setting": info["setting"],
+        "task": r["task"],
+        "teacher": info["teacher"],
+        "student": info["student"],
+        "student_size": info["size"],
+        "accuracy": r["distilled"]["accuracy"],
+        "n": r["distilled"].get("n"),
+        "seed": e.seed,
+        "p_value": diff.get("p_value"),
+        "wins": diff.get("wins"),
+        "losses": diff.get("losses"),
+        "ci_low": diff.get("low"),
+        "ci_high": diff.get("high"),
+        "updates": tr.get("updates"),
         "kept": sum(s.get("kept_questions", s["kept"]) for s in r.get("sources") or [] if not s.get("assistant")),
     }
 
@@ -271,19 +304,33 @@ def _add_run_rows(chosen: list[_Entry], out: Collected) -> None:
         bacc = r["baseline"]["accuracy"]
         if bkey not in base_seen:
             base_seen[bkey] = (bacc, d)
-            out.baseline.append({"task": r["task"], "student": info["student"], "student_size": info["size"],
-                                 "accuracy": bacc})
+            out.baseline.append({"task": r["task"], "student": info["student"], "student_size": info["size"], "accuracy": bacc})
         elif abs(base_seen[bkey][0] - bacc) > 1e-9:
-            out.warnings.append(f"baseline of student {info['student']} on {r['task']} differs between runs "
-                                f"({base_seen[bkey][0]:.1f}% in {base_seen[bkey][1]}, {bacc:.1f}% in {d}): "
-                                "the first is used")
-        out.runs.append({"dir": str(d), "task": r["task"], "setting": info["setting"], "strategy": r["strategy"]["name"],
-                         "ablation": r.get("ablation"), "teacher": info["teacher"], "teachers": r["teachers"],
-                         "student": info["student"], "student_size": info["size"], "seed": e.seed,
-                         "alpha": info["alpha"], "verdict": r.get("verdict"),
-                         "p_value": (r.get("difference") or {}).get("p_value"),
-                         "baseline": bacc, "distilled": r["distilled"]["accuracy"],
-                         "budget": (r.get("training") or {}).get("budget")})
+            out.warnings.append(
+                f"baseline of student {info['student']} on {r['task']} differs between runs "
+                f"({base_seen[bkey][0]:.1f}% in {base_seen[bkey][1]}, {bacc:.1f}% in {d}): "
+                "the first is used"
+            )
+        out.runs.append(
+            {
+                "dir": str(d),
+                "task": r["task"],
+                "setting": info["setting"],
+                "strategy": r["strategy"]["name"],
+                "ablation": r.get("ablation"),
+                "teacher": info["teacher"],
+                "teachers": r["teachers"],
+                "student": info["student"],
+                "student_size": info["size"],
+                "seed": e.seed,
+                "alpha": info["alpha"],
+                "verdict": r.get("verdict"),
+                "p_value": (r.get("difference") or {}).get("p_value"),
+                "baseline": bacc,
+                "distilled": r["distilled"]["accuracy"],
+                "budget": (r.get("training") or {}).get("budget"),
+            }
+        )
 
 
 def _warn_test_sets(test_sets: dict[str, set], out: Collected) -> None:
@@ -291,8 +338,10 @@ def _warn_test_sets(test_sets: dict[str, set], out: Collected) -> None:
     for task, sets in test_sets.items():
         if len(sets) > 1:
             ns = ", ".join(str(n) for _, n in sorted(sets, key=lambda x: x[1]))
-            out.warnings.append(f"runs of task {task} were evaluated on different test sets (n = {ns}): "
-                                "their accuracies are not directly comparable")
+            out.warnings.append(
+                f"runs of task {task} were evaluated on different test sets (n = {ns}): "
+                "their accuracies are not directly comparable"
+            )
 
 
 def _add_teacher_rows(teacher_cands: _TeacherCands, out: Collected) -> None:
@@ -301,12 +350,20 @@ def _add_teacher_rows(teacher_cands: _TeacherCands, out: Collected) -> None:
         plain = [c for c in cands if c[0] == REFERENCE_STRATEGY]
         strategy, t, _sha = (plain or cands)[0]
         if len({c[2] for c in cands}) > 1:
-            out.warnings.append(f"teacher {teacher} generated for different train sets of {task} across runs: "
-                                f"its accuracy and kept count come from a {strategy} run")
-        row = {"task": task, "teacher": teacher, "accuracy": round(t["accuracy"], 6), "kept": t["kept"],
-               "kept_rationales": t["kept_rationales"],
-               "teacher_size": size_label(t["parameters"]) if t.get("parameters") else None,
-               "cot_tokens": t.get("cot_mean_tokens"), "cot_words": t.get("cot_mean_words")}
+            out.warnings.append(
+                f"teacher {teacher} generated for different train sets of {task} across runs: "
+                f"its accuracy and kept count come from a {strategy} run"
+            )
+        row = {
+            "task": task,
+            "teacher": teacher,
+            "accuracy": round(t["accuracy"], 6),
+            "kept": t["kept"],
+            "kept_rationales": t["kept_rationales"],
+            "teacher_size": size_label(t["parameters"]) if t.get("parameters") else None,
+            "cot_tokens": t.get("cot_mean_tokens"),
+            "cot_words": t.get("cot_mean_words"),
+        }
         (out.ablation_teachers if abl else out.teachers).append(row)
 
 
@@ -329,8 +386,13 @@ def collect_runs(run_dirs: list[Path], *, rebuild: bool = True, sweeps: list[dic
     return out
 
 
-def _add_alone_pairs(alone: list[tuple[Path, dict, dict]], combined_of: dict[Path, Path], chosen: list[_Entry],
-                     reports: list[tuple[Path, dict, dict]], out: Collected) -> None:
+def _add_alone_pairs(
+    alone: list[tuple[Path, dict, dict]],
+    combined_of: dict[Path, Path],
+    chosen: list[_Entry],
+    reports: list[tuple[Path, dict, dict]],
+    out: Collected,
+) -> None:
     """Each alone run's row beside its combined cell's row (a warning when that cell has no result)."""
     labels = _labels([r["student"] for _, r, _ in reports] + [t for _, r, _ in reports for t in r["teachers"]])
     rows = {e.d.resolve(): _distilled_row(e) for e in chosen}
@@ -340,19 +402,24 @@ def _add_alone_pairs(alone: list[tuple[Path, dict, dict]], combined_of: dict[Pat
         if e is None:
             continue
         if combined is None:
-            out.warnings.append(f"run {d} (a teacher alone) has no finished combined cell {combined_of[d.resolve()]} "
-                                "to be compared with: left out")
+            out.warnings.append(
+                f"run {d} (a teacher alone) has no finished combined cell {combined_of[d.resolve()]} "
+                "to be compared with: left out"
+            )
             continue
-        out.alone.append({"combined": combined, "alone": _distilled_row(e), "combined_dir": str(combined_of[d.resolve()]),
-                          "dir": str(d)})
+        out.alone.append(
+            {"combined": combined, "alone": _distilled_row(e), "combined_dir": str(combined_of[d.resolve()]), "dir": str(d)}
+        )
 
 
 def _warn_unknown(path: str, rows: list[dict], table: str, out: Collected) -> None:
     """A warning naming the columns of ``path`` that its table does not read (they are ignored)."""
     unknown = tables.unknown_columns(rows, table)
     if unknown:
-        out.warnings.append(f"{path}: column(s) {', '.join(unknown)} not read (the {table} table reads "
-                            f"{', '.join(tables.KNOWN_COLUMNS[table])}): ignored")
+        out.warnings.append(
+            f"{path}: column(s) {', '.join(unknown)} not read (the {table} table reads "
+            f"{', '.join(tables.KNOWN_COLUMNS[table])}): ignored"
+        )
 
 
 def collect_csv(csv_file: str | None, baseline_csv: str | None, teacher_csv: str | None) -> Collected:
@@ -372,8 +439,10 @@ def collect_csv(csv_file: str | None, baseline_csv: str | None, teacher_csv: str
             out.inputs = [str(teacher_csv)]
         return out
     if not baseline_csv:
-        raise UserError("--csv needs --baseline-csv FILE (task,student,student_size,accuracy): distillation is "
-                        "judged against the pre-distillation baseline")
+        raise UserError(
+            "--csv needs --baseline-csv FILE (task,student,student_size,accuracy): distillation is "
+            "judged against the pre-distillation baseline"
+        )
     try:
         out.distilled = tables.read_csv(csv_file, tables.DISTILLED_COLUMNS)
         out.baseline = tables.read_csv(baseline_csv, tables.BASELINE_COLUMNS)
@@ -381,8 +450,11 @@ def collect_csv(csv_file: str | None, baseline_csv: str | None, teacher_csv: str
             out.teachers = tables.read_csv(teacher_csv, tables.TEACHER_COLUMNS)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    for path, rows, table in ((csv_file, out.distilled, "distilled"), (baseline_csv, out.baseline, "baseline"),
-                              (teacher_csv, out.teachers, "teachers")):
+    for path, rows, table in (
+        (csv_file, out.distilled, "distilled"),
+        (baseline_csv, out.baseline, "baseline"),
+        (teacher_csv, out.teachers, "teachers"),
+    ):
         if path:
             _warn_unknown(path, rows, table, out)
     # under the ablation the teachers' kept counts are unknown (the CSV's are unfiltered)
@@ -406,8 +478,9 @@ def collect(paths=(), csv_file=None, baseline_csv=None, teacher_csv=None) -> Col
                 raise UserError(f"no finished runs to report on ({detail})")
     ext = collect_csv(csv_file, baseline_csv, teacher_csv)
     total.distilled += ext.distilled
-    total.baseline += [b for b in ext.baseline
-                       if (b["task"], b["student"]) not in {(x["task"], x["student"]) for x in total.baseline}]
+    total.baseline += [
+        b for b in ext.baseline if (b["task"], b["student"]) not in {(x["task"], x["student"]) for x in total.baseline}
+    ]
     total.teachers = merge_teachers(total.teachers, ext.teachers)
     # the CSV's kept counts are unfiltered: they never replace the ablation's
     total.ablation_teachers = merge_teachers(total.ablation_teachers, ext.ablation_teachers, keep=("kept",))

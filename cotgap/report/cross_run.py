@@ -31,8 +31,19 @@ def default_out() -> Path:
     return Path("cotgap-report")
 
 
-def make_report(paths=(), *, csv_file=None, baseline_csv=None, teacher_csv=None, out=None, noise_margin=None,
-                kept_ratio_threshold=KEPT_RATIO, alpha=None, noise_z=NOISE_Z, console=None) -> tuple[dict, Path]:
+def make_report(
+    paths=(),
+    *,
+    csv_file=None,
+    baseline_csv=None,
+    teacher_csv=None,
+    out=None,
+    noise_margin=None,
+    kept_ratio_threshold=KEPT_RATIO,
+    alpha=None,
+    noise_z=NOISE_Z,
+    console=None,
+) -> tuple[dict, Path]:
     """Collect, analyse, write and (with ``console``) print. Returns (report, output folder).
     ``noise_margin`` None: margins from the test-set sizes; ``alpha`` None: the runs' own level."""
     from cotgap.outpaths import writable_dir
@@ -42,8 +53,9 @@ def make_report(paths=(), *, csv_file=None, baseline_csv=None, teacher_csv=None,
         raise UserError(f"{out_dir} is a run directory: its report.json is the run's own; choose another --out")
     col = collect(paths, csv_file, baseline_csv, teacher_csv)
     writable_dir(out_dir, "--out")  # after the inputs are read: a bad input is not reported as a made folder
-    report, prim, abl = build(col, noise_margin=noise_margin, kept_ratio_threshold=kept_ratio_threshold, alpha=alpha,
-                              noise_z=noise_z)
+    report, prim, abl = build(
+        col, noise_margin=noise_margin, kept_ratio_threshold=kept_ratio_threshold, alpha=alpha, noise_z=noise_z
+    )
     write(report, col, out_dir)
     if console is not None:
         render(report, prim, abl, console)

@@ -25,8 +25,10 @@ def generation_limits(records: list[dict]) -> dict:
     hits = [hit_limit(r) for r in records]
     if not records or any(h is None for h in hits):
         return {"hit_max_gen_toks": None, "hit_max_gen_toks_without_answer": None}
-    return {"hit_max_gen_toks": sum(hits),
-            "hit_max_gen_toks_without_answer": sum(h and not r["correct"] for h, r in zip(hits, records))}
+    return {
+        "hit_max_gen_toks": sum(hits),
+        "hit_max_gen_toks_without_answer": sum(h and not r["correct"] for h, r in zip(hits, records)),
+    }
 
 
 def training_truncation(train_result: dict) -> dict | None:
@@ -47,5 +49,7 @@ def budget_flags(sources: list[dict]) -> list[dict]:
 
 def budget_line(flag: dict) -> str:
     """One terminal line for a flagged source."""
-    return (f"{flag['source']}: {flag['hit']} of {flag['generated']} rationales ({100 * flag['share']:.0f}%) stopped at "
-            f"the generation budget without an answer — raise its budget (generation.budgets)")
+    return (
+        f"{flag['source']}: {flag['hit']} of {flag['generated']} rationales ({100 * flag['share']:.0f}%) stopped at "
+        f"the generation budget without an answer — raise its budget (generation.budgets)"
+    )

@@ -82,8 +82,9 @@ class Noise:
         if self.margin is not None:
             return Margin(self.margin, f"--noise-margin {self.margin:g}")
         if se is None:
-            return Margin(FALLBACK_NOISE_MARGIN, f"fixed {FALLBACK_NOISE_MARGIN:g}-point margin (test-set size unknown)",
-                          fallback=True)
+            return Margin(
+                FALLBACK_NOISE_MARGIN, f"fixed {FALLBACK_NOISE_MARGIN:g}-point margin (test-set size unknown)", fallback=True
+            )
         return Margin(self.z * se, f"{self.z:g} × SE {se:.2f}{f' ({what})' if what else ''}")
 
     def of_difference(self, p1: float, n1: int | None, p2: float, n2: int | None) -> Margin:

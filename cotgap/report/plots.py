@@ -216,17 +216,13 @@ def plot_filter_ablation(
         present = ", ".join(sorted({p[1] for p in points})) or "none"
         raise ValueError(f"no distilled rows with setting {ablation_setting!r} (settings present: {present})")
     if reference_setting is None:
-        candidates = sorted(
-            {p[1] for p in points if p[1] != ablation_setting and (p[0], p[2], p[3]) in abl}
-        )
+        candidates = sorted({p[1] for p in points if p[1] != ablation_setting and (p[0], p[2], p[3]) in abl})
         if REFERENCE_STRATEGY in candidates:
             reference_setting = REFERENCE_STRATEGY
         elif len(candidates) == 1:
             reference_setting = candidates[0]
         elif not candidates:
-            raise ValueError(
-                f"no unfiltered rows match the {ablation_setting!r} rows (same task, teacher, student)"
-            )
+            raise ValueError(f"no unfiltered rows match the {ablation_setting!r} rows (same task, teacher, student)")
         else:
             raise ValueError(
                 f"ambiguous unfiltered setting for the {ablation_setting!r} ablation: "
@@ -236,8 +232,7 @@ def plot_filter_ablation(
     keys = [k for k in abl if k in ref]
     if not keys:
         raise ValueError(
-            f"no rows of setting {reference_setting!r} match the {ablation_setting!r} rows "
-            "(same task, teacher, student)"
+            f"no rows of setting {reference_setting!r} match the {ablation_setting!r} rows (same task, teacher, student)"
         )
 
     tasks = list(dict.fromkeys(k[0] for k in keys))

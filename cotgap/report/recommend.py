@@ -55,35 +55,48 @@ def _tie_break(tied: Sequence[MeanScore], per: Mapping[str, TeacherInfo], thresh
     return chosen, ratio, runner
 
 
-def recommend(means: Sequence[MeanScore], per: Mapping[str, TeacherInfo], kept_ratio_threshold: float,
-              noise: Noise, multi_setting: bool) -> tuple[str, str, str, str, str, bool]:
+def recommend(
+    means: Sequence[MeanScore], per: Mapping[str, TeacherInfo], kept_ratio_threshold: float, noise: Noise, multi_setting: bool
+) -> tuple[str, str, str, str, str, bool]:
     """(recommendation, teacher, setting, reason, decided_by, margin fell back) for an effective task."""
     best = means[0]
     label = _label(best, multi_setting)
     if len(means) == 1:
-        return (f"prefer teacher {label}", best.teacher, best.setting,
-                f"{label} is the only distilled configuration ({one_decimal(best.mean)}% mean distilled accuracy).",
-                BY_ONLY_CANDIDATE, False)
-    margins: dict[int, Margin] = {i: noise.of_difference(best.mean, best.n_test, m.mean, m.n_test)
-                                  for i, m in enumerate(means[1:], start=1)}
+        return (
+            f"prefer teacher {label}",
+            best.teacher,
+            best.setting,
+            f"{label} is the only distilled configuration ({one_decimal(best.mean)}% mean distilled accuracy).",
+            BY_ONLY_CANDIDATE,
+            False,
+        )
+    margins: dict[int, Margin] = {
+        i: noise.of_difference(best.mean, best.n_test, m.mean, m.n_test) for i, m in enumerate(means[1:], start=1)
+    }
     fallback = any(m.fallback for m in margins.values())
     tied = [best] + [m for i, m in enumerate(means[1:], start=1) if best.mean - m.mean <= margins[i].points]
     nxt, m_next = means[1], margins[1]
     if len(tied) == 1:
-        reason = (f"{label} has the best mean distilled accuracy, {one_decimal(best.mean)}%, ahead of "
-                  f"{_label(nxt, multi_setting)} at {one_decimal(nxt.mean)}% by more than the noise margin "
-                  f"({m_next.points:.1f} points: {m_next.how}).")
+        reason = (
+            f"{label} has the best mean distilled accuracy, {one_decimal(best.mean)}%, ahead of "
+            f"{_label(nxt, multi_setting)} at {one_decimal(nxt.mean)}% by more than the noise margin "
+            f"({m_next.points:.1f} points: {m_next.how})."
+        )
         return f"prefer teacher {label}", best.teacher, best.setting, reason, BY_ACCURACY, fallback
     names = ", ".join(_label(m, multi_setting) for m in tied)
-    tie_txt = (f"{names} are tied within noise (best {one_decimal(best.mean)}%, next {one_decimal(nxt.mean)}%, "
-               f"margin {m_next.points:.1f} points: {m_next.how})")
+    tie_txt = (
+        f"{names} are tied within noise (best {one_decimal(best.mean)}%, next {one_decimal(nxt.mean)}%, "
+        f"margin {m_next.points:.1f} points: {m_next.how})"
+    )
     broken = _tie_break(tied, per, kept_ratio_threshold)
     if broken is not None:
         chosen, ratio, runner = broken
         c_label = _label(chosen, multi_setting)
         ratio_txt = "infinitely many" if math.isinf(ratio) else f"{ratio:.2f}x as many"
-        reason = (f"{tie_txt}; {chosen.teacher} keeps {ratio_txt} correct training questions as {runner} "
-                  f"(at least {kept_ratio_threshold:g}x), so the kept-ratio guideline breaks the tie.")
+        reason = (
+            f"{tie_txt}; {chosen.teacher} keeps {ratio_txt} correct training questions as {runner} "
+            f"(at least {kept_ratio_threshold:g}x), so the kept-ratio guideline breaks the tie."
+        )
         return f"prefer teacher {c_label}", chosen.teacher, chosen.setting, reason, BY_TIE_BREAK, fallback
     why = _no_tie_break(tied, per, kept_ratio_threshold)
     reason = f"{tie_txt}; {why}, so {label} (best mean) is named but the results do not separate them."

@@ -36,9 +36,20 @@ def groups(cells: Sequence[Cell]) -> list[ReplicateGroup]:
             continue
         cs = sorted(cs, key=lambda c: str(c.seed))
         dist, diff = [c.distilled for c in cs], [c.diff for c in cs]
-        out.append(ReplicateGroup(setting, teacher, student, cs[0].student_size, [str(c.seed) for c in cs],
-                                  statistics.mean(dist), _sd(dist), statistics.mean(diff), _sd(diff),
-                                  [c.verdict for c in cs]))
+        out.append(
+            ReplicateGroup(
+                setting,
+                teacher,
+                student,
+                cs[0].student_size,
+                [str(c.seed) for c in cs],
+                statistics.mean(dist),
+                _sd(dist),
+                statistics.mean(diff),
+                _sd(diff),
+                [c.verdict for c in cs],
+            )
+        )
     return out
 
 

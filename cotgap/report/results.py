@@ -12,9 +12,25 @@ from dataclasses import dataclass, field
 from cotgap.protocol.stats import HELPED, HURT, NO_CHANGE
 
 __all__ = [
-    "HELPED", "NO_CHANGE", "HURT", "GAP_OBSERVED", "NO_GAP", "INSUFFICIENT", "DO_NOT_DISTIL",
-    "BY_EFFECTIVENESS", "BY_ACCURACY", "BY_ONLY_CANDIDATE", "BY_TIE_BREAK", "BY_TIE",
-    "Cell", "TeacherInfo", "CapacityOrder", "CapacityGap", "MeanScore", "ReplicateGroup", "TaskAnalysis",
+    "HELPED",
+    "NO_CHANGE",
+    "HURT",
+    "GAP_OBSERVED",
+    "NO_GAP",
+    "INSUFFICIENT",
+    "DO_NOT_DISTIL",
+    "BY_EFFECTIVENESS",
+    "BY_ACCURACY",
+    "BY_ONLY_CANDIDATE",
+    "BY_TIE_BREAK",
+    "BY_TIE",
+    "Cell",
+    "TeacherInfo",
+    "CapacityOrder",
+    "CapacityGap",
+    "MeanScore",
+    "ReplicateGroup",
+    "TaskAnalysis",
     "one_decimal",
 ]
 

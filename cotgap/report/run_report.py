@@ -16,8 +16,12 @@ def _length_stats(records: list[dict], tokenizer=None) -> dict:
     if not records:
         return {"n": 0}
     words = [len(r["response"].split()) for r in records]
-    out = {"n": len(records), "mean_words": round(statistics.mean(words), 1),
-           "median_words": statistics.median(words), "mean_chars": round(statistics.mean(len(r["response"]) for r in records), 1)}
+    out = {
+        "n": len(records),
+        "mean_words": round(statistics.mean(words), 1),
+        "median_words": statistics.median(words),
+        "mean_chars": round(statistics.mean(len(r["response"]) for r in records), 1),
+    }
     if tokenizer is not None:  # tokens of the student's tokenizer (what the student trains on)
         toks = [len(tokenizer(r["response"].strip(), add_special_tokens=False)["input_ids"]) for r in records]
         out.update(mean_tokens=round(statistics.mean(toks), 1), median_tokens=statistics.median(toks))
@@ -39,8 +43,10 @@ def _student_tokenizer(train: dict, run: Path):
         return None
 
 
-SCRIPTED_NOTE = ("scripted teacher: rationales written by the task generator's solver, not by a language model; "
-                 "the student-size rule does not apply to it")
+SCRIPTED_NOTE = (
+    "scripted teacher: rationales written by the task generator's solver, not by a language model; "
+    "the student-size rule does not apply to it"
+)
 
 
 def _is_scripted(name: str) -> bool:
@@ -60,22 +66,24 @@ def _sources(run: Path, gen_index: dict, trained: dict, tokenizer, teachers: lis
         questions = {r["doc_id"] for r in gens}
         kept_questions[name] = {r["doc_id"] for r in kept}
         models = sorted({str(r["model"]) for r in gens if r.get("model")})
-        sources.append({
-            "source": name,
-            "models": models,  # who wrote it, from the records (never from the source's name)
-            "scripted": _is_scripted(name),
-            "assistant": teacher_data.is_assistant({"models": models}, teachers),
-            "generated": len(gens),
-            "questions": len(questions),
-            "correct": sum(r["correct"] for r in gens),
-            "train_accuracy": 100 * sum(r["correct"] for r in gens) / max(1, len(gens)),
-            "kept": len(kept),
-            "kept_questions": len(kept_questions[name]),  # distinct train questions with a kept rationale
-            "trained": trained.get(name, 0) if trained else None,  # kept ones the student was trained on
-            "rationale_length_all": _length_stats(gens, tokenizer),
-            "rationale_length_kept": _length_stats(kept, tokenizer),
-            **limits.generation_limits(gens),
-        })
+        sources.append(
+            {
+                "source": name,
+                "models": models,  # who wrote it, from the records (never from the source's name)
+                "scripted": _is_scripted(name),
+                "assistant": teacher_data.is_assistant({"models": models}, teachers),
+                "generated": len(gens),
+                "questions": len(questions),
+                "correct": sum(r["correct"] for r in gens),
+                "train_accuracy": 100 * sum(r["correct"] for r in gens) / max(1, len(gens)),
+                "kept": len(kept),
+                "kept_questions": len(kept_questions[name]),  # distinct train questions with a kept rationale
+                "trained": trained.get(name, 0) if trained else None,  # kept ones the student was trained on
+                "rationale_length_all": _length_stats(gens, tokenizer),
+                "rationale_length_kept": _length_stats(kept, tokenizer),
+                **limits.generation_limits(gens),
+            }
+        )
     return sources, kept_questions
 
 
@@ -90,8 +98,13 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
     ids = sorted(base)
     if sorted(dist) != ids:
         raise ValueError("baseline and distilled evaluations cover different test examples")
-    comparison = compare([base[i]["correct"] for i in ids], [dist[i]["correct"] for i in ids],
-                         iters=bootstrap_iters, seed=cfg["seed"], alpha=float(cfg.get("alpha", ALPHA)))
+    comparison = compare(
+        [base[i]["correct"] for i in ids],
+        [dist[i]["correct"] for i in ids],
+        iters=bootstrap_iters,
+        seed=cfg["seed"],
+        alpha=float(cfg.get("alpha", ALPHA)),
+    )
     by_scoring = {}
     for stage in ("baseline", "distilled"):
         res = run / stage / "results.json"
@@ -100,6 +113,7 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
     gen_index = read_json(run / "generations" / "index.json")
     stages = {p.stem: read_json(p) for p in (run / "stages").glob("*.json")}
     from cotgap.pipeline import compute as compute_ledger
+
     train = stages.get("train", {}).get("result", {})
     tokenizer = _student_tokenizer(train, run)
     strategy_records = {}
@@ -107,8 +121,9 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         strategy_records.update(stages.get(s, {}).get("strategy_records", {}))
     trained = strategy_records.get("training.examples_per_source") or {}
     sources, kept_questions = _sources(run, gen_index, trained, tokenizer, cfg["teachers"])
-    teachers, uncredited = teacher_data.per_teacher(sources, kept_questions, cfg["teachers"], manifest["parameters"],
-                                                    manifest.get("api_teachers") or {})
+    teachers, uncredited = teacher_data.per_teacher(
+        sources, kept_questions, cfg["teachers"], manifest["parameters"], manifest.get("api_teachers") or {}
+    )
     return {
         "schema": "cotgap.run/1",
         "task": cfg["task"],
@@ -126,8 +141,11 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         "baseline": {"accuracy": comparison.get("baseline"), "n": comparison["n"]},
         "distilled": {"accuracy": comparison.get("distilled"), "n": comparison["n"]},
         # the exact test (test, p_value, wins, losses, alpha) decides; the bootstrap interval is for display
-        "difference": {k: comparison[k] for k in ("diff", "low", "high", "confidence", "iters", "test", "p_value",
-                                                  "wins", "losses", "alpha") if k in comparison},
+        "difference": {
+            k: comparison[k]
+            for k in ("diff", "low", "high", "confidence", "iters", "test", "p_value", "wins", "losses", "alpha")
+            if k in comparison
+        },
         "verdict": comparison["verdict"],
         # every scoring the task defines (e.g. strict = lm-eval's own, robust = the default), in %
         "accuracy_by_scoring": by_scoring,
@@ -139,23 +157,29 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         # per teacher, its own sources only (a teacher assistant's data is credited to none)
         "teacher_data": teachers,
         "uncredited_sources": uncredited,
-        "training": {"examples": train.get("examples"), "updates": train.get("updates"),
-                     "examples_per_source": trained or None,
-                     "max_steps": (cfg.get("training") or {}).get("max_steps"),
-                     "truncation": limits.training_truncation(train),
-                     "semantics": (train.get("extra") or {}).get("semantics"),
-                     "final_loss": (train.get("loss_history") or [{}])[-1].get("loss"),
-                     # what limited the training (equal updates / a cost budget / its epochs) and what it spent
-                     "budget": budget_note.run_budget(cfg.get("training") or {}, strategy_records,
-                                                      compute_ledger.from_records(stages), train.get("updates"))},
+        "training": {
+            "examples": train.get("examples"),
+            "updates": train.get("updates"),
+            "examples_per_source": trained or None,
+            "max_steps": (cfg.get("training") or {}).get("max_steps"),
+            "truncation": limits.training_truncation(train),
+            "semantics": (train.get("extra") or {}).get("semantics"),
+            "final_loss": (train.get("loss_history") or [{}])[-1].get("loss"),
+            # what limited the training (equal updates / a cost budget / its epochs) and what it spent
+            "budget": budget_note.run_budget(
+                cfg.get("training") or {}, strategy_records, compute_ledger.from_records(stages), train.get("updates")
+            ),
+        },
         "strategy_records": strategy_records,
         "scripted_teachers": [t for t in cfg["teachers"] if _is_scripted(t)],
         "notes": ([SCRIPTED_NOTE] if any(_is_scripted(t) for t in cfg["teachers"]) else []),
         "stage_seconds": {k: v.get("seconds") for k, v in stages.items()},
         # the folders (relative to the run directory) holding lm-eval's own results_<date>.json and
         # samples_<task>_<date>.jsonl; folders, not file names, so that a resumed run reports as an uninterrupted one
-        "lm_eval_files": {stage: f"{stage}/{lm_eval_files.FOLDER}" if lm_eval_files.listed(run / stage / lm_eval_files.FOLDER)
-                          else None for stage in ("baseline", "distilled")},
+        "lm_eval_files": {
+            stage: f"{stage}/{lm_eval_files.FOLDER}" if lm_eval_files.listed(run / stage / lm_eval_files.FOLDER) else None
+            for stage in ("baseline", "distilled")
+        },
     }
 
 
@@ -174,12 +198,15 @@ def render(report: dict, console) -> None:
     for s in report["sources"]:
         if s.get("scripted"):
             s = {**s, "source": f"{s['source']} (scripted)"}
-        t.add_row(f"teacher {escape(s['source'])}: train accuracy",
-                  f"{s['train_accuracy']:.1f}%  ({s['correct']}/{s['generated']})")
+        t.add_row(
+            f"teacher {escape(s['source'])}: train accuracy", f"{s['train_accuracy']:.1f}%  ({s['correct']}/{s['generated']})"
+        )
         t.add_row(f"teacher {escape(s['source'])}: examples kept", str(s["kept"]))
         if s.get("hit_max_gen_toks_without_answer"):
-            t.add_row(f"teacher {escape(s['source'])}: stopped at max_gen_toks without an answer",
-                      f"[yellow]{s['hit_max_gen_toks_without_answer']}[/]")
+            t.add_row(
+                f"teacher {escape(s['source'])}: stopped at max_gen_toks without an answer",
+                f"[yellow]{s['hit_max_gen_toks_without_answer']}[/]",
+            )
     for spec, rec in (report.get("api_teachers") or {}).items():
         t.add_row(f"teacher {escape(spec)}: parameters", f"{rec['parameters_b']}B (declared)")
     tr = report["training"]
@@ -189,13 +216,17 @@ def render(report: dict, console) -> None:
     n_cut, n_dropped = sum((cut.get("prompt_truncated") or {}).values()), sum((cut.get("dropped") or {}).values())
     n_resp = sum((cut.get("response_truncated") or {}).values())
     if n_cut or n_resp or n_dropped:
-        t.add_row(f"training examples over max_length {cut['max_length']}: prompt cut / response cut / dropped",
-                  f"[yellow]{n_cut} / {n_resp} / {n_dropped}[/]")
+        t.add_row(
+            f"training examples over max_length {cut['max_length']}: prompt cut / response cut / dropped",
+            f"[yellow]{n_cut} / {n_resp} / {n_dropped}[/]",
+        )
     sem = tr.get("semantics") or {}
     if sem:
-        t.add_row("training batch (per device × accumulation × processes) · loss",
-                  f"{sem['per_device_batch_size']} × {sem['grad_accum']} × {sem['processes']} = {sem['global_batch']}"
-                  f" · {sem['loss_average']}")
+        t.add_row(
+            "training batch (per device × accumulation × processes) · loss",
+            f"{sem['per_device_batch_size']} × {sem['grad_accum']} × {sem['processes']} = {sem['global_batch']}"
+            f" · {sem['loss_average']}",
+        )
     from cotgap.pipeline import compute as compute_ledger
 
     for label, value in compute_ledger.table_rows(report.get("compute")):
@@ -205,8 +236,10 @@ def render(report: dict, console) -> None:
     conf = round(100 * d.get("confidence", 0.95))
     t.add_row(f"distilled − baseline ({conf}% CI)", f"{d['diff']:+.1f}  [{d['low']:+.1f}, {d['high']:+.1f}]")
     if d.get("p_value") is not None:
-        t.add_row("McNemar exact test (decides the verdict)",
-                  f"p = {d['p_value']:.3g}  ({d['wins']} wins, {d['losses']} losses; α = {d['alpha']:g})")
+        t.add_row(
+            "McNemar exact test (decides the verdict)",
+            f"p = {d['p_value']:.3g}  ({d['wins']} wins, {d['losses']} losses; α = {d['alpha']:g})",
+        )
     colour = {"helped": "green", "hurt": "red"}.get(report["verdict"], "yellow")
     t.add_row("verdict", f"[bold {colour}]{report['verdict']}[/]")
     scorings = report.get("accuracy_by_scoring") or {}
@@ -214,8 +247,10 @@ def render(report: dict, console) -> None:
         if name == report.get("scoring"):
             continue
         b, d = scorings.get("baseline", {}).get(name), scorings.get("distilled", {}).get(name)
-        t.add_row(f"[dim]{escape(name)} scoring: baseline → distilled[/]",
-                  f"[dim]{'–' if b is None else f'{b:.1f}%'} → {'–' if d is None else f'{d:.1f}%'}[/]")
+        t.add_row(
+            f"[dim]{escape(name)} scoring: baseline → distilled[/]",
+            f"[dim]{'–' if b is None else f'{b:.1f}%'} → {'–' if d is None else f'{d:.1f}%'}[/]",
+        )
     console.print(t)
     for note in report.get("notes", []):
         console.print(f"[yellow]note:[/] {escape(note)}")

@@ -80,8 +80,7 @@ def _accuracies_by_role(rows: Sequence[Mapping]) -> tuple[dict[str, list[float]]
         role = row_text(row, "role", where).lower()
         if role not in ("teacher", "student"):
             raise ValueError(
-                f"{where} (task {task!r}, model {model!r}): role must be 'teacher' or "
-                f"'student', got {row.get('role')!r}"
+                f"{where} (task {task!r}, model {model!r}): role must be 'teacher' or 'student', got {row.get('role')!r}"
             )
         acc = row_accuracy(row, where)
         if (task, model) in seen:

@@ -75,8 +75,7 @@ BASELINE_COLUMNS = ("task", "student", "student_size", "accuracy")
 TEACHER_COLUMNS = ("task", "teacher")
 # Optional columns (written back by the report's tables/*.csv, read by the analysis).
 DISTILLED_OPTIONAL = ("ci_low", "ci_high", "updates", "n", "seed", "p_value", "wins", "losses")
-TEACHER_OPTIONAL = ("accuracy", "kept", "kept_rationales", "teacher_size", "cot_tokens", "cot_words", "capacity",
-                    "role")
+TEACHER_OPTIONAL = ("accuracy", "kept", "kept_rationales", "teacher_size", "cot_tokens", "cot_words", "capacity", "role")
 # What a distilled row may declare about its teacher (read as the teacher table's columns).
 TEACHER_DECLARED = ("capacity", "role", "teacher_size")
 # Every column each table is read for (anything else is named in a warning); keyed by table.
@@ -90,8 +89,21 @@ KNOWN_COLUMNS = {
 # threshold count as *equal* to it (so 30.000000000004 is "exactly 30").
 EPS = 1e-9
 
-_NUMERIC_COLUMNS = ("accuracy", "kept", "ci_low", "ci_high", "updates", "n", "p_value", "wins", "losses",
-                    "kept_rationales", "cot_tokens", "cot_words", "capacity")
+_NUMERIC_COLUMNS = (
+    "accuracy",
+    "kept",
+    "ci_low",
+    "ci_high",
+    "updates",
+    "n",
+    "p_value",
+    "wins",
+    "losses",
+    "kept_rationales",
+    "cot_tokens",
+    "cot_words",
+    "capacity",
+)
 _SIZE_COLUMNS = ("student_size", "teacher_size")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([mMbB])\s*$")
 # a size inside a model name: a number and M/B standing between separators ("-72B-", "_1.5b", "135m")
@@ -110,15 +122,10 @@ def parse_size(s: str) -> float:
     Raises ValueError for anything else (including zero sizes).
     """
     if not isinstance(s, str):
-        raise ValueError(
-            f"invalid model size {s!r}: expected a string such as '135M' or '1.5B'"
-        )
+        raise ValueError(f"invalid model size {s!r}: expected a string such as '135M' or '1.5B'")
     m = _SIZE_RE.match(s)
     if not m:
-        raise ValueError(
-            f"invalid model size {s!r}: expected a number followed by M or B, "
-            "e.g. '135M' or '1.5B'"
-        )
+        raise ValueError(f"invalid model size {s!r}: expected a number followed by M or B, e.g. '135M' or '1.5B'")
     value = float(m.group(1))
     if value <= 0:
         raise ValueError(f"invalid model size {s!r}: size must be positive")

@@ -63,8 +63,9 @@ def _parameters(spec: str, parameters: dict, api_teachers: dict) -> int | None:
     return int(round(float(declared) * 1e9)) if declared else None
 
 
-def per_teacher(sources: list[dict], kept_questions: dict[str, set], teachers: list[str], parameters: dict,
-                api_teachers: dict) -> tuple[list[dict], list[str]]:
+def per_teacher(
+    sources: list[dict], kept_questions: dict[str, set], teachers: list[str], parameters: dict, api_teachers: dict
+) -> tuple[list[dict], list[str]]:
     """(one entry per teacher, the assistant / unattributed sources credited to none).
 
     ``sources`` are the run report's source entries; ``kept_questions`` maps a source name to the
@@ -87,9 +88,18 @@ def per_teacher(sources: list[dict], kept_questions: dict[str, set], teachers: l
         generated = sum(s["generated"] for s in srcs)
         correct = sum(s["correct"] for s in srcs)
         questions = set().union(*(kept_questions.get(s["source"], set()) for s in srcs))
-        out.append({"teacher": t, "sources": [s["source"] for s in srcs], "generated": generated,
-                    "correct": correct, "accuracy": 100.0 * correct / max(1, generated),
-                    "kept": len(questions), "kept_rationales": sum(s["kept"] for s in srcs),
-                    "cot_mean_tokens": _mean_of(srcs, "mean_tokens"), "cot_mean_words": _mean_of(srcs, "mean_words"),
-                    "parameters": _parameters(t, parameters, api_teachers)})
+        out.append(
+            {
+                "teacher": t,
+                "sources": [s["source"] for s in srcs],
+                "generated": generated,
+                "correct": correct,
+                "accuracy": 100.0 * correct / max(1, generated),
+                "kept": len(questions),
+                "kept_rationales": sum(s["kept"] for s in srcs),
+                "cot_mean_tokens": _mean_of(srcs, "mean_tokens"),
+                "cot_mean_words": _mean_of(srcs, "mean_words"),
+                "parameters": _parameters(t, parameters, api_teachers),
+            }
+        )
     return out, uncredited

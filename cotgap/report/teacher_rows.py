@@ -44,8 +44,9 @@ def _declared(distilled: Sequence[Mapping]) -> dict[tuple[str, str], dict[str, s
         have = out.setdefault(key, {})
         for k, v in values.items():
             if k in have and _normal(k, have[k]) != _normal(k, v):
-                raise ValueError(f"{where}: teacher {key[1]!r} of task {key[0]!r} has {k} {v!r} here but "
-                                 f"{have[k]!r} in another distilled row")
+                raise ValueError(
+                    f"{where}: teacher {key[1]!r} of task {key[0]!r} has {k} {v!r} here but {have[k]!r} in another distilled row"
+                )
             have[k] = v
     return out
 
@@ -62,8 +63,10 @@ def merged(teachers: Sequence[Mapping], distilled: Sequence[Mapping]) -> list[di
             if is_empty(row.get(k)):
                 row[k] = v
             elif _normal(k, str(row[k])) != _normal(k, v):
-                raise ValueError(f"teacher row {i}: teacher {key[1]!r} of task {key[0]!r} has {k} {row[k]!r} in the "
-                                 f"teacher table but {v!r} in the distilled table")
+                raise ValueError(
+                    f"teacher row {i}: teacher {key[1]!r} of task {key[0]!r} has {k} {row[k]!r} in the "
+                    f"teacher table but {v!r} in the distilled table"
+                )
         rows.append(row)
     rows += [{"task": task, "teacher": teacher, **values} for (task, teacher), values in declared.items()]
     return rows

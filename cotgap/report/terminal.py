@@ -58,8 +58,10 @@ def render_tables(analyses: Sequence[TaskAnalysis], console: Any) -> None:
             _print_teachers(a, console)
         if a.capacity_gaps:
             _print_capacity_gaps(a, console)
-        console.print(f"[bold]{escape(a.task)}[/bold]: {escape(a.recommendation)}. {escape(a.reason)} "
-                      f"[dim](decided by: {escape(a.decided_by)})[/dim]")
+        console.print(
+            f"[bold]{escape(a.task)}[/bold]: {escape(a.recommendation)}. {escape(a.reason)} "
+            f"[dim](decided by: {escape(a.decided_by)})[/dim]"
+        )
         if a.updates_note:
             console.print(f"{escape(a.task)}: {escape(a.updates_note)}")
         for w in a.warnings:
@@ -107,8 +109,22 @@ def _print_cells(a: TaskAnalysis, console: Any) -> None:
 
     groups = {(g.setting, g.teacher, g.student): g for g in a.replicates}
     cells = Table(title=f"{escape(a.task)}: distilled vs pre-distillation baseline")
-    cols = ["setting", "teacher", "student", "size", *(["seed"] if groups else []), "distilled", "baseline", "diff",
-            "CI", "wins/losses", "p", "p (Holm)", "verdict", *(["over seeds"] if groups else [])]
+    cols = [
+        "setting",
+        "teacher",
+        "student",
+        "size",
+        *(["seed"] if groups else []),
+        "distilled",
+        "baseline",
+        "diff",
+        "CI",
+        "wins/losses",
+        "p",
+        "p (Holm)",
+        "verdict",
+        *(["over seeds"] if groups else []),
+    ]
     for col in cols:
         cells.add_column(col, justify="left" if col in ("setting", "teacher", "student", "verdict") else "right")
     for c in a.cells:
@@ -117,11 +133,20 @@ def _print_cells(a: TaskAnalysis, console: Any) -> None:
         g = groups.get((c.setting, c.teacher, c.student))
         over = [f"{g.diff_mean:+.1f} ± {g.diff_sd:.1f}" if g else "-"] if groups else []
         cells.add_row(
-            escape(c.setting), escape(c.teacher), escape(c.student), escape(c.student_size),
+            escape(c.setting),
+            escape(c.teacher),
+            escape(c.student),
+            escape(c.student_size),
             *([escape(str(c.seed or "-"))] if groups else []),
-            one_decimal(c.distilled), one_decimal(c.baseline), f"{c.diff:+.1f}", escape(ci),
-            "-" if c.wins is None else f"{c.wins}/{c.losses}", p_text(c.p_value), p_text(c.p_adjusted),
-            f"[{style}]{c.verdict}[/{style}]", *over,
+            one_decimal(c.distilled),
+            one_decimal(c.baseline),
+            f"{c.diff:+.1f}",
+            escape(ci),
+            "-" if c.wins is None else f"{c.wins}/{c.losses}",
+            p_text(c.p_value),
+            p_text(c.p_adjusted),
+            f"[{style}]{c.verdict}[/{style}]",
+            *over,
         )
     console.print(cells)
 
@@ -135,9 +160,16 @@ def _print_replicates(a: TaskAnalysis, console: Any) -> None:
     for col in ("setting", "teacher", "student", "size", "seeds", "distilled", "diff", "verdicts per seed"):
         rt.add_column(col)
     for g in a.replicates:
-        rt.add_row(escape(g.setting), escape(g.teacher), escape(g.student), escape(g.student_size),
-                   escape(", ".join(g.seeds)), f"{g.distilled_mean:.1f} ± {g.distilled_sd:.1f}",
-                   f"{g.diff_mean:+.1f} ± {g.diff_sd:.1f}", escape(", ".join(g.verdicts)))
+        rt.add_row(
+            escape(g.setting),
+            escape(g.teacher),
+            escape(g.student),
+            escape(g.student_size),
+            escape(", ".join(g.seeds)),
+            f"{g.distilled_mean:.1f} ± {g.distilled_sd:.1f}",
+            f"{g.diff_mean:+.1f} ± {g.diff_sd:.1f}",
+            escape(", ".join(g.verdicts)),
+        )
     console.print(rt)
 
 
@@ -146,16 +178,23 @@ def _print_teachers(a: TaskAnalysis, console: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    tt = Table(title=f"{escape(a.task)}: teachers"
-                     + (f" (strongest first, by {escape(a.capacity_basis)})" if a.capacity_basis else ""))
+    tt = Table(
+        title=f"{escape(a.task)}: teachers" + (f" (strongest first, by {escape(a.capacity_basis)})" if a.capacity_basis else "")
+    )
     for col in ("teacher", "params", "CoT tokens / words", "declared", "accuracy", "kept (questions)"):
         tt.add_column(col, justify="left" if col in ("teacher", "declared") else "right")
     for t in a.teachers:
-        cot = "-" if t.cot_tokens is None and t.cot_words is None else \
-            f"{'-' if t.cot_tokens is None else f'{t.cot_tokens:g}'} / {'-' if t.cot_words is None else f'{t.cot_words:g}'}"
+        cot = (
+            "-"
+            if t.cot_tokens is None and t.cot_words is None
+            else f"{'-' if t.cot_tokens is None else f'{t.cot_tokens:g}'} / {'-' if t.cot_words is None else f'{t.cot_words:g}'}"
+        )
         declared = ", ".join(x for x in (t.role, None if t.capacity is None else f"rank {t.capacity:g}") if x) or "-"
         tt.add_row(
-            escape(t.teacher), "-" if t.params_b is None else f"{t.params_b:.3g}B", cot, escape(declared),
+            escape(t.teacher),
+            "-" if t.params_b is None else f"{t.params_b:.3g}B",
+            cot,
+            escape(declared),
             "-" if t.accuracy is None else one_decimal(t.accuracy),
             "-" if t.kept is None else str(t.kept),
         )
@@ -168,19 +207,38 @@ def _print_capacity_gaps(a: TaskAnalysis, console: Any) -> None:
     from rich.table import Table
 
     gt = Table(title=f"{escape(a.task)}: capacity gap (weaker - stronger teacher's student)")
-    for col in ("setting", "stronger", "weaker", "basis", "advantage by size", "small / large half",
-                "descriptive (no margin)", "statistical (margins)"):
+    for col in (
+        "setting",
+        "stronger",
+        "weaker",
+        "basis",
+        "advantage by size",
+        "small / large half",
+        "descriptive (no margin)",
+        "statistical (margins)",
+    ):
         gt.add_column(col)
     for g in a.capacity_gaps:
         adv = ", ".join(f"{s}: {v:+.1f}" for s, v in zip(g.sizes, g.advantages)) or "-"
-        halves = "-" if g.mean_advantage_small is None else \
-            f"{g.mean_advantage_small:+.1f} / {g.mean_advantage_large:+.1f} (margins {g.margin_small:.1f} / {g.margin_drop:.1f})"
+        halves = (
+            "-"
+            if g.mean_advantage_small is None
+            else f"{g.mean_advantage_small:+.1f} / {g.mean_advantage_large:+.1f} "
+            f"(margins {g.margin_small:.1f} / {g.margin_drop:.1f})"
+        )
         verdicts = []
         for v in (g.descriptive_verdict, g.verdict):
             style = _GAP_STYLE[v]
             verdicts.append(f"[{style}]{v}[/{style}]" if style else v)
-        gt.add_row(escape(g.setting), escape(g.order.stronger or "-"), escape(g.order.weaker or "-"),
-                   escape(g.order.basis or "-"), escape(adv), halves, *verdicts)
+        gt.add_row(
+            escape(g.setting),
+            escape(g.order.stronger or "-"),
+            escape(g.order.weaker or "-"),
+            escape(g.order.basis or "-"),
+            escape(adv),
+            halves,
+            *verdicts,
+        )
         if g.verdict == INSUFFICIENT:
             gt.add_row("", "", "", "", f"[dim]{escape(g.detail)}[/dim]", "", "", "")
     console.print(gt)

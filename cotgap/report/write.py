@@ -37,17 +37,35 @@ def write(report: dict, col: Collected, out_dir: Path) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict = {"json": "report.json", "markdown": "report.md", "plots": {}, "tables": {}}
-    _write_csv(out_dir / "tables" / "distilled.csv", col.distilled,
-               [*tables.DISTILLED_COLUMNS, *tables.DISTILLED_OPTIONAL, "kept"])
+    _write_csv(
+        out_dir / "tables" / "distilled.csv", col.distilled, [*tables.DISTILLED_COLUMNS, *tables.DISTILLED_OPTIONAL, "kept"]
+    )
     _write_csv(out_dir / "tables" / "baseline.csv", col.baseline, list(tables.BASELINE_COLUMNS))
     files["tables"] = {"distilled": "tables/distilled.csv", "baseline": "tables/baseline.csv"}
     if col.teachers:
         _write_csv(out_dir / "tables" / "teachers.csv", col.teachers, [*tables.TEACHER_COLUMNS, *tables.TEACHER_OPTIONAL])
         files["tables"]["teachers"] = "tables/teachers.csv"
     if report["ablation"]:
-        _write_csv(out_dir / "tables" / "filter_ablation.csv", report["ablation"]["comparison"],
-                   ["task", "setting", "ablation", "teacher", "student", "student_size", "seed", "unfiltered", "filtered",
-                    "delta", "kept_unfiltered", "kept_filtered", "updates_unfiltered", "updates_filtered"])
+        _write_csv(
+            out_dir / "tables" / "filter_ablation.csv",
+            report["ablation"]["comparison"],
+            [
+                "task",
+                "setting",
+                "ablation",
+                "teacher",
+                "student",
+                "student_size",
+                "seed",
+                "unfiltered",
+                "filtered",
+                "delta",
+                "kept_unfiltered",
+                "kept_filtered",
+                "updates_unfiltered",
+                "updates_filtered",
+            ],
+        )
         files["tables"]["filter_ablation"] = "tables/filter_ablation.csv"
 
     primary = [r for r in col.distilled if not is_ablation(r["setting"])]
@@ -55,8 +73,9 @@ def write(report: dict, col: Collected, out_dir: Path) -> dict:
     try:
         plots.plot_accuracy_vs_size(primary or ablated, col.baseline, out_dir / "accuracy_vs_size.png")
         files["plots"]["accuracy_vs_size"] = "accuracy_vs_size.png"
-        kept_rows = list(col.teachers) + [{**t, "teacher": f"{t['teacher']} [{ABLATION}]"}
-                                          for t in col.ablation_teachers if not tables.is_empty(t.get("kept"))]
+        kept_rows = list(col.teachers) + [
+            {**t, "teacher": f"{t['teacher']} [{ABLATION}]"} for t in col.ablation_teachers if not tables.is_empty(t.get("kept"))
+        ]
         plots.plot_kept(kept_rows, out_dir / "kept.png")
         files["plots"]["kept"] = "kept.png"
     except ValueError as exc:

@@ -153,8 +153,12 @@ def local_path(source: str, data_dir: str | None) -> Path | None:
 def _expected(source: str) -> str:
     if source.startswith("bbh_"):
         return f"{source.removeprefix('bbh_')}.json (BIG-Bench-Hard format) in the folder or in its bbh/"
-    return {"gsm8k": "gsm8k/train.jsonl and gsm8k/test.jsonl", "math500": "math500/test.jsonl",
-            "amc23": "amc23/*.jsonl", "aime24": "aime24/*.jsonl"}.get(source, source)
+    return {
+        "gsm8k": "gsm8k/train.jsonl and gsm8k/test.jsonl",
+        "math500": "math500/test.jsonl",
+        "amc23": "amc23/*.jsonl",
+        "aime24": "aime24/*.jsonl",
+    }.get(source, source)
 
 
 def _read_rows(path: Path) -> tuple[list[dict], tuple[str, ...]]:
@@ -191,8 +195,10 @@ def _hub(source: str) -> list[dict] | dict[str, list[dict]]:
     key = "bbh" if source.startswith("bbh_") else source
     repo, config = HUB[key]
     config = config if config is not None else source.removeprefix("bbh_")
-    msg = (f"no local data for {source}: pass --data-dir DIR (or set COTGAP_DATA_DIR) with {_expected(source)}, "
-           f"or go online (hub dataset {repo})")
+    msg = (
+        f"no local data for {source}: pass --data-dir DIR (or set COTGAP_DATA_DIR) with {_expected(source)}, "
+        f"or go online (hub dataset {repo})"
+    )
     if not hub_reachable():
         raise UserError(msg)
     import datasets
@@ -240,14 +246,26 @@ def gsm8k_target(answer: str) -> str:
 
 
 def _gsm8k_rows(rows: list[dict]) -> list[dict]:
-    return [{"input": r["question"], "target": gsm8k_target(r["answer"]), "question": r["question"],
-             "answer": r["answer"]} for r in rows]
+    return [
+        {"input": r["question"], "target": gsm8k_target(r["answer"]), "question": r["question"], "answer": r["answer"]}
+        for r in rows
+    ]
 
 
 def _math500_rows(rows: list[dict]) -> list[dict]:
-    return [{"input": r["problem"], "target": str(r["answer"]), "problem": r["problem"],
-             "solution": r.get("solution", ""), "answer": str(r["answer"]), "subject": str(r.get("subject", "")),
-             "level": str(r.get("level", "")), "unique_id": str(r.get("unique_id", ""))} for r in rows]
+    return [
+        {
+            "input": r["problem"],
+            "target": str(r["answer"]),
+            "problem": r["problem"],
+            "solution": r.get("solution", ""),
+            "answer": str(r["answer"]),
+            "subject": str(r.get("subject", "")),
+            "level": str(r.get("level", "")),
+            "unique_id": str(r.get("unique_id", "")),
+        }
+        for r in rows
+    ]
 
 
 def _competition_rows(rows: list[dict]) -> list[dict]:
@@ -257,8 +275,7 @@ def _competition_rows(rows: list[dict]) -> list[dict]:
         problem = str(_field(r, "problem", "question"))
         raw = _field(r, "answer")
         ident = next((r[k] for k in r if k.lower() in ("id", "unique_id")), i)
-        out.append({"input": problem, "target": number_text(raw), "problem": problem, "answer": raw,
-                    "id": str(ident)})
+        out.append({"input": problem, "target": number_text(raw), "problem": problem, "answer": raw, "id": str(ident)})
     return out
 
 
@@ -320,8 +337,9 @@ def _gsm8k(data_dir: str | None) -> tuple[list[dict], list[dict]]:
     return train, test
 
 
-def load_examples(source: str, *, seed: int = SPLIT_SEED, data_dir: str | None = None,
-                  synthetic_n: int = SYNTHETIC_N, **_ignored) -> list[dict]:
+def load_examples(
+    source: str, *, seed: int = SPLIT_SEED, data_dir: str | None = None, synthetic_n: int = SYNTHETIC_N, **_ignored
+) -> list[dict]:
     """Every example of a single-split source (before the 3:2 split)."""
     if source.startswith("synthetic_"):
         return _synthetic(source, int(synthetic_n), int(seed))
@@ -342,8 +360,9 @@ def load_splits(source: str, *, seed: int = SPLIT_SEED, limit: int | None = None
     return {"train": train, "test": test}
 
 
-def local_sizes(source: str, *, data_dir: str | None = None, synthetic_n: int = SYNTHETIC_N,
-                seed: int = SPLIT_SEED) -> tuple[int, int] | None:
+def local_sizes(
+    source: str, *, data_dir: str | None = None, synthetic_n: int = SYNTHETIC_N, seed: int = SPLIT_SEED
+) -> tuple[int, int] | None:
     """(train, test) sizes from local data only (never the network); None when there is none."""
     if source.startswith("synthetic_"):
         return split_sizes_3_2(int(synthetic_n))

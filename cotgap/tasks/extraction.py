@@ -96,33 +96,39 @@ OPTION_RE = re.compile(r"^\([A-Z]\)$")
 OPTION_MENTION_RE = re.compile(
     r"\(([A-Za-z])\)"
     r"|(?:\(|\b(?i:or|nor|not|than|maybe|perhaps|either|neither|option|choice)\s+\(?)([A-Z])(?![\w'’])"
-    r"|^([A-Z])(?=\s*[.,;:!)(\[]|\s+[A-Z(])")
+    r"|^([A-Z])(?=\s*[.,;:!)(\[]|\s+[A-Z(])"
+)
 # Digits with an optional decimal part; commas only between groups of three ("1,234"; "6,3" is two numbers).
 NUMBER_RE = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+(?!\d|,\d)|\d+)(?:\.\d+)?(?!\d)")
-NEGATION_RE = re.compile(r"\b(?:not|cannot|never|neither|nor)\b|n['’]t\b|\\neq?(?![a-z])|\\not(?![a-z])|≠",
-                         re.IGNORECASE)
+NEGATION_RE = re.compile(r"\b(?:not|cannot|never|neither|nor)\b|n['’]t\b|\\neq?(?![a-z])|\\not(?![a-z])|≠", re.IGNORECASE)
 # Right before a box: a negation ("is not $\\boxed{5}$", "x \\neq \\boxed{5}", "isn't \\boxed{5}").
 NEGATED_BOX_RE = re.compile(r"(?:\b(?:not|never)|n['’]t|\\neq?|\\not|≠)[\s$\\(\[]*$", re.IGNORECASE)
 # A phrase that is a check, not a statement: inside a conditional ("if the answer is 27, …", "whether the
 # answer is …") or a verdict on an answer ("so our answer is correct").
 CONDITIONAL_RE = re.compile(r"\b(?:if|whether|unless|suppose|supposing|assuming)\b", re.IGNORECASE)
-VERDICT_RE = re.compile(r"(?:indeed\s+|also\s+|probably\s+)?(?:correct|right|reasonable|consistent|plausible|confirmed"
-                        r"|verified|accurate)\b", re.IGNORECASE)
+VERDICT_RE = re.compile(
+    r"(?:indeed\s+|also\s+|probably\s+)?(?:correct|right|reasonable|consistent|plausible|confirmed"
+    r"|verified|accurate)\b",
+    re.IGNORECASE,
+)
 HEDGE_RE = re.compile(r"\b(?:or|either)\b", re.IGNORECASE)
 BOUND_BEFORE_RE = re.compile(
     r"\b(?:at\s+(?:least|most)|(?:more|less|fewer|greater|larger|smaller|higher|lower)\s+than|up\s+to|over|under"
     r"|approximately|approx|about|around|roughly|nearly|almost)\b|[<>≤≥≈~]|\\(?:geq?|leq?|gt|lt|approx|sim)(?![a-z])",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 BOUND_AFTER_RE = re.compile(
     r"^\s*(?:\+(?!\s*\d)|and\s+(?:up|above|over|more|higher)\b|plus\b|at\s+(?:least|most)\b|or\s+(?:more|less|fewer)\b)",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 # Right after an answer: a judgement that it is wrong ("(A) is wrong.", "63 is not possible", "(A) isn't").
 # Lower case only, so option text such as "(A) Not Another Teen Movie" is not read as one.
 _CLOSE = r"^[\s)\]*`'\"”’}$]*"
 JUDGED_WRONG_RE = re.compile(
     _CLOSE + r"(?:(?:is|are|was|were|seems|would\s+be|must\s+be|can\s+be|could\s+be)\s+)?(?:(?:\w+ly|also)\s+)?"
     r"(?:not|never|wrong|incorrect|impossible|ruled\s+out|eliminated|excluded)\b"
-    r"|" + _CLOSE + r"(?:(?:isn|aren|wasn|weren|can|couldn)['’]t|cannot)\b")
+    r"|" + _CLOSE + r"(?:(?:isn|aren|wasn|weren|can|couldn)['’]t|cannot)\b"
+)
 WORD_FAMILIES = (("yes", "no"), ("true", "false"), ("valid", "invalid"))
 WORD_ANSWERS = {w for family in WORD_FAMILIES for w in family}
 
@@ -167,7 +173,7 @@ def box_contents(text: str) -> list[str]:
         while at >= 0:
             close = closing_brace(text, at + len(box) - 1)
             if close is not None:
-                found.append((at, text[at + len(box):close].strip()))
+                found.append((at, text[at + len(box) : close].strip()))
             at = text.find(box, at + 1)
     return [content for _, content in sorted(found)]
 
@@ -180,7 +186,7 @@ def last_boxed(text: str) -> str | None:
     if start < 0:
         return None
     end = closing_brace(text, start + width - 1)
-    return text[start + width:end].strip() if end is not None else None
+    return text[start + width : end].strip() if end is not None else None
 
 
 def first_sentence(line: str) -> str:
@@ -193,7 +199,7 @@ def first_sentence(line: str) -> str:
             depth += 1
         elif ch in ")]}":
             depth = max(0, depth - 1)
-        elif depth == 0 and (ch in FULL_WIDTH_STOPS or (ch == "." and line[i + 1:i + 2].strip() == "")):
+        elif depth == 0 and (ch in FULL_WIDTH_STOPS or (ch == "." and line[i + 1 : i + 2].strip() == "")):
             return line[:i]
     return line
 
@@ -243,9 +249,9 @@ def phrase_statements(text: str):
     answer is correct"). The span is None when nothing follows the phrase."""
     for m in reversed(list(ANSWER_PHRASE_RE.finditer(text))):
         span = sentence_span(text, m.end())
-        if CONDITIONAL_RE.search(text[clause_start(text, m.start()):m.start()]):
+        if CONDITIONAL_RE.search(text[clause_start(text, m.start()) : m.start()]):
             continue
-        if span is not None and VERDICT_RE.match(unwrap(text[span[0]:span[1]])):
+        if span is not None and VERDICT_RE.match(unwrap(text[span[0] : span[1]])):
             continue
         yield m.start(), span
 
@@ -256,9 +262,9 @@ def box_is_qualified(text: str, start: int, close: int, end: int) -> bool:
     ``end``) with a box of different content ("\\boxed{5} or \\boxed{6}"). Other words around a box are
     not read: "at most $\\boxed{2}$ pencils" and "…, or $\\boxed{1.25}$" are how correct solutions state
     their answers."""
-    contents = {" ".join(c.split()) for c in box_contents(text[sentence_start(text, start):end])}
-    negated = NEGATED_BOX_RE.search(text[max(0, start - 40):start])
-    return bool(negated or JUDGED_WRONG_RE.search(text[close + 1:end]) or len(contents) > 1)
+    contents = {" ".join(c.split()) for c in box_contents(text[sentence_start(text, start) : end])}
+    negated = NEGATED_BOX_RE.search(text[max(0, start - 40) : start])
+    return bool(negated or JUDGED_WRONG_RE.search(text[close + 1 : end]) or len(contents) > 1)
 
 
 def phrase_answer(text: str, phrase_at: int, span: tuple[int, int]) -> tuple[str, int]:
@@ -266,7 +272,7 @@ def phrase_answer(text: str, phrase_at: int, span: tuple[int, int]) -> tuple[str
     ("I don't think the answer is (C)"), so that the type rules see the negation."""
     clause = clause_start(text, phrase_at)
     start = clause if NEGATION_RE.search(text[clause:phrase_at]) else span[0]
-    return text[start:span[1]], span[1]
+    return text[start : span[1]], span[1]
 
 
 def box_answer(text: str, box: int, width: int) -> tuple[str, int] | None:
@@ -276,10 +282,10 @@ def box_answer(text: str, box: int, width: int) -> tuple[str, int] | None:
     if close is None:
         return None
     rest = sentence_span(text, close + 1)
-    end = rest[1] if rest is not None and "\n" not in text[close + 1:rest[0]] else close + 1
+    end = rest[1] if rest is not None and "\n" not in text[close + 1 : rest[0]] else close + 1
     if box_is_qualified(text, box, close, end):
-        return text[sentence_start(text, box):end], end
-    return text[box + width:close], end
+        return text[sentence_start(text, box) : end], end
+    return text[box + width : close], end
 
 
 def final_statement(text: str) -> tuple[str, int] | None:
@@ -320,10 +326,10 @@ def unwrap(answer: str) -> str:
         answer = answer.strip(DECORATION).rstrip(TRAILING)
         for box in BOXES:
             if answer.startswith(box) and closing_brace(answer, len(box) - 1) == len(answer) - 1:
-                answer = answer[len(box):-1]
+                answer = answer[len(box) : -1]
         for left, right in DISPLAY_MATH:
             if answer.startswith(left) and answer.endswith(right) and len(answer) >= len(left + right):
-                answer = answer[len(left):-len(right)]
+                answer = answer[len(left) : -len(right)]
     return answer
 
 
@@ -342,8 +348,7 @@ def option_mentions(answer: str) -> list[tuple[int, int, str]]:
 
 def word_mentions(answer: str, family: tuple[str, ...]) -> list[tuple[int, int, str]]:
     """Every word of ``family`` (e.g. yes/no) in the answer, lower-cased."""
-    return [(m.start(), m.end(), m.group(0).lower()) for m in re.finditer(r"[A-Za-z]+", answer)
-            if m.group(0).lower() in family]
+    return [(m.start(), m.end(), m.group(0).lower()) for m in re.finditer(r"[A-Za-z]+", answer) if m.group(0).lower() in family]
 
 
 def number_mentions(answer: str) -> list[tuple[int, int, Fraction]]:
@@ -354,8 +359,11 @@ def number_mentions(answer: str) -> list[tuple[int, int, Fraction]]:
 def number_is_qualified(answer: str, mentions) -> bool:
     """Whether a number answer hedges ("or", "either" anywhere) or bounds its number ("at least 63",
     "about 63", "≥ 63" before it; "63+", "63 and up" after it)."""
-    return bool(HEDGE_RE.search(answer) or BOUND_BEFORE_RE.search(answer[:mentions[0][0]])
-                or BOUND_AFTER_RE.search(answer[mentions[-1][1]:]))
+    return bool(
+        HEDGE_RE.search(answer)
+        or BOUND_BEFORE_RE.search(answer[: mentions[0][0]])
+        or BOUND_AFTER_RE.search(answer[mentions[-1][1] :])
+    )
 
 
 def sole_answer(answer: str, mentions: list[tuple[int, int, object]], kind: str = ""):
@@ -365,7 +373,7 @@ def sole_answer(answer: str, mentions: list[tuple[int, int, object]], kind: str 
     numbers, the answer hedges or bounds it ("63 or more", "at least 63")."""
     if len({value for _, _, value in mentions}) != 1:
         return None
-    if NEGATION_RE.search(answer[:mentions[0][0]]):
+    if NEGATION_RE.search(answer[: mentions[0][0]]):
         return None
     if any(JUDGED_WRONG_RE.search(answer[end:]) for _, end, _ in mentions):
         return None

@@ -63,16 +63,21 @@ logging.getLogger("math_verify").setLevel(logging.ERROR)
 _PLAIN_NUMBER = re.compile(r"-?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)")
 _LATEX_SPACE = re.compile(r"\\[!,;: ]|\\q?quad\b|~")
 # A unit after a plain number: degrees, a \text{}/\mbox{} unit, or plain words that are not maths.
-_UNIT = re.compile(r"\s*(?:\^\s*\{?\\circ\}?|°|\\(?:text|mbox|textrm|mathrm)\{\s*[A-Za-z][A-Za-z ]*\}(?:\^\d)?"
-                   r"|\s(?!(?:pi|and|plus|minus|times|over|up|above|more|less|to|by)\b)[A-Za-z]{2,}(?:\s+[A-Za-z]{2,})*)$")
+_UNIT = re.compile(
+    r"\s*(?:\^\s*\{?\\circ\}?|°|\\(?:text|mbox|textrm|mathrm)\{\s*[A-Za-z][A-Za-z ]*\}(?:\^\d)?"
+    r"|\s(?!(?:pi|and|plus|minus|times|over|up|above|more|less|to|by)\b)[A-Za-z]{2,}(?:\s+[A-Za-z]{2,})*)$"
+)
 _TEXT_WRAPPER = re.compile(r"^\\(?:text|textbf|mbox|mathrm|textrm)\{([^{}]*)\}$")
 _DECIMAL = re.compile(r"(?<![\d.])(\d*)\.(\d+)(?![\d.])")
 # Qualifiers a math answer must not carry unless the gold carries them too (see ``qualified``).
 _WORD_QUALIFIERS = (
-    NEGATION_RE, HEDGE_RE,
-    re.compile(r"\b(?:at\s+(?:least|most)|(?:more|less|fewer|greater|larger|smaller)\s+than|up\s+to|approximately"
-               r"|approx|about|around|roughly|nearly|almost|wrong|incorrect)\b|\d\s*\+\s*$|≈|\\approx(?![a-z])",
-               re.IGNORECASE),
+    NEGATION_RE,
+    HEDGE_RE,
+    re.compile(
+        r"\b(?:at\s+(?:least|most)|(?:more|less|fewer|greater|larger|smaller)\s+than|up\s+to|approximately"
+        r"|approx|about|around|roughly|nearly|almost|wrong|incorrect)\b|\d\s*\+\s*$|≈|\\approx(?![a-z])",
+        re.IGNORECASE,
+    ),
 )
 _RELATION = re.compile(r"[<>≤≥]|\\(?:geq?|leq?|gt|lt|geqslant|leqslant|sim)(?![a-z])")
 _MANY_VALUES = re.compile(r",|\\cup|\\infty|\\in(?![a-z])")
@@ -151,7 +156,7 @@ def choice_split(answer: str) -> tuple[str | None, str]:
         return m.group(1), m.group(2).strip()
     m = _CHOICE_LABEL.match(answer)
     if m:
-        return m.group(1) or m.group(2), _LATEX_SPACE.sub(" ", answer[m.end():]).strip(" :")
+        return m.group(1) or m.group(2), _LATEX_SPACE.sub(" ", answer[m.end() :]).strip(" :")
     if re.fullmatch(r"[A-Z]", answer):
         return answer, ""
     return None, answer
@@ -235,6 +240,7 @@ def math_strict_filter(resps, docs):
 def math_robust_filter(resps, docs):
     out = []
     for rs, doc in zip(resps, docs):
-        out.append([doc["target"] if competition_equivalent(r, doc["target"]) else (competition_answer(r) or INVALID)
-                    for r in rs])
+        out.append(
+            [doc["target"] if competition_equivalent(r, doc["target"]) else (competition_answer(r) or INVALID) for r in rs]
+        )
     return out

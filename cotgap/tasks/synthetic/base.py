@@ -33,9 +33,27 @@ FEWSHOT_BUCKETS = 16  # 1/16 of the input space is reserved for few-shot exempla
 _RESERVE_SALT = b"cotgap-synthetic-fewshot-reserve:"
 
 NUMBER_WORDS = (
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-    "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
-    "seventeen", "eighteen", "nineteen", "twenty",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
 )
 OPTION_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -127,10 +145,7 @@ class SyntheticTask:
         slice of the input space, which ``generate()`` never emits.
         """
         exemplars = self.fewshot_examples(k, seed=seed)
-        blocks = [
-            f"Q: {ex['input']}\nA: {COT_TRIGGER}\n{self.rationale(ex, verbosity=verbosity)}"
-            for ex in exemplars
-        ]
+        blocks = [f"Q: {ex['input']}\nA: {COT_TRIGGER}\n{self.rationale(ex, verbosity=verbosity)}" for ex in exemplars]
         return self.description + "\n\n" + "\n\n".join(blocks)
 
     def fewshot_examples(self, k: int = FEWSHOT_K, seed: int = FEWSHOT_SEED) -> list[dict]:
@@ -188,6 +203,5 @@ class SyntheticTask:
     def _solve(self, text: str) -> str:
         raise NotImplementedError
 
-    def _reason(self, text: str, target: str, verbosity: str, wrong: bool,
-                rng: random.Random) -> tuple[str, str]:
+    def _reason(self, text: str, target: str, verbosity: str, wrong: bool, rng: random.Random) -> tuple[str, str]:
         raise NotImplementedError

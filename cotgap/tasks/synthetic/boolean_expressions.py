@@ -14,8 +14,8 @@ import random
 from .base import SyntheticTask
 
 _VALUES = ("True", "False")
-_NOT_PROB = 0.35    # chance that a sub-expression gets a chain of "not"
-_PAREN_PROB = 0.4   # chance that a compound sub-expression is parenthesised
+_NOT_PROB = 0.35  # chance that a sub-expression gets a chain of "not"
+_PAREN_PROB = 0.4  # chance that a compound sub-expression is parenthesised
 
 
 def _gen_tokens(rng: random.Random, n: int, max_nots: int, top: bool = True) -> list[str]:
@@ -26,8 +26,7 @@ def _gen_tokens(rng: random.Random, n: int, max_nots: int, top: bool = True) -> 
             toks = ["(", *toks, ")"]
     else:
         k = rng.randint(1, n - 1)
-        toks = [*_gen_tokens(rng, k, max_nots, False), rng.choice(("and", "or")),
-                *_gen_tokens(rng, n - k, max_nots, False)]
+        toks = [*_gen_tokens(rng, k, max_nots, False), rng.choice(("and", "or")), *_gen_tokens(rng, n - k, max_nots, False)]
         if not top and rng.random() < _PAREN_PROB:
             toks = ["(", *toks, ")"]
     if max_nots > 0 and toks[0] != "not" and rng.random() < _NOT_PROB:
@@ -68,13 +67,13 @@ class _Reducer:
             while toks[i + 1] == "not":
                 i += 1
             text = f"not {toks[i + 1]}"
-            toks[i:i + 2] = [self._apply("not", [toks[i + 1]])]
+            toks[i : i + 2] = [self._apply("not", [toks[i + 1]])]
             steps.append(("not", text, toks[i], list(toks), frame(toks)))
         for op in ("and", "or"):
             while op in toks:
                 i = toks.index(op)
                 text = f"{toks[i - 1]} {op} {toks[i + 1]}"
-                toks[i - 1:i + 2] = [self._apply(op, [toks[i - 1], toks[i + 1]])]
+                toks[i - 1 : i + 2] = [self._apply(op, [toks[i - 1], toks[i + 1]])]
                 steps.append((op, text, toks[i - 1], list(toks), frame(toks)))
         return steps
 
@@ -83,8 +82,8 @@ class _Reducer:
         while "(" in toks:
             close = toks.index(")")
             opn = max(i for i in range(close) if toks[i] == "(")
-            inner = toks[opn + 1:close]
-            pre, post = toks[:opn], toks[close + 1:]
+            inner = toks[opn + 1 : close]
+            pre, post = toks[:opn], toks[close + 1 :]
             steps = self._flat(inner, lambda t, pre=pre, post=post: [*pre, "(", *t, ")", *post])
             value = steps[-1][2] if steps else inner[0]
             toks = [*pre, value, *post]
@@ -146,8 +145,7 @@ class BooleanExpressions(SyntheticTask):
         answer = red.events[-1][3]
         long = verbosity == "long"
         lines = [
-            'Parenthesised parts are worked out first; elsewhere "not" binds tightest, '
-            'then "and", and "or" binds loosest.',
+            'Parenthesised parts are worked out first; elsewhere "not" binds tightest, then "and", and "or" binds loosest.',
             f"Call the whole expression Z = {' '.join(toks)}.",
         ]
         all_steps = []
@@ -159,14 +157,12 @@ class BooleanExpressions(SyntheticTask):
                 if not steps:  # brackets around a single value: report a run of these at once
                     if n + 1 < len(events) and events[n + 1][0] == "group" and not events[n + 1][2]:
                         continue
-                    lines.append(f"Brackets around a single value can simply be dropped, so "
-                                 f"Z = {' '.join(after)}.")
+                    lines.append(f"Brackets around a single value can simply be dropped, so Z = {' '.join(after)}.")
                 elif long:
                     lines.append(f"The innermost parentheses hold {group}.")
                     for op, op_text, res, _, full in steps:
                         lines.append(f'  Apply "{op}": {op_text} = {res}, so Z = {" ".join(full)}.')
-                    lines.append(f"  The group {group} is therefore {value}; dropping the brackets, "
-                                 f"Z = {' '.join(after)}.")
+                    lines.append(f"  The group {group} is therefore {value}; dropping the brackets, Z = {' '.join(after)}.")
                 else:
                     chain = " = ".join([" ".join(inner)] + [" ".join(s[3]) for s in steps])
                     lines.append(f"Inside {group}: {chain}. So Z = {' '.join(after)}.")
@@ -183,8 +179,7 @@ class BooleanExpressions(SyntheticTask):
         if long:
             if all_steps:
                 checks = "; ".join(f"{s[1]} = {s[2]}" for s in all_steps)
-                lines.append(f"Re-checking every step in order: {checks}. Each step follows the rules "
-                             f"above, so Z = {answer}.")
+                lines.append(f"Re-checking every step in order: {checks}. Each step follows the rules above, so Z = {answer}.")
             else:
                 lines.append(f"Re-checking: the expression is the single value {answer}.")
         return "\n".join(lines) + "\n", answer

@@ -15,15 +15,14 @@ import random
 
 from .base import SyntheticTask
 
-PREFIX = ("Complete the rest of the sequence, making sure that the parentheses are "
-          "closed properly. Input: ")
+PREFIX = "Complete the rest of the sequence, making sure that the parentheses are closed properly. Input: "
 PAIRS = {"(": ")", "[": "]", "{": "}", "<": ">"}
 
 
 def _parse(text: str) -> list[str]:
     if not text.startswith(PREFIX):
         raise ValueError(f"not a dyck_languages input: {text!r}")
-    return text[len(PREFIX):].split()
+    return text[len(PREFIX) :].split()
 
 
 def _trace(tokens: list[str], misread: int | None = None, as_: str | None = None):
@@ -111,8 +110,7 @@ class DyckLanguages(SyntheticTask):
             as_ = rng.choice([b for b in PAIRS if b != tokens[misread]])
         shown, states = _trace(tokens, misread, as_)
         long = verbosity == "long"
-        lines = ["Read the symbols from left to right, keeping a stack of the brackets that are still open.",
-                 "0: stack is empty"]
+        lines = ["Read the symbols from left to right, keeping a stack of the brackets that are still open.", "0: stack is empty"]
         prev: list[str] = []
         for i, (t, st) in enumerate(zip(shown, states), start=1):
             content = " ".join(st) if st else "empty"
@@ -121,16 +119,18 @@ class DyckLanguages(SyntheticTask):
             elif t in PAIRS:
                 lines.append(f"{i}: {t} opens a bracket, so push it; stack: {content} (depth {len(st)})")
             else:
-                lines.append(f"{i}: {t} closes the {prev[-1]} on top, so pop it; stack: {content} "
-                             f"(depth {len(st)})")
+                lines.append(f"{i}: {t} closes the {prev[-1]} on top, so pop it; stack: {content} (depth {len(st)})")
             prev = st
         final = states[-1]
         closers = [PAIRS[b] for b in reversed(final)]
         answer = " ".join(closers)
         lines.append(f'All symbols are read. The stack still holds "{" ".join(final)}".')
-        lines.append("Closing from the top of the stack down, "
-                     + ", ".join(f'"{b}" needs "{PAIRS[b]}"' for b in reversed(final)) + ".")
+        lines.append(
+            "Closing from the top of the stack down, " + ", ".join(f'"{b}" needs "{PAIRS[b]}"' for b in reversed(final)) + "."
+        )
         if long:
-            lines.append(f'Check: appending "{answer}" to the input empties the stack, because each added '
-                         "bracket matches the opener on top at that moment and the depth returns to 0.")
+            lines.append(
+                f'Check: appending "{answer}" to the input empties the stack, because each added '
+                "bracket matches the opener on top at that moment and the depth returns to 0."
+            )
         return "\n".join(lines), answer

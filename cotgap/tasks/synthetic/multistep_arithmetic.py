@@ -43,7 +43,7 @@ class _Calc:
             while any(t in ops for t in toks[1::2]):
                 i = next(j for j in range(1, len(toks), 2) if toks[j] in ops)
                 a, op, b = toks[i - 1], toks[i], toks[i + 1]
-                toks[i - 1:i + 2] = [self._apply(a, op, b)]
+                toks[i - 1 : i + 2] = [self._apply(a, op, b)]
                 steps.append((a, op, b, toks[i - 1], list(toks)))
         return steps
 
@@ -54,8 +54,7 @@ def _parse(text: str) -> tuple[list[list], list[str]]:
     if not m:
         raise ValueError(f"not a multistep_arithmetic input: {text!r}")
     body = m.group(1)
-    groups = [[int(t) if i % 2 == 0 else t for i, t in enumerate(g.split())]
-              for g in re.findall(r"\(([^()]*)\)", body)]
+    groups = [[int(t) if i % 2 == 0 else t for i, t in enumerate(g.split())] for g in re.findall(r"\(([^()]*)\)", body)]
     outer = re.findall(r"\)\s*([-+*])\s*\(", body)
     return groups, outer
 
@@ -152,9 +151,7 @@ class MultistepArithmetic(SyntheticTask):
                 chain = " = ".join([outer_vals] + [_fmt(s[4]) for s in o_steps])
                 lines.append(f"Finally, {outer_form} = {chain}.")
         if long:
-            checks = "; ".join(f"{a} {op} {b} = {res}" for steps in g_steps + [o_steps]
-                               for a, op, b, res, _ in steps)
+            checks = "; ".join(f"{a} {op} {b} = {res}" for steps in g_steps + [o_steps] for a, op, b, res, _ in steps)
             got = ", ".join(f"{n} = {v}" for n, v in zip(names, values))
-            lines.append(f"Double-checking each operation: {checks}. With {got}, the value of the "
-                         f"whole expression is {final}.")
+            lines.append(f"Double-checking each operation: {checks}. With {got}, the value of the whole expression is {final}.")
         return "\n".join(lines), str(final)

@@ -29,8 +29,12 @@ QUESTION = "If you follow these instructions, do you return to the starting poin
 OPTIONS = "\nOptions:\n- Yes\n- No"
 FACE_FORWARD = "Always face forward."
 _DIRS = {"forward": (0, 1), "backward": (0, -1), "left": (-1, 0), "right": (1, 0)}
-_AXIS = {(0, 1): "the positive y-axis", (0, -1): "the negative y-axis",
-         (1, 0): "the positive x-axis", (-1, 0): "the negative x-axis"}
+_AXIS = {
+    (0, 1): "the positive y-axis",
+    (0, -1): "the negative y-axis",
+    (1, 0): "the positive x-axis",
+    (-1, 0): "the negative x-axis",
+}
 
 
 def _turn(h, how):
@@ -45,7 +49,7 @@ def _take(k: int, direction: str = "") -> str:
 def _parse(text: str) -> list[str]:
     if not (text.startswith(QUESTION + " ") and text.endswith(OPTIONS)):
         raise ValueError(f"not a navigate input: {text!r}")
-    body = text[len(QUESTION) + 1: -len(OPTIONS)]
+    body = text[len(QUESTION) + 1 : -len(OPTIONS)]
     return [s.strip() + "." for s in body.split(".") if s.strip()]
 
 
@@ -138,8 +142,7 @@ class Navigate(SyntheticTask):
         if not want_yes and rng.random() < 0.5:
             instrs = self._random_moves(rng, n, p, face_forward)
         else:
-            base = self._random_moves(rng, max(2, n - rng.randint(1, 2 if face_forward else 4)),
-                                      p, face_forward)
+            base = self._random_moves(rng, max(2, n - rng.randint(1, 2 if face_forward else 4)), p, face_forward)
             if sum(map(_is_move, base)) < 2:  # keeps short, near-identical walks from dominating
                 return None
             instrs = base + self._closing_moves(rng, base, face_forward)
@@ -207,27 +210,34 @@ class Navigate(SyntheticTask):
             if not long:
                 lines.append(f"({n}) {name}: ({pos[0]}, {pos[1]}), facing {_AXIS[head]}.")
             elif ins == FACE_FORWARD:
-                lines.append(f"({n}) {name}: we keep facing {_AXIS[head]} and every step is taken "
-                             f"relative to that. Still at ({pos[0]}, {pos[1]}).")
+                lines.append(
+                    f"({n}) {name}: we keep facing {_AXIS[head]} and every step is taken "
+                    f"relative to that. Still at ({pos[0]}, {pos[1]})."
+                )
             elif (dx, dy) == (0, 0) and not _is_move(ins):
-                lines.append(f"({n}) {name}: we stay at ({pos[0]}, {pos[1]}), but the heading changes "
-                             f"from {_AXIS[prev_head]} to {_AXIS[head]}.")
+                lines.append(
+                    f"({n}) {name}: we stay at ({pos[0]}, {pos[1]}), but the heading changes "
+                    f"from {_AXIS[prev_head]} to {_AXIS[head]}."
+                )
             else:
-                lines.append(f"({n}) {name}: x goes from {prev_pos[0]} to {pos[0]} and y goes from "
-                             f"{prev_pos[1]} to {pos[1]}, so we are at ({pos[0]}, {pos[1]}), still facing "
-                             f"{_AXIS[head]}.")
+                lines.append(
+                    f"({n}) {name}: x goes from {prev_pos[0]} to {pos[0]} and y goes from "
+                    f"{prev_pos[1]} to {pos[1]}, so we are at ({pos[0]}, {pos[1]}), still facing "
+                    f"{_AXIS[head]}."
+                )
             prev_pos, prev_head = pos, head
         end = walk[-1][2] if walk else (0, 0)
         if long:
             xs = [d[0] for _, d, _, _ in walk if d[0]] or [0]
             ys = [d[1] for _, d, _, _ in walk if d[1]] or [0]
-            lines.append(f"Re-adding the moves per axis: x: {' + '.join(map(str, xs))} = {end[0]}; "
-                         f"y: {' + '.join(map(str, ys))} = {end[1]}.")
+            lines.append(
+                f"Re-adding the moves per axis: x: {' + '.join(map(str, xs))} = {end[0]}; "
+                f"y: {' + '.join(map(str, ys))} = {end[1]}."
+            )
         if end == (0, 0):
             lines.append("We end at (0, 0), exactly where we started.")
             answer = "Yes"
         else:
-            lines.append(f"We end at ({end[0]}, {end[1]}), which is not (0, 0), so we are not back "
-                         f"at the start.")
+            lines.append(f"We end at ({end[0]}, {end[1]}), which is not (0, 0), so we are not back at the start.")
             answer = "No"
         return "\n".join(lines), answer

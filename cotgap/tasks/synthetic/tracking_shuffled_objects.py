@@ -29,51 +29,142 @@ PEOPLE = ("Alice", "Bob", "Claire", "Dave", "Eve", "Fred", "Gertrude")
 _COUNT_WORDS = {3: "three", 5: "five", 7: "seven"}
 
 # Our own item vocabularies.
-COLOURS = ("red", "blue", "green", "yellow", "purple", "orange", "pink", "brown", "black",
-           "white", "grey", "teal", "maroon", "indigo", "silver", "gold", "cyan", "beige",
-           "turquoise", "lavender", "crimson", "olive")
-PARTNERS = ("Ingrid", "Tobias", "Marisol", "Kwame", "Yusuf", "Beatrix", "Lorenzo", "Anika",
-            "Desmond", "Priya", "Soren", "Imogen", "Rafael", "Noor", "Thaddeus", "Wilhelmina",
-            "Cosmo", "Esperanza", "Lucan", "Odette")
-BOOKS = ("Middlemarch", "Jane Eyre", "Dracula", "Emma", "Walden", "Persuasion", "Don Quixote",
-         "Treasure Island", "Great Expectations", "The Iliad", "Little Women", "Robinson Crusoe",
-         "Anna Karenina", "The Time Machine", "Heart of Darkness", "Wuthering Heights",
-         "Oliver Twist", "Bleak House", "Kidnapped", "The Aeneid")
-POSITIONS = ("goalkeeper", "striker", "sweeper", "left back", "right back", "center back",
-             "left winger", "right winger", "playmaker", "holding midfielder", "wing back",
-             "second striker", "substitute")
+COLOURS = (
+    "red",
+    "blue",
+    "green",
+    "yellow",
+    "purple",
+    "orange",
+    "pink",
+    "brown",
+    "black",
+    "white",
+    "grey",
+    "teal",
+    "maroon",
+    "indigo",
+    "silver",
+    "gold",
+    "cyan",
+    "beige",
+    "turquoise",
+    "lavender",
+    "crimson",
+    "olive",
+)
+PARTNERS = (
+    "Ingrid",
+    "Tobias",
+    "Marisol",
+    "Kwame",
+    "Yusuf",
+    "Beatrix",
+    "Lorenzo",
+    "Anika",
+    "Desmond",
+    "Priya",
+    "Soren",
+    "Imogen",
+    "Rafael",
+    "Noor",
+    "Thaddeus",
+    "Wilhelmina",
+    "Cosmo",
+    "Esperanza",
+    "Lucan",
+    "Odette",
+)
+BOOKS = (
+    "Middlemarch",
+    "Jane Eyre",
+    "Dracula",
+    "Emma",
+    "Walden",
+    "Persuasion",
+    "Don Quixote",
+    "Treasure Island",
+    "Great Expectations",
+    "The Iliad",
+    "Little Women",
+    "Robinson Crusoe",
+    "Anna Karenina",
+    "The Time Machine",
+    "Heart of Darkness",
+    "Wuthering Heights",
+    "Oliver Twist",
+    "Bleak House",
+    "Kidnapped",
+    "The Aeneid",
+)
+POSITIONS = (
+    "goalkeeper",
+    "striker",
+    "sweeper",
+    "left back",
+    "right back",
+    "center back",
+    "left winger",
+    "right winger",
+    "playmaker",
+    "holding midfielder",
+    "wing back",
+    "second striker",
+    "substitute",
+)
 
 # scenario -> (intro, holding template, transition sentence, swap verb, ending, items, short label)
 SCENARIOS = {
     "ball": dict(
         intro="are playing a game. At the start of the game, they are each holding a ball",
-        hold="{p} has a {x}", transition="As the game progresses, pairs of players trade balls.",
-        verb="swap balls", end="At the end of the game, {p} has the",
-        items=[f"{c} ball" for c in COLOURS], suffix=" ball"),
+        hold="{p} has a {x}",
+        transition="As the game progresses, pairs of players trade balls.",
+        verb="swap balls",
+        end="At the end of the game, {p} has the",
+        items=[f"{c} ball" for c in COLOURS],
+        suffix=" ball",
+    ),
     "present": dict(
-        intro=("are holding a white elephant gift exchange. At the start of the event, they are "
-               "each holding a present of a different color"),
-        hold="{p} has a {x}", transition="As the event progresses, pairs of people swap gifts.",
-        verb="swap their gifts", end="At the end of the event, {p} has the",
-        items=[f"{c} present" for c in COLOURS], suffix=" present"),
+        intro=(
+            "are holding a white elephant gift exchange. At the start of the event, they are "
+            "each holding a present of a different color"
+        ),
+        hold="{p} has a {x}",
+        transition="As the event progresses, pairs of people swap gifts.",
+        verb="swap their gifts",
+        end="At the end of the event, {p} has the",
+        items=[f"{c} present" for c in COLOURS],
+        suffix=" present",
+    ),
     "dance": dict(
         intro="are dancers at a square dance. At the start of a song, they each have a partner",
-        hold="{p} is dancing with {x}", transition="Throughout the song, the dancers often trade partners.",
-        verb="switch partners", end="At the end of the dance, {p} is dancing with",
-        items=list(PARTNERS), suffix=""),
+        hold="{p} is dancing with {x}",
+        transition="Throughout the song, the dancers often trade partners.",
+        verb="switch partners",
+        end="At the end of the dance, {p} is dancing with",
+        items=list(PARTNERS),
+        suffix="",
+    ),
     "book": dict(
-        intro=("are friends and avid readers who occasionally trade books. At the start of the "
-               "semester, they each buy one new book"),
-        hold="{p} gets {x}", transition="As the semester proceeds, they start trading around the new books.",
-        verb="swap books", end="At the end of the semester, {p} has",
-        items=list(BOOKS), suffix=""),
+        intro=(
+            "are friends and avid readers who occasionally trade books. At the start of the semester, they each buy one new book"
+        ),
+        hold="{p} gets {x}",
+        transition="As the semester proceeds, they start trading around the new books.",
+        verb="swap books",
+        end="At the end of the semester, {p} has",
+        items=list(BOOKS),
+        suffix="",
+    ),
     "soccer": dict(
-        intro=("are on the same team in a soccer match. At the start of the match, they are each "
-               "assigned to a position"),
+        intro=("are on the same team in a soccer match. At the start of the match, they are each assigned to a position"),
         hold="{p} is playing {x}",
         transition="As the game progresses, pairs of players occasionally swap positions.",
-        verb="trade positions", end="At the end of the match, {p} is playing",
-        items=list(POSITIONS), suffix=""),
+        verb="trade positions",
+        end="At the end of the match, {p} is playing",
+        items=list(POSITIONS),
+        suffix="",
+    ),
 }
 
 _SWAP_RE = re.compile(r"(?:First|Then|Finally), (\w+) and (\w+) (?:swap|switch|trade) ")
@@ -118,8 +209,7 @@ class TrackingShuffledObjects(SyntheticTask):
 
     answer_type = "option"
     knobs = {"n_objects": 3, "n_swaps": 3}
-    description = ("Follow a series of pairwise swaps within a group of people and work out "
-                   "who ends up with which item.")
+    description = "Follow a series of pairwise swaps within a group of people and work out who ends up with which item."
 
     def __init__(self, n_objects: int = 3):
         if n_objects not in _COUNT_WORDS:
@@ -147,11 +237,12 @@ class TrackingShuffledObjects(SyntheticTask):
                 swaps.append(pair)
         who = rng.choice(people)
         holds = join_list([sc["hold"].format(p=a, x=x) for a, x in zip(people, items)])
-        swap_text = " ".join(f"{_connective(i, len(swaps))}, {a} and {b} {sc['verb']}."
-                             for i, (a, b) in enumerate(swaps))
+        swap_text = " ".join(f"{_connective(i, len(swaps))}, {a} and {b} {sc['verb']}." for i, (a, b) in enumerate(swaps))
         options = "\n".join(f"({OPTION_LETTERS[i]}) {x}" for i, x in enumerate(items))
-        text = (f"{join_list(list(people))} {sc['intro']}: {holds}.\n{sc['transition']} {swap_text} "
-                f"{sc['end'].format(p=who)}\nOptions:\n{options}")
+        text = (
+            f"{join_list(list(people))} {sc['intro']}: {holds}.\n{sc['transition']} {swap_text} "
+            f"{sc['end'].format(p=who)}\nOptions:\n{options}"
+        )
         return {"input": text, "target": self._solve(text)}
 
     def _solve(self, text: str) -> str:
@@ -163,9 +254,12 @@ class TrackingShuffledObjects(SyntheticTask):
         people, items, swaps, who, closing = _parse(text)
         states = _simulate(people, items, swaps)
         if wrong:
-            candidates = [(i, pair) for i in range(len(swaps))
-                          for pair in [None] + [(a, b) for a in people for b in people if a < b]
-                          if pair is None or set(pair) != set(swaps[i])]
+            candidates = [
+                (i, pair)
+                for i in range(len(swaps))
+                for pair in [None] + [(a, b) for a in people for b in people if a < b]
+                if pair is None or set(pair) != set(swaps[i])
+            ]
             rng.shuffle(candidates)
             for cand in candidates:
                 alt = _simulate(people, items, swaps, slip=cand)
@@ -186,9 +280,11 @@ class TrackingShuffledObjects(SyntheticTask):
         for i, (a, b) in enumerate(swaps, start=1):
             before, after = states[i - 1], states[i]
             if long:
-                lines.append(f"({i}) {a} and {b} {verb}. {a} had {label(before[a])} and {b} had "
-                             f"{label(before[b])}, so now {a} has {label(after[a])} and {b} has "
-                             f"{label(after[b])}. Everyone: {show(after)}.")
+                lines.append(
+                    f"({i}) {a} and {b} {verb}. {a} had {label(before[a])} and {b} had "
+                    f"{label(before[b])}, so now {a} has {label(after[a])} and {b} has "
+                    f"{label(after[b])}. Everyone: {show(after)}."
+                )
             else:
                 lines.append(f"({i}) {a} and {b} {verb}: {show(after)}.")
         final_item = states[-1][who]

@@ -15,12 +15,52 @@ from .base import SyntheticTask
 
 # Our own list of first names (single words, capitalised).
 NAMES = (
-    "Abigail", "Bartholomew", "Cordelia", "Dmitri", "Esme", "Florian", "Guinevere", "Horatio",
-    "Isadora", "Jasper", "Katarina", "Leopold", "Marguerite", "Nikolai", "Octavia", "Percival",
-    "Quentin", "Rosalind", "Sebastian", "Theodora", "Ulysses", "Valentina", "Winifred",
-    "Xavier", "Yolanda", "Zachariah", "Anselm", "Bettina", "Casimir", "Delphine", "Evander",
-    "Fenella", "Gideon", "Henrietta", "Ignatius", "Juniper", "Lysander", "Mirabel", "Oswin",
-    "Perpetua", "Rupert", "Seraphina", "Tiberius", "Ursula", "Wendell", "Zenobia",
+    "Abigail",
+    "Bartholomew",
+    "Cordelia",
+    "Dmitri",
+    "Esme",
+    "Florian",
+    "Guinevere",
+    "Horatio",
+    "Isadora",
+    "Jasper",
+    "Katarina",
+    "Leopold",
+    "Marguerite",
+    "Nikolai",
+    "Octavia",
+    "Percival",
+    "Quentin",
+    "Rosalind",
+    "Sebastian",
+    "Theodora",
+    "Ulysses",
+    "Valentina",
+    "Winifred",
+    "Xavier",
+    "Yolanda",
+    "Zachariah",
+    "Anselm",
+    "Bettina",
+    "Casimir",
+    "Delphine",
+    "Evander",
+    "Fenella",
+    "Gideon",
+    "Henrietta",
+    "Ignatius",
+    "Juniper",
+    "Lysander",
+    "Mirabel",
+    "Oswin",
+    "Perpetua",
+    "Rupert",
+    "Seraphina",
+    "Tiberius",
+    "Ursula",
+    "Wendell",
+    "Zenobia",
 )
 
 
@@ -52,8 +92,9 @@ class WebOfLies(SyntheticTask):
 
     name = "synthetic_web_of_lies"
     bbh_name = "web_of_lies"
-    description = ("Work out whether the last person in a chain of statements about who lies "
-                   "and who tells the truth is telling the truth.")
+    description = (
+        "Work out whether the last person in a chain of statements about who lies and who tells the truth is telling the truth."
+    )
     answer_type = "yes_no"
     knobs = {"n_people": 5}
 
@@ -94,18 +135,22 @@ class WebOfLies(SyntheticTask):
                     f"{'tell the truth' if claim else 'lie'}; if {speaker} lied, {subject} would "
                     f"{'lie' if claim else 'tell the truth'}. The statement is "
                     f"{'true' if claim == known else 'false'}, so {speaker} {_says(truth[speaker])}. "
-                    f"Known so far: " + ", ".join(f"{p} {_says(truth[p])}" for p in chain[:i]) + ".")
+                    f"Known so far: " + ", ".join(f"{p} {_says(truth[p])}" for p in chain[:i]) + "."
+                )
             else:
-                lines.append(f"({i}) {speaker} says {subject} {_says(claim)}. From ({step[subject]}), "
-                             f"{subject} {_says(known)}, so the statement is "
-                             f"{'true' if claim == known else 'false'} and {speaker} "
-                             f"{_says(truth[speaker])}.")
+                lines.append(
+                    f"({i}) {speaker} says {subject} {_says(claim)}. From ({step[subject]}), "
+                    f"{subject} {_says(known)}, so the statement is "
+                    f"{'true' if claim == known else 'false'} and {speaker} "
+                    f"{_says(truth[speaker])}."
+                )
         answer = "Yes" if truth[asked] else "No"
-        lines.append(f"The question is whether {asked} tells the truth. From ({step[asked]}), "
-                     f"{asked} {_says(truth[asked])}.")
+        lines.append(f"The question is whether {asked} tells the truth. From ({step[asked]}), {asked} {_says(truth[asked])}.")
         if long:
             lines.append(
                 "Re-check along the chain: each statement that matches the speaker's subject marks a "
                 "truth-teller, and each mismatch a liar; going through it again gives "
-                + ", ".join(f"{p}: {'truth' if truth[p] else 'lie'}" for p in chain) + ".")
+                + ", ".join(f"{p}: {'truth' if truth[p] else 'lie'}" for p in chain)
+                + "."
+            )
         return "\n".join(lines), answer

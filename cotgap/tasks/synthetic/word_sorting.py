@@ -15,7 +15,10 @@ from .base import SyntheticTask
 PREFIX = "Sort the following words alphabetically: List: "
 
 # Our own vocabulary: lowercase a-z only, chosen so that many words share prefixes.
-WORDS = tuple(sorted(set("""
+WORDS = tuple(
+    sorted(
+        set(
+            """
 abacus abandon abbey absent absorb abundant academy accent access acorn acrobat adapt
 admiral adobe advent aerial afford agenda agile airship alcove alder algebra almond
 alpine amber amble anchor anchovy angle ankle annex antler anvil apron arbor arcade
@@ -58,7 +61,10 @@ twilight umber umbrella unicorn upland urchin valley vapor velvet venture verand
 vessel villa vintage violet vortex voyage wafer waggon walnut walrus warden wasp
 wattle weasel whisker wicket willow window wizard woodland wrench yarrow yeoman yodel
 yonder zealot zenith zephyr zinnia zodiac
-""".split())))
+""".split()
+        )
+    )
+)
 
 _END = ""  # bucket key for a word that has no letter at the current position
 
@@ -96,7 +102,7 @@ def _sort_steps(words: list[str], slip_at: int | None = None, rng: random.Random
                 j = rng.randrange(len(keys) - 1)
                 keys[j], keys[j + 1] = keys[j + 1], keys[j]
             multi += 1
-        blocks[i:i + 1] = [(buckets[k], pos + 1) for k in keys]
+        blocks[i : i + 1] = [(buckets[k], pos + 1) for k in keys]
         steps.append((ws, pos, keys, buckets, [b for b, _ in blocks]))
     return steps, [b[0] for b, _ in blocks], multi
 
@@ -104,7 +110,7 @@ def _sort_steps(words: list[str], slip_at: int | None = None, rng: random.Random
 def _parse(text: str) -> list[str]:
     if not text.startswith(PREFIX):
         raise ValueError(f"not a word_sorting input: {text!r}")
-    return text[len(PREFIX):].split()
+    return text[len(PREFIX) :].split()
 
 
 def _first_difference(a: str, b: str) -> str:
@@ -145,9 +151,7 @@ class WordSorting(SyntheticTask):
         lines = []
         for n, (ws, pos, keys, buckets, after) in enumerate(steps):
             which = f"letter {pos + 1}"
-            reads = " ".join(
-                f'"{w}": "{w[pos]}" ({_rank(w[pos])}).' if pos < len(w) else f'"{w}": no {which} (0).'
-                for w in ws)
+            reads = " ".join(f'"{w}": "{w[pos]}" ({_rank(w[pos])}).' if pos < len(w) else f'"{w}": no {which} (0).' for w in ws)
             grouping = " < ".join(f"({_rank(k)}) {_show_block(buckets[k])}" for k in keys)
             if n == 0:
                 head = f"Look at {which} of each word: {reads}"
@@ -158,7 +162,6 @@ class WordSorting(SyntheticTask):
                 lines.append("  Order so far: " + " < ".join(_show_block(b) for b in after) + ".")
         lines.append("Putting it all together: " + " < ".join(f'"{w}"' for w in order) + ".")
         if long:
-            checks = "; ".join(f'"{a}" before "{b}" ({_first_difference(a, b)})'
-                               for a, b in zip(order, order[1:]))
+            checks = "; ".join(f'"{a}" before "{b}" ({_first_difference(a, b)})' for a, b in zip(order, order[1:]))
             lines.append(f"Checking each neighbouring pair: {checks}.")
         return "\n".join(lines), " ".join(order)
