@@ -32,7 +32,7 @@ def run_context(cache):
                                             "engines": {"default": {"dtype": "float32", "max_model_len": 4096}}}})
     runner = Runner(cfg, Console(file=open("/dev/null", "w")), log=logs.append).prepare()
     runner.run.unlock()  # only the context is used here; the next prepare() on this directory takes the lock
-    runner.ctx.cache_dir = Path(out) / cache / "gencache"
+    runner.ctx._cache_dir = Path(out) / cache / "gencache"  # the generation cache is the core's (private)
     return runner.ctx
 
 # 1. interrupted after 3 answers (as a kill between two answers would leave it)
@@ -47,7 +47,7 @@ try:
     ctx.generate_rationales(ctx.teachers[0])
 except KeyboardInterrupt:
     pass
-cache = ctx.cache_dir
+cache = ctx._cache_dir
 finished = list((cache / "generations").glob("*.jsonl"))
 kept = sum(1 for f in (cache / "requests").glob("*.jsonl") for _ in f.read_text().splitlines())
 ledger.RequestLedger.add_partial = real_add

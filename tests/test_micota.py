@@ -179,17 +179,17 @@ def test_long_parent_and_ta_are_built_once_and_reused_by_another_run(caches, tin
     for out in ("run-a", "run-b"):
         r = _runner(caches, out, student=str(tiny_student), teachers=["scripted:long"], strategy_params=params)
         sources = hooks.generate(strategy="micota", ctx=r.ctx)
-        info, tokens = r.ctx.records["micota"], r.ctx.records["rationale_tokens"]
+        info, tokens = r.book.records["micota"], r.book.records["rationale_tokens"]
         assert set(sources) == {"scripted:long", info["ta"]["source"]} and info["ta"]["source"].startswith("TA:")
         assert tokens["teacher"]["all"]["n"] == 4 and tokens["teacher"]["all"]["mean"] > 0
         assert {"ta", "short_parent", "long_parent", "ta_over_teacher"} <= set(tokens)
         assert tokens["long_parent"]["all"]["n"] == 4 and info["long_parent"]["saved_as"] == "float32"
         assert info["long_parent"]["train_shots"] == 3  # trained on the 3-shot prompt the parents generate from
-        assert r.ctx.records["micota.ta_intermediate"]["intermediate"] in (True, False)
+        assert r.book.records["micota.ta_intermediate"]["intermediate"] in (True, False)
         assert (r.run.path / "strategy" / "micota" / "long_parent_generations.jsonl").exists()
         assert (r.run.path / "strategy" / "micota" / "ta_merge.yml").exists()
         assert (r.run.path / "stages" / "strategy.micota.ta_merge.json").exists()
-        infos.append((info, dict(r.ctx.generation_stats)))
+        infos.append((info, dict(r.book.generation_stats)))
     (a, _), (b, gen_b) = infos
     assert a["long_parent"]["cache"] == "built" and a["ta"]["cache"] == "built"
     assert b["long_parent"]["cache"] == "reused" and b["ta"]["cache"] == "reused"

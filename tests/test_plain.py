@@ -45,10 +45,11 @@ def test_cached_generations_carry_the_callers_source_label(tmp_path, tiny_studen
         },
     )
     cfg.generation.backend = "hf"
-    ctx = Runner(cfg, Console(quiet=True)).prepare().ctx
+    runner = Runner(cfg, Console(quiet=True)).prepare()
+    ctx = runner.ctx
     first = ctx.generate_rationales("scripted", source="scripted [large]")
     again = ctx.generate_rationales("scripted")
-    assert ctx.generation_stats == {"computed": 1, "reused": 1}
+    assert runner.book.generation_stats == {"computed": 1, "reused": 1}  # the runner's bookkeeping
     assert {r["source"] for r in first} == {"scripted [large]"} and {r["source"] for r in again} == {"scripted"}
     assert [r["response"] for r in first] == [r["response"] for r in again]
 

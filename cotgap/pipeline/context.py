@@ -13,6 +13,7 @@ protocol (train split only for teachers, one answer extraction, caching and resu
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import inspect
@@ -27,7 +28,7 @@ from cotgap.errors import ProtocolError, ServiceError, UserError
 from cotgap.jsonio import key_of, write_json, write_jsonl
 from cotgap.models.resolve import ModelRef, resolve
 from cotgap.pipeline import gencache, trained_set
-from cotgap.pipeline.compute import ComputeLedger
+from cotgap.pipeline.bookkeeping import ComputeMeter, RunBook, RunPlace
 from cotgap.protocol import rules
 from cotgap.records import RECORD_FIELDS, missing_fields  # noqa: F401  (the runner reads them here)
 from cotgap.rundir import RunDir
@@ -72,6 +73,11 @@ def task_fingerprint(task) -> str:
 
 
 class RunContext:
+    """The context a strategy's hooks get (``cotgap.context_api.StrategyContext`` and the services
+    docs/api.md lists). The run's bookkeeping is the runner's :class:`RunBook`, written here only
+    through the methods that apply the protocol; the run directory, the task settings and the
+    generation cache are private, the config is offered as a copy."""
+
     def __init__(
         self,
         config,
@@ -81,24 +87,41 @@ class RunContext:
         params: dict,
         task_settings: evaluation.TaskSettings,
         cache_dir: Path,
-        console,
         log,
+        *,
+        book: RunBook,
     ):
-        self.config = config
-        self.run = run
+        self._config = config
+        self._config_view = copy.deepcopy(config)  # what ``config`` hands out: edits never reach the core
+        self._run = run
         self.student = student
-        self.teachers = teachers
+        self._teachers = list(teachers)
         self.params = params
-        self.task_settings = task_settings
-        self.cache_dir = Path(cache_dir)
-        self.console = console
+        self._task_settings = task_settings
+        self._cache_dir = Path(cache_dir)
         self.log = log
-        self.records: dict[str, Any] = {}
-        self.generation_stats = {"computed": 0, "reused": 0}
-        self.compute = ComputeLedger()  # tokens and seconds per stage (cotgap.pipeline.compute)
-        self.models_needed: list[str] = []  # beyond student and teachers (see ``will_need``)
-        self.student_models: set[str] = set()  # folders train_student wrote: the only evaluable ones
+        self._book = book
         self._train_task = None
+
+    @property
+    def teachers(self) -> list[ModelRef]:
+        """The run's teachers (a new list each time: the core's own is not the plugin's to change)."""
+        return list(self._teachers)
+
+    @property
+    def config(self):
+        """A copy of the run's config, to read (seed, generation and training sections)."""
+        return self._config_view
+
+    @property
+    def run(self) -> RunPlace:
+        """Where the run directory is (``ctx.run.path``); its stages and records are the core's."""
+        return RunPlace(self._run.path)
+
+    @property
+    def compute(self) -> ComputeMeter:
+        """The compute ledger as a strategy may use it: ``add`` its training's counts, ``watch``."""
+        return ComputeMeter(self._book.compute)
 
     # -- models --------------------------------------------------------------------------------
     def resolve_model(self, spec: str) -> ModelRef:
@@ -108,21 +131,21 @@ class RunContext:
         """Tell the core (from ``check``) that the strategy will load ``ref`` later: a zoo model
         not converted yet is then materialised in the background after the teachers, while the
         baseline runs, instead of in the foreground when the strategy first needs it."""
-        if ref.spec not in self.models_needed:  # zoo.prefetch ignores what is not a zoo model
-            self.models_needed.append(ref.spec)
+        if ref.spec not in self._book.models_needed:  # zoo.prefetch ignores what is not a zoo model
+            self._book.models_needed.append(ref.spec)
 
     def require_smaller(self, small: ModelRef, big: ModelRef) -> None:
         rules.check_student_smaller(small, [big])
 
     # -- strategy bookkeeping --------------------------------------------------------------------
     def record(self, key: str, value: Any) -> None:
-        self.records[key] = value
+        self._book.records[key] = value
 
     def stage(self, name: str, inputs: Any, compute) -> dict:
-        return self.run.stage(f"strategy.{name}", inputs, compute, log=self.log)
+        return self._run.stage(f"strategy.{name}", inputs, compute, log=self.log)
 
     def workdir(self, name: str) -> Path:
-        p = self.run.path / "strategy" / name
+        p = self._run.path / "strategy" / name
         p.mkdir(parents=True, exist_ok=True)
         return p
 
@@ -152,7 +175,7 @@ class RunContext:
     # -- generation ------------------------------------------------------------------------------
     def train_task(self):
         if self._train_task is None:
-            self._train_task = evaluation.load_task(self.task_settings, split="train")
+            self._train_task = evaluation.load_task(self._task_settings, split="train")
         return self._train_task
 
     def generate_rationales(
@@ -173,45 +196,45 @@ class RunContext:
         ref = resolve(model) if isinstance(model, str) else model
         rules.check_student_smaller(self.student, [ref])  # whoever writes training data is larger (scripted exempt)
         task = self.train_task()
-        gen = self.config.generation
+        gen = self._config.generation
         max_new = max_new_tokens or gen.budget_for(ref.spec)
         backend = "api" if ref.kind == "api" else generation.pick_backend(gen.backend)
         engine_args = gen.engine_args(ref.spec) if backend == "vllm" else None
         key = key_of(
             {
                 "model": ref.fingerprint,
-                "task": self.task_settings.name,
+                "task": self._task_settings.name,
                 "split": "train",
                 "task_config": task_fingerprint(task),
-                "data": asdict(self.task_settings),
+                "data": asdict(self._task_settings),
                 "samples": samples,
                 "temperature": temperature,
                 "description": description,
                 # sampled rationales depend on the run's seed (replicates must not share them); greedy ones do not
-                **({"seed": self.config.seed} if temperature > 0 else {}),
+                **({"seed": self._config.seed} if temperature > 0 else {}),
                 "max_new_tokens": max_new,
                 "backend": backend,
                 **({"engine": engines.output_key(engine_args)} if engine_args else {}),
                 **({"hf_batch_size": gen.hf_batch_size} if backend == "hf" else {}),
             }
         )
-        path = self.cache_dir / "generations" / f"{ref.slug}-{key}.jsonl"
-        records = gencache.read(path, key, task=task, scoring=self.task_settings.scoring, samples=samples, log=self.log)
+        path = self._cache_dir / "generations" / f"{ref.slug}-{key}.jsonl"
+        records = gencache.read(path, key, task=task, scoring=self._task_settings.scoring, samples=samples, log=self.log)
         if records is not None:
-            self.generation_stats["reused"] += 1
+            self._book.generation_stats["reused"] += 1
             self.log(f"  generations of {ref.spec}: reused cache {path.name}")
             for r in records:  # the cache is shared across strategies: label with *this* caller's source
                 r.update(source=source or ref.spec, model=ref.spec)
             self._count_generated(ref, records, sent=0)
             return records
-        self.generation_stats["computed"] += 1
-        ledger = RequestLedger(self.cache_dir / "requests" / f"{ref.slug}-{key}.jsonl")
+        self._book.generation_stats["computed"] += 1
+        ledger = RequestLedger(self._cache_dir / "requests" / f"{ref.slug}-{key}.jsonl")
         resumed = f", {len(ledger)} answered requests kept from an interrupted run" if len(ledger) else ""
         self.log(f"  generating rationales with {ref.spec} on {len(evaluation.docs(task))} train examples × {samples}{resumed}")
         inner = generation.open_lm(
             "" if ref.kind == "api" else ref.path(log=self.log),
             backend=gen.backend,
-            seed=self.config.seed,
+            seed=self._config.seed,
             engine_args=engine_args,
             api=ref.api,
             batch_size=gen.hf_batch_size,
@@ -239,24 +262,24 @@ class RunContext:
         except (OSError, ValueError):
             return  # no tokenizer to count with: the ledger shows 0 rather than a guess
         n = sum(len(tokenizer(str(r.get("response", "")), add_special_tokens=False)["input_ids"]) for r in records)
-        self.compute.add("generate", teacher_tokens_generated=n)
+        self._book.compute.add("generate", teacher_tokens_generated=n)
         if ref.kind == "api":
-            self.compute.add("generate", api_requests=sent, api_tokens=n)
+            self._book.compute.add("generate", api_requests=sent, api_tokens=n)
 
     def _generate_samples(self, lm, ref: ModelRef, source, samples, temperature, description, max_new) -> list[dict]:
         records: list[dict] = []
         for s in range(samples):
-            t = evaluation.load_task(self.task_settings, split="train")
+            t = evaluation.load_task(self._task_settings, split="train")
             kw = dict(t.config.generation_kwargs or {})
             if max_new:
                 kw["max_gen_toks"] = max_new
             if temperature > 0:
-                kw.update(do_sample=True, temperature=temperature, seed=self.config.seed + s)
+                kw.update(do_sample=True, temperature=temperature, seed=self._config.seed + s)
             t.set_config(key="generation_kwargs", value=kw)
             if description is not None:
                 t.set_config(key="description", value=description)
             try:
-                _, recs = evaluation.run(lm, t, scoring=self.task_settings.scoring)
+                _, recs = evaluation.run(lm, t, scoring=self._task_settings.scoring)
             except Exception as exc:
                 if ref.kind != "api":
                     raise
@@ -271,7 +294,7 @@ class RunContext:
 
     # -- training ----------------------------------------------------------------------------------
     def training_config(self, **overrides) -> TrainConfig:
-        cfg = TrainConfig(**{**asdict(self.config.training), **overrides})
+        cfg = TrainConfig(**{**asdict(self._config.training), **overrides})
         return cfg
 
     def training_examples(self, records: list[dict], tokenizer, *, train_shots: int | None = None) -> list[dict]:
@@ -302,12 +325,12 @@ class RunContext:
         for r in records:
             prompt = task.fewshot_context(
                 docs[r["doc_id"]],
-                num_fewshot=self.config.train_shots if train_shots is None else train_shots,
+                num_fewshot=self._config.train_shots if train_shots is None else train_shots,
                 apply_chat_template=chat,
                 fewshot_as_multiturn=chat,
                 chat_template=template if chat else None,
             )
-            reply = assistant_turn.assistant_message(r, self.config.generation.reasoning, thinking)
+            reply = assistant_turn.assistant_message(r, self._config.generation.reasoning, thinking)
             history = turns.pop() if chat else [{"role": "user", "content": prompt}]
             ex = {
                 "prompt": prompt,
@@ -342,11 +365,11 @@ class RunContext:
         for r in records:  # the student's training set, per source (report.json -> training)
             per_source[str(r.get("source"))] = per_source.get(str(r.get("source")), 0) + 1
         stop = self._budget_stop(self.training_config(**cfg_overrides))
-        with tracking.training_environment(self.training_config(**cfg_overrides).report_to, self.run.path):
+        with tracking.training_environment(self.training_config(**cfg_overrides).report_to, self._run.path):
             result = self._fine_tune(
                 self.student,
                 records,
-                self.run.path / "student",
+                self._run.path / "student",
                 trainer_cls=trainer_cls,
                 callbacks=[*callbacks, *stop],
                 trainer_kwargs=trainer_kwargs,
@@ -354,7 +377,7 @@ class RunContext:
                 **cfg_overrides,
             )
         self.record("training.examples_per_source", per_source)
-        self.student_models.add(str(Path(result.path).resolve()))
+        self._book.accept_student(result.path)
         return result
 
     def train_student_with(self, run_training, records: list[dict], **cfg_overrides) -> TrainResult:
@@ -377,24 +400,24 @@ class RunContext:
         tokenizer = AutoTokenizer.from_pretrained(path)
         examples = self.training_examples(records, tokenizer)
         cfg = self.training_config(**cfg_overrides)
-        out_dir = self.run.path / "student"
+        out_dir = self._run.path / "student"
         stop = self._budget_stop(cfg)
         extra = {}
         if stop:  # a grid's cost budget: the strategy's trainer must take the stop
             if "callbacks" not in inspect.signature(run_training).parameters:
                 raise UserError(
-                    f"strategy {self.config.strategy}: its training function takes no callbacks, so it "
+                    f"strategy {self._config.strategy}: its training function takes no callbacks, so it "
                     "cannot be held to training.stop_teacher_tokens / stop_seconds (a grid budget)"
                 )
             extra["callbacks"] = stop
-        with tracking.training_environment(cfg.report_to, self.run.path):
+        with tracking.training_environment(cfg.report_to, self._run.path):
             result = run_training(path, examples, out_dir, cfg, tokenizer, **extra)
         trained_set.write(out_dir, records, examples, tokenizer, cfg)
         per_source: dict[str, int] = {}
         for r in records:
             per_source[str(r.get("source"))] = per_source.get(str(r.get("source")), 0) + 1
         self.record("training.examples_per_source", per_source)
-        self.student_models.add(str(Path(result.path).resolve()))
+        self._book.accept_student(result.path)
         return result
 
     def _budget_stop(self, cfg) -> list:
@@ -403,8 +426,9 @@ class RunContext:
         (a library trainer's counts are watched: ``ctx.compute.watch``); [] when there is none."""
         from cotgap.pipeline import budgets
 
+        ledger = self._book.compute
         cb = budgets.stop_callback(
-            cfg, lambda: budgets.teacher_tokens(self.compute.running("train")), lambda rec: self.record("training.budget", rec)
+            cfg, lambda: budgets.teacher_tokens(ledger.running("train")), lambda rec: self.record("training.budget", rec)
         )
         return [cb] if cb is not None else []
 

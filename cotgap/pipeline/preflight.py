@@ -34,7 +34,7 @@ def _models(runner) -> list[tuple[str, object]]:
     """(role, ModelRef) of every model the run will load or ask."""
     from cotgap.models.resolve import resolve
 
-    needed = [("model", resolve(spec)) for spec in runner.ctx.models_needed]
+    needed = [("model", resolve(spec)) for spec in runner.book.models_needed]
     return [("student", runner.student), *[("teacher", t) for t in runner.teachers], *needed]
 
 

@@ -27,6 +27,7 @@ from cotgap.jsonio import key_of, read_json, read_jsonl, write_json, write_jsonl
 from cotgap.models import api
 from cotgap.models.resolve import resolve
 from cotgap.pipeline import compute as compute_ledger
+from cotgap.pipeline.bookkeeping import RunBook
 from cotgap.pipeline.compute import StageClock
 from cotgap.pipeline.context import FilterView, RunContext, missing_fields, task_fingerprint
 from cotgap.protocol import rules
@@ -79,6 +80,9 @@ class Runner:
         # ablation) the other teachers it compares, whose correct questions the filter intersects.
         self.generation_cache = generation_cache
         self.ablation_peers = list(ablation_peers or [])
+        # The run's bookkeeping (strategy records, generation and compute counts, the folders
+        # train_student wrote): the runner's; the context a plugin holds only writes to it.
+        self.book = RunBook()
 
     # -- checks before any work ------------------------------------------------------------------
     def prepare(self):
@@ -120,11 +124,19 @@ class Runner:
         }
         self.task_fp = task_fingerprint(self.test_task)
         self.run = RunDir(cfg.out or default_run_dir(cfg))
-        cache = Path(
+        self.cache_dir = Path(
             self.generation_cache or os.environ.get("COTGAP_GENERATION_CACHE") or (self.run.path.parent / "_generations")
         )
         self.ctx = RunContext(
-            cfg, self.run, self.student, self.teachers, self.params, self.task_settings, cache, self.console, self.log
+            cfg,
+            self.run,
+            self.student,
+            self.teachers,
+            self.params,
+            self.task_settings,
+            self.cache_dir,
+            self.log,
+            book=self.book,
         )
         plugins.strategy_hooks(cfg.strategy).check(strategy=cfg.strategy, ctx=self.ctx)
         from cotgap.pipeline import preflight
@@ -241,14 +253,14 @@ class Runner:
         )
 
     def _execute(self) -> dict:
-        cfg, run, ctx = self.cfg, self.run, self.ctx
+        cfg, run = self.cfg, self.run
         common = self._common_inputs()
         t0 = time.time()
         # Zoo teachers not converted yet are materialised in a background process (the other
         # core) while the baseline runs; a no-op once they are converted.
         from cotgap.models import zoo
 
-        needed = [t.spec for t in self.teachers] + ctx.models_needed  # prefetch skips non-zoo names
+        needed = [t.spec for t in self.teachers] + self.book.models_needed  # prefetch skips non-zoo names
         zoo.prefetch([n for n in needed if n != self.student.spec], log=self.log)
 
         self.baseline_stage()
@@ -273,7 +285,7 @@ class Runner:
             outputs=("student",),
             consumes={"filter": filt_rec["key"]},
         )
-        ctx.records.update(train_rec.get("strategy_records", {}))
+        self.book.records.update(train_rec.get("strategy_records", {}))
         model_path = str(run.absolute(train_rec["result"]["path"]))
         run.stage(
             "distilled",
@@ -308,18 +320,18 @@ class Runner:
             write_json(run / "generations" / "index.json", index)
             return {
                 "sources": index,
-                "strategy_records": ctx.records,
-                "generation_cache": dict(ctx.generation_stats),
-                "compute": {**ctx.compute.take("generate"), **clock.seconds()},
+                "strategy_records": self.book.records,
+                "generation_cache": dict(self.book.generation_stats),
+                "compute": {**self.book.compute.take("generate"), **clock.seconds()},
             }
 
         rec = run.stage("generate", gen_inputs, compute, log=self.log, outputs=("generations",))
-        ctx.records.update(rec.get("strategy_records", {}))
+        self.book.records.update(rec.get("strategy_records", {}))
         return rec, {name: read_jsonl(run / "generations" / f) for name, f in rec["sources"].items()}
 
     def _filter_stage(self, gen_inputs: dict, gen_rec: dict, sources: dict) -> tuple[dict, dict]:
         """The strategy's ``filter`` once per source, given that source only; (record, kept)."""
-        cfg, run, ctx = self.cfg, self.run, self.ctx
+        cfg, run = self.cfg, self.run
         peers = {"ablation_peers": sorted(self.ablation_peers)} if cfg.ablation and self.ablation_peers else {}
 
         def compute():
@@ -336,7 +348,7 @@ class Runner:
                 fname = gen_rec["sources"][name]
                 write_jsonl(run / "filtered" / fname, kept)
                 kept_index[name] = fname
-            return {"sources": kept_index, "strategy_records": ctx.records, **peers}
+            return {"sources": kept_index, "strategy_records": self.book.records, **peers}
 
         rec = run.stage(
             "filter",
@@ -346,7 +358,7 @@ class Runner:
             outputs=("filtered",),
             consumes={"generate": gen_rec["key"]},
         )
-        ctx.records.update(rec.get("strategy_records", {}))
+        self.book.records.update(rec.get("strategy_records", {}))
         return rec, {name: read_jsonl(run / "filtered" / f) for name, f in rec["sources"].items()}
 
     def _train(self, kept: dict) -> dict:
@@ -363,8 +375,8 @@ class Runner:
             )
         stored = result.to_json()
         stored["path"] = self.run.relative(result.path)  # relocatable: the run directory may move
-        if not self.ctx.compute.counts.get("train"):  # SFT: the trained rationale tokens, every epoch
-            self.ctx.compute.add(
+        if not self.book.compute.counts.get("train"):  # SFT: the trained rationale tokens, every epoch
+            self.book.compute.add(
                 "train",
                 tokens_trained=compute_ledger.sft_tokens_trained(
                     self.run.path, result, cfg.training, self.student.path(log=self.log)
@@ -373,9 +385,9 @@ class Runner:
         note = self.strategy.impl.unequal_updates(self.params) if self.strategy.impl is not None else None
         return {
             "result": stored,
-            "strategy_records": self.ctx.records,
+            "strategy_records": self.book.records,
             "unequal_updates": {"note": note, "updates": result.updates} if note else None,
-            "compute": {**self.ctx.compute.take("train"), **clock.seconds()},
+            "compute": {**self.book.compute.take("train"), **clock.seconds()},
         }
 
     def _check_returned(self, method: str, value, kind: type, expected: str, empty_ok: bool = True) -> None:
@@ -416,7 +428,7 @@ class Runner:
         from cotgap.models.resolve import ModelRef, count_params
 
         path = str(Path(result.path).resolve())
-        if path not in self.ctx.student_models:
+        if not self.book.is_student(path):
             raise ProtocolError(
                 f"plugin {self.strategy.plugin}: train() returned {result.path}, which ctx.train_student "
                 "did not write; only the student fine-tuned can be evaluated as the distilled student"
@@ -432,7 +444,7 @@ class Runner:
     def _shared_baseline(self, inputs: dict, compute):
         """One student's baseline on one test split is evaluated once and copied into every run that
         needs it (same inputs, hence identical results), through the shared generation cache."""
-        shared = Path(self.ctx.cache_dir) / "baselines" / key_of(inputs)
+        shared = Path(self.cache_dir) / "baselines" / key_of(inputs)
 
         def wrapped():
             import shutil

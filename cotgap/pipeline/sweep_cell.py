@@ -51,8 +51,8 @@ def apply_budget(cell: Cell, out: Path) -> dict | None:
 
 def generation_stats(runner) -> dict:
     """Generations the runner computed and reused (a finished ``generate`` stage: all reused)."""
-    ctx = getattr(runner, "ctx", None)
-    stats = dict(ctx.generation_stats) if ctx is not None else {"computed": 0, "reused": 0}
+    book = getattr(runner, "book", None)
+    stats = dict(book.generation_stats) if book is not None else {"computed": 0, "reused": 0}
     run = getattr(runner, "run", None)
     if run is not None and "generate" in run.skipped:
         # nothing generated now: everything the cell needs was produced earlier (reused)

@@ -155,7 +155,7 @@ def run_job(job: Job, out: Path, cache: Path, console, log, *, close: bool = Tru
             rec["status"] = "done"
     finally:
         if runner is not None:
-            rec["generations"] = dict(runner.ctx.generation_stats)
+            rec["generations"] = dict(runner.book.generation_stats)
             rec["baseline"] = baseline_stat(runner)
         if close or rec["status"] == "failed":
             generation.close()
