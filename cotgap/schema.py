@@ -8,7 +8,8 @@ A field declares its type in its annotation and its range in ``field(metadata=..
 
 ``build(cls, mapping, where)`` refuses unknown keys, wrong types and values out of range by their
 dotted name (``training.grad_accum must be >= 1, got 0``), builds nested dataclasses, and then
-calls the class's ``check()`` (if any) for rules across fields. Everything it refuses is a
+runs the ``check()`` of the class and of each of its dataclass bases (``run_checks``) for rules
+across fields. Everything it refuses is a
 ``UserError``: one line, exit 2, before any work.
 """
 
@@ -55,9 +56,18 @@ def build(cls, given: dict, where: str):
     if hasattr(cls, "expand") and isinstance(given, dict):
         given = cls.expand(given)
     obj = cls(**check_fields(cls, given, where))
-    if hasattr(obj, "check"):
-        obj.check()
+    run_checks(obj)
     return obj
+
+
+def run_checks(obj) -> None:
+    """The rules across fields of ``obj``: the ``check()`` each class of its dataclass bases
+    defines, base class first — so a subclass inherits its bases' rules without calling
+    ``super().check()`` (calling it as well is harmless: a rule only reads and raises)."""
+    for klass in reversed(type(obj).__mro__):
+        own = klass.__dict__.get("check")
+        if own is not None and dataclasses.is_dataclass(klass):
+            own.__get__(obj, klass)()
 
 
 def check_value(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
@@ -66,7 +76,9 @@ def check_value(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
     if value is None:
         return None
     if "choices" in meta and value not in meta["choices"]:
-        raise UserError(f"{where} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+        raise UserError(
+            f"{where} must be one of {', '.join('null' if c is None else str(c) for c in meta['choices'])}, got {value!r}"
+        )
     if "not" in meta and value in meta["not"]:
         raise UserError(f"{where} must not be {value!r}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -10,9 +10,11 @@ to a forgotten ``@hookimpl``.
 The base class *is* the plain strategy of the practical protocol: one greedy rationale per train
 question per teacher; each source's correct records; SFT on everything kept. A subclass overrides
 only what it changes, and declares its parameters once, as a dataclass ``Params`` (defaults,
-types, and ranges in ``field(metadata={"min": ..., "max": ...})``); the core validates the user's
-``strategy_params`` against it before any work. A complete third-party strategy in ten lines is
-tests/fixtures/cotgap_shortest_plugin (shown in the README's "Writing a strategy plugin").
+types, and ranges in ``field(metadata={"min": ..., "max": ...})``; rules across fields in its
+``check()``; ``class Params(Strategy.Params)`` inherits ``samples`` / ``temperature`` and their
+rule); the core validates the user's ``strategy_params`` against it once, before any work. A
+complete third-party strategy in ten lines is tests/fixtures/cotgap_shortest_plugin (shown in
+the README's "Writing a strategy plugin").
 """
 
 from __future__ import annotations
@@ -57,13 +59,25 @@ class Strategy:
 
     @dataclass
     class Params:
+        """The base parameters: rationales per question and teacher, and their sampling temperature.
+
+        A subclass's ``Params`` that derives from this one (``class Params(Strategy.Params)``, an
+        ordinary dataclass subclass) inherits both fields and this class's ``check``; one that does
+        not declares its parameters from scratch (the base ``generate`` is then greedy, one sample)."""
+
         samples: int = field(default=1, metadata={"min": 1})
         temperature: float = field(default=0.0, metadata={"min": 0.0})
 
         def check(self) -> None:
             """Rules across fields: several greedy samples would be identical."""
-            if self.samples > 1 and self.temperature <= 0:
-                raise UserError("samples > 1 needs temperature > 0 (greedy samples are identical)")
+            self.sampling_rule(self.samples, self.temperature)
+
+        @staticmethod
+        def sampling_rule(samples: int, temperature: float, names: tuple[str, str] = ("samples", "temperature")) -> None:
+            """The one statement of "more than one sample needs a temperature > 0", for any pair of
+            fields (``names``: how the user wrote them, e.g. ``("ta_samples", "ta_temperature")``)."""
+            if samples > 1 and temperature <= 0:
+                raise UserError(f"{names[0]} > 1 needs {names[1]} > 0 (greedy samples are identical)")
 
     # -- hooks (the host calls these only on the selected strategy's object) --------------------
     def check(self, ctx) -> None:
@@ -72,11 +86,8 @@ class Strategy:
 
     def generate(self, ctx) -> dict:
         """``{source: records}``: each teacher's rationales for the train split."""
-        p = ctx.params
-        return {
-            t.spec: ctx.generate_rationales(t, samples=int(p.get("samples", 1)), temperature=float(p.get("temperature", 0.0)))
-            for t in ctx.teachers
-        }
+        samples, temperature = _sampling(ctx.params)
+        return {t.spec: ctx.generate_rationales(t, samples=samples, temperature=temperature) for t in ctx.teachers}
 
     def filter(self, ctx, source, records) -> list[dict]:
         """ONE source's records to train on: by default those its teacher got right."""
@@ -105,7 +116,8 @@ class Strategy:
         ``generate`` makes one call per teacher; a strategy overriding ``generate`` overrides this too."""
         if type(self).generate is not Strategy.generate:
             return None
-        return [PlannedGeneration(t, int(params.get("samples", 1)), float(params.get("temperature", 0.0))) for t in teachers]
+        samples, temperature = _sampling(params)
+        return [PlannedGeneration(t, samples, temperature) for t in teachers]
 
     # -- parameters -------------------------------------------------------------------------------
     @classmethod
@@ -116,7 +128,8 @@ class Strategy:
     def validate_params(cls, given: dict) -> Params:
         """The user's ``strategy_params`` checked against ``Params`` (``cotgap.schema``, the
         mechanism the run config uses): unknown keys, wrong types and values out of range are
-        refused by name, then ``Params.check()`` (if defined) states the rules across fields, once.
+        refused by name, then every ``check()`` along the ``Params`` class's bases runs once, base
+        class first (``schema.run_checks``: a subclass's ``check`` need not call ``super()``).
         Returns the validated :class:`Params` — ``ctx.params.k``, or ``ctx.params["k"]``."""
         if not isinstance(given, (dict, Params)):
             raise UserError(f"strategy_params of strategy {cls.name} must be a mapping")
@@ -132,12 +145,18 @@ class Strategy:
             ),
         )
         obj = cls.Params(**checked)
-        if callable(getattr(obj, "check", None)):
-            try:
-                obj.check()
-            except UserError as exc:
-                raise UserError(f"strategy_params of strategy {cls.name}: {exc}") from None
+        try:
+            schema.run_checks(obj)
+        except UserError as exc:
+            raise UserError(f"strategy_params of strategy {cls.name}: {exc}") from None
         return Params(obj, given=checked)
+
+
+def _sampling(params) -> tuple[int, float]:
+    """(samples, temperature) of validated parameters: their fields where the strategy's ``Params``
+    declares them (e.g. inherited from ``Strategy.Params``), else one greedy sample."""
+    get = params.get if isinstance(params, Mapping) else lambda k, d: getattr(params, k, d)
+    return int(get("samples", 1)), float(get("temperature", 0.0))
 
 
 class Params(Mapping):

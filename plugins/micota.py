@@ -62,7 +62,7 @@ Choices the paper leaves open, each a parameter (``strategy_params``) with its d
   the way from the short to the long parent. A separate base (e.g. the shared pre-trained
   model) gives two task vectors, weighted ``weight_long``/``weight_short``, with TIES sign
   election between them.
-- ``density`` (0.5): DARE keep probability of delta entries (kept ones rescaled by 1/density).
+- ``density`` (0.5): DARE keep probability of delta entries, in (0, 1] (kept ones rescaled by 1/density).
 - ``weight_long`` (0.5) / ``weight_short`` (0.5): task-vector weights; ``weight_short`` is
   only used when ``base_model`` is set (the short parent is otherwise the base).
 - ``normalize`` (null): mergekit's ``normalize``. null: false with one task vector (true would
@@ -132,13 +132,17 @@ class MiCoTA(Strategy):
     default_teachers = DEFAULT_TEACHERS
 
     @dataclass
-    class Params:  # types and simple ranges here; _params checks the rest
+    class Params:
+        """The teachers write one greedy rationale each (no ``samples`` / ``temperature``: the TA's
+        are ``ta_samples`` / ``ta_temperature``); every rule is a field's range or ``check``, run
+        once by the core."""
+
         short_parent: str = "qwen2.5-coder-0.5b-instruct"
         long_parent: str | None = None
         long_parent_lora: dict = field(default_factory=lambda: dict(LONG_PARENT_TRAINING))
         long_parent_shots: int | None = field(default=None, metadata={"min": 0})
         base_model: str | None = None
-        density: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+        density: float = field(default=0.5, metadata={"gt": 0.0, "max": 1.0})  # DARE keeps a fraction > 0
         weight_long: float = 0.5
         weight_short: float = 0.5
         normalize: bool | None = None
@@ -151,9 +155,26 @@ class MiCoTA(Strategy):
         measure_short_parent: bool = True
         measure_long_parent: bool = True
 
+        def check(self) -> None:
+            """The TA's sampling rule (the base class's, on the ``ta_`` fields), a short parent, and
+            ``long_parent_lora`` keys that are training settings."""
+            Strategy.Params.sampling_rule(self.ta_samples, self.ta_temperature, ("ta_samples", "ta_temperature"))
+            if not self.short_parent:
+                raise UserError("short_parent is required")
+            from cotgap import TrainConfig
+
+            known = {f.name for f in fields(TrainConfig)}
+            unknown = sorted(set(self.long_parent_lora) - known)
+            if unknown:
+                raise UserError(f"unknown long_parent_lora key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+
+        def merge_seed_for(self, run_seed: int) -> int:
+            """DARE's seed: ``merge_seed``, or the run's ``seed`` when it is null."""
+            return int(run_seed if self.merge_seed is None else self.merge_seed)
+
     def check(self, ctx):
-        """Refuse before the baseline: bad parameters, student < TA < teacher violated, unmergeable parents."""
-        for ref in _models(ctx, _params(ctx)):
+        """Refuse before the baseline: student < TA < teacher violated, unmergeable parents."""
+        for ref in _models(ctx, ctx.params):
             if ref is not None:
                 ctx.will_need(ref)  # a zoo parent is converted in the background while the baseline runs
 
@@ -200,40 +221,6 @@ def _name(ref) -> str:
         return ref.spec
     p = Path(ref.spec)  # a trained model's folder is ".../<run>/model": keep the informative part
     return f"{p.parent.name}-{p.name}" if p.name == "model" else p.name
-
-
-def _params(ctx) -> dict:
-    p = dict(ctx.params)
-    try:
-        p["density"] = float(p["density"])
-        p["weight_long"] = float(p["weight_long"])
-        p["weight_short"] = float(p["weight_short"])
-        p["ta_samples"] = int(p["ta_samples"])
-        p["ta_temperature"] = float(p["ta_temperature"])
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"micota: bad numeric parameter ({exc})") from None
-    if not 0 < p["density"] <= 1:
-        raise UserError(f"micota: density must be in (0, 1], got {p['density']}")
-    if p["ta_samples"] < 1:
-        raise UserError("micota: ta_samples must be >= 1")
-    if p["ta_samples"] > 1 and p["ta_temperature"] <= 0:
-        raise UserError("micota: ta_samples > 1 needs ta_temperature > 0 (greedy samples are identical)")
-    if p["normalize"] is not None and not isinstance(p["normalize"], bool):
-        raise UserError("micota: normalize must be true, false or null")
-    if not p["short_parent"]:
-        raise UserError("micota: short_parent is required")
-    lora = p["long_parent_lora"] or {}
-    if not isinstance(lora, dict):
-        raise UserError("micota: long_parent_lora must be a mapping of training settings")
-    from cotgap import TrainConfig
-
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(lora) - known)
-    if unknown:
-        raise UserError(f"micota: unknown long_parent_lora key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    p["long_parent_lora"] = dict(lora)
-    p["merge_seed"] = int(ctx.config.seed if p["merge_seed"] is None else p["merge_seed"])
-    return p
 
 
 def check_sizes(ctx, ta, *, what: str = "teacher assistant") -> dict:
@@ -377,8 +364,8 @@ def make_long_parent(ctx, short, records: list[dict], lora: dict, dtype: str, sh
 
 
 # -- the teacher assistant ----------------------------------------------------------------------------
-def make_ta(ctx, p: dict, short, long_ref, long_identity: str, base) -> dict:
-    """DARE-TIES merge of the parents with mergekit, once per inputs (cached)."""
+def make_ta(ctx, p, seed: int, short, long_ref, long_identity: str, base) -> dict:
+    """DARE-TIES merge of the parents with mergekit at ``seed``, once per inputs (cached)."""
     from importlib.metadata import version
 
     from cotgap_plugins import _merge
@@ -407,7 +394,7 @@ def make_ta(ctx, p: dict, short, long_ref, long_identity: str, base) -> dict:
         "version": CACHE_VERSION,
         "step": "ta_merge",
         "config": abstract,
-        "seed": p["merge_seed"],
+        "seed": seed,
         "mergekit": version("mergekit"),
     }
     key = _key(inputs)
@@ -416,10 +403,10 @@ def make_ta(ctx, p: dict, short, long_ref, long_identity: str, base) -> dict:
     def make() -> dict:
         ctx.log(
             f"  micota: merging the teacher assistant (dare_ties, density {p['density']}, "
-            f"weight_long {p['weight_long']}, seed {p['merge_seed']})"
+            f"weight_long {p['weight_long']}, seed {seed})"
         )
         ctx.release_models()
-        merged = _merge.run_merge(config, folder, seed=p["merge_seed"], yaml_text=yaml_text)
+        merged = _merge.run_merge(config, folder, seed=seed, yaml_text=yaml_text)
         return {
             "path": str(folder),
             "cache_key": key,
@@ -453,11 +440,12 @@ def _models(ctx, p: dict):
 
 def generate_with_ta(ctx) -> dict:
     """The teachers' rationales, the long-CoT parent and the merged TA (both cached), the TA's rationales."""
-    p = _params(ctx)
+    p = ctx.params
+    seed = p.merge_seed_for(ctx.config.seed)
     short, long_ref, base = _models(ctx, p)  # (already checked by ``check``; cheap to repeat)
 
     sources = {t.spec: ctx.generate_rationales(t) for t in ctx.teachers}
-    info: dict = {"short_parent": short.spec, "merge_seed": p["merge_seed"], "cache_dir": str(cache_root(ctx))}
+    info: dict = {"short_parent": short.spec, "merge_seed": seed, "cache_dir": str(cache_root(ctx))}
 
     if long_ref is None:
         long_cot = [r for t in ctx.teachers for r in sources[t.spec] if r["correct"]]
@@ -467,7 +455,7 @@ def generate_with_ta(ctx) -> dict:
                 "the long-CoT parent from (set strategy_params.long_parent, or use a stronger teacher)"
             )
         shots = generation_shots(ctx) if p["long_parent_shots"] is None else int(p["long_parent_shots"])
-        lp = make_long_parent(ctx, short, long_cot, p["long_parent_lora"], p["dtype"], shots)
+        lp = make_long_parent(ctx, short, long_cot, dict(p["long_parent_lora"]), p["dtype"], shots)
         long_ref = ctx.resolve_model(lp["path"])
         long_identity = f"micota-long:{lp['cache_key']}"
         info["long_parent"] = {
@@ -477,7 +465,7 @@ def generate_with_ta(ctx) -> dict:
             "final_loss": lp.get("final_loss"),
             "path": lp["path"],
             "cache": lp.get("cache"),
-            "training": p["long_parent_lora"],
+            "training": dict(p["long_parent_lora"]),
             "train_shots": shots,
             "saved_as": p["dtype"],
         }
@@ -487,7 +475,7 @@ def generate_with_ta(ctx) -> dict:
         info["long_parent"] = {"given": long_ref.spec}
         long_name = _name(long_ref)
 
-    ta_rec = make_ta(ctx, p, short, long_ref, long_identity, base)
+    ta_rec = make_ta(ctx, p, seed, short, long_ref, long_identity, base)
     ta = ctx.resolve_model(ta_rec["path"])
     sizes = check_sizes(ctx, ta)
     ta_source = f"{TA_PREFIX}dare_ties({_name(short)},{long_name})"

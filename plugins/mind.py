@@ -145,26 +145,36 @@ class Mind(Strategy):
     )
 
     @dataclass
-    class Params:  # types and simple ranges here; resolve_params checks the rest
-        perspectives: list = field(default_factory=lambda: list(DEFAULT_PERSPECTIVES))
-        samples: int = field(default=1, metadata={"min": 1})
-        temperature: float = field(default=0.0, metadata={"min": 0.0})
-        inertia: float = field(default=0.9, metadata={"min": 0.0})
-        temperature_tau: float = 1.0
+    class Params(Strategy.Params):
+        """``samples`` / ``temperature`` and their rule are ``Strategy.Params``'s (per teacher and
+        perspective); every other rule is a field's range or ``check`` below, run once by the core."""
+
+        perspectives: list[str | None] = field(default_factory=lambda: list(DEFAULT_PERSPECTIVES))
+        inertia: float = field(default=0.9, metadata={"min": 0.0, "lt": 1.0})
+        temperature_tau: float = field(default=1.0, metadata={"gt": 0.0})
         min_weight: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
         group: str = field(default="question", metadata={"choices": ("question", "all")})
         batch_normalise: bool = False
-        log_every: int | None = None
+        log_every: int | None = field(default=None, metadata={"min": 1})
         probe: bool = True
         calibration: str = field(default="inertia", metadata={"choices": CALIBRATIONS})
         metanet_holdout: float = field(default=0.1, metadata={"gt": 0.0, "lt": 1.0})
         metanet_hidden: int = field(default=16, metadata={"min": 1})
         metanet_lr: float = field(default=0.5, metadata={"gt": 0.0})
 
+        def check(self) -> None:
+            """At least one perspective (each a prompt: its instruction, or null for the task's own)."""
+            if not self.perspectives:
+                raise UserError("perspectives must be a non-empty list of instructions (null = the task's own prompt)")
+
+        @property
+        def instructions(self) -> list[str | None]:
+            """The perspectives as prompts: an empty or blank instruction is the task's own prompt (None)."""
+            return [x if (x is not None and x.strip()) else None for x in self.perspectives]
+
     def check(self, ctx):
-        """Refuse bad parameters before the baseline."""
-        p = resolve_params(ctx.params)
-        if p["calibration"] == "metanet" and ctx.config.training.launcher != "inprocess":
+        """Refuse before the baseline what the parameters alone cannot tell (the launcher)."""
+        if ctx.params.calibration == "metanet" and ctx.config.training.launcher != "inprocess":
             raise UserError(
                 "mind: calibration metanet trains in one process (training.launcher: inprocess); "
                 f"got training.launcher: {ctx.config.training.launcher}"
@@ -176,64 +186,17 @@ class Mind(Strategy):
     def planned_generations(self, params, teachers):
         """Every teacher × perspective prompt, with ``samples`` / ``temperature`` (a perspective is
         its instruction text; none: the task's own prompt)."""
-        perspectives = [x if isinstance(x, str) and x.strip() else None for x in params.get("perspectives") or [None]]
         return [
-            PlannedGeneration(t, int(params.get("samples", 1)), float(params.get("temperature", 0.0)), instr)
-            for t in teachers
-            for instr in perspectives
+            PlannedGeneration(t, params.samples, params.temperature, instr) for t in teachers for instr in params.instructions
         ]
 
     def train(self, ctx, data):
         return train_weighted(ctx, data)
 
 
-#: The parameters' defaults, read from ``Mind.Params`` (their one home).
-DEFAULTS = Mind.defaults()
-
-
 @hookimpl
 def register_strategies(register):
     register(Mind())
-
-
-# -- parameters ---------------------------------------------------------------------------------
-def resolve_params(params: dict) -> dict:
-    p = {**DEFAULTS, **params}
-    persp = p["perspectives"]
-    if not isinstance(persp, list) or not persp or not all(x is None or isinstance(x, str) for x in persp):
-        raise UserError("mind: perspectives must be a non-empty list of instructions (null = the task's own prompt)")
-    p["perspectives"] = [x if (x is not None and x.strip()) else None for x in persp]
-    try:
-        p["samples"] = int(p["samples"])
-        for k in ("temperature", "inertia", "temperature_tau", "min_weight"):
-            p[k] = float(p[k])
-        if p["log_every"] is not None:
-            p["log_every"] = int(p["log_every"])
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"mind: bad numeric parameter ({exc})") from None
-    if p["samples"] < 1:
-        raise UserError("mind: samples must be >= 1")
-    if p["samples"] > 1 and p["temperature"] <= 0:
-        raise UserError("mind: samples > 1 needs temperature > 0 (greedy samples are identical)")
-    if not 0.0 <= p["inertia"] < 1.0:
-        raise UserError(f"mind: inertia must be in [0, 1), got {p['inertia']}")
-    if p["temperature_tau"] <= 0:
-        raise UserError(f"mind: temperature_tau must be > 0, got {p['temperature_tau']}")
-    if not 0.0 <= p["min_weight"] <= 1.0:
-        raise UserError(f"mind: min_weight must be in [0, 1], got {p['min_weight']}")
-    if p["group"] not in ("question", "all"):
-        raise UserError(f"mind: group must be 'question' or 'all', got {p['group']!r}")
-    if not isinstance(p["batch_normalise"], bool):
-        raise UserError("mind: batch_normalise must be true or false")
-    if p["log_every"] is not None and p["log_every"] < 1:
-        raise UserError("mind: log_every must be >= 1 or null")
-    if not isinstance(p["probe"], bool):
-        raise UserError("mind: probe must be true or false")
-    if p["calibration"] not in CALIBRATIONS:
-        raise UserError(f"mind: calibration must be one of {', '.join(CALIBRATIONS)}, got {p['calibration']!r}")
-    if not 0.0 < float(p["metanet_holdout"]) < 1.0:
-        raise UserError(f"mind: metanet_holdout must be in (0, 1), got {p['metanet_holdout']}")
-    return p
 
 
 def perspective_label(i: int, text: str | None) -> str:
@@ -585,19 +548,19 @@ def _description(ctx, instruction: str | None) -> str | None:
 
 
 def generate_perspectives(ctx) -> dict:
-    p = resolve_params(ctx.params)
-    ctx.record("mind.params", {k: p[k] for k in DEFAULTS})
+    p = ctx.params
+    ctx.record("mind.params", {**dict(p), "perspectives": p.instructions})
     out, stats = {}, {}
     for name, t in zip(_source_names(ctx), ctx.teachers):
         recs = []
-        for k, instr in enumerate(p["perspectives"]):
+        for k, instr in enumerate(p.instructions):
             got = ctx.generate_rationales(
-                t, source=name, samples=p["samples"], temperature=p["temperature"], description=_description(ctx, instr)
+                t, source=name, samples=p.samples, temperature=p.temperature, description=_description(ctx, instr)
             )
             for r in got:
                 r = dict(r)
                 r["sample_in_perspective"] = r.get("sample", 0)
-                r["sample"] = k * p["samples"] + r.get("sample", 0)
+                r["sample"] = k * p.samples + r.get("sample", 0)
                 r["perspective"] = k
                 r["perspective_text"] = instr
                 recs.append(r)
@@ -624,7 +587,7 @@ def hold_out(records: list[dict], fraction: float, seed: int) -> tuple[list[dict
     return [r for r in records if r["doc_id"] not in held], [r for r in records if r["doc_id"] in held]
 
 
-def learned_calibration(ctx, p: dict, weights: MindWeights, examples: list[dict], held: list[dict]):
+def learned_calibration(ctx, p: Mind.Params, weights: MindWeights, examples: list[dict], held: list[dict]):
     """The MetaNet (``calibration: metanet``, :mod:`cotgap_plugins._mindnet`) on the held-out rows,
     tokenised as the student's training rows are."""
     from cotgap_plugins._mindnet import MetaCalibration
@@ -638,15 +601,15 @@ def learned_calibration(ctx, p: dict, weights: MindWeights, examples: list[dict]
     rows, _ = tokenize(tokenizer, ctx.training_examples(held, tokenizer), ctx.training_config())
     keys = sorted({(str(e["source"]), e["perspective"]) for e in examples})
     cats = [keys.index((str(e["source"]), e["perspective"])) for e in examples]
-    return MetaCalibration(weights, cats, len(keys), rows, hidden=p["metanet_hidden"], lr=p["metanet_lr"], seed=ctx.config.seed)
+    return MetaCalibration(weights, cats, len(keys), rows, hidden=p.metanet_hidden, lr=p.metanet_lr, seed=ctx.config.seed)
 
 
 def train_weighted(ctx, data: dict):
-    p = resolve_params(ctx.params)
+    p = ctx.params
     records = [r for recs in data.values() for r in recs]
     held: list[dict] = []
-    if p["calibration"] == "metanet":
-        records, held = hold_out(records, p["metanet_holdout"], ctx.config.seed)
+    if p.calibration == "metanet":
+        records, held = hold_out(records, p.metanet_holdout, ctx.config.seed)
     examples = [
         {
             "index": i,
@@ -660,12 +623,12 @@ def train_weighted(ctx, data: dict):
     per_persp = defaultdict(int)
     for r in records:
         k = r.get("perspective", 0)
-        per_persp[perspective_label(k, p["perspectives"][k] if k < len(p["perspectives"]) else None)] += 1
+        per_persp[perspective_label(k, p.instructions[k] if k < len(p.instructions) else None)] += 1
     ctx.record("mind.examples_per_source", {name: len(recs) for name, recs in data.items()})
     ctx.record("mind.examples_per_perspective", dict(per_persp))
 
-    groups = [r["doc_id"] if p["group"] == "question" else 0 for r in records]
-    weights = MindWeights(groups, inertia=p["inertia"], tau=p["temperature_tau"], min_weight=p["min_weight"])
+    groups = [r["doc_id"] if p.group == "question" else 0 for r in records]
+    weights = MindWeights(groups, inertia=p.inertia, tau=p.temperature_tau, min_weight=p.min_weight)
     learned = learned_calibration(ctx, p, weights, examples, held) if held else None
     weights.learned = learned
     work = ctx.workdir(NAME)
@@ -678,11 +641,11 @@ def train_weighted(ctx, data: dict):
         trainer_cls=trainer_class(),
         trainer_kwargs={
             "mind_weights": weights,
-            "batch_normalise": p["batch_normalise"],
-            "probe": p["probe"],
+            "batch_normalise": p.batch_normalise,
+            "probe": p.probe,
             **({"calibration": learned} if learned is not None else {}),
         },
-        callbacks=[logger_callback(weights, log_path, p["log_every"])],
+        callbacks=[logger_callback(weights, log_path, p.log_every)],
     )
     png = plot_weights(log_path, examples, work / "weights.png") if records else None
     if weights.probe:
@@ -700,7 +663,7 @@ def train_weighted(ctx, data: dict):
             "weights_first_update": weight_summary(snaps[0]["weight"], examples) if snaps else None,
             "weights_final": weight_summary(weights.weights(), examples),
             "observed_examples": sum(1 for x in weights.ema if x is not None),
-            "calibration": p["calibration"],
+            "calibration": p.calibration,
             "metanet": None
             if learned is None
             else {

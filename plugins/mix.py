@@ -56,7 +56,7 @@ Choices the paper leaves open, each a parameter (``strategy_params``) with its d
 - ``strong`` / ``easy`` (null): the teacher (spec as given) in each role; see above.
 - ``preset`` (null): ``"mix-long"`` (strong = the long-CoT teacher, easy = the short-CoT one; the
   roles must be named) or ``"mix-large"`` (strong = the larger model, easy = the smaller); both
-  fix the ratio at 1:4 (an explicitly different ``ratio`` is refused) and label the roles
+  fix the ratio at 1:4 (any other ``ratio`` is refused) and label the roles
   (long/short, large/small); the preset is recorded in the report. null: roles "strong"/"easy",
   ratio as given.
 - ``size`` ("short"): the target size N of the mixed set. ``"short"``: as many rationales as the
@@ -138,20 +138,53 @@ class Mix(Strategy):
     compare_each_teacher_alone = True
 
     @dataclass
-    class Params:  # types here; the values' meaning is checked by resolve_params
+    class Params:
+        """The teachers write one greedy rationale each (a fixed choice: no ``samples`` /
+        ``temperature``); every rule is a field's range or ``check``, run once by the core. The
+        values the mix uses are derived here: ``share`` (the ratio as a number), ``roles``,
+        ``ratio_fraction`` and ``seed_for``."""
+
         strong: str | None = None
         easy: str | None = None
-        ratio: float | str = 0.2
+        ratio: float | str = 0.2  # a share in [0, 1] or "a:b" (strong:easy); see ``share``
         preset: str | None = field(default=None, metadata={"choices": (None, *PRESETS)})
-        size: str = "short"
+        size: str | int = "short"
         distinct_questions: bool = True
-        shortfall: str = "keep"
+        shortfall: str = field(default="keep", metadata={"choices": ("keep", "ratio", "fill")})
         seed: int | None = None
         published_batching: bool = False
 
+        def check(self) -> None:
+            """A readable ratio, the preset's ratio if a preset is set, and a known size."""
+            ratio = parse_ratio(self.ratio)
+            if self.preset is not None and abs(ratio - PRESETS[self.preset]["ratio"]) > 1e-9:
+                raise UserError(f"preset {self.preset} fixes ratio 1:4 (0.2); drop ratio={self.ratio!r} or set preset: null")
+            if not (self.size in ("short", "all") or (isinstance(self.size, int) and self.size >= 0)):
+                raise UserError(f"size must be 'short', 'all' or a non-negative integer, got {self.size!r}")
+
+        @property
+        def share(self) -> float:
+            """The strong teacher's share of the mixed set in [0, 1] (``"1:4"`` -> 0.2)."""
+            return PRESETS[self.preset]["ratio"] if self.preset else parse_ratio(self.ratio)
+
+        @property
+        def ratio_fraction(self) -> str:
+            """The share as the paper writes it, strong:easy (0.2 -> ``"1:4"``)."""
+            frac = Fraction(self.share).limit_denominator(100)
+            return f"{frac.numerator}:{frac.denominator - frac.numerator}"
+
+        @property
+        def roles(self) -> list[str]:
+            """The two sources' role labels, strong first (the preset's, else strong/easy)."""
+            return list(PRESETS[self.preset]["roles"] if self.preset else DEFAULT_ROLES)
+
+        def seed_for(self, run_seed: int) -> int:
+            """The sampling seed: ``seed``, or the run's ``seed`` when it is null."""
+            return int(run_seed if self.seed is None else self.seed)
+
     def check(self, ctx):
         _check_teachers(ctx)
-        assign_roles(ctx.teachers, _params(ctx))
+        assign_roles(ctx.teachers, ctx.params)
 
     def generate(self, ctx):
         return generate_sources(ctx)
@@ -174,10 +207,6 @@ class Mix(Strategy):
         return train_mix(ctx, data)
 
 
-#: The parameters' defaults, read from ``Mix.Params`` (their one home).
-DEFAULTS = Mix.defaults()
-
-
 @hookimpl
 def register_strategies(register):
     register(Mix())
@@ -195,51 +224,10 @@ def parse_ratio(value) -> float:
         else:
             r = float(value)
     except (TypeError, ValueError):
-        raise UserError(f"mix: ratio must be a number in [0, 1] or 'a:b', got {value!r}") from None
+        raise UserError(f"ratio must be a number in [0, 1] or 'a:b', got {value!r}") from None
     if not 0.0 <= r <= 1.0:
-        raise UserError(f"mix: ratio must be in [0, 1], got {value!r}")
+        raise UserError(f"ratio must be in [0, 1], got {value!r}")
     return r
-
-
-def resolve_params(params: dict, explicit: dict | None = None, run_seed: int = 0) -> dict:
-    """Validated parameters; ``explicit`` are the ones the user set (to catch preset conflicts)."""
-    p = {**DEFAULTS, **params}
-    explicit = explicit or {}
-    preset = p["preset"]
-    if preset is not None and preset not in PRESETS:
-        raise UserError(f"mix: unknown preset {preset!r} (known: null, {', '.join(PRESETS)})")
-    ratio = parse_ratio(p["ratio"])
-    if preset is not None:
-        if "ratio" in explicit and abs(parse_ratio(explicit["ratio"]) - PRESETS[preset]["ratio"]) > 1e-9:
-            raise UserError(f"mix: preset {preset} fixes ratio 1:4 (0.2); drop ratio={explicit['ratio']!r} or set preset: null")
-        ratio = PRESETS[preset]["ratio"]
-    size = p["size"]
-    if isinstance(size, bool) or not (size in ("short", "all") or (isinstance(size, int) and size >= 0)):
-        raise UserError(f"mix: size must be 'short', 'all' or a non-negative integer, got {size!r}")
-    if p["shortfall"] not in ("keep", "ratio", "fill"):
-        raise UserError(f"mix: shortfall must be 'keep', 'ratio' or 'fill', got {p['shortfall']!r}")
-    for k in ("distinct_questions", "published_batching"):
-        if not isinstance(p[k], bool):
-            raise UserError(f"mix: {k} must be true or false, got {p[k]!r}")
-    seed = run_seed if p["seed"] is None else p["seed"]
-    try:
-        seed = int(seed)
-    except (TypeError, ValueError):
-        raise UserError(f"mix: seed must be an integer or null, got {p['seed']!r}") from None
-    roles = PRESETS[preset]["roles"] if preset else DEFAULT_ROLES
-    frac = Fraction(ratio).limit_denominator(100)
-    return {
-        **p,
-        "ratio": ratio,
-        "seed": seed,
-        "roles": list(roles),
-        "ratio_fraction": f"{frac.numerator}:{frac.denominator - frac.numerator}",
-    }
-
-
-def _params(ctx) -> dict:
-    explicit = {k: ctx.params[k] for k in getattr(ctx.params, "given", ())}  # what the user set
-    return resolve_params(ctx.params, explicit, ctx.config.seed)
 
 
 def _check_teachers(ctx) -> None:
@@ -291,18 +279,18 @@ def _by_size(teachers) -> tuple[list[int], str]:
     )
 
 
-def assign_roles(teachers, p: dict) -> tuple[list, str]:
+def assign_roles(teachers, p) -> tuple[list, str]:
     """The two teachers as (strong, easy) and how that was decided ("named" or "parameters").
 
     Never by position: ``strong`` / ``easy`` name them (one names the other too); with neither, the
     larger model is the strong one (Mix-Large) where sizes tell them apart; mix-long needs names."""
-    named = {k: _named(teachers, p[k], k) for k in ROLE_KEYS if p.get(k) is not None}
+    named = {k: _named(teachers, getattr(p, k), k) for k in ROLE_KEYS if getattr(p, k) is not None}
     if len(named) == 2 and named["strong"] == named["easy"]:
-        raise UserError(f"mix: strong and easy name the same teacher ({p['strong']!r}); give one teacher each")
+        raise UserError(f"mix: strong and easy name the same teacher ({p.strong!r}); give one teacher each")
     if named:
         strong = named["strong"] if "strong" in named else 1 - named["easy"]
         return [teachers[strong], teachers[1 - strong]], "named"
-    if p.get("preset") == "mix-long":
+    if p.preset == "mix-long":
         a, b = (t.spec for t in teachers)
         raise UserError(
             f"mix: preset mix-long needs the roles named (long vs short CoT is not a size): "
@@ -313,10 +301,10 @@ def assign_roles(teachers, p: dict) -> tuple[list, str]:
     return [teachers[i] for i in order], how
 
 
-def source_names(p: dict, ordered) -> tuple[str, str]:
+def source_names(p, ordered) -> tuple[str, str]:
     """The sources' names, ``"<spec> [<role>]"``, strong first."""
     strong, easy = ordered
-    return f"{strong.spec} [{p['roles'][0]}]", f"{easy.spec} [{p['roles'][1]}]"
+    return f"{strong.spec} [{p.roles[0]}]", f"{easy.spec} [{p.roles[1]}]"
 
 
 # -- the mix ------------------------------------------------------------------------------------
@@ -402,27 +390,22 @@ def mix_records(
 # -- the strategy's steps --------------------------------------------------------------------------
 def generate_sources(ctx) -> dict:
     _check_teachers(ctx)
-    p = _params(ctx)
+    p = ctx.params
     ordered, how = assign_roles(ctx.teachers, p)
     names = source_names(p, ordered)
     ctx.record(
         "mix.params",
         {
-            k: p[k]
-            for k in (
-                "ratio",
-                "ratio_fraction",
-                "preset",
-                "size",
-                "distinct_questions",
-                "shortfall",
-                "seed",
-                "published_batching",
-            )
-        }
-        | {
-            "preset_doc": PRESETS[p["preset"]]["doc"] if p["preset"] else None,
-            "roles": {names[0]: p["roles"][0], names[1]: p["roles"][1]},
+            "ratio": p.share,
+            "ratio_fraction": p.ratio_fraction,
+            "preset": p.preset,
+            "size": p.size,
+            "distinct_questions": p.distinct_questions,
+            "shortfall": p.shortfall,
+            "seed": p.seed_for(ctx.config.seed),
+            "published_batching": p.published_batching,
+            "preset_doc": PRESETS[p.preset]["doc"] if p.preset else None,
+            "roles": {names[0]: p.roles[0], names[1]: p.roles[1]},
             "roles_by": how,
             "strong": ordered[0].spec,
             "easy": ordered[1].spec,
@@ -433,7 +416,7 @@ def generate_sources(ctx) -> dict:
 
 def train_mix(ctx, data: dict):
     _check_teachers(ctx)
-    p = _params(ctx)
+    p = ctx.params
     s_name, e_name = source_names(p, assign_roles(ctx.teachers, p)[0])
     missing = [n for n in (s_name, e_name) if n not in data]
     if missing:
@@ -441,11 +424,11 @@ def train_mix(ctx, data: dict):
     mixed, info = mix_records(
         data[s_name],
         data[e_name],
-        ratio=p["ratio"],
-        size=p["size"],
-        distinct_questions=p["distinct_questions"],
-        shortfall=p["shortfall"],
-        seed=p["seed"],
+        ratio=p.share,
+        size=p.size,
+        distinct_questions=p.distinct_questions,
+        shortfall=p.shortfall,
+        seed=p.seed_for(ctx.config.seed),
     )
     roles = {"strong": s_name, "easy": e_name}
     ctx.record("mix.available", {roles[k]: v for k, v in info["available"].items()})
@@ -454,7 +437,7 @@ def train_mix(ctx, data: dict):
         "mix.ratio",
         {
             "target": info["ratio_target"],
-            "target_fraction": p["ratio_fraction"],
+            "target_fraction": p.ratio_fraction,
             "achieved": info["ratio_achieved"],
             "target_size": info["target_size"],
             "size": len(mixed),
@@ -467,21 +450,21 @@ def train_mix(ctx, data: dict):
         ctx.record(
             "mix.shortfall",
             {
-                "policy": p["shortfall"],
+                "policy": p.shortfall,
                 "sources": {roles[k]: v for k, v in info["shortfall"].items()},
                 "note": "a teacher had fewer correct rationales than its share: all of them were taken",
             },
         )
-        ctx.log(f"  mix: shortfall {info['shortfall']} (policy {p['shortfall']})")
+        ctx.log(f"  mix: shortfall {info['shortfall']} (policy {p.shortfall})")
     ctx.write_jsonl(ctx.workdir(NAME) / "mixed.jsonl", mixed)
     ctx.log(
         f"  mix: {info['taken']['strong']} from {s_name} + {info['taken']['easy']} from {e_name} "
-        f"(target ratio {p['ratio']:.3g}, achieved {info['ratio_achieved']})"
+        f"(target ratio {p.share:.3g}, achieved {info['ratio_achieved']})"
     )
 
-    overrides = published_overrides(ctx.training_config()) if p["published_batching"] else {}
+    overrides = published_overrides(ctx.training_config()) if p.published_batching else {}
     result = ctx.train_student(mixed, **overrides)
-    _record_training(ctx, result, len(mixed), overrides, p["published_batching"])
+    _record_training(ctx, result, len(mixed), overrides, p.published_batching)
     return result
 
 

@@ -11,6 +11,7 @@ from cotgap_plugins import mind
 from cotgap_plugins.mind import MindWeights
 
 from cotgap.errors import UserError
+from cotgap.testing import FakeContext
 
 
 # -- the weighting ------------------------------------------------------------------------------
@@ -72,18 +73,29 @@ def test_tau_floor_and_unseen_rationales():
     assert everyone.weights()[0] > 1.0 > everyone.weights()[3]
 
 
-def test_params_are_validated():
-    assert mind.resolve_params({})["perspectives"][0] is None
-    for bad in (
-        {"inertia": 1.0},
-        {"temperature_tau": 0},
-        {"min_weight": 2},
-        {"samples": 2},
-        {"perspectives": []},
-        {"group": "teacher"},
+def test_params_are_validated_once_by_their_class():
+    """Every rule lives on ``Mind.Params`` (fields' ranges and ``check``; ``samples`` /
+    ``temperature`` and their rule inherited from ``Strategy.Params``), run by the core once."""
+    from cotgap import Strategy
+
+    assert issubclass(mind.Mind.Params, Strategy.Params)
+    p = FakeContext(strategy=mind.Mind(), params={"perspectives": ["", "Be brief."]}).params
+    assert p.instructions == [None, "Be brief."] and p.samples == 1 and p.given == {"perspectives"}
+    assert mind.Mind.validate_params({}).instructions[0] is None
+    for bad, needle in (
+        ({"inertia": 1.0}, "strategy_params.inertia of strategy mind must be < 1.0, got 1.0"),
+        ({"temperature_tau": 0}, "strategy_params.temperature_tau of strategy mind must be > 0.0"),
+        ({"min_weight": 2}, "strategy_params.min_weight of strategy mind must be <= 1.0"),
+        ({"samples": 2}, "strategy_params of strategy mind: samples > 1 needs temperature > 0"),
+        ({"perspectives": []}, "strategy_params of strategy mind: perspectives must be a non-empty list"),
+        ({"perspectives": [3]}, "strategy_params.perspectives of strategy mind[0] must be a string or null"),
+        ({"group": "teacher"}, "strategy_params.group of strategy mind must be one of question, all"),
+        ({"log_every": 0}, "strategy_params.log_every of strategy mind must be >= 1"),
     ):
-        with pytest.raises(UserError):
-            mind.resolve_params(bad)
+        with pytest.raises(UserError) as err:
+            FakeContext(strategy=mind.Mind(), params=bad)
+        assert needle in str(err.value) and "\n" not in str(err.value)
+    assert FakeContext(strategy=mind.Mind(), params={"samples": 2, "temperature": 0.7}).params.samples == 2
 
 
 def test_bad_params_refused_before_the_baseline(tmp_path, tiny_student):
@@ -160,7 +172,7 @@ def test_generate_asks_each_teacher_for_each_perspective():
 
     task = types.SimpleNamespace(config=types.SimpleNamespace(description="Decide the thing.\n\n"))
     ctx = types.SimpleNamespace(
-        params={"perspectives": [None, "Be brief."], "samples": 2, "temperature": 0.7},
+        params=mind.Mind.validate_params({"perspectives": [None, "Be brief."], "samples": 2, "temperature": 0.7}),
         teachers=[types.SimpleNamespace(spec="t-a"), types.SimpleNamespace(spec="t-a")],
         records={},
         generate_rationales=generate_rationales,
@@ -177,6 +189,7 @@ def test_generate_asks_each_teacher_for_each_perspective():
     assert len({(r["doc_id"], r["sample"]) for r in recs}) == len(recs)
     assert {(r["perspective"], r["sample"]) for r in recs} == {(0, 0), (0, 1), (1, 2), (1, 3)}
     assert ctx.records["mind.generated"]["t-a"]["p1: Be brief."] == {"generated": 6, "correct": 4}
+    assert ctx.records["mind.params"]["perspectives"] == [None, "Be brief."] and ctx.records["mind.params"]["samples"] == 2
     kept = mind.Mind().filter(ctx, "t-a", recs)
     assert len(kept) == 8 and all(r["correct"] for r in kept)
 
@@ -281,10 +294,8 @@ def _one_epoch(tiny_student, out, examples, *, mind_params=None):
     cfg = TrainConfig(learning_rate=3e-3, epochs=1, per_device_batch_size=4, bf16=False)
     applied, kwargs, cls = [], None, None
     if mind_params is not None:
-        p = mind.resolve_params(mind_params)
-        weights = MindWeights(
-            [e["doc_id"] for e in examples], inertia=p["inertia"], tau=p["temperature_tau"], min_weight=p["min_weight"]
-        )
+        p = mind.Mind.validate_params(mind_params)
+        weights = MindWeights([e["doc_id"] for e in examples], inertia=p.inertia, tau=p.temperature_tau, min_weight=p.min_weight)
         base = mind.trainer_class()
 
         class Recording(base):
@@ -293,7 +304,7 @@ def _one_epoch(tiny_student, out, examples, *, mind_params=None):
                 applied.extend(zip(index.tolist(), w.tolist()))
                 return w
 
-        cls, kwargs = Recording, {"mind_weights": weights, "probe": p["probe"]}
+        cls, kwargs = Recording, {"mind_weights": weights, "probe": p.probe}
     result = train_sft(str(tiny_student), examples, out, cfg, trainer_cls=cls, trainer_kwargs=kwargs, progress=False)
     assert result.updates == 8
     return applied, (kwargs or {}).get("mind_weights"), load_file(out / "model" / "model.safetensors")
@@ -388,4 +399,4 @@ def test_metanet_holds_out_whole_questions_and_refuses_one_question():
         mind.hold_out(recs[:2], 0.5, seed=0)
     for bad in ({"calibration": "learned"}, {"metanet_holdout": 1.0}):
         with pytest.raises(UserError):
-            mind.resolve_params(bad)
+            mind.Mind.validate_params(bad)

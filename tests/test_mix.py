@@ -17,6 +17,7 @@ from cotgap_plugins import mix
 
 from cotgap.errors import UserError
 from cotgap.jsonio import read_json, read_jsonl
+from cotgap.testing import FakeContext
 
 LONG, SHORT = "scripted:long:0.3", "scripted:short:0.3"
 S_NAME, E_NAME = f"{LONG} [strong]", f"{SHORT} [easy]"
@@ -66,18 +67,45 @@ def test_shortfall_policies():
     assert ok["shortfall"] == {}
 
 
+def _params(**given):
+    """``Mix.Params`` as the core validates them (through the testing kit's context)."""
+    return FakeContext(strategy=mix.Mix(), params=given).params
+
+
 def test_params_presets_and_teacher_count():
     assert mix.parse_ratio("1:4") == pytest.approx(0.2) and mix.parse_ratio(0.5) == 0.5
-    p = mix.resolve_params({"preset": "mix-large"}, {"preset": "mix-large"})
-    assert p["ratio"] == 0.2 and p["roles"] == ["large", "small"] and p["ratio_fraction"] == "1:4"
-    with pytest.raises(UserError, match="preset"):
-        mix.resolve_params({"preset": "mix-long", "ratio": 0.5}, {"preset": "mix-long", "ratio": 0.5})
-    for bad in ({"ratio": 1.5}, {"ratio": "x"}, {"preset": "mix-huge"}, {"size": "some"}, {"shortfall": "no"}):
-        with pytest.raises(UserError):
-            mix.resolve_params(bad, bad)
-    ctx = types.SimpleNamespace(teachers=[object()] * 3, params={}, config=types.SimpleNamespace(seed=0))
+    p = _params(preset="mix-large")
+    assert p.share == 0.2 and p.roles == ["large", "small"] and p.ratio_fraction == "1:4" and p.given == {"preset"}
+    quarter = _params(ratio="1:4")  # the paper's spelling, kept as written, used as a share
+    assert quarter.ratio == "1:4" and quarter.share == pytest.approx(0.2) and quarter.ratio_fraction == "1:4"
+    assert _params(preset="mix-long", ratio="1:4").share == 0.2  # the preset's own ratio, written out
+    assert _params(size=12).size == 12 and _params(seed=5).seed_for(0) == 5 and _params().seed_for(9) == 9
+    for bad, needle in (
+        ({"preset": "mix-long", "ratio": 0.5}, "strategy_params of strategy mix: preset mix-long fixes ratio 1:4 (0.2)"),
+        ({"ratio": 1.5}, "strategy_params of strategy mix: ratio must be in [0, 1], got 1.5"),
+        ({"ratio": "x"}, "strategy_params of strategy mix: ratio must be a number in [0, 1] or 'a:b', got 'x'"),
+        ({"ratio": "1:-4"}, "ratio must be a number in [0, 1] or 'a:b', got '1:-4'"),
+        ({"ratio": "0:0"}, "ratio must be a number in [0, 1] or 'a:b'"),
+        ({"preset": "mix-huge"}, "strategy_params.preset of strategy mix must be one of null, mix-long, mix-large"),
+        ({"size": "some"}, "strategy_params of strategy mix: size must be 'short', 'all' or a non-negative integer"),
+        ({"size": -1}, "size must be 'short', 'all' or a non-negative integer, got -1"),
+        ({"shortfall": "no"}, "strategy_params.shortfall of strategy mix must be one of keep, ratio, fill"),
+        ({"distinct_questions": "yes"}, "strategy_params.distinct_questions of strategy mix must be true or false"),
+    ):
+        with pytest.raises(UserError) as err:
+            _params(**bad)
+        assert needle in str(err.value) and "\n" not in str(err.value)
+    ctx = types.SimpleNamespace(teachers=[object()] * 3, params=_params(), config=types.SimpleNamespace(seed=0))
     with pytest.raises(UserError, match="exactly 2 teachers"):
         mix.Mix().generate(ctx)
+
+
+def test_given_is_what_the_user_set_not_the_defaults():
+    """The preset rule needs no knowledge of what the user set (the rule is on the values); ``given``
+    still says which values the user wrote, e.g. for a plugin's own messages."""
+    p = _params(ratio=0.2, preset="mix-large")
+    assert p.given == {"ratio", "preset"} and dict(p)["size"] == "short"
+    assert _params().given == frozenset() and dict(_params()) == mix.Mix.defaults()
 
 
 # -- the roles ----------------------------------------------------------------------------------
@@ -90,7 +118,7 @@ def _ref(spec, n_params=None):
 
 
 def _roles(teachers, **params):
-    ordered, how = mix.assign_roles(teachers, mix.resolve_params(params, params))
+    ordered, how = mix.assign_roles(teachers, _params(**params))
     return [t.spec for t in ordered], how
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from cotgap import Strategy, UserError, plugins
+from cotgap.testing import FakeContext
 
 
 class Sampled(Strategy):
@@ -197,3 +198,73 @@ def test_params_are_the_validated_object_read_only_with_what_the_user_set():
         Sampler.validate_params({"samples": 2})
     with pytest.raises(UserError, match="samples > 1 needs temperature > 0"):  # the base class's own rule
         Strategy.validate_params({"samples": 2})
+
+
+class Inheriting(Strategy):
+    """A third-party strategy whose ``Params`` derives from the base class's (a dataclass subclass)."""
+
+    name = "inheriting-test"
+
+    @dataclass
+    class Params(Strategy.Params):
+        k: int = field(default=3, metadata={"min": 1})
+
+        def check(self):  # no super().check(): the base class's rule runs anyway
+            if self.k > self.samples * 10:
+                raise UserError(f"k must be <= 10 x samples, got k {self.k}, samples {self.samples}")
+
+
+def test_a_subclass_params_inherits_samples_temperature_and_the_sampling_rule():
+    p = Inheriting.validate_params({"k": 4})
+    assert dict(p) == {"samples": 1, "temperature": 0.0, "k": 4} and p.given == {"k"}
+    assert Inheriting.defaults() == {"samples": 1, "temperature": 0.0, "k": 3}
+    assert (p.samples, p.temperature) == (1, 0.0)
+    with pytest.raises(UserError) as err:
+        Inheriting.validate_params({"samples": 2, "k": 4})  # the base class's rule, not re-written here
+    assert str(err.value) == (
+        "strategy_params of strategy inheriting-test: samples > 1 needs temperature > 0 (greedy samples are identical)"
+    )
+    with pytest.raises(UserError, match="strategy_params.samples of strategy inheriting-test must be >= 1"):
+        Inheriting.validate_params({"samples": 0})  # the base field's range too
+    with pytest.raises(UserError, match="strategy_params of strategy inheriting-test: k must be <= 10 x samples"):
+        Inheriting.validate_params({"k": 11})  # the subclass's own rule
+    assert Inheriting.validate_params({"samples": 2, "temperature": 0.7, "k": 11}).k == 11
+    # the base generate samples as the inherited fields say
+    ctx = FakeContext(strategy=Inheriting(), params={"samples": 2, "temperature": 0.5}, teacher_names=("a",))
+    assert ctx.params.given == {"samples", "temperature"}
+    assert sorted({r["sample"] for r in Inheriting().generate(ctx)["a"]}) == [0, 1]
+    plan = Inheriting().planned_generations(ctx.params, ["a"])
+    assert [(g.samples, g.temperature) for g in plan] == [(2, 0.5)]
+
+
+def test_a_rule_calling_super_runs_the_base_rule_too_and_a_params_of_its_own_starts_afresh():
+    class Explicit(Strategy):
+        name = "explicit-test"
+
+        @dataclass
+        class Params(Strategy.Params):
+            def check(self):
+                super().check()  # the conventional spelling works as well
+
+    with pytest.raises(UserError, match="samples > 1 needs temperature > 0"):
+        Explicit.validate_params({"samples": 3})
+    # a Params that does not derive from the base class has none of its fields: the base generate
+    # then writes one greedy rationale per question (what the shortest third-party plugin relies on)
+    with pytest.raises(UserError, match="unknown parameter"):
+        Sampled2.validate_params({"samples": 2})
+    ctx = FakeContext(strategy=Sampled2(), teacher_names=("a",))
+    assert {r["sample"] for r in Sampled2().generate(ctx)["a"]} == {0}
+
+
+class Sampled2(Strategy):
+    name = "own-params-test"
+
+    @dataclass
+    class Params:
+        k: int = 1
+
+
+def test_given_names_only_what_the_user_set_through_the_fake_context():
+    ctx = FakeContext(strategy=Inheriting(), params={"temperature": 0.0})  # a default value, set explicitly
+    assert ctx.params.given == {"temperature"} and ctx.params.k == 3
+    assert FakeContext(strategy=Inheriting()).params.given == frozenset()
