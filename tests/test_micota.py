@@ -20,6 +20,7 @@ from cotgap_plugins import _merge, micota
 from cotgap import plugins
 from cotgap.errors import ProtocolError, UserError
 from cotgap.jsonio import read_json
+from cotgap.testing import FakeContext
 
 MERGEKIT_YAML = Path(sys.executable).parent / "mergekit-yaml"
 
@@ -88,6 +89,26 @@ def test_registered_as_a_strategy_object_with_typed_params():
         strat.impl.validate_params({"ta_samples": "2"})
     with pytest.raises(UserError, match="dtype of strategy micota must be one of float32, bfloat16, float16"):
         strat.impl.validate_params({"dtype": "int8"})  # also the long parent's save dtype: floating only
+
+
+def test_params_rules_live_on_the_params_class():
+    """Every rule on ``MiCoTA.Params`` (fields' ranges, ``check``), checked once by the core: DARE's
+    density must be > 0 (it keeps that fraction of the delta and rescales by 1/density)."""
+    make = lambda **p: FakeContext(strategy=micota.MiCoTA(), params=p).params  # noqa: E731
+    for bad, needle in (
+        ({"density": 0}, "strategy_params.density of strategy micota must be > 0.0, got 0.0"),
+        ({"density": 1.5}, "strategy_params.density of strategy micota must be <= 1.0"),
+        ({"ta_samples": 2}, "strategy_params of strategy micota: ta_samples > 1 needs ta_temperature > 0"),
+        ({"short_parent": ""}, "strategy_params of strategy micota: short_parent is required"),
+        ({"long_parent_lora": {"epoch": 1}}, "strategy_params of strategy micota: unknown long_parent_lora key(s) epoch"),
+        ({"normalize": "yes"}, "strategy_params.normalize of strategy micota must be true or false or null"),
+    ):
+        with pytest.raises(UserError) as err:
+            make(**bad)
+        assert needle in str(err.value) and "\n" not in str(err.value)
+    p = make(density=1, ta_samples=2, ta_temperature=0.8, long_parent_lora={"epochs": 2.0})
+    assert (p.density, p.ta_samples, p.given) == (1.0, 2, {"density", "ta_samples", "ta_temperature", "long_parent_lora"})
+    assert (p.merge_seed_for(7), make(merge_seed=3).merge_seed_for(7)) == (7, 3)
 
 
 def test_merge_equals_mergekit_cli_and_differs_from_parents(tmp_path, tiny_teacher, other_parent):
@@ -166,7 +187,7 @@ def test_size_rule_student_lt_ta_lt_teacher(caches, tiny_student, tiny_teacher):
     ok = _runner(
         caches, "r-ok", student=str(tiny_student), teachers=["scripted:long"], strategy_params={"short_parent": str(tiny_teacher)}
     )
-    ok.ctx.params = {**ok.ctx.params, "short_parent": str(tiny_student)}
+    ok.ctx.params = micota.MiCoTA.validate_params({**ok.ctx.params, "short_parent": str(tiny_student)})
     with pytest.raises(ProtocolError, match="not larger than the student"):
         plugins.strategy_hooks("micota").generate(strategy="micota", ctx=ok.ctx)
 
