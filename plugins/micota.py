@@ -187,8 +187,8 @@ class MiCoTA(Strategy):
         """Every teacher, greedy, and the short parent when it is measured; the teacher assistant
         (merged during the run) has no name before it exists (``plan_note``)."""
         needs = [PlannedGeneration(t) for t in teachers]
-        if params.get("measure_short_parent") and params.get("short_parent"):
-            needs.append(PlannedGeneration(str(params["short_parent"])))
+        if params.measure_short_parent:
+            needs.append(PlannedGeneration(params.short_parent))
         return needs
 
     def train(self, ctx, data):

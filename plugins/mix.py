@@ -195,7 +195,7 @@ class Mix(Strategy):
 
     def unequal_updates(self, params):
         """The paper's batching is a declared exception to equal updates."""
-        if params.get("published_batching"):
+        if params.published_batching:
             return (
                 f"published_batching: the paper's {PUBLISHED_PER_DEVICE_BATCH} per device x {PUBLISHED_GRAD_ACCUM} "
                 "accumulation steps — not the same number of optimizer updates as plain on the same data; "
