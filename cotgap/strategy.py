@@ -133,6 +133,8 @@ class Strategy:
         Returns the validated :class:`Params` — ``ctx.params.k``, or ``ctx.params["k"]``."""
         if not isinstance(given, (dict, Params)):
             raise UserError(f"strategy_params of strategy {cls.name} must be a mapping")
+        # already validated (e.g. handed on by a sweep): checked again, what the user set kept
+        explicit = given.given if isinstance(given, Params) else None
         given = given.asdict() if isinstance(given, Params) else given
         checked = schema.check_fields(
             cls.Params,
@@ -149,7 +151,7 @@ class Strategy:
             schema.run_checks(obj)
         except UserError as exc:
             raise UserError(f"strategy_params of strategy {cls.name}: {exc}") from None
-        return Params(obj, given=checked)
+        return Params(obj, given=checked if explicit is None else explicit)
 
 
 def _sampling(params) -> tuple[int, float]:

@@ -268,3 +268,5 @@ def test_given_names_only_what_the_user_set_through_the_fake_context():
     ctx = FakeContext(strategy=Inheriting(), params={"temperature": 0.0})  # a default value, set explicitly
     assert ctx.params.given == {"temperature"} and ctx.params.k == 3
     assert FakeContext(strategy=Inheriting()).params.given == frozenset()
+    again = Inheriting.validate_params(ctx.params)  # validated Params checked again keep what the user set
+    assert again.given == {"temperature"} and dict(again) == dict(ctx.params)
