@@ -18,6 +18,13 @@ reported beside them. Results are compared cell by cell: statuses, verdicts, the
 distilled answers (``samples.jsonl``) and the teacher's generation cache files, byte for byte.
 
     .venv/bin/python bench/engine_sessions.py --work /work/exp26/bench --before-tree /work/exp26/before
+
+LoRA students as adapters (issue 26.2): the same tree twice, *before* with adapter sessions turned
+off (every LoRA student merged, on an engine of its own), *after* with them (one engine per student
+base model, adapters per request):
+
+    .venv/bin/python bench/engine_sessions.py --work /work/exp26/adapters --before-tree . \
+        --before-env COTGAP_ADAPTER_SESSIONS=0
 """
 
 from __future__ import annotations
@@ -69,7 +76,7 @@ generation:
     return grid
 
 
-def sweep(which: str, grid: Path, work: Path, tree: Path) -> dict:
+def sweep(which: str, grid: Path, work: Path, tree: Path, extra_env: dict | None = None) -> dict:
     """Run ``cotgap sweep`` of the source ``tree`` into ``work/<which>``; its wall time and the
     engines vLLM logged starting, per model path."""
     out, log = work / which, work / f"{which}.log"
@@ -78,6 +85,7 @@ def sweep(which: str, grid: Path, work: Path, tree: Path) -> dict:
         "VLLM_LOGGING_LEVEL": "INFO",
         "VLLM_CPU_KVCACHE_SPACE": "1",
         "COTGAP_GENERATION_CACHE": str(out / "_generations"),
+        **(extra_env or {}),
     }
     env["PYTHONPATH"] = os.pathsep.join([str(tree), str(tree / "plugins"), env.get("PYTHONPATH", "")])
     cmd = [sys.executable, "-m", "cotgap.cli", "sweep", "--config", str(grid), "--out", str(out), "--no-report"]
@@ -135,18 +143,27 @@ def main() -> None:
     ap.add_argument("--after-tree", type=Path, default=ROOT, help="the same commit with engine sessions")
     ap.add_argument("--which", choices=("before", "after", "both"), default="both")
     ap.add_argument("--limit", type=int, default=8)
+    ap.add_argument("--before-env", action="append", default=[], metavar="NAME=VALUE", help="set in the before sweep only")
     args = ap.parse_args()
+    before_env = dict(kv.split("=", 1) for kv in args.before_env)
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     grid = write_grid(work, build_students(work / "models"), args.limit)
     results = json.loads((work / "results.json").read_text()) if (work / "results.json").is_file() else {}
     for which in ("before", "after") if args.which == "both" else (args.which,):
-        r = sweep(which, grid, work, (args.before_tree if which == "before" else args.after_tree).resolve())
+        tree = (args.before_tree if which == "before" else args.after_tree).resolve()
+        r = sweep(which, grid, work, tree, before_env if which == "before" else None)
         s = r.pop("summary")
-        r.update(counts=s["counts"], generations=s["generations"], baselines=s["baselines"], sweep_json_engines=s.get("engines"))
+        r.update(
+            counts=s["counts"],
+            generations=s["generations"],
+            baselines=s["baselines"],
+            sweep_json_engines=s.get("engines"),
+            adapter_sessions=s.get("adapter_sessions"),
+        )
         results[which] = r
         (work / "results.json").write_text(json.dumps(results, indent=1))
-        print(which, json.dumps({k: v for k, v in r.items() if k != "sweep_json_engines"}), flush=True)
+        print(which, json.dumps({k: v for k, v in r.items() if k not in ("sweep_json_engines", "adapter_sessions")}), flush=True)
     if {"before", "after"} <= set(results):
         results["comparison"] = compare(work)
         (work / "results.json").write_text(json.dumps(results, indent=1))

@@ -37,6 +37,18 @@ def _use(label: str) -> dict:
     return _usage.setdefault(label, {"starts": 0, "start_s": 0.0, "generate_s": 0.0})
 
 
+def count_start(label: str, seconds: float) -> None:
+    """Count an engine start made outside :func:`open_lm` (an adapter session's)."""
+    use = _use(label)
+    use["starts"] += 1
+    use["start_s"] += seconds
+
+
+def timed(lm, label: str):
+    """``lm`` with its answering time counted under ``label`` (see :func:`_timed`)."""
+    return _timed(lm, label)
+
+
 def _timed(lm, label: str):
     """Count the seconds ``lm`` spends answering requests under ``label`` (the instance's own
     ``generate_until`` is wrapped: lm-eval and the request ledger both call it by name)."""
@@ -127,6 +139,12 @@ def open_lm(
 
     backend = "hf" if model is not None else pick_backend(backend)
     args = dict(engine_args if engine_args is not None else engines.machine_defaults())
+    if model is None:
+        from cotgap.backends import adapter_sessions
+
+        routed = adapter_sessions.route(path, backend, args, label or path)  # a LoRA student on its base's engine
+        if routed is not None:
+            return routed
     key = f"{backend}:{path}:{id(model) if model is not None else ''}:{sorted(args.items())}:" + (
         str(batch_size) if backend == "hf" else ""
     )

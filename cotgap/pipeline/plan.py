@@ -186,6 +186,16 @@ def _session(cfg, spec: str, backend: str) -> str:
     return key_of({"model": resolve(spec).spec, "backend": backend, "engine": _declared_engine(cfg, spec)})[:12]
 
 
+def _distilled_session(cell: Cell) -> str | None:
+    """The adapter session the cell's distilled evaluation is planned in (its student's LoRA
+    adapter on one engine of the student: :mod:`cotgap.pipeline.plan_engines`), or None."""
+    cfg = cell.config
+    backend = _backend(cfg, cell.student)[0]
+    return plan_engines.adapter_session(
+        cfg.training.method, backend, _declared_engine(cfg, cell.student), _session(cfg, cell.student, backend)
+    )
+
+
 def _peer_notes(cell: Cell, teachers: list[str], sized: dict) -> list[str]:
     """What the plan sees of a cross-teacher-filter cell's peers: the runner generates with every
     peer that is not the cell's own teacher, and that generation applies the size rule, so a peer
@@ -236,6 +246,7 @@ def _plan_cell(grid: Grid, cell: Cell, sized: dict, gen: _Jobs, base: _Jobs, inf
         "resources": resources_mod.for_model(grid.resources, cell.student),
         "generation_jobs": list(dict.fromkeys(gen_ids)),
         "baseline": base_id,
+        "distilled_session": _distilled_session(cell) if status != "skipped" else None,
         "notes": notes,
     }
 

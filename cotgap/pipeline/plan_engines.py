@@ -12,13 +12,19 @@ The plan predicts the engine starts two ways:
 
 - ``sessions``: one start per session of a model with an engine (the scripted teacher and API
   models have none), one per generation job the plan cannot predict exactly (``exact: false``:
-  its cells generate it themselves), and one per distilled evaluation (each cell that is not
-  skipped evaluates its own trained model);
+  its cells generate it themselves), one per *adapter session* (the LoRA students of one base
+  model, evaluated as adapters on one engine of that base: :mod:`cotgap.pipeline.sweep_adapters`;
+  a cell's ``distilled_session``) and one per other distilled evaluation (a cell that is not
+  skipped and not LoRA-trained on vLLM evaluates its own merged model);
 - ``per_job``: what the same work costs when every job starts its own engine (cotgap before
   engine sessions): one start per job of a model with an engine, plus the distilled evaluations.
 
 Starts a strategy makes inside its own cells (MiCoTA's teacher assistant, a cross-teacher-filter
-peer the plan does not see) come on top of both.
+peer the plan does not see) come on top of both. The adapter sessions are predicted from the
+configuration (``training.method: lora``, backend ``auto`` or ``vllm``, no data parallelism): a
+student whose strategy does not leave the adapter its merged model was made from, a vLLM without
+LoRA, a ``backend: auto`` run where vLLM is absent, or the Ray executor (which evaluates each cell in
+a task of its own) evaluate those students merged, one start each.
 """
 
 from __future__ import annotations
@@ -52,9 +58,19 @@ def sessions(generation_jobs: list[dict], baselines: list[dict]) -> list[dict]:
     return list(by_id.values())
 
 
+def adapter_session(method: str, backend: str, engine_args: dict, session: str) -> str | None:
+    """The adapter session of a cell whose student trains with ``method`` and is evaluated with
+    ``backend`` and the grid's ``engine_args`` for it (``session``: the student's engine session),
+    or None when its distilled evaluation starts an engine of its own."""
+    if method != "lora" or backend not in ("auto", "vllm") or int(engine_args.get("data_parallel_size") or 1) > 1:
+        return None
+    return f"adapters-{session}"
+
+
 def predict(cells: list[dict], generation_jobs: list[dict], baselines: list[dict]) -> dict:
     """The plan's ``engines`` section: the sessions, and the engine starts with sessions and per
-    job, in total and per model (distilled students: one per cell, counted under ``distilled``)."""
+    job, in total and per model; ``distilled``: the distilled evaluations, ``adapter_sessions``
+    (id, student, cells) and ``merged_distilled`` (those on an engine of their own)."""
     models: dict[str, dict] = {}
 
     def add(model: str, way: str, n: int = 1) -> None:
@@ -69,6 +85,22 @@ def predict(cells: list[dict], generation_jobs: list[dict], baselines: list[dict
             add(_model(job), "per_job")
             if not job.get("exact", True):
                 add(_model(job), "sessions")  # generated inside its first cell, on an engine of its own
-    distilled = sum(c["status"] != "skipped" for c in cells)
-    total = {way: sum(m[way] for m in models.values()) + distilled for way in ("sessions", "per_job")}
-    return {"starts": total, "distilled": distilled, "models": models, "sessions": found}
+    evaluated = [c for c in cells if c["status"] != "skipped"]
+    adapters: dict[str, dict] = {}
+    for c in evaluated:
+        if c.get("distilled_session"):
+            a = adapters.setdefault(c["distilled_session"], {"id": c["distilled_session"], "model": c["student"], "cells": []})
+            a["cells"].append(c["name"])
+    merged = sum(not c.get("distilled_session") for c in evaluated)
+    total = {
+        "sessions": sum(m["sessions"] for m in models.values()) + len(adapters) + merged,
+        "per_job": sum(m["per_job"] for m in models.values()) + len(evaluated),
+    }
+    return {
+        "starts": total,
+        "distilled": len(evaluated),
+        "merged_distilled": merged,
+        "adapter_sessions": list(adapters.values()),
+        "models": models,
+        "sessions": found,
+    }

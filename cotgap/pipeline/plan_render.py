@@ -133,7 +133,14 @@ def render(plan: dict, console) -> None:
 def engines_line(e: dict) -> str:
     """The predicted engine starts in one line: with one session per model, and per job."""
     models = sum(m["sessions"] > 0 for m in e["models"].values())
+    adapters = e.get("adapter_sessions") or []
+    merged = e.get("merged_distilled", e["distilled"])
+    lora = (
+        f"{len(adapters)} adapter session(s) for {e['distilled'] - merged} LoRA student(s) + {merged} merged "
+        if adapters
+        else f"{merged} "
+    )
     return (
-        f"engine starts: {e['starts']['sessions']} ({models} model session(s) + {e['distilled']} distilled "
+        f"engine starts: {e['starts']['sessions']} ({models} model session(s) + {lora}distilled "
         f"evaluation(s)); {e['starts']['per_job']} if every job started its own engine"
     )

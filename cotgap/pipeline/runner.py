@@ -71,9 +71,12 @@ def default_run_dir(cfg) -> Path:
 
 
 class Runner:
-    def __init__(self, cfg, console, log=None, *, generation_cache=None, ablation_peers=None, force=False):
+    def __init__(self, cfg, console, log=None, *, generation_cache=None, ablation_peers=None, force=False, defer_distilled=False):
         self.cfg = cfg
         self.force = force  # start a run directory holding another config afresh
+        # a sweep evaluating LoRA students on their base's adapter session stops a run after
+        # training and resumes it later (cotgap.pipeline.sweep_adapters): execute returns {"deferred": <model>}
+        self.defer_distilled = defer_distilled
         self.console = console
         self.log = log or console.print
         # A sweep passes its shared teacher-generation cache, and (for the cross-teacher-filter
@@ -287,6 +290,8 @@ class Runner:
         )
         self.book.records.update(train_rec.get("strategy_records", {}))
         model_path = str(run.absolute(train_rec["result"]["path"]))
+        if self.defer_distilled:
+            return {"deferred": model_path}
         run.stage(
             "distilled",
             {**common, "train": train_rec["key"]},
@@ -382,7 +387,7 @@ class Runner:
                     self.run.path, result, cfg.training, self.student.path(log=self.log)
                 ),
             )
-        note = self.strategy.impl.unequal_updates(self.params) if self.strategy.impl is not None else None
+        note = self.strategy.impl.unequal_updates(self.params)
         return {
             "result": stored,
             "strategy_records": self.book.records,

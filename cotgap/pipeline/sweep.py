@@ -21,7 +21,9 @@ sessions and then the cells here, one after the other (:mod:`cotgap.pipeline.swe
 runs each session on a Ray actor of its own and each cell as a Ray task
 (:mod:`cotgap.pipeline.ray_executor`). Both use the same run folders and the same shared cache, so
 a sweep started under one resumes under the other. ``sweep.json`` counts the engines started per
-model and the seconds spent starting them vs generating (the dry run predicts the starts).
+model and the seconds spent starting them vs generating (the dry run predicts the starts). The
+local executor evaluates the LoRA students of one base model on one engine of the base, adapters
+per request, once all their cells have trained (:mod:`cotgap.pipeline.sweep_adapters`).
 
 Equal updates: reference cells (plain, no ablation) run first (under Ray: each finishes before
 the cells that depend on it start); every cell with a reference (see :mod:`cotgap.pipeline.grid`)
@@ -36,9 +38,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from cotgap.errors import UserError
-from cotgap.pipeline import budgets, sweep_jobs
+from cotgap.pipeline import budgets, sweep_adapters, sweep_jobs
 from cotgap.pipeline.grid import Cell, Grid, short_spec
-from cotgap.pipeline.sweep_cell import new_record, precheck, run_cell  # noqa: F401 (precheck: this module's API)
+from cotgap.pipeline.sweep_cell import DEFERRED, new_record, precheck, run_cell  # noqa: F401 (precheck: this module's API)
 from cotgap.pipeline.sweep_summary import JOB_KINDS, STATUSES, SweepSummary
 from cotgap.rundir import RunDir
 
@@ -82,16 +84,26 @@ def _run_local(grid: Grid, summary: SweepSummary, order: list[Cell], console, lo
 
     generation.close()
     generation.take_usage()  # what this process used before the sweep is not the sweep's
-    jobs, _ = sweep_jobs.from_plan(grid, plan_mod.build_plan(grid))
+    plan = plan_mod.build_plan(grid)
+    jobs, _ = sweep_jobs.from_plan(grid, plan)
     summary.expect_jobs([j.id for j in jobs])
     run_sessions(grid, summary, jobs, console, log)
-    for i, cell in enumerate(order, 1):
-        console.rule(f"[bold]sweep {grid.name}[/] · cell {i}/{len(order)} · {cell.name}")
-        rec = new_record(cell, grid.out)
-        try:
-            run_cell(cell, rec, grid.out, grid.cache, console, log, force=force)
-        finally:  # an interrupted cell is recorded too
-            summary.add_cell(rec)
+    deferred = sweep_adapters.deferrable(grid, plan, log)  # LoRA students: evaluated on adapter sessions
+    pending: list = []
+    try:
+        for i, cell in enumerate(order, 1):
+            console.rule(f"[bold]sweep {grid.name}[/] · cell {i}/{len(order)} · {cell.name}")
+            rec = new_record(cell, grid.out)
+            try:
+                run_cell(cell, rec, grid.out, grid.cache, console, log, force=force, defer=cell.name in deferred)
+            finally:  # an interrupted cell is recorded too
+                if rec["status"] == DEFERRED:
+                    pending.append((cell, rec))
+                else:
+                    summary.add_cell(rec)
+        sweep_adapters.evaluate(grid, summary, pending, deferred, console, log)
+    finally:
+        sweep_adapters.unfinished(pending, summary)
 
 
 def run_sessions(grid: Grid, summary: SweepSummary, jobs: list[sweep_jobs.Job], console, log) -> None:

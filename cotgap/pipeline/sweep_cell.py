@@ -19,6 +19,9 @@ from cotgap.pipeline import budgets
 from cotgap.pipeline.grid import Cell, cell_teachers
 from cotgap.rundir import RunDir
 
+#: A cell's status between its training and its deferred distilled evaluation (never in sweep.json).
+DEFERRED = "deferred"
+
 
 def precheck(cell: Cell) -> str | None:
     """Why the cell must be skipped (the student is not smaller than a teacher), or None."""
@@ -129,9 +132,11 @@ def new_record(cell: Cell, out: Path) -> dict:
     }
 
 
-def run_cell(cell: Cell, rec: dict, out: Path, cache: Path, console, log, *, force: bool = False) -> dict:
+def run_cell(cell: Cell, rec: dict, out: Path, cache: Path, console, log, *, force: bool = False, defer: bool = False) -> dict:
     """Run ``cell`` (skipping it when the protocol says so, at its reference's updates) and fill
-    ``rec`` in place; returns it. Only an interrupt is raised (``rec`` then says so)."""
+    ``rec`` in place; returns it. Only an interrupt is raised (``rec`` then says so). ``defer``: stop
+    after training (status ``deferred``, the trained model in ``rec["trained_model"]``); the cell
+    is run again later for its distilled evaluation (:mod:`cotgap.pipeline.sweep_adapters`)."""
     from cotgap.backends import generation
     from cotgap.pipeline.runner import Runner
 
@@ -147,9 +152,19 @@ def run_cell(cell: Cell, rec: dict, out: Path, cache: Path, console, log, *, for
                 rec["equal_updates"] = apply_budget(cell, out)
                 rec["budget"] = budgets.apply(cell, out)
                 runner = Runner(
-                    cell.config, console, log, generation_cache=cache, force=force, ablation_peers=cell.peers
+                    cell.config,
+                    console,
+                    log,
+                    generation_cache=cache,
+                    force=force,
+                    ablation_peers=cell.peers,
+                    defer_distilled=defer,
                 ).prepare()
                 report = runner.execute()
+                if report.get("deferred"):
+                    rec.update(status=DEFERRED, trained_model=report["deferred"])
+                    rec["computed"], rec["cached"] = list(runner.run.computed), list(runner.run.skipped)
+                    return rec
                 rec.update(
                     status="done",
                     verdict=report.get("verdict"),
@@ -169,7 +184,7 @@ def run_cell(cell: Cell, rec: dict, out: Path, cache: Path, console, log, *, for
             if unequal:
                 rec["unequal_updates"] = unequal
             _record_cost(rec, runner.run)
-            if rec["status"] != "done":
+            if rec["status"] not in ("done", DEFERRED):
                 rec["computed"], rec["cached"] = list(runner.run.computed), list(runner.run.skipped)
         generation.close()
         rec["engines"] = generation.take_usage()
