@@ -137,6 +137,9 @@ def test_capability_and_adapter_checks(tmp_path, monkeypatch):
     (tmp_path / "adapter" / "adapter_config.json").write_text(json.dumps(cfg))
     assert adapter_sessions.adapter_of(str(tmp_path / "model"), "/base") == {"path": str(tmp_path / "adapter"), "rank": 8}
     assert adapter_sessions.adapter_of(str(tmp_path / "model"), "/other") is None  # trained on another model
+    for extra in ({"modules_to_save": ["lm_head"]}, {"use_dora": True}, {"bias": "all"}):  # not served per request
+        (tmp_path / "adapter" / "adapter_config.json").write_text(json.dumps({**cfg, **extra}))
+        assert adapter_sessions.adapter_of(str(tmp_path / "model"), "/base") is None, extra
     assert [adapter_sessions.engine_rank(r) for r in ([8], [8, 12], [4], [600])] == [8, 16, 8, 600]
 
 

@@ -66,7 +66,8 @@ def unsupported(backend: str, args: dict) -> str | None:
 def adapter_of(model_path: str, base_path: str) -> dict | None:
     """The peft LoRA adapter the merged student ``model_path`` was made from, when its base is
     ``base_path`` (``{"path", "rank"}``); None when there is none (full fine-tuning, a strategy that
-    merged further, an adapter trained on another model)."""
+    merged further, an adapter trained on another model) or it holds what vLLM does not apply per
+    request (trained modules saved whole, DoRA, trained biases)."""
     folder = Path(model_path).parent / ADAPTER_DIR
     try:
         cfg = json.loads((folder / "adapter_config.json").read_text())
@@ -74,6 +75,8 @@ def adapter_of(model_path: str, base_path: str) -> dict | None:
         return None
     if str(cfg.get("peft_type", "")).upper() != "LORA" or not cfg.get("r"):
         return None
+    if cfg.get("modules_to_save") or cfg.get("use_dora") or cfg.get("bias", "none") != "none":
+        return None  # weights vLLM's LoRA layers do not apply: only the merged model is the student
     base = str(cfg.get("base_model_name_or_path") or "")
     if base != base_path and Path(base).resolve() != Path(base_path).resolve():
         return None
