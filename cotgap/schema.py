@@ -30,32 +30,31 @@ def defaults(cls) -> dict:
     return {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory()) for f in dataclasses.fields(cls)}
 
 
-def check_fields(cls, given: dict, where: str, *, name_of=None, unknown_message=None) -> dict:
+def check_fields(cls, given: dict, where: str, *, suffix: str = "", unknown_message=None) -> dict:
     """``given`` checked against ``cls``'s fields; returns the checked values (ints widened to
-    floats where a float is declared, nested dataclasses built). ``name_of(key)`` and
-    ``unknown_message(unknown, known)`` word the refusals for callers with their own vocabulary
-    (strategy parameters)."""
+    floats where a float is declared, nested dataclasses built). ``suffix`` follows every name in a
+    refusal and ``unknown_message(unknown, known)`` words an unknown key, for callers with their own
+    vocabulary (``strategy_params.perspectives[0] of strategy mind must be ...``)."""
     if not isinstance(given, dict):
-        raise UserError(f"{where or 'config'}: expected a mapping, got {_name(given)}")
+        raise UserError(f"{where or 'config'}{suffix}: expected a mapping, got {_name(given)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(map(str, set(given) - set(fields)))
     if unknown:
         raise UserError(
             unknown_message(unknown, list(fields))
             if unknown_message
-            else f"{where or 'config'}: unknown key(s) {', '.join(unknown)} (known: {', '.join(fields) or 'none'})"
+            else f"{where or 'config'}{suffix}: unknown key(s) {', '.join(unknown)} (known: {', '.join(fields) or 'none'})"
         )
     hints = typing.get_type_hints(cls)
-    name_of = name_of or (lambda key: _join(where, key))
-    return {k: check_value(name_of(k), v, hints.get(k), fields[k].metadata) for k, v in given.items()}
+    return {k: check_value(_join(where, k), v, hints.get(k), fields[k].metadata, suffix) for k, v in given.items()}
 
 
-def build(cls, given: dict, where: str):
+def build(cls, given: dict, where: str, suffix: str = ""):
     """An instance of ``cls`` from a mapping, every value checked, then ``cls.check()``. A class
     with a static ``expand(given) -> dict`` (e.g. presets filling unset fields) sees the mapping first."""
     if hasattr(cls, "expand") and isinstance(given, dict):
         given = cls.expand(given)
-    obj = cls(**check_fields(cls, given, where))
+    obj = cls(**check_fields(cls, given, where, suffix=suffix))
     run_checks(obj)
     return obj
 
@@ -70,11 +69,12 @@ def run_checks(obj) -> None:
             own.__get__(obj, klass)()
 
 
-def check_value(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
-    """``value`` checked against a type hint and a field's range metadata."""
-    value = _typed(where, value, hint)
+def check_value(where: str, value: Any, hint: Any, meta: typing.Mapping, suffix: str = "") -> Any:
+    """``value`` checked against a type hint and a field's range metadata (``suffix``: see ``check_fields``)."""
+    value = _typed(where, value, hint, suffix)
     if value is None:
         return None
+    where = f"{where}{suffix}"
     if "choices" in meta and value not in meta["choices"]:
         raise UserError(
             f"{where} must be one of {', '.join('null' if c is None else str(c) for c in meta['choices'])}, got {value!r}"
@@ -93,7 +93,7 @@ def check_value(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
     return value
 
 
-def _typed(where: str, value: Any, hint: Any) -> Any:
+def _typed(where: str, value: Any, hint: Any, suffix: str = "") -> Any:
     """``value`` if it has the hinted type (int widened to float, nested dataclass built)."""
     if hint is None or hint is Any:
         return value
@@ -101,26 +101,26 @@ def _typed(where: str, value: Any, hint: Any) -> Any:
     if value is None:
         if _NONE in options:
             return None
-        raise UserError(f"{where} must be {_names(options)}, got null")
+        raise UserError(f"{where}{suffix} must be {_names(options)}, got null")
     for option in options:
-        ok, out = _as(where, value, option)
+        ok, out = _as(where, value, option, suffix)
         if ok:
             return out
-    raise UserError(f"{where} must be {_names(options)}, got {value!r}")
+    raise UserError(f"{where}{suffix} must be {_names(options)}, got {value!r}")
 
 
-def _as(where: str, value: Any, option: Any) -> tuple[bool, Any]:
+def _as(where: str, value: Any, option: Any, suffix: str = "") -> tuple[bool, Any]:
     """(matches, converted value) of ``value`` against one alternative of a type hint."""
     if option is _NONE:
         return False, None
     if dataclasses.is_dataclass(option):
-        return isinstance(value, dict), build(option, value, where) if isinstance(value, dict) else None
+        return isinstance(value, dict), build(option, value, where, suffix) if isinstance(value, dict) else None
     origin = typing.get_origin(option)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             return False, None
         (item,) = typing.get_args(option)[:1] or (None,)
-        return True, [_typed(f"{where}[{i}]", v, item) for i, v in enumerate(value)]
+        return True, [_typed(f"{where}[{i}]", v, item, suffix) for i, v in enumerate(value)]
     if origin is dict:
         return isinstance(value, dict), value
     if option is float:

@@ -140,7 +140,7 @@ class Strategy:
             cls.Params,
             given,
             "strategy_params",
-            name_of=lambda key: f"strategy_params.{key} of strategy {cls.name}",
+            suffix=f" of strategy {cls.name}",
             unknown_message=lambda unknown, known: (
                 f"unknown parameter(s) for strategy {cls.name}: "
                 f"{', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})"

@@ -88,7 +88,7 @@ def test_params_are_validated_once_by_their_class():
         ({"min_weight": 2}, "strategy_params.min_weight of strategy mind must be <= 1.0"),
         ({"samples": 2}, "strategy_params of strategy mind: samples > 1 needs temperature > 0"),
         ({"perspectives": []}, "strategy_params of strategy mind: perspectives must be a non-empty list"),
-        ({"perspectives": [3]}, "strategy_params.perspectives of strategy mind[0] must be a string or null"),
+        ({"perspectives": [3]}, "strategy_params.perspectives[0] of strategy mind must be a string or null, got 3"),
         ({"group": "teacher"}, "strategy_params.group of strategy mind must be one of question, all"),
         ({"log_every": 0}, "strategy_params.log_every of strategy mind must be >= 1"),
     ):
