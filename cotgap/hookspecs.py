@@ -2,8 +2,9 @@
 
 A strategy is three stages — ``generate``, ``filter``, ``train`` — around which the core runs
 the practical protocol (baseline, per-teacher filtering, size rule, evaluation, report).
-Every hook receives the ``strategy`` name the user selected, so one plugin module may provide
-several strategies; the core only calls the plugin that registered the selected strategy.
+The core calls these hooks only on the selected strategy's object (``cotgap.Strategy``, whose
+methods take no ``strategy`` argument); the ``strategy`` name in each spec is for observers
+(pluggy wrappers), which see every strategy's calls.
 """
 
 from pluggy import HookimplMarker, HookspecMarker
@@ -14,12 +15,12 @@ hookimpl = HookimplMarker("cotgap")
 
 @hookspec
 def register_strategies(register):
-    """Register strategies: ``register(name, description=..., defaults={param: value},
-    default_teachers=[...])``.
+    """Register strategy objects: ``register(MyStrategy())``, a ``cotgap.Strategy`` instance.
 
-    ``defaults`` are the strategy's parameters; users override them under ``strategy_params``
-    in the config file. ``description`` is shown by ``cotgap plugins``. ``default_teachers``
-    (optional) are used when the user names no teacher (e.g. a strategy that needs two).
+    Each object becomes a plugin of its own whose methods are the hooks below; its ``Params``,
+    ``description`` and ``default_teachers`` are what the host knows of it. Registering a name
+    (``register("name", defaults=...)``, the removed module-function style) fails the plugin with a
+    one-line reason; other plugins load as usual.
     """
 
 

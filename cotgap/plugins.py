@@ -5,7 +5,9 @@ plugin modules registered by name; third-party packages declare
 ``[project.entry-points.cotgap] name = "module"`` (a module with hooks), or ``"module:Class"`` /
 ``"module:instance"`` (a ``cotgap.Strategy`` subclass or object). A module's
 ``register_strategies(register)`` hook may ``register(MyStrategy())``; each strategy object is then
-a plugin of its own, ``<plugin>:<strategy>``, whose methods are the hooks.
+a plugin of its own, ``<plugin>:<strategy>``, whose methods are the hooks. Strategies are objects
+only: ``register("name", ...)`` with module-level hooks checking the name (the module-function
+style) was removed, and a plugin still doing it fails to load with a one-line reason.
 ``COTGAP_LOAD_PLUGINS`` (comma list) is an allow-list of entry-point distributions/names to load;
 set it empty to load none of them. A plugin that fails to import or to validate is recorded and
 shown by ``cotgap plugins``, never a crash.
@@ -60,34 +62,21 @@ _loaded = False
 
 @dataclass
 class StrategyInfo:
-    """What the host knows of a registered strategy."""
+    """What the host knows of a registered strategy: the strategy object, and where it came from."""
 
     name: str
-    plugin_name: str  # the plugin whose hooks run it (for a strategy object: "<plugin>:<name>")
+    plugin_name: str  # the plugin whose hooks run it: "<plugin>:<name>" for an object a module registered
+    impl: StrategyBase
     description: str = ""
     defaults: dict = field(default_factory=dict)
     default_teachers: list = field(default_factory=list)  # used when the user names no teacher
-    impl: StrategyBase | None = None  # the strategy object (None: module-function hooks)
 
-    def validate_params(self, given: dict) -> dict:
-        """The user's ``strategy_params`` resolved against the strategy's declared parameters
-        (typed ``Params`` for a strategy object; the registered defaults' keys otherwise)."""
-        if self.impl is not None:
-            return self.impl.validate_params(given)
-        from cotgap.errors import UserError
+    def validate_params(self, given: dict):
+        """The user's ``strategy_params`` checked against the strategy's typed ``Params``."""
+        return self.impl.validate_params(given)
 
-        unknown = sorted(set(given) - set(self.defaults))
-        if unknown:
-            raise UserError(
-                f"unknown parameter(s) for strategy {self.name}: {', '.join(unknown)} "
-                f"(known: {', '.join(sorted(self.defaults)) or 'none'})"
-            )
-        return {**self.defaults, **given}
-
-    def identity(self) -> dict | None:
-        """Which code the strategy is (``cotgap.strategy_identity``); None for module-function hooks."""
-        if self.impl is None:
-            return None
+    def identity(self) -> dict:
+        """Which code the strategy is (``cotgap.strategy_identity``)."""
         from cotgap.strategy_identity import identity
 
         return identity(self.impl)
@@ -192,11 +181,10 @@ def strategies() -> dict[str, StrategyInfo]:
         owners.setdefault(info.name, []).append(info.plugin_name)
         found.setdefault(info.name, info)
 
-    # 1. modules register their strategies: an object becomes a plugin of its own, "<module>:<name>"
+    # 1. modules register their strategies: each object becomes a plugin of its own, "<module>:<name>"
     for plugin in list(pm.get_plugins()):
         if getattr(plugin, "register_strategies", None) is not None and not isinstance(plugin, StrategyBase):
-            for info in _module_strategies(plugin):
-                add(info)
+            _register_module_strategies(plugin)
     # 2. every strategy object (registered above, or straight from an entry point)
     for plugin in sorted(pm.get_plugins(), key=lambda p: pm.get_name(p) or ""):
         if isinstance(plugin, StrategyBase):
@@ -206,21 +194,32 @@ def strategies() -> dict[str, StrategyInfo]:
     return found
 
 
-def _module_strategies(plugin) -> list[StrategyInfo]:
-    """What a module plugin's ``register_strategies`` registers. A hook that raises fails the whole
-    plugin, as an import failure does: it is unregistered with what it had registered so far (its
-    hooks never run) and recorded with the reason for ``cotgap plugins`` and ``run --strategy``."""
+class _NotAStrategy(Exception):
+    """``register(x)`` was given something other than a ``cotgap.Strategy`` instance."""
+
+
+def _register_module_strategies(plugin) -> None:
+    """Register the strategy objects a module plugin's ``register_strategies`` hook hands to
+    ``register``. A hook that raises, or registers anything but a ``Strategy`` instance (a name, as
+    the removed module-function style did), fails the whole plugin, as an import failure does: it is
+    unregistered with what it had registered so far (its hooks never run) and recorded with a
+    one-line reason for ``cotgap plugins`` and ``run --strategy``; other plugins load as usual."""
     plugin_name = pm.get_name(plugin)
-    infos: list[StrategyInfo] = []
     objects: list[str] = []
 
-    def register(name, description="", defaults=None, default_teachers=None):
-        if isinstance(name, StrategyBase):  # register(MyStrategy())
-            full = f"{plugin_name}:{name.name}"
-            if pm.get_plugin(full) is None and _register(name, full):
-                objects.append(full)
-            return
-        infos.append(StrategyInfo(name, plugin_name, description, dict(defaults or {}), list(default_teachers or [])))
+    def register(strategy, *args, **kwargs):
+        if isinstance(strategy, str):
+            failed_strategies[strategy] = plugin_name  # `run --strategy <it>` names this plugin and why
+        if not isinstance(strategy, StrategyBase) or args or kwargs:
+            raise _NotAStrategy(
+                f"register({strategy!r}) names a strategy; register a cotgap.Strategy instance instead: "
+                "register(MyStrategy()) (the module-function style was removed)"
+                if isinstance(strategy, str)
+                else f"register({type(strategy).__name__}) is not a cotgap.Strategy instance: register(MyStrategy())"
+            )
+        full = f"{plugin_name}:{strategy.name}"
+        if pm.get_plugin(full) is None and _register(strategy, full):
+            objects.append(full)
 
     try:
         plugin.register_strategies(register=register)
@@ -228,9 +227,8 @@ def _module_strategies(plugin) -> list[StrategyInfo]:
         for full in objects:
             pm.unregister(name=full)
         pm.unregister(plugin)
-        load_failures[plugin_name] = f"register_strategies: {type(exc).__name__}: {exc}".splitlines()[0]
-        return []
-    return infos
+        why = str(exc) if isinstance(exc, _NotAStrategy) else f"{type(exc).__name__}: {exc}"
+        load_failures[plugin_name] = f"register_strategies: {why}".splitlines()[0]
 
 
 def failed_plugins_note(strategy: str) -> str:
@@ -254,10 +252,10 @@ def _info(obj: StrategyBase, plugin_name: str) -> StrategyInfo:
     return StrategyInfo(
         obj.name,
         plugin_name,
+        obj,
         obj.description or (type(obj).__doc__ or "").strip().split("\n")[0],
         obj.defaults(),
         list(obj.default_teachers),
-        obj,
     )
 
 

@@ -5,11 +5,16 @@ cotgap's own. Fixtures:
 - ``cotgap_tiny_model``: a tiny random-init Llama with a trained BPE tokenizer and a ChatML chat
   template (``cotgap.testing.build_model``), built once per session — it generates and trains in
   milliseconds;
-- ``cotgap_register``: ``cotgap_register(strategy)`` registers a strategy object for the test,
-  isolated from an installed copy of the same strategy (it is taken out meanwhile), and
-  unregisters it after;
+- ``cotgap_register``: ``cotgap_register(strategy, name=None, isolated=True)`` registers a
+  strategy object for the test, isolated from an installed copy of the same strategy (it is taken
+  out meanwhile; ``isolated=False`` keeps it, to test two plugins registering one name), and
+  unregisters it after; ``cotgap_register(module, name)`` registers any other plugin (observers);
 - ``cotgap_run``: ``cotgap_run(strategy, **kw)`` runs it end to end through the real core on the
   tiny model (``cotgap.testing.run_strategy``) and returns ``report.json``;
+- ``cotgap_runner``: ``cotgap_runner(**overrides)`` — the core's ``Runner`` for a tiny run of the
+  tiny model (``cotgap.testing.build_runner``: scripted teacher, 4 questions, one epoch, its own
+  folder and generation cache under the test's ``tmp_path``), not yet prepared; for tests of the
+  core (a check that refuses, the prepared context, a stage by hand) rather than of one strategy;
 - ``cotgap_fake_context``: ``cotgap_fake_context(strategy=None, **kw)`` — a
   ``cotgap.testing.FakeContext`` (every member of the context protocol; parameters validated as
   the core does when ``strategy`` is given).
@@ -36,7 +41,7 @@ def cotgap_register():
     from cotgap.testing import registered
 
     with contextlib.ExitStack() as stack:
-        yield lambda strategy, name=None: stack.enter_context(registered(strategy, name))
+        yield lambda plugin, name=None, *, isolated=True: stack.enter_context(registered(plugin, name, isolated=isolated))
 
 
 @pytest.fixture()
@@ -50,6 +55,19 @@ def cotgap_run(tmp_path, cotgap_tiny_model):
         return run_strategy(strategy, tmp_path / f"run{next(counter)}", **kwargs)
 
     return run
+
+
+@pytest.fixture()
+def cotgap_runner(tmp_path, cotgap_tiny_model):
+    from cotgap.testing import build_runner
+
+    counter = iter(range(1_000_000))
+
+    def runner(**overrides):
+        overrides.setdefault("student", cotgap_tiny_model)
+        return build_runner(tmp_path / f"runner{next(counter)}", **overrides)
+
+    return runner
 
 
 @pytest.fixture()

@@ -8,6 +8,8 @@
   ``generate_rationales``, and ``train_student`` calls recorded — for unit tests of one method.
 - ``run_strategy``: a strategy object run end to end by the real core on tiny models (scripted
   teacher, transformers backend); returns the run's ``report.json``.
+- ``build_runner`` / ``run_config``: the core's ``Runner`` (or its checked config) for a tiny run
+  with test defaults (:data:`RUN_DEFAULTS`), for tests of the core itself.
 """
 
 from __future__ import annotations
@@ -172,29 +174,87 @@ class FakeContext:
 
 
 @contextlib.contextmanager
-def registered(strategy, name: str | None = None):
-    """``strategy`` (an object) registered for the duration, isolated from installed copies: any other
-    plugin providing a strategy of the same name (e.g. the author's own package, pip-installed) is
-    taken out while it is registered and put back after."""
+def registered(plugin, name: str | None = None, *, isolated: bool = True):
+    """``plugin`` registered for the duration, under ``name`` (default ``testing:<strategy name>``).
+
+    A strategy object is isolated from installed copies: any other plugin providing a strategy of
+    the same name (e.g. the author's own package, pip-installed) is taken out while it is
+    registered and put back after — unless ``isolated=False`` (a test of two plugins registering
+    one name). Any other plugin (a module of observers: pluggy wrappers) needs a ``name``."""
     from cotgap import plugins
+    from cotgap.strategy import Strategy
 
     plugins.load_plugins()
-    name = name or f"testing:{strategy.name}"
-    hidden = []
-    for info in plugins.strategies().values():
-        owner = plugins.pm.get_plugin(info.plugin_name)
-        if info.name == strategy.name and owner is not None:
-            hidden.append((info.plugin_name, owner))
-            plugins.pm.set_blocked(info.plugin_name)  # blocked: a module's hook cannot register it again
-    plugins.pm.register(strategy, name=name)
+    if name is None:
+        if not isinstance(plugin, Strategy):
+            raise TypeError(f"registered({plugin!r}) needs a name: it is not a cotgap.Strategy")
+        name = f"testing:{plugin.name}"
+    hidden = _hide_copies(plugin.name) if isolated and isinstance(plugin, Strategy) else []
+    plugins.pm.register(plugin, name=name)
     try:
-        yield strategy
+        yield plugin
     finally:
-        plugins.pm.unregister(name=name)
+        if plugins.pm.get_plugin(name) is not None:  # a module plugin whose hook failed is unregistered by the host
+            plugins.pm.unregister(name=name)
         for plugin_name, owner in hidden:
             plugins.pm.unblock(plugin_name)
             if plugins.pm.get_plugin(plugin_name) is None:
                 plugins.pm.register(owner, name=plugin_name)
+
+
+def _hide_copies(strategy_name: str) -> list:
+    """Block every plugin now providing ``strategy_name`` (blocked: a module's hook cannot register
+    it again); the (name, plugin) pairs to put back."""
+    from cotgap import plugins
+
+    hidden = []
+    for info in plugins.strategies().values():
+        owner = plugins.pm.get_plugin(info.plugin_name)
+        if info.name == strategy_name and owner is not None:
+            hidden.append((info.plugin_name, owner))
+            plugins.pm.set_blocked(info.plugin_name)
+    return hidden
+
+
+#: What a test run needs unless it says otherwise: the scripted teacher (no model), the synthetic
+#: navigate task, 4 questions, one epoch, transformers generation (no engine start-up).
+RUN_DEFAULTS = {
+    "strategy": "plain",
+    "teachers": ["scripted"],
+    "task": "synthetic_navigate",
+    "limit": 4,
+    "training": {"epochs": 1},
+    "generation": {"backend": "hf"},
+}
+
+
+def run_config(tmp_path: Path, student, **overrides):
+    """A checked run config (``cotgap.config.load``) for a run under ``tmp_path / "run"``:
+    :data:`RUN_DEFAULTS`, then ``overrides`` (a mapping such as ``training`` is merged key by key)."""
+    import copy
+
+    from cotgap import config
+
+    merged = {**copy.deepcopy(RUN_DEFAULTS), "student": str(student), "out": str(Path(tmp_path) / "run")}
+    for key, value in overrides.items():
+        base = merged.get(key)
+        merged[key] = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
+    return config.load(None, merged)
+
+
+def build_runner(tmp_path: Path, student, *, log=None, generation_cache=None, **overrides):
+    """The core's ``Runner`` for a :func:`run_config` run, not yet prepared (``.prepare()`` runs the
+    checks before any work, ``.execute()`` the stages): a quiet console, the generation cache in
+    ``tmp_path / "generations"`` unless ``generation_cache`` names one, ``log`` collecting the
+    run's lines if given. What a test of the core needs beyond ``run_strategy``: the prepared
+    runner's context, a check that refuses, a stage driven by hand."""
+    from rich.console import Console
+
+    from cotgap.pipeline.runner import Runner
+
+    cfg = run_config(tmp_path, student, **overrides)
+    cache = str(generation_cache or Path(tmp_path) / "generations")
+    return Runner(cfg, Console(quiet=True), log=log, generation_cache=cache)
 
 
 def run_strategy(
@@ -209,27 +269,16 @@ def run_strategy(
 ) -> dict:
     """Run a strategy object end to end through the real core on a tiny student; the report.
     The strategy is registered for the run only, isolated from an installed copy of it."""
-    from rich.console import Console
-
-    from cotgap import config
-    from cotgap.pipeline.runner import Runner
-
     tmp_path = Path(tmp_path)
     student = student or build_model(tmp_path / "tiny-student", hidden=64, layers=2)
     with registered(strategy):
-        cfg = config.load(
-            None,
-            {
-                "strategy": strategy.name,
-                "student": str(student),
-                "teachers": list(teachers),
-                "task": task,
-                "limit": limit,
-                "out": str(tmp_path / "run"),
-                "strategy_params": dict(strategy_params or {}),
-                "training": {"epochs": 1},
-                "generation": {"backend": "hf"},
-            },
+        runner = build_runner(
+            tmp_path,
+            student,
+            strategy=strategy.name,
+            teachers=list(teachers),
+            task=task,
+            limit=limit,
+            strategy_params=dict(strategy_params or {}),
         )
-        runner = Runner(cfg, Console(quiet=True), generation_cache=str(tmp_path / "generations"))
         return runner.prepare().execute()

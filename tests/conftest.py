@@ -11,10 +11,10 @@ SHARED_DATA = Path(os.environ.get("COTGAP_SHARED_DATA", SHARED / "data"))
 
 
 @pytest.fixture(scope="session")
-def tiny_student(tmp_path_factory):
-    from cotgap.testing import build_model
-
-    return build_model(tmp_path_factory.mktemp("tiny-student"), hidden=64, layers=2, seed=0)
+def tiny_student(cotgap_tiny_model):
+    """The testing kit's tiny model (``cotgap.testing.build_model``: hidden 64, 2 layers, seed 0),
+    built once per session and shared with the kit's fixtures (``cotgap_runner``, ``cotgap_run``)."""
+    return cotgap_tiny_model
 
 
 @pytest.fixture(scope="session")
@@ -95,3 +95,11 @@ def ray_instance():
     yield ray
     if started:
         ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def shared_generations(tmp_path_factory):
+    """One generation cache for a module's runs (``cotgap_runner(generation_cache=...)``): the
+    baseline and the scripted teacher's rationales, the same in each of its runs, are computed
+    once. For tests that check a plugin's refusal, not what a run computes or reuses."""
+    return tmp_path_factory.mktemp("shared-generations")

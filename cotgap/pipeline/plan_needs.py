@@ -23,8 +23,8 @@ def _sampled(teachers: list[str], p: dict, exact: bool = True) -> list[Need]:
 
 
 def _strategy_needs(info, teachers: list[str], p: dict) -> tuple[list[Need], list[str]]:
-    declared = info.impl.planned_generations(p, list(teachers)) if info.impl is not None else None
-    notes = [f"{info.name}: {info.impl.plan_note}"] if info.impl is not None and info.impl.plan_note else []
+    declared = info.impl.planned_generations(p, list(teachers))
+    notes = [f"{info.name}: {info.impl.plan_note}"] if info.impl.plan_note else []
     if declared is not None:
         return list(declared), notes
     return _sampled(teachers, p, exact=False), notes + [
