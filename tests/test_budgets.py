@@ -166,7 +166,11 @@ class CostRunner:
                 "compute": {"teacher_tokens_scored": 0 if ref else 1020},
             },
         )
-        self.run.computed, self.ctx = ["train"], types.SimpleNamespace(generation_stats={"computed": 0, "reused": 0})
+        self.run.computed, self.ctx, self.book = (
+            ["train"],
+            types.SimpleNamespace(),
+            types.SimpleNamespace(generation_stats={"computed": 0, "reused": 0}),
+        )
         return self
 
     def execute(self):

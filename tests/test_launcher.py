@@ -19,6 +19,7 @@ import pytest
 
 from cotgap import config as config_mod
 from cotgap.backends import checkpoints, launch
+from cotgap.backends.train_job import Tokenised, TrainJob
 from cotgap.backends.training import TrainConfig, train_sft
 from cotgap.errors import PluginError, ServiceError, UserError
 
@@ -112,14 +113,17 @@ def test_trainer_class_or_callback_from_a_local_scope_is_refused(tmp_path):
     class LocalCallback(TrainerCallback):
         pass
 
-    job = {"base_path": "x"}
+    def job(**hooks):
+        tokens = Tokenised(rows=[{"input_ids": [1, 2], "labels": [1, 2], "example_index": 0}], truncation={}, cuts=[[0, 0]])
+        return TrainJob("x", _examples(1), tmp_path / "student", TrainConfig(), tokens, **hooks)
+
     local = r"trainer class Local \(tests.test_launcher.test_.*<locals>.Local\) is defined inside a function"
     with pytest.raises(PluginError, match=local):
-        launch.write_job(tmp_path, job, Local, [], {})
+        launch.write_job(tmp_path, job(trainer_cls=Local), {})
     with pytest.raises(PluginError, match="callback LocalCallback .*define it at module level"):
-        launch.write_job(tmp_path, job, None, [LocalCallback()], {})
+        launch.write_job(tmp_path, job(callbacks=[LocalCallback()]), {})
     with pytest.raises(PluginError, match="trainer keyword arguments cannot be sent"):
-        launch.write_job(tmp_path, job, weighted_trainer_class(), [], {"score": lambda x: x})
+        launch.write_job(tmp_path, job(trainer_cls=weighted_trainer_class(), trainer_kwargs={"score": lambda x: x}), {})
     assert not (tmp_path / launch.JOB_FILE).exists()
     # the built-in weighted trainer and MIND's classes are importable by name
     from cotgap_plugins import mind
@@ -146,31 +150,31 @@ def test_a_failed_worker_ends_the_training_with_one_line_naming_its_log(tmp_path
     assert "Traceback" not in out + errs
 
 
+def test_a_job_none_of_whose_examples_fits_is_refused_before_any_process_starts(tmp_path, tiny_student, monkeypatch):
+    """The job tokenises its examples when it is built, in the parent: nothing is launched."""
+    monkeypatch.setattr(launch, "_run", lambda *a, **k: pytest.fail("launched"))
+    cfg = TrainConfig(launcher="accelerate", config_file="cpu", max_length=8, overlength="drop")  # none fits
+    with pytest.raises(UserError, match="raise training.max_length"):
+        train_sft(str(tiny_student), _examples(2), tmp_path / "student", cfg, log=lambda *_: None)
+    assert not (tmp_path / "student.work").exists()
+
+
 def test_a_worker_user_error_comes_back_as_that_error(tmp_path, tiny_student, monkeypatch):
-    """The worker writes its one-line UserError for the parent, which raises it as it was."""
+    """The worker writes its one-line UserError for the parent, which raises it as it was (here: a
+    job file whose examples were emptied after it was written)."""
     from cotgap.backends import launch_worker, runtime
 
     monkeypatch.setattr(runtime, "configure", lambda *_: 1)  # run here: leave this process's threads alone
 
     work = tmp_path / "student.work"
     work.mkdir()
-    cfg = TrainConfig(launcher="accelerate", config_file="cpu", max_length=8, overlength="drop")  # none fits
-    job = launch.write_job(
-        work,
-        {
-            "base_path": str(tiny_student),
-            "examples": _examples(2),
-            "out_dir": str(tmp_path / "student"),
-            "config": cfg.__dict__,
-            "processes": 1,
-            "resume_from": None,
-            "key": "k",
-        },
-        None,
-        [],
-        {},
-    )
-    assert launch_worker.main([str(job)]) == 2
+    cfg = TrainConfig(launcher="accelerate", config_file="cpu")
+    job = TrainJob.build(str(tiny_student), _examples(2), tmp_path / "student", cfg)
+    path = launch.write_job(work, job, {"processes": 1, "checkpoints": {"key": "k", "resume_from": None}})
+    data = json.loads(path.read_text())
+    data["tokens"]["rows"] = []
+    path.write_text(json.dumps(data))
+    assert launch_worker.main([str(path)]) == 2
     err = launch._failure(work, 2)
     assert isinstance(err, UserError) and "raise training.max_length" in str(err)
 

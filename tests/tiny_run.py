@@ -1,8 +1,9 @@
 """One tiny finished run shared by tests/test_export.py and tests/test_lm_eval_files.py (built once
 per test process): plain, a chat student, two teachers (the scripted one, plain prompts; the tiny
 chat teacher, 8 new tokens), ``train_shots: 1`` (exemplar turns) and ``training.max_length`` small
-enough that the trainer cuts prompts and drops examples. The trainer's own ``tokenize`` call is
-recorded, so tests compare an export with what the train stage really tokenised."""
+enough that the trainer cuts prompts and drops examples. The training job's one tokenisation
+(``train_job.encode``) is recorded, so tests compare an export with what the train stage really
+tokenised."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class TinyRun:
     cache: Path  # the generation cache (and shared baselines)
     config: dict  # the overrides it was run with
     report: dict
-    trained: list  # [(examples handed to training.tokenize by train_sft, the rows it returned)]
+    trained: list  # [(examples the training job tokenised, the rows it gave the trainer)]
 
 
 _RUN: TinyRun | None = None
@@ -47,21 +48,21 @@ def tiny_run(tmp_path_factory, student, teacher) -> TinyRun:
         from rich.console import Console
 
         from cotgap import config
-        from cotgap.backends import training
+        from cotgap.backends import train_job
         from cotgap.pipeline.runner import Runner
 
         tmp = tmp_path_factory.mktemp("tiny-run")
         trained = []
-        real = training.tokenize
+        real = train_job.encode
 
         def spy(tokenizer, examples, cfg):
-            rows, counts = real(tokenizer, examples, cfg)
-            trained.append(([dict(e) for e in examples], rows))
-            return rows, counts
+            tokens = real(tokenizer, examples, cfg)
+            trained.append(([dict(e) for e in examples], tokens.rows))
+            return tokens
 
         cfg_overrides = overrides(student, teacher, tmp / "run")
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(training, "tokenize", spy)  # train_sft's call (trained_set imported its own name)
+            mp.setattr(train_job, "encode", spy)  # TrainJob.build's call, the training's only one
             cfg = config.load(None, cfg_overrides)
             report = Runner(cfg, Console(quiet=True), generation_cache=str(tmp / "gen")).prepare().execute()
         _RUN = TinyRun(path=tmp / "run", cache=tmp / "gen", config=cfg_overrides, report=report, trained=trained)

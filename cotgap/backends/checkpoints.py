@@ -1,4 +1,5 @@
-"""Checkpoints of a student training, and resuming a killed one from the last of them.
+"""Checkpoints of a student training, and resuming a killed one from the last of them: a service
+of the training job (:class:`JobCheckpoints`, from ``TrainJob.checkpoints``).
 
 A training saves Trainer checkpoints (weights, optimizer, scheduler, RNG states, trainer state)
 in its work folder ``<out_dir>.work/`` every ``training.save_steps`` optimizer updates — by default
@@ -190,3 +191,50 @@ def recorder(work: Path, key: str, objects: dict[str, Any]):
                 write_json(work / RECORD, {"key": key, "update": state.global_step})
 
     return CheckpointRecorder()
+
+
+# -- the service a training job uses ------------------------------------------------------------
+class JobCheckpoints:
+    """One job's checkpoints: its work folder, the key of its inputs, the stateful hooks whose
+    state travels with each checkpoint, and the checkpoint it resumes from (None: from the start).
+    Built by :meth:`cotgap.backends.train_job.TrainJob.checkpoints` (the resume point is found
+    there, once: in the parent process under the launcher), rebuilt by each worker from
+    :meth:`to_json`."""
+
+    def __init__(self, work: Path, key: str, objects: dict[str, Any], resume_from: Path | None = None):
+        self.work = Path(work)
+        self.key = key
+        self.objects = objects
+        self.resume_from = Path(resume_from) if resume_from else None
+
+    @classmethod
+    def open(cls, work: Path, key: str, objects: dict[str, Any], log=print) -> JobCheckpoints:
+        return cls(work, key, objects, resume_point(work, key, log))
+
+    def to_json(self) -> dict:
+        return {"key": self.key, "resume_from": str(self.resume_from) if self.resume_from else None}
+
+    @classmethod
+    def from_json(cls, work: Path, data: dict, objects: dict[str, Any]) -> JobCheckpoints:
+        return cls(work, data["key"], objects, data.get("resume_from"))
+
+    def attach(self, trainer, every: int) -> None:
+        """Save a checkpoint every ``every`` updates (0: none), recorded with the job's key."""
+        if every:
+            trainer.add_callback(recorder(self.work, self.key, self.objects))
+
+    def restore(self, log=print) -> int | None:
+        """Load the hooks' state from the resume point; its update (None: starting afresh)."""
+        return restore(self.resume_from, self.objects, log) if self.resume_from is not None else None
+
+    def final_state(self) -> dict:
+        """The hooks' state after training (the launcher's main worker sends it to the parent)."""
+        return state_of(self.objects)
+
+    def load_final(self, data: dict) -> None:
+        """The main worker's final hook state, into the parent's objects."""
+        load_into(data or {}, self.objects)
+
+    def clear(self) -> None:
+        """The training finished: its work folder is no longer needed."""
+        shutil.rmtree(self.work, ignore_errors=True)

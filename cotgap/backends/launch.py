@@ -1,9 +1,10 @@
 """``training.launcher: accelerate``: the student trained by worker processes that the real
 ``accelerate launch`` starts (DDP, FSDP, DeepSpeed ZeRO-3, or gloo on CPUs).
 
-The parent writes the job into the training's work folder ``<out_dir>.work/``: ``job.json``
-(base model path, examples, out dir, training config, the checkpoint to resume, the inputs key;
-the trainer class and callbacks by their ``module:qualname``) and, when there are any, ``job.pkl``
+The parent writes the :class:`cotgap.backends.train_job.TrainJob` into the training's work folder
+``<out_dir>.work/``: ``job.json`` (its data — base model path, examples and their tokenisation,
+out dir, training config — the processes, its checkpoint service's key and resume point; the
+trainer class and callbacks by their ``module:qualname``) and, when there are any, ``job.pkl``
 (the trainer class, callbacks and trainer keyword arguments, pickled — by reference for classes,
 so each must be importable by name in a fresh process: a class defined inside a function is
 refused in one line before anything starts). Every worker runs ``cotgap.backends.launch_worker``,
@@ -19,6 +20,7 @@ micro-batches per update; the global batch is their product with the number of p
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import os
@@ -28,7 +30,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from dataclasses import asdict, fields
 from pathlib import Path
 
 from cotgap.errors import PluginError, ServiceError, UserError
@@ -148,19 +149,22 @@ def importable_name(obj, what: str) -> str:
     return name
 
 
-def write_job(work: Path, job: dict, trainer_cls, callbacks, trainer_kwargs) -> Path:
-    """``job.json`` (and ``job.pkl`` for the objects) in ``work``; returns the job file."""
-    job = {
-        **job,
+def write_job(work: Path, job, run: dict) -> Path:
+    """``job.json`` (the job's data, ``run``: processes, checkpoints, the parent's pid; the hooks by
+    their ``module:qualname``) and, for the hooks, ``job.pkl`` in ``work``; returns the job file.
+    A hook a worker could not import or unpickle is refused in one line before anything is written."""
+    hooks = job.hooks()
+    trainer_cls, callbacks, trainer_kwargs = hooks["trainer_cls"], hooks["callbacks"], hooks["trainer_kwargs"]
+    data = {
+        **job.to_json(),
+        **run,
         "trainer_cls": importable_name(trainer_cls, "trainer class") if trainer_cls else None,
         "callbacks": [importable_name(cb, "callback") for cb in callbacks],
         "objects": None,
     }
     if trainer_cls is not None or callbacks or trainer_kwargs:
         try:
-            blob = pickle.dumps(
-                {"trainer_cls": trainer_cls, "callbacks": list(callbacks), "trainer_kwargs": dict(trainer_kwargs or {})}
-            )
+            blob = pickle.dumps(hooks)
         except Exception as exc:  # a lambda, an open file, a local class deeper down...
             raise PluginError(
                 "training.launcher accelerate: the callbacks or trainer keyword arguments cannot be "
@@ -169,8 +173,8 @@ def write_job(work: Path, job: dict, trainer_cls, callbacks, trainer_kwargs) -> 
         tmp = work / (OBJECTS_FILE + ".tmp")
         tmp.write_bytes(blob)
         os.replace(tmp, work / OBJECTS_FILE)
-        job["objects"] = OBJECTS_FILE
-    write_json(work / JOB_FILE, job)
+        data["objects"] = OBJECTS_FILE
+    write_json(work / JOB_FILE, data)
     return work / JOB_FILE
 
 
@@ -208,57 +212,31 @@ def environment(n: int) -> dict:
 
 
 # -- running the job ----------------------------------------------------------------------------
-def train_sft(
-    base_path: str,
-    examples: list[dict],
-    out_dir: str | Path,
-    cfg,
-    *,
-    trainer_cls=None,
-    callbacks=(),
-    trainer_kwargs: dict | None = None,
-    log=print,
-):
-    """:func:`cotgap.backends.training.train_sft` in worker processes; the same TrainResult."""
-    from cotgap.backends import checkpoints
-    from cotgap.backends.train_result import TrainResult, work_dir
+def run_job(job, *, log=print):
+    """:func:`cotgap.backends.training.run_job` in worker processes: the job (its ``out_dir``
+    made absolute: the workers start elsewhere) written for them, the same TrainResult read back."""
+    from cotgap.backends.train_result import TrainResult
 
-    out_dir = Path(out_dir).resolve()
-    config = config_path(cfg.config_file)
-    n = check(cfg, gpus=_gpus())
-    work = work_dir(out_dir)
+    job = dataclasses.replace(job, out_dir=Path(job.out_dir).resolve())
+    config = config_path(job.cfg.config_file)
+    n = check(job.cfg, gpus=_gpus())
+    work = job.work
     work.mkdir(parents=True, exist_ok=True)
     launch = {"launcher": "accelerate", "processes": n, "config": hashlib.sha256(config.read_bytes()).hexdigest()[:16]}
-    key = checkpoints.inputs_key(base_path, examples, cfg, trainer_cls, callbacks, trainer_kwargs, launch)
-    resume = checkpoints.resume_point(work, key, log)
+    saved = job.checkpoints(launch, log)
     for name in (ERROR_FILE, RESULT_FILE, OBJECTS_FILE):
         (work / name).unlink(missing_ok=True)
-    job = write_job(
-        work,
-        {
-            "base_path": str(base_path),
-            "examples": examples,
-            "out_dir": str(out_dir),
-            "config": asdict(cfg),
-            "processes": n,
-            "resume_from": str(resume) if resume else None,
-            "key": key,
-            "parent_pid": os.getpid(),
-        },
-        trainer_cls,
-        callbacks,
-        trainer_kwargs,
-    )
-    port = cfg.main_process_port or free_port()
+    job_file = write_job(work, job, {"processes": n, "checkpoints": saved.to_json(), "parent_pid": os.getpid()})
+    port = job.cfg.main_process_port or free_port()
     log(f"  training in {n} processes (accelerate launch, config {config.stem}); log: {work / LOG_FILE}")
-    rc = _run(command(config, n, port, job, bf16=cfg.use_bf16()), work / LOG_FILE, environment(n))
+    rc = _run(command(config, n, port, job_file, bf16=job.cfg.use_bf16()), work / LOG_FILE, environment(n))
     if rc != 0 or not (work / RESULT_FILE).is_file():
         raise _failure(work, rc)
     data = read_json(work / RESULT_FILE)
-    checkpoints.load_into(data.get("state") or {}, checkpoints.stateful_objects(callbacks, trainer_kwargs))
-    result = TrainResult(**{f.name: data["result"][f.name] for f in fields(TrainResult)})
-    shutil.move(str(work / LOG_FILE), str(out_dir / LOG_FILE))
-    shutil.rmtree(work, ignore_errors=True)
+    saved.load_final(data.get("state"))
+    result = TrainResult(**{f.name: data["result"][f.name] for f in dataclasses.fields(TrainResult)})
+    shutil.move(str(work / LOG_FILE), str(job.out_dir / LOG_FILE))
+    saved.clear()
     return result
 
 

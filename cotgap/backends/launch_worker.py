@@ -1,6 +1,8 @@
 """One worker process of a launched training: ``accelerate launch -m cotgap.backends.launch_worker JOB``.
 
-Reads the job the parent wrote (``cotgap.backends.launch``), trains with the same
+Reads the job the parent wrote (``cotgap.backends.launch``: a
+:class:`cotgap.backends.train_job.TrainJob`, its examples already tokenised, and its checkpoint
+service's key and resume point), trains with the same
 :func:`cotgap.backends.training.train_here` as an in-process run, and — main process only —
 writes ``result.json`` (the TrainResult and the final state of stateful callbacks / trainer
 keyword objects) beside the job. A UserError or PluginError is written to ``error.json`` for the
@@ -45,39 +47,26 @@ def _is_main() -> bool:
 def run(job_path: Path) -> int:
     """Train the job at ``job_path``; the process's exit status."""
     from cotgap.backends import checkpoints, launch, runtime
-    from cotgap.backends.training import TrainConfig, train_here
+    from cotgap.backends.train_job import TrainJob
+    from cotgap.backends.training import train_here
 
     work = job_path.parent
-    job = read_json(job_path)
-    if job.get("parent_pid"):
-        _exit_when_parent_dies(int(job["parent_pid"]))
+    data = read_json(job_path)
+    if data.get("parent_pid"):
+        _exit_when_parent_dies(int(data["parent_pid"]))
     runtime.configure(int(os.environ.get("OMP_NUM_THREADS") or 1))
-    objects = pickle.loads((work / job["objects"]).read_bytes()) if job.get("objects") else {}
-    callbacks = objects.get("callbacks", [])
-    trainer_kwargs = objects.get("trainer_kwargs", {})
+    hooks = pickle.loads((work / data["objects"]).read_bytes()) if data.get("objects") else {}
     try:
-        result = train_here(
-            job["base_path"],
-            job["examples"],
-            job["out_dir"],
-            TrainConfig(**job["config"]),
-            trainer_cls=objects.get("trainer_cls"),
-            callbacks=callbacks,
-            trainer_kwargs=trainer_kwargs,
-            progress=False,
-            processes=int(job["processes"]),
-            resume_from=Path(job["resume_from"]) if job.get("resume_from") else None,
-            key=job["key"],
-            log=lambda msg: print(msg, flush=True),
-        )
+        job = TrainJob.from_json(data, hooks)
+        saved = checkpoints.JobCheckpoints.from_json(job.work, data["checkpoints"], job.stateful())
+        result = train_here(job, saved, progress=False, processes=int(data["processes"]), log=lambda msg: print(msg, flush=True))
     except (UserError, PluginError) as exc:
         kind = "PluginError" if isinstance(exc, PluginError) else "UserError"
         write_json(work / launch.ERROR_FILE, {"type": kind, "message": str(exc)})
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 2
     if _is_main():
-        state = checkpoints.state_of(checkpoints.stateful_objects(callbacks, trainer_kwargs))
-        write_json(work / launch.RESULT_FILE, {"result": result.to_json(), "state": state})
+        write_json(work / launch.RESULT_FILE, {"result": result.to_json(), "state": saved.final_state()})
     return 0
 
 

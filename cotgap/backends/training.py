@@ -23,13 +23,15 @@ trainer_kwargs={"weight_fn": f})``), or override the method in a subclass (MIND 
 after the weights are taken. Other hooks: extra ``callbacks``, a ``trainer_cls``
 of the strategy's own, the dtype the merged model is saved in (``save_dtype`` via ``trainer_kwargs``).
 
-Where it runs (``training.launcher``): in this process, or in worker processes started by
-``accelerate launch`` (``cotgap.backends.launch``), which run the same :func:`train_here`. Long
-trainings save checkpoints in the work folder ``<out_dir>.work/`` and a killed one resumes from
-the last (``cotgap.backends.checkpoints``). Callbacks and trainer keyword objects that define
-``checkpoint_state() -> dict`` and ``load_checkpoint_state(dict)`` have that state saved with
-every checkpoint, restored on resume, and (under the launcher) copied back into the caller's
-objects after training.
+What it runs: a :class:`cotgap.backends.train_job.TrainJob` (base model, examples tokenised once,
+config, output folder, trainer hooks), built once by the caller (:func:`train_sft` builds one
+from its arguments). Where (``training.launcher``, :func:`run_job`): in this process, or in worker
+processes started by ``accelerate launch`` (``cotgap.backends.launch``), which run the same
+:func:`train_here`. Long trainings save checkpoints in the work folder ``<out_dir>.work/`` and a
+killed one resumes from the last (the job's checkpoint service, ``cotgap.backends.checkpoints``).
+Callbacks and trainer keyword objects that define ``checkpoint_state() -> dict`` and
+``load_checkpoint_state(dict)`` have that state saved with every checkpoint, restored on resume,
+and (under the launcher) copied back into the caller's objects after training.
 """
 
 from __future__ import annotations
@@ -44,9 +46,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from cotgap.backends import runtime, sft_tokens, tracking
+from cotgap.backends import runtime, tracking, train_job
+from cotgap.backends.train_job import TrainJob, example_messages  # noqa: F401  (re-exported)
 from cotgap.backends.train_result import TrainResult, work_dir  # noqa: F401  (re-exported)
-from cotgap.errors import UserError
 from cotgap.training_config import (  # noqa: F401  (re-exported: the training section's home is training_config)
     EXECUTION_FIELDS,
     LAUNCH_FIELDS,
@@ -56,41 +58,13 @@ from cotgap.training_config import (  # noqa: F401  (re-exported: the training s
 )
 
 
-def example_messages(ex: dict) -> list[dict]:
-    """An example's chat turns: its ``messages``, or a one-turn chat built from ``prompt`` /
-    ``completion`` (examples written by hand or by older code)."""
-    if ex.get("messages"):
-        return ex["messages"]
-    return [{"role": "user", "content": ex["prompt"]}, {"role": "assistant", "content": ex["completion"]}]
-
-
 def tokenize(tokenizer, examples: list[dict], cfg: TrainConfig) -> tuple[list[dict], dict]:
     """Examples -> input ids and labels (:func:`cotgap.backends.sft_tokens.encode` at ``cfg``'s
     cutoff), and what the cutoff did, per ``source``: ``{"prompt_truncated", "response_truncated",
-    "dropped"}`` (counts of examples)."""
-    rows = []
-    counts: dict[str, dict[str, int]] = {"prompt_truncated": {}, "response_truncated": {}, "dropped": {}}
-
-    def count(kind: str, source: str) -> None:
-        counts[kind][source] = counts[kind].get(source, 0) + 1
-
-    for i, ex in enumerate(examples):
-        enc = sft_tokens.encode(
-            tokenizer, example_messages(ex), cutoff_len=cfg.max_length, overlength=cfg.overlength, mask_history=cfg.mask_history
-        )
-        source = str(ex.get("source"))
-        if enc is None or not any(t != sft_tokens.IGNORE_INDEX for t in enc.labels):
-            count("dropped", source)
-            continue
-        if enc.source_cut:
-            count("prompt_truncated", source)
-        if enc.target_cut:
-            count("response_truncated", source)
-        row = {"input_ids": enc.input_ids, "labels": enc.labels, "example_index": i}
-        if "weight" in ex and ex["weight"] is not None:
-            row["weight"] = float(ex["weight"])
-        rows.append(row)
-    return rows, counts
+    "dropped"}`` (counts of examples). A training tokenises once, when its job is built
+    (:func:`cotgap.backends.train_job.encode`, which this calls)."""
+    tokens = train_job.encode(tokenizer, examples, cfg)
+    return tokens.rows, tokens.truncation
 
 
 class Collator:
@@ -181,7 +155,7 @@ def _trainer_base():
 
         def __init__(self, *args, save_dtype: str | None = None, loss_average: str = "token", weight_fn=None, **kwargs):
             super().__init__(*args, **kwargs)
-            self.save_dtype = save_dtype  # read by train_sft when it saves the merged model (saved_dtype)
+            self.save_dtype = save_dtype  # read by train_here when it saves the merged model (saved_dtype)
             self.loss_average = loss_average
             self.weight_fn = weight_fn  # a plugin's example_weights without a subclass (module docstring)
             # token: normalised by num_items_in_batch, which the Trainer counts only for models that
@@ -235,7 +209,7 @@ def __getattr__(name: str):
 
 
 def saved_dtype(requested: str | None, bf16: bool):
-    """The torch dtype ``train_sft`` casts the merged model to before saving it: ``requested`` (a
+    """The torch dtype ``train_here`` casts the merged model to before saving it: ``requested`` (a
     floating torch dtype name, e.g. "float32") if given, else bfloat16 when training ran in bf16
     (half the disk, the precision it computed in), else None (no cast: the float32 it trained in).
     A model that is merged further (MiCoTA's long parent) requests the merge's dtype, because its
@@ -251,7 +225,7 @@ def saved_dtype(requested: str | None, bf16: bool):
 
 
 def training_arguments(
-    cfg: TrainConfig, work_dir: Path, n_rows: int, *, bf16: bool, progress: bool, processes: int = 1, save_every: int = 0
+    cfg: TrainConfig, work: Path, n_rows: int, *, bf16: bool, progress: bool, processes: int = 1, save_every: int = 0
 ):
     """transformers ``TrainingArguments`` for ``cfg`` (seeded; trackers as ``report_to`` names them):
     ``per_device_batch_size`` on each of ``processes``. Checkpoints every ``save_every`` updates
@@ -259,7 +233,7 @@ def training_arguments(
     from transformers import TrainingArguments
 
     return TrainingArguments(
-        output_dir=str(work_dir),
+        output_dir=str(work),
         per_device_train_batch_size=cfg.per_device_batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.lr(),
@@ -298,45 +272,33 @@ def train_sft(
     progress: bool = True,
     log=print,
 ) -> TrainResult:
-    """Fine-tune ``base_path`` on prompt -> completion pairs and write a merged model to ``out_dir``,
-    here or (``training.launcher: accelerate``) in worker processes; resumes from the checkpoint a
-    killed run of the same inputs left in the work folder."""
-    from cotgap.backends import checkpoints
-
-    if cfg.launcher == "accelerate":
-        from cotgap.backends import launch
-
-        if model is not None:
-            raise ValueError("train_sft: a model object cannot be sent to worker processes (pass its path)")
-        return launch.train_sft(
-            base_path,
-            examples,
-            out_dir,
-            cfg,
-            trainer_cls=trainer_cls,
-            callbacks=callbacks,
-            trainer_kwargs=trainer_kwargs,
-            log=log,
-        )
-    work = work_dir(out_dir)
-    key = checkpoints.inputs_key(base_path, examples, cfg, trainer_cls, callbacks, trainer_kwargs, {"launcher": "inprocess"})
-    resume = checkpoints.resume_point(work, key, log)
-    result = train_here(
+    """Fine-tune ``base_path`` on prompt -> completion pairs and write a merged model to ``out_dir``:
+    the :class:`TrainJob` of these arguments, built and run (:func:`run_job`)."""
+    job = TrainJob.build(
         base_path,
         examples,
         out_dir,
         cfg,
+        tokenizer=tokenizer,
         trainer_cls=trainer_cls,
         callbacks=callbacks,
         trainer_kwargs=trainer_kwargs,
-        model=model,
-        tokenizer=tokenizer,
-        progress=progress,
-        resume_from=resume,
-        key=key,
-        log=log,
     )
-    shutil.rmtree(work, ignore_errors=True)
+    return run_job(job, model=model, progress=progress, log=log)
+
+
+def run_job(job: TrainJob, *, model: Any = None, progress: bool = True, log=print) -> TrainResult:
+    """Run ``job`` here or (``training.launcher: accelerate``) in worker processes; it resumes from
+    the checkpoint a killed run of the same inputs left in its work folder."""
+    if job.cfg.launcher == "accelerate":
+        from cotgap.backends import launch
+
+        if model is not None:
+            raise ValueError("run_job: a model object cannot be sent to worker processes (pass its path)")
+        return launch.run_job(job, log=log)
+    saved = job.checkpoints({"launcher": "inprocess"}, log)
+    result = train_here(job, saved, model=model, progress=progress, log=log)
+    saved.clear()
     return result
 
 
@@ -368,51 +330,29 @@ def _load_model(base_path: str, cfg: TrainConfig, model: Any):
     return model
 
 
-def train_here(
-    base_path: str,
-    examples: list[dict],
-    out_dir: str | Path,
-    cfg: TrainConfig,
-    *,
-    trainer_cls=None,
-    callbacks=(),
-    trainer_kwargs: dict | None = None,
-    model: Any = None,
-    tokenizer: Any = None,
-    progress: bool = True,
-    processes: int = 1,
-    resume_from: Path | None = None,
-    key: str = "",
-    log=print,
-) -> TrainResult:
-    """Train in this process — alone, or as one of ``processes`` started by the launcher — from
-    ``resume_from`` if given. Only the main process writes ``out_dir`` (atomically); the work
-    folder is left to the caller."""
+def train_here(job: TrainJob, saved, *, model: Any = None, progress: bool = True, processes: int = 1, log=print) -> TrainResult:
+    """Train ``job`` in this process — alone, or as one of ``processes`` started by the launcher —
+    with its checkpoint service ``saved`` (a :class:`cotgap.backends.checkpoints.JobCheckpoints`:
+    resume point, checkpoint recorder). Only the main process writes ``out_dir`` (atomically); the
+    work folder is left to the caller."""
     import torch
     from datasets import Dataset
     from transformers import AutoTokenizer
 
     from cotgap.backends import checkpoints
 
-    out_dir = Path(out_dir)
+    cfg, rows = job.cfg, job.rows
     torch.manual_seed(cfg.seed)
-    tokenizer = tokenizer or AutoTokenizer.from_pretrained(base_path)
+    tokenizer = job.tokenizer or AutoTokenizer.from_pretrained(job.base_path)  # saved with the model; pads the batches
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     bf16 = cfg.use_bf16()
-    rows, truncation = tokenize(tokenizer, examples, cfg)
-    if not rows:
-        raise UserError(
-            f"no training example fits training.max_length = {cfg.max_length} tokens (with overlength: "
-            f"{cfg.overlength}): raise training.max_length"
-        )
-    work = work_dir(out_dir)
     every = checkpoints.save_every(cfg, cfg.updates(len(rows), processes))
     # the arguments before the model: under DeepSpeed ZeRO-3 they make from_pretrained load it sharded
-    args = training_arguments(cfg, work, len(rows), bf16=bf16, progress=progress, processes=processes, save_every=every)
-    model = _load_model(base_path, cfg, model)
-    cls = trainer_cls or weighted_trainer_class()
-    kwargs = dict(trainer_kwargs or {})
+    args = training_arguments(cfg, job.work, len(rows), bf16=bf16, progress=progress, processes=processes, save_every=every)
+    model = _load_model(job.base_path, cfg, model)
+    cls = job.trainer_cls or weighted_trainer_class()
+    kwargs = dict(job.trainer_kwargs)
     if issubclass(cls, weighted_trainer_class()):
         kwargs.setdefault("loss_average", cfg.loss_average)
     trainer = cls(
@@ -420,21 +360,19 @@ def train_here(
         args=args,
         train_dataset=Dataset.from_list(rows),
         data_collator=Collator(tokenizer.pad_token_id),
-        callbacks=list(callbacks),
+        callbacks=list(job.callbacks),
         **kwargs,
     )
-    stateful = checkpoints.stateful_objects(callbacks, trainer_kwargs)
-    if every:
-        trainer.add_callback(checkpoints.recorder(work, key, stateful))
-    resumed = checkpoints.restore(resume_from, stateful, log) if resume_from is not None else None
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
-    handle = trainer if processes == 1 else _gathered(trainer, cfg, base_path, work)
+    saved.attach(trainer, every)
+    resumed = saved.restore(log)
+    trainer.train(resume_from_checkpoint=str(saved.resume_from) if saved.resume_from is not None else None)
+    handle = trainer if processes == 1 else _gathered(trainer, cfg, job.base_path, job.work)
     if handle is None:  # not the main process: it has nothing to write
         return TrainResult(
-            path=str(out_dir / "model"), adapter_path=None, updates=int(trainer.state.global_step), examples=len(rows)
+            path=str(job.out_dir / "model"), adapter_path=None, updates=int(trainer.state.global_step), examples=len(rows)
         )
     run = {"launcher": cfg.launcher, "processes": processes, "checkpoint_every": every, "resumed_from_update": resumed}
-    return _write_outputs(handle, cfg, tokenizer, out_dir, bf16, rows, truncation, run)
+    return _write_outputs(handle, cfg, tokenizer, job.out_dir, bf16, rows, job.tokens.truncation, run)
 
 
 def _gathered(trainer, cfg: TrainConfig, base_path: str, work: Path):

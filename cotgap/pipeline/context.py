@@ -23,7 +23,8 @@ from typing import Any
 
 from cotgap.backends import engines, evaluation, generation, tracking
 from cotgap.backends.ledger import LedgeredLM, RequestLedger
-from cotgap.backends.training import TrainConfig, TrainResult, train_sft
+from cotgap.backends.train_job import TrainJob, encode
+from cotgap.backends.training import TrainConfig, TrainResult, run_job
 from cotgap.errors import ProtocolError, ServiceError, UserError
 from cotgap.jsonio import key_of, write_json, write_jsonl
 from cotgap.models.resolve import ModelRef, resolve
@@ -412,7 +413,8 @@ class RunContext:
             extra["callbacks"] = stop
         with tracking.training_environment(cfg.report_to, self._run.path):
             result = run_training(path, examples, out_dir, cfg, tokenizer, **extra)
-        trained_set.write(out_dir, records, examples, tokenizer, cfg)
+        # the strategy's trainer tokenised in its own way: the stored set's cutoff facts are cotgap's
+        trained_set.write(out_dir, records, examples, encode(tokenizer, examples, cfg).cuts, tokenizer)
         per_source: dict[str, int] = {}
         for r in records:
             per_source[str(r.get("source"))] = per_source.get(str(r.get("source")), 0) + 1
@@ -497,20 +499,19 @@ class RunContext:
         from cotgap.backends import train_progress
 
         bars, library_bar = train_progress.for_policy()  # the output policy's progress (cotgap.output)
-        result = train_sft(
+        job = TrainJob.build(  # the examples tokenised here, once
             path,
             examples,
             out_dir,
             cfg,
+            tokenizer=tokenizer,
             trainer_cls=trainer_cls,
             callbacks=[*callbacks, *bars],
             trainer_kwargs=trainer_kwargs,
-            tokenizer=tokenizer,
-            progress=library_bar,
-            log=self.log,
         )
-        if keep_examples:  # after train_sft, which replaces out_dir whole
-            trained_set.write(Path(out_dir), records, examples, tokenizer, cfg)
+        result = run_job(job, progress=library_bar, log=self.log)
+        if keep_examples:  # after the training, which replaces out_dir whole
+            trained_set.write(job.out_dir, records, job.examples, job.tokens.cuts, tokenizer)
         return result
 
 

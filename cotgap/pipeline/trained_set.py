@@ -8,7 +8,8 @@ the example as the chat ``messages`` the trainer tokenised (``cotgap.backends.sf
 template's own end of turn is trained) and as ``prompt`` / ``completion`` texts, where it came from
 (``source``, ``model``, ``doc_id``, ``sample``, ``correct``), its static ``weight`` if any, and what
 tokenisation did to it at ``training.max_length``: ``trained`` (False: left out, under
-``overlength: drop``), ``prompt_tokens_cut`` and ``response_tokens_cut``. It is inside the train
+``overlength: drop``), ``prompt_tokens_cut`` and ``response_tokens_cut`` — taken from the
+training job's own tokenisation (``cotgap.backends.train_job``), not tokenised again. It is inside the train
 stage's output folder, so the stage record's digests cover it.
 """
 
@@ -16,8 +17,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cotgap.backends import sft_tokens
-from cotgap.backends.training import example_messages
 from cotgap.jsonio import read_jsonl, write_jsonl
 
 #: The file, inside the student's folder, and that folder inside the run directory.
@@ -29,16 +28,14 @@ def path_in(run_path: Path) -> Path:
     return Path(run_path) / STUDENT_DIR / EXAMPLES_FILE
 
 
-def write(student_dir: Path, records: list[dict], examples: list[dict], tokenizer, cfg) -> Path:
-    """Store ``examples`` (built from ``records``, in the same order) with their tokenisation facts
-    at ``cfg`` (the training config)."""
+def write(student_dir: Path, records: list[dict], examples: list[dict], cuts: list, tokenizer) -> Path:
+    """Store ``examples`` (built from ``records``, in the same order) with their tokenisation facts:
+    ``cuts`` as the training's one tokenisation found them
+    (:attr:`cotgap.backends.train_job.Tokenised.cuts`: per example [prompt, response] tokens cut,
+    None where left out); ``tokenizer`` says the prompt format."""
     prompt_format = "chat" if getattr(tokenizer, "chat_template", None) else "plain"  # as training_examples decides
     out = []
-    for rec, ex in zip(records, examples):
-        enc = sft_tokens.encode(
-            tokenizer, example_messages(ex), cutoff_len=cfg.max_length, overlength=cfg.overlength, mask_history=cfg.mask_history
-        )
-        trained = enc is not None and any(t != sft_tokens.IGNORE_INDEX for t in enc.labels)
+    for rec, ex, cut in zip(records, examples, cuts):
         out.append(
             {
                 "prompt": ex["prompt"],
@@ -51,9 +48,9 @@ def write(student_dir: Path, records: list[dict], examples: list[dict], tokenize
                 "sample": rec.get("sample", 0),
                 "correct": rec.get("correct"),
                 "weight": ex.get("weight"),
-                "trained": trained,
-                "prompt_tokens_cut": enc.source_cut if trained else None,
-                "response_tokens_cut": enc.target_cut if trained else None,
+                "trained": cut is not None,
+                "prompt_tokens_cut": cut[0] if cut is not None else None,
+                "response_tokens_cut": cut[1] if cut is not None else None,
             }
         )
     path = Path(student_dir) / EXAMPLES_FILE
