@@ -34,7 +34,7 @@ def check_fields(cls, given: dict, where: str, *, suffix: str = "", unknown_mess
     """``given`` checked against ``cls``'s fields; returns the checked values (ints widened to
     floats where a float is declared, nested dataclasses built). ``suffix`` follows every name in a
     refusal and ``unknown_message(unknown, known)`` words an unknown key, for callers with their own
-    vocabulary (``strategy_params.perspectives[0] of strategy mind must be ...``)."""
+    vocabulary (``strategy_params.items[0] of strategy NAME must be ...``)."""
     if not isinstance(given, dict):
         raise UserError(f"{where or 'config'}{suffix}: expected a mapping, got {_name(given)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}

@@ -54,7 +54,7 @@ class Strategy:
     default_teachers: tuple[str, ...] = ()
     #: in a sweep, compare each of this strategy's multi-teacher cells, at its optimizer updates, with
     #: the reference strategy trained on each of its teachers alone (a strategy whose claim is
-    #: about combining teachers' data, e.g. a mix, is judged against each teacher's data alone)
+    #: about combining teachers' data is judged against each teacher's data alone)
     compare_each_teacher_alone: bool = False
 
     @dataclass

@@ -170,7 +170,7 @@ def _training_notes(run: RunInfo, rows: list[dict]) -> str:
                 else "No static per-example weights (`weight` is null)."
             )
             + " A strategy's own trainer may also reweight "
-            "examples while training (e.g. MIND; see `strategy_records` in the run's report.json).",
+            "examples while training (see `strategy_records` in the run's report.json).",
             "",
         ]
     )

@@ -7,7 +7,7 @@ and ``correct``; BBH rows also carry the benchmark's ``canary``.
 - generations / kept: ``prompt`` (as the teacher received it), ``response`` (its rationale, as
   generated), ``input``, ``target``, ``answer`` (what the task's filter extracted),
   ``messages_check`` (how the turns were confirmed, ``turns``) or ``messages_note`` (why a row has
-  none), and ``extra`` (any other fields of the record, as JSON text: e.g. MIND's perspective).
+  none), and ``extra`` (any other fields of the record, as JSON text: e.g. the prompt variant a strategy wrote it under).
 - training: ``messages`` exactly as the student was trained on them (tokenised turn by turn with
   its chat template, ``cotgap.backends.sft_tokens``), ``prompt`` / ``completion`` as texts,
   ``prompt_format`` (chat | plain), ``weight`` (a static per-example weight, or null),

@@ -14,7 +14,7 @@ back exactly what was sent:
   zoo model, the hub cache; nothing is downloaded or converted), renders the rebuilt turns into
   exactly the stored prompt.
 
-Otherwise (a strategy's own instruction such as MIND's perspectives, a random few-shot sampler,
+Otherwise (a strategy's own instruction, such as a perspective prompt, a random few-shot sampler,
 a tokenizer not on this machine) the record gets no turns and a note saying why.
 """
 

@@ -12,7 +12,7 @@ A grid is a YAML file (``cotgap sweep --config grid.yaml``)::
       - [qwen2.5-coder-1.5b-instruct, qwen2.5-coder-0.5b-instruct]   # a two-teacher set
     strategies:                    # a name, or a mapping with its own teacher sets / params
       - plain
-      - {name: mix, teachers: [[qwen2.5-coder-1.5b-instruct, qwen2.5-coder-0.5b-instruct]]}
+      - {name: my-strategy, teachers: [[qwen2.5-coder-1.5b-instruct, qwen2.5-coder-0.5b-instruct]]}
     strategy_params: {plain: {samples: 1}}     # per strategy name
     ablations: [none, cross-teacher-filter]   # optional; default [none]
     seeds: [1234, 1, 2]            # optional: training replicates (run and training seed; the split never changes)

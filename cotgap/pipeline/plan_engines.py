@@ -19,7 +19,7 @@ The plan predicts the engine starts two ways:
 - ``per_job``: what the same work costs when every job starts its own engine (cotgap before
   engine sessions): one start per job of a model with an engine, plus the distilled evaluations.
 
-Starts a strategy makes inside its own cells (MiCoTA's teacher assistant, a cross-teacher-filter
+Starts a strategy makes inside its own cells (a merged teacher assistant, a cross-teacher-filter
 peer the plan does not see) come on top of both. The adapter sessions are predicted from the
 configuration (``training.method: lora``, backend ``auto`` or ``vllm``, no data parallelism): a
 student whose strategy does not leave the adapter its merged model was made from, a vLLM without
