@@ -11,7 +11,7 @@ trained and started by the first evaluation asked of it: while a session is open
 with it is answered by the base engine with its adapter applied; any other model goes the ordinary
 way (the session's engine is shut down first: two engines are not kept).
 
-The engine is this module's, not ``generation``'s current one, so ``generation.close()`` (which the
+The engine is this module's, not the engine slot's (``engine_slot``), so ``generation.close()`` (which the
 runner calls after each run) leaves it open; :func:`close` ends it. Its start is counted in the
 engine counts under ``<base> adapters``; each student's generation time under its own label.
 
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cotgap.backends import engine_slot
 from cotgap.backends.vllm_lm import VLLMLM
 
 #: The adapter's folder, beside the merged model's (``training._write_outputs``).
@@ -144,9 +145,7 @@ def _start(s: Session) -> None:
     current ``generation`` engine closed first). A failure is kept in ``s.failure``, not raised."""
     from vllm import LLM
 
-    from cotgap.backends import generation
-
-    generation.close()
+    engine_slot.close()
     lora = {"enable_lora": True, "max_loras": 1, "max_lora_rank": engine_rank([a["rank"] for a in s.adapters.values()])}
     t0 = time.perf_counter()
     try:
@@ -154,9 +153,9 @@ def _start(s: Session) -> None:
     except Exception as exc:  # the fallback is the merged models; the reason is kept
         first = (str(exc).splitlines() or [""])[0]
         s.failure = f"the adapter engine did not start ({type(exc).__name__}: {first})"
-        generation.close()
+        engine_slot.close()
         return
-    generation.count_start(s.label, time.perf_counter() - t0)
+    engine_slot.count_start(s.label, time.perf_counter() - t0)
 
 
 def route(path: str, backend: str, args: dict, label: str):
@@ -167,8 +166,6 @@ def route(path: str, backend: str, args: dict, label: str):
     if s is None:
         return None
     from vllm.lora.request import LoRARequest
-
-    from cotgap.backends import generation
 
     adapter = s.adapters.get(str(Path(path)))
     if adapter is None or backend != "vllm" or {k: v for k, v in args.items() if k not in LORA_ARGS} != s.args:
@@ -183,7 +180,7 @@ def route(path: str, backend: str, args: dict, label: str):
     if hasattr(s.lm, "reset_prefix_cache"):  # as a just-started engine would (generation.fresh_state)
         s.lm.reset_prefix_cache()
     s.served.append(str(Path(path)))
-    return generation.timed(AdapterLM(_AdapterEngine(s.lm, request), name=path, seed=s.seed), label)
+    return engine_slot.timed(AdapterLM(_AdapterEngine(s.lm, request), name=path, seed=s.seed), label)
 
 
 def _shutdown(s: Session) -> None:
@@ -194,9 +191,7 @@ def _shutdown(s: Session) -> None:
     if core is not None:
         core.shutdown()
     s.lm = None
-    from cotgap.backends import generation
-
-    generation.close()  # its memory returned as generation's is
+    engine_slot.close()  # its memory returned as generation's is
 
 
 def close() -> None:
