@@ -11,6 +11,9 @@ from cotgap.protocol.constants import ALPHA
 from cotgap.protocol.stats import compare
 from cotgap.report import budget_note, limits, teacher_data
 
+#: the manifest fields report.json repeats as its ``environment``
+ENVIRONMENT_KEYS = ("device", "dtypes", "packages", "python", "backend", "threads")
+
 
 def _length_stats(records: list[dict], tokenizer=None) -> dict:
     if not records:
@@ -174,6 +177,9 @@ def build(run: Path, bootstrap_iters: int = 10000) -> dict:
         "scripted_teachers": [t for t in cfg["teachers"] if _is_scripted(t)],
         "notes": ([SCRIPTED_NOTE] if any(_is_scripted(t) for t in cfg["teachers"]) else []),
         "stage_seconds": {k: v.get("seconds") for k, v in stages.items()},
+        # where and how it computed: device (GPU name, or CPU model and its bf16 flag), dtypes of
+        # training and of each engine, library versions (from the manifest, written before any work)
+        "environment": {k: manifest.get(k) for k in ENVIRONMENT_KEYS},
         # the folders (relative to the run directory) holding lm-eval's own results_<date>.json and
         # samples_<task>_<date>.jsonl; folders, not file names, so that a resumed run reports as an uninterrupted one
         "lm_eval_files": {
@@ -227,6 +233,11 @@ def render(report: dict, console) -> None:
             f"{sem['per_device_batch_size']} × {sem['grad_accum']} × {sem['processes']} = {sem['global_batch']}"
             f" · {sem['loss_average']}",
         )
+    env = report.get("environment") or {}
+    if env.get("device"):
+        dev = env["device"]
+        where = dev.get("gpu") or f"{dev.get('cpu')} (CPU{', bf16 instructions' if dev.get('cpu_bf16') else ''})"
+        t.add_row("computed on · training dtype", f"{escape(str(where))} · {(env.get('dtypes') or {}).get('training')}")
     from cotgap.pipeline import compute as compute_ledger
 
     for label, value in compute_ledger.table_rows(report.get("compute")):
