@@ -102,26 +102,19 @@ def test_trainer_moves_the_student_towards_the_teacher_and_counts_what_it_did(tm
 
 
 def _runner(tmp_path, student, teacher, strategy="onpolicy", params=None, teachers=None):
-    from rich.console import Console
+    from cotgap.testing import build_runner
 
-    from cotgap import config
-    from cotgap.pipeline.runner import Runner
-
-    cfg = config.load(
-        None,
-        {
-            "strategy": strategy,
-            "student": str(student),
-            "teachers": teachers or [str(teacher)],
-            "task": "synthetic_navigate",
-            "limit": 6,
-            "out": str(tmp_path / "run"),
-            "strategy_params": params or {},
-            "training": {"epochs": 1, "learning_rate": 1e-2},
-            "generation": {"backend": "hf", "max_new_tokens": 8},
-        },
+    return build_runner(
+        tmp_path,
+        student,
+        strategy=strategy,
+        teachers=teachers or [str(teacher)],
+        limit=6,
+        strategy_params=params or {},
+        training={"learning_rate": 1e-2},
+        generation={"max_new_tokens": 8},
+        generation_cache=tmp_path / "gc",
     )
-    return Runner(cfg, Console(quiet=True), generation_cache=str(tmp_path / "gc"))
 
 
 def test_onpolicy_run_records_its_compute_in_the_report(tmp_path, pair):

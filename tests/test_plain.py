@@ -1,12 +1,10 @@
 """plain and what every strategy shares: the plugin listing, the generation cache's source labels, and
 the report's per-source training counts and token lengths (issue #4, item 4) on one tiny run."""
 
-import os
 import subprocess
 import sys
 
 from cotgap import plugins
-from cotgap.jsonio import read_json
 
 
 def test_all_four_strategies_listed_with_their_hooks():
@@ -24,28 +22,10 @@ def test_all_four_strategies_listed_with_their_hooks():
     assert all(listed[n]["strategies"] == [n] for n in ("plain", "mix", "micota", "mind"))
 
 
-def test_cached_generations_carry_the_callers_source_label(tmp_path, tiny_student, monkeypatch):
+def test_cached_generations_carry_the_callers_source_label(cotgap_runner):
     """The generation cache is shared across strategies; a reused record must not keep the label (e.g.
     "<model> [large]") of the strategy that generated it first."""
-    from rich.console import Console
-
-    from cotgap import config as config_mod
-    from cotgap.pipeline.runner import Runner
-
-    monkeypatch.setenv("COTGAP_GENERATION_CACHE", str(tmp_path / "gc"))
-    cfg = config_mod.load(
-        None,
-        {
-            "strategy": "plain",
-            "student": str(tiny_student),
-            "teachers": ["scripted"],
-            "task": "synthetic_navigate",
-            "limit": 3,
-            "out": str(tmp_path / "run"),
-        },
-    )
-    cfg.generation.backend = "hf"
-    runner = Runner(cfg, Console(quiet=True)).prepare()
+    runner = cotgap_runner(limit=3).prepare()
     ctx = runner.ctx
     first = ctx.generate_rationales("scripted", source="scripted [large]")
     again = ctx.generate_rationales("scripted")
@@ -54,35 +34,8 @@ def test_cached_generations_carry_the_callers_source_label(tmp_path, tiny_studen
     assert [r["response"] for r in first] == [r["response"] for r in again]
 
 
-def test_report_counts_training_examples_per_source_and_tokens(tmp_path, tiny_student):
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cotgap",
-            "run",
-            "--teacher",
-            "scripted:long:0.3",
-            "--teacher",
-            "scripted:short",
-            "--student",
-            str(tiny_student),
-            "--task",
-            "synthetic_navigate",
-            "--limit",
-            "8",
-            "--backend",
-            "hf",
-            "--out",
-            str(tmp_path / "run"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "COTGAP_GENERATION_CACHE": str(tmp_path / "gc")},
-    )
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    report = read_json(tmp_path / "run" / "report.json")
+def test_report_counts_training_examples_per_source_and_tokens(cotgap_runner):
+    report = cotgap_runner(teachers=["scripted:long:0.3", "scripted:short"], limit=8).prepare().execute()
     identity = report["strategy"].pop("identity")  # which code ran it (cotgap.strategy_identity)
     assert identity["distribution"] == "cotgap" and len(identity["code"]) == 16
     assert report["strategy"] == {"name": "plain", "plugin": "plain", "params": {"samples": 1, "temperature": 0.0}}

@@ -134,27 +134,11 @@ def test_malformed_config_exits_2(tmp_path):
     assert "learning_rate_typo" in out.stderr
 
 
-def test_split_is_fixed_whatever_the_run_seed(tiny_student, tmp_path):
+def test_split_is_fixed_whatever_the_run_seed(cotgap_runner):
     """A replicate with another seed trains differently on the *same* train/test split."""
-    from rich.console import Console
-
-    from cotgap.config import load
-    from cotgap.pipeline.runner import Runner
-
     data = []
     for seed in (1234, 7):
-        cfg = load(
-            None,
-            {
-                "task": "synthetic_navigate",
-                "student": str(tiny_student),
-                "teachers": ["scripted"],
-                "seed": seed,
-                "out": str(tmp_path / f"s{seed}"),
-                "generation": {"backend": "hf"},
-            },
-        )
-        runner = Runner(cfg, Console(quiet=True), lambda *_: None).prepare()
+        runner = cotgap_runner(limit=None, seed=seed, log=lambda *_: None).prepare()
         runner.run.unlock()
         data.append(runner.data)
     assert data[0] == data[1]

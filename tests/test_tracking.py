@@ -5,7 +5,6 @@ unknown or uninstalled trackers are refused in one line; tracking is not part of
 from __future__ import annotations
 
 import pytest
-from rich.console import Console
 
 from cotgap import config as config_mod
 from cotgap.errors import UserError
@@ -19,22 +18,15 @@ def _events(folder):
     return acc
 
 
-def test_tensorboard_gets_training_curves_and_the_runs_results(tmp_path, tiny_student):
-    from cotgap.pipeline.runner import Runner, run_identity
+def test_tensorboard_gets_training_curves_and_the_runs_results(cotgap_runner):
+    from pathlib import Path
 
-    overrides = {
-        "strategy": "plain",
-        "student": str(tiny_student),
-        "teachers": ["scripted"],
-        "task": "synthetic_navigate",
-        "limit": 6,
-        "out": str(tmp_path / "run-tb"),
-        "generation": {"backend": "hf"},
-        "training": {"epochs": 1, "report_to": "tensorboard"},
-    }
-    cfg = config_mod.load(None, overrides)
-    report = Runner(cfg, Console(quiet=True), generation_cache=str(tmp_path / "gc")).prepare().execute()
-    tb = tmp_path / "run-tb" / "logs" / "tensorboard"
+    from cotgap.pipeline.runner import run_identity
+
+    runner = cotgap_runner(limit=6, training={"report_to": "tensorboard"})
+    cfg = runner.cfg
+    report = runner.prepare().execute()
+    tb = Path(cfg.out) / "logs" / "tensorboard"
     curves = _events(tb)
     assert "train/loss" in curves.Tags()["scalars"] and len(curves.Scalars("train/loss")) >= 1
     results = _events(tb / "results")
@@ -45,8 +37,8 @@ def test_tensorboard_gets_training_curves_and_the_runs_results(tmp_path, tiny_st
     verdict = results.Tensors("cotgap/verdict/text_summary")[0].tensor_proto.string_val[0].decode()
     assert verdict == report["verdict"]
     # tracking never changes a run's identity (a re-run with another tracker reuses every stage)
-    plain = config_mod.load(None, {**overrides, "training": {"epochs": 1}})
-    assert run_identity(plain) == run_identity(cfg)
+    plain = cotgap_runner(limit=6, out=cfg.out).cfg
+    assert plain.training.report_to != cfg.training.report_to and run_identity(plain) == run_identity(cfg)
 
 
 @pytest.mark.parametrize(
