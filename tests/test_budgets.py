@@ -250,30 +250,18 @@ def test_paper_distill_gpu_grid_plans_five_strategies_at_equal_updates(tmp_path)
     assert len(plan["cells"]) == 120 and {c["status"] for c in plan["cells"]} == {"run"}
 
 
-def test_seconds_stop_holds_the_core_sft_training(tmp_path, pair):
+def test_seconds_stop_holds_the_core_sft_training(pair, cotgap_runner):
     """plain through the core with ``training.stop_seconds``: the core's SFT trainer gets the stop,
     the training ends after its first update (every update takes longer than the limit), the
     train stage records what was spent and the run's report states its budget."""
-    from rich.console import Console
-
-    from cotgap import config
-    from cotgap.pipeline.runner import Runner
-
     student, _ = pair
-    cfg = config.load(
-        None,
-        {
-            "strategy": "plain",
-            "student": str(student),
-            "teachers": ["scripted"],
-            "task": "synthetic_navigate",
-            "limit": 6,
-            "out": str(tmp_path / "run"),
-            "training": {"epochs": 3, "learning_rate": 1e-3, "stop_seconds": 0.001},
-            "generation": {"backend": "hf", "max_new_tokens": 8},
-        },
+    runner = cotgap_runner(
+        student=student,
+        limit=6,
+        training={"epochs": 3, "learning_rate": 1e-3, "stop_seconds": 0.001},
+        generation={"max_new_tokens": 8},
     )
-    report = Runner(cfg, Console(quiet=True), generation_cache=str(tmp_path / "gc")).prepare().execute()
+    report = runner.prepare().execute()
     rec = report["strategy_records"]["training.budget"]
     assert rec["stopped_by"] == "seconds" and rec["stopped_at_update"] == 1 == report["training"]["updates"]
     b = report["training"]["budget"]
