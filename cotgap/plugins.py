@@ -215,7 +215,8 @@ def _register_module_strategies(plugin) -> None:
                 f"register({strategy!r}) names a strategy; register a cotgap.Strategy instance instead: "
                 "register(MyStrategy()) (the module-function style was removed)"
                 if isinstance(strategy, str)
-                else f"register({type(strategy).__name__}) is not a cotgap.Strategy instance: register(MyStrategy())"
+                else f"register() takes one cotgap.Strategy instance, as register(MyStrategy()); it was given "
+                f"{getattr(strategy, '__name__', type(strategy).__name__)}" + (" and more arguments" if args or kwargs else "")
             )
         full = f"{plugin_name}:{strategy.name}"
         if pm.get_plugin(full) is None and _register(strategy, full):

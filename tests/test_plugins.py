@@ -288,3 +288,22 @@ def test_the_guides_loss_changing_strategy_runs_under_an_observer(cotgap_registe
     assert report["strategy"]["params"]["power"] == 2.0 and report["training"]["updates"] >= 1
     records = report["strategy_records"]
     assert records["timer.generate"] >= 0 and records["timer.train"] > 0
+
+
+@pytest.mark.parametrize("given", ["class", "extra arguments"])
+def test_registering_anything_but_one_strategy_object_is_refused_in_one_line(given, cotgap_register):
+    class Odd(Strategy):
+        name = "odd"
+
+    mod = types.ModuleType("cotgap_test_odd")
+    mod.register_strategies = hookimpl(
+        lambda register: register(Odd) if given == "class" else register(Odd(), description="extra")
+    )
+    cotgap_register(mod, "odd-test")
+    try:
+        assert "odd" not in plugins.strategies()
+        why = plugins.load_failures["odd-test"]
+        assert why.startswith("register_strategies: register() takes one cotgap.Strategy instance, as register(MyStrategy())")
+        assert why.endswith("given Odd" if given == "class" else "given Odd and more arguments") and "\n" not in why
+    finally:
+        plugins.load_failures.pop("odd-test", None)
