@@ -43,7 +43,7 @@ def check(strategy, ctx):
 
     Raise ``cotgap.errors.UserError`` with a one-line reason to refuse the run. Called once,
     after the core's own checks (student < teachers, task, split) and before the baseline.
-    A strategy that will load other models later (e.g. MiCoTA's parents) may announce them
+    A strategy that will load other models later (e.g. the parents of a merged model) may announce them
     here with ``ctx.will_need(ref)``: zoo models are then converted in the background while
     the baseline runs.
     """

@@ -52,7 +52,7 @@ def save_every(cfg, updates: int) -> int:
 
 # -- the key of a job ---------------------------------------------------------------------------
 def inputs_key(base_path: str, examples: list[dict], cfg, trainer_cls, callbacks, trainer_kwargs, launch: dict) -> str:
-    """What a checkpoint depends on: resuming one made from anything else would silently mix two
+    """What a checkpoint depends on: resuming one made from anything else would silently combine two
     trainings. ``launch`` names how it runs (launcher, processes, accelerate config): checkpoints
     hold per-process RNG (and sharded optimizer) states."""
     data = json.dumps(examples, sort_keys=True, default=str).encode()

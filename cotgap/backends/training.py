@@ -18,7 +18,7 @@ summed token loss ``s_i`` and token count ``n_i`` and returns
 batch, so they act at any batch size): the ``weight`` column of the examples by default, or what
 ``example_weights(index, weight, losses)`` returns — the documented extension point: pass a
 module-level function as the trainer keyword ``weight_fn`` (``ctx.train_student(records,
-trainer_kwargs={"weight_fn": f})``), or override the method in a subclass (MIND does);
+trainer_kwargs={"weight_fn": f})``), or override the method in a subclass;
 ``on_example_losses(index, losses)`` sees every example's mean token loss of the global batch
 after the weights are taken. Other hooks: extra ``callbacks``, a ``trainer_cls``
 of the strategy's own, the dtype the merged model is saved in (``save_dtype`` via ``trainer_kwargs``).
@@ -105,7 +105,7 @@ def per_example_loss(logits, labels):
 
 def gather_example_losses(trainer, index, losses):
     """``index`` and ``losses`` of the whole global batch, on every process (as they are in one
-    process), so that state a trainer keeps from them (MIND's EMAs) is the same everywhere. In a
+    process), so that state a trainer keeps from them (e.g. per-example loss averages) is the same everywhere. In a
     single process, or without a Trainer, they come back unchanged."""
     acc = getattr(trainer, "accelerator", None)
     if index is None or acc is None or acc.num_processes < 2:
@@ -212,7 +212,7 @@ def saved_dtype(requested: str | None, bf16: bool):
     """The torch dtype ``train_here`` casts the merged model to before saving it: ``requested`` (a
     floating torch dtype name, e.g. "float32") if given, else bfloat16 when training ran in bf16
     (half the disk, the precision it computed in), else None (no cast: the float32 it trained in).
-    A model that is merged further (MiCoTA's long parent) requests the merge's dtype, because its
+    A model that is merged further (a parent of a merge) requests the merge's dtype, because its
     fine-tuning delta can be below bfloat16's resolution."""
     import torch
 

@@ -151,7 +151,7 @@ class RunContext:
         return p
 
     def artifact_dir(self, name: str) -> Path:
-        """A cross-run cache folder for a strategy's own artefacts (e.g. MiCoTA's merged models),
+        """A cross-run cache folder for a strategy's own artefacts (e.g. merged models),
         beside the zoo (``COTGAP_CACHE``): built once per input key, reused by later runs."""
         from cotgap.models import zoo
 
@@ -446,7 +446,7 @@ class RunContext:
         train_shots: int | None = None,
         **cfg_overrides,
     ) -> TrainResult:
-        """Fine-tune a model other than the student (e.g. MiCoTA's long-CoT parent) into ``out_dir``.
+        """Fine-tune a model other than the student (e.g. a long-CoT parent to merge) into ``out_dir``.
         Its result is never accepted as the distilled student. ``training.max_steps`` is the
         student's update budget (equal-updates comparisons): other models train at their epochs
         unless ``max_steps`` is passed here; ``train_shots`` (None: the run's) sets its prompts' exemplars."""

@@ -1,7 +1,7 @@
 """The student's training set as it was handed to the trainer, stored beside the trained model.
 
-A strategy may train on any subset of the kept rationales (mix draws a 1:4 mix, MIND several
-perspectives per question), so what the student learnt from cannot be rebuilt from the run's
+A strategy may train on any subset of the kept rationales (a share of one teacher's, several
+rationales per question), so what the student learnt from cannot be rebuilt from the run's
 ``filtered/`` folder in general. ``RunContext.train_student`` therefore writes
 ``student/examples.jsonl`` after training: one row per example given to the trainer, in order, with
 the example as the chat ``messages`` the trainer tokenised (``cotgap.backends.sft_tokens``: the

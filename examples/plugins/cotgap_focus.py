@@ -1,10 +1,6 @@
-"""A strategy that changes the loss, written from docs/plugins.md alone ("Changing the loss").
-
-focus: plain SFT, except that each rationale's loss is weighted by how hard it still is for the
-student — ``loss / mean loss`` of its batch, raised to ``power`` — so the student spends its
-updates where it is weakest. The weights are computed from the student's loss before each batch is
-learnt from, by a module-level function (importable, so it also runs under the accelerate launcher).
-"""
+"""focus: plain SFT with each rationale's loss weighted by how hard it still is for the student
+(its loss / its batch's mean loss, to ``power``), written from docs/plugins.md ("Changing the loss").
+The weight function is module-level, so it also runs under the accelerate launcher."""
 
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,4 +24,4 @@ class Focus(Strategy):
 
     def train(self, ctx, data):
         records = [r for recs in data.values() for r in recs]
-        return ctx.train_student(records, trainer_kwargs={"weight_fn": partial(harder_first, power=ctx.params["power"])})
+        return ctx.train_student(records, trainer_kwargs={"weight_fn": partial(harder_first, power=ctx.params.power)})
