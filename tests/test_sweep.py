@@ -151,9 +151,8 @@ class FakeRunner:
         self.run = types.SimpleNamespace(
             computed=["baseline", "generate"], skipped=[], record=lambda name: None, unlock=lambda: None
         )
-        self.ctx = types.SimpleNamespace(
-            generation_stats={"computed": 1, "reused": 0}, generate_rationales=lambda model, **sampling: []
-        )
+        self.ctx = types.SimpleNamespace(generate_rationales=lambda model, **sampling: [])
+        self.book = types.SimpleNamespace(generation_stats={"computed": 1, "reused": 0})  # the runner's bookkeeping
         return self
 
     def baseline_stage(self):  # a sweep's baseline job runs this stage alone
@@ -621,7 +620,9 @@ class BudgetRunner:
         self.run = RunDir(self.cfg.out)
         updates = 7 if self.cfg.strategy == "plain" else self.cfg.training.max_steps
         write_json(self.run / "stages" / "train.json", {"result": {"updates": updates}, "strategy_records": {}})
-        self.run.computed, self.ctx = ["train"], types.SimpleNamespace(generation_stats={"computed": 0, "reused": 0})
+        self.run.computed = ["train"]
+        self.ctx = types.SimpleNamespace(generate_rationales=lambda model, **sampling: [])
+        self.book = types.SimpleNamespace(generation_stats={"computed": 0, "reused": 0})
         return self
 
     def execute(self):

@@ -151,9 +151,9 @@ def run_cell(cell: Cell, rec: dict, out: Path, cache: Path, console, log, *, for
             else:
                 rec["equal_updates"] = apply_budget(cell, out)
                 rec["budget"] = budgets.apply(cell, out)
-                runner = Runner(cell.config, console, log, generation_cache=cache, force=force, ablation_peers=cell.peers)
-                runner.defer_distilled = defer  # stop after training: sweep_adapters evaluates it later
-                runner = runner.prepare()
+                unprepared = Runner(cell.config, console, log, generation_cache=cache, force=force, ablation_peers=cell.peers)
+                unprepared.defer_distilled = defer  # stop after training: sweep_adapters evaluates it later
+                runner = unprepared.prepare()  # stays None when prepare refuses: nothing ran to record
                 report = runner.execute()
                 if report.get("deferred"):
                     rec.update(status=DEFERRED, trained_model=report["deferred"])
