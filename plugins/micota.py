@@ -104,16 +104,18 @@ NAME = "micota"
 TA_PREFIX = "TA:"
 CACHE_VERSION = 1
 DEFAULT_TEACHERS = ("scripted:long",)
-#: making the long parent: one epoch at a global batch of 2 (1 per step x 2 accumulated: the same
-#: updates and token-level loss as batch 2, half the activation memory: the 0.5B parent's 3-shot
-#: long-CoT examples peaked at 14 GB at batch 2), at 3x the paper's learning rate, only the long CoT
-#: trained (mask_history: the 3 exemplars' short-CoT answers trained too kept the short format: 82.9
-#: tokens vs the short parent's 86.8), LoRA r16/alpha32 as when the recipe was measured (docs/strategies.md)
+#: making the long parent: 15 updates of one example each (the same 15 updates as one epoch of the
+#: 30 default rationales at a global batch of 2, at half the compute: one 0.5B update on a ~750-token
+#: 3-shot long-CoT example is ~18 s of CPU in float32, bench/micota_budget.py), at 3x the paper's
+#: learning rate, only the long CoT trained (mask_history: the 3 exemplars' short-CoT answers trained
+#: too kept the short format: 82.9 tokens vs the short parent's 86.8), LoRA r16/alpha32 as when the
+#: recipe was measured (docs/strategies.md)
 LONG_PARENT_TRAINING = {
     "method": "lora",
     "epochs": 1.0,
     "per_device_batch_size": 1,
-    "grad_accum": 2,
+    "grad_accum": 1,
+    "max_steps": 15,
     "learning_rate": 3e-4,
     "mask_history": True,
     "lora_r": 16,
@@ -356,11 +358,18 @@ def make_long_parent(ctx, short, records: list[dict], lora: dict, dtype: str, sh
             "cache_key": key,
             "updates": result.updates,
             "examples": result.examples,
+            # what the updates saw (max_steps can stop before every example was seen)
+            "examples_seen": min(result.examples, result.updates * _global_batch(lora)),
             "final_loss": (result.loss_history or [{}])[-1].get("loss"),
             "build_seconds": round(time.time() - t0, 1),
         }
 
     return _cached_stage(ctx, "micota.long_parent", inputs, folder, "long-CoT parent", make)
+
+
+def _global_batch(lora: dict) -> int:
+    """Examples per update of the long parent's training (one process)."""
+    return int(lora.get("per_device_batch_size", 1)) * int(lora.get("grad_accum", 1))
 
 
 # -- the teacher assistant ----------------------------------------------------------------------------
