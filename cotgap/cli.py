@@ -191,7 +191,8 @@ def run(
     if embedded:
         stage.print(
             f"[dim]embedded default: {cfg.task} ({cfg.synthetic_n} examples) · student {cfg.student} · "
-            f"teacher {', '.join(cfg.teachers)} · LoRA lr {cfg.training.lr():g} "
+            f"teacher {', '.join(cfg.teachers)} · {cfg.training.method} fine-tuning, lr {cfg.training.lr():g}, "
+            f"{cfg.training.max_steps} updates of {cfg.training.per_device_batch_size} "
             "(README: The embedded default; name a task, student or teacher to leave it)[/]"
         )
     with output.chatter(consoles=(console, err), name="cotgap-run", json_stdout=as_json) as chatter:

@@ -145,6 +145,7 @@ def test_split_is_fixed_whatever_the_run_seed(cotgap_runner):
 
 
 def test_embedded_default_applies_only_when_nothing_names_the_experiment():
+    from cotgap.backends import runtime
     from cotgap.config import EMBEDDED_DEFAULT, embedded_default_applies, load
 
     assert embedded_default_applies(None, {}) and embedded_default_applies(None, {"strategy": "plain", "limit": 5})
@@ -157,12 +158,16 @@ def test_embedded_default_applies_only_when_nothing_names_the_experiment():
         assert not embedded_default_applies(None, named)
     assert not embedded_default_applies("grid.yaml", {})
     cfg = load(None, {"limit": 5}, base=EMBEDDED_DEFAULT)
-    assert (cfg.task, cfg.teachers, cfg.synthetic_n, cfg.training.lr(), cfg.limit) == (
+    assert (cfg.task, cfg.teachers, cfg.synthetic_n, cfg.limit) == (
         EMBEDDED_DEFAULT["task"],
         EMBEDDED_DEFAULT["teachers"],
         EMBEDDED_DEFAULT["synthetic_n"],
-        1e-3,
         5,
     )
+    assert (cfg.training.method, cfg.training.lr(), cfg.training.max_steps) == ("full", 1e-4, 120)
+    assert cfg.training.per_device_batch_size == 2
+    assert cfg.training.use_bf16() is runtime.has_cuda()  # float32 on every CPU, whatever its flags
     assert load(None, {}).training.lr() == 1e-4  # the paper's LoRA rate outside the embedded default
-    assert EMBEDDED_DEFAULT["training"] == {"learning_rate": 1e-3}  # base is copied, never mutated
+    assert load(None, {}).training.method == "lora"  # the paper's LoRA setting outside it
+    # base is copied, never mutated
+    assert EMBEDDED_DEFAULT["training"] == {"method": "full", "learning_rate": 1e-4, "max_steps": 120, "per_device_batch_size": 2}
