@@ -32,10 +32,10 @@ EMBEDDED_DEFAULT = {
     "task": "synthetic_web_of_lies",
     "student": DEFAULT_STUDENT,
     "teachers": ["scripted"],
-    # 375 seeded examples -> 225 train / 150 test; full fine-tuning, 120 updates of 2 examples
-    # (about one epoch); measured in float32 and with bf16 forced, at two seeds (docs/embedded-default.md)
-    "synthetic_n": 375,
-    "training": {"method": "full", "learning_rate": 1e-4, "max_steps": 120, "per_device_batch_size": 2},
+    # 250 seeded examples -> 150 train / 100 test; full fine-tuning, 120 updates of one example;
+    # measured in float32 and with bf16 forced, at two seeds (docs/embedded-default.md)
+    "synthetic_n": 250,
+    "training": {"method": "full", "learning_rate": 1e-4, "max_steps": 120},
 }
 
 

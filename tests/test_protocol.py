@@ -165,9 +165,9 @@ def test_embedded_default_applies_only_when_nothing_names_the_experiment():
         5,
     )
     assert (cfg.training.method, cfg.training.lr(), cfg.training.max_steps) == ("full", 1e-4, 120)
-    assert cfg.training.per_device_batch_size == 2
+    assert cfg.training.per_device_batch_size == 1
     assert cfg.training.use_bf16() is runtime.has_cuda()  # float32 on every CPU, whatever its flags
     assert load(None, {}).training.lr() == 1e-4  # the paper's LoRA rate outside the embedded default
     assert load(None, {}).training.method == "lora"  # the paper's LoRA setting outside it
     # base is copied, never mutated
-    assert EMBEDDED_DEFAULT["training"] == {"method": "full", "learning_rate": 1e-4, "max_steps": 120, "per_device_batch_size": 2}
+    assert EMBEDDED_DEFAULT["training"] == {"method": "full", "learning_rate": 1e-4, "max_steps": 120}
