@@ -470,6 +470,7 @@ def generate_with_ta(ctx) -> dict:
         info["long_parent"] = {
             "made_from": short.spec,
             "examples": lp.get("examples"),
+            "examples_seen": lp.get("examples_seen"),
             "updates": lp.get("updates"),
             "final_loss": lp.get("final_loss"),
             "path": lp["path"],

@@ -206,6 +206,7 @@ def test_long_parent_and_ta_are_built_once_and_reused_by_another_run(caches, tin
         assert {"ta", "short_parent", "long_parent", "ta_over_teacher"} <= set(tokens)
         assert tokens["long_parent"]["all"]["n"] == 4 and info["long_parent"]["saved_as"] == "float32"
         assert info["long_parent"]["train_shots"] == 3  # trained on the 3-shot prompt the parents generate from
+        assert info["long_parent"]["examples_seen"] == min(4, info["long_parent"]["updates"])  # batch of 1
         assert r.book.records["micota.ta_intermediate"]["intermediate"] in (True, False)
         assert (r.run.path / "strategy" / "micota" / "long_parent_generations.jsonl").exists()
         assert (r.run.path / "strategy" / "micota" / "ta_merge.yml").exists()
