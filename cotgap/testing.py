@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cotgap.protocol.constants import REFERENCE_STRATEGY
+
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -219,7 +221,7 @@ def _hide_copies(strategy_name: str) -> list:
 #: What a test run needs unless it says otherwise: the scripted teacher (no model), the synthetic
 #: navigate task, 4 questions, one epoch, transformers generation (no engine start-up).
 RUN_DEFAULTS = {
-    "strategy": "plain",
+    "strategy": REFERENCE_STRATEGY,
     "teachers": ["scripted"],
     "task": "synthetic_navigate",
     "limit": 4,

@@ -10,6 +10,8 @@ the report states the budget the compared runs were held to and, per setting, wh
 
 from __future__ import annotations
 
+from cotgap.protocol.constants import REFERENCE_STRATEGY
+
 
 def run_budget(training_cfg: dict, strategy_records: dict, compute: dict | None, updates) -> dict:
     """A run's ``report.json`` -> ``training.budget``: what limited its training (``kind``:
@@ -47,7 +49,7 @@ def _grid_budgets(sweeps: list[dict]) -> dict[str, str]:
     out = {}
     for s in sweeps:
         grid = s.get("grid") or {}
-        b = grid.get("budget", {"mode": "updates", "value": "plain"} if grid.get("equal_updates", True) else None)
+        b = grid.get("budget", {"mode": "updates", "value": REFERENCE_STRATEGY} if grid.get("equal_updates", True) else None)
         text = "none" if b is None else f"{b['mode']}: {b['value']}"
         for c in s.get("cells") or []:
             if c.get("dir"):
