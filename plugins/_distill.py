@@ -270,8 +270,15 @@ def trainer_for(kind: str, params: dict, cfg, work: Path, rows: list, student, t
     from cotgap_plugins import _distill_trainers as t
     from datasets import Dataset
 
-    data = Dataset.from_list(rows)
-    callbacks = [t.counts_checkpoint(counts), *extra_callbacks]
+    common = {
+        "model": student,
+        "teacher_model": teacher,
+        "train_dataset": Dataset.from_list(rows),
+        "processing_class": tokenizer,
+        "peft_config": lora_config(cfg),
+        "callbacks": [t.counts_checkpoint(counts), *extra_callbacks],
+        "counts": counts,
+    }
     if kind == "onpolicy":
         from trl import DistillationConfig
 
@@ -285,16 +292,7 @@ def trainer_for(kind: str, params: dict, cfg, work: Path, rows: list, student, t
             max_completion_length=params["max_new_tokens"],
             shuffle_dataset=True,
         )
-        return t.onpolicy_trainer_class()(
-            model=student,
-            teacher_model=teacher,
-            args=args,
-            train_dataset=data,
-            processing_class=tokenizer,
-            peft_config=lora_config(cfg),
-            callbacks=callbacks,
-            counts=counts,
-        )
+        return t.onpolicy_trainer_class()(args=args, **common)
     from trl.experimental.gkd import GKDConfig
 
     args = trl_arguments(
@@ -310,16 +308,7 @@ def trainer_for(kind: str, params: dict, cfg, work: Path, rows: list, student, t
         max_length=cfg.max_length,
         disable_dropout=True,
     )
-    return t.gkd_trainer_class()(
-        model=student,
-        teacher_model=teacher,
-        args=args,
-        train_dataset=data,
-        processing_class=tokenizer,
-        peft_config=lora_config(cfg),
-        callbacks=callbacks,
-        counts=counts,
-    )
+    return t.gkd_trainer_class()(args=args, **common)
 
 
 def training_function(kind: str, params: dict, teacher_path: str, teacher_fingerprint: str, counts, log=print):
