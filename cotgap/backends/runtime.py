@@ -9,6 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 
+# vLLM's CPU KV cache, in GiB, unless VLLM_CPU_KVCACHE_SPACE is set: 1 GiB holds about 18k tokens
+# of the 1.5B default teacher's float32 cache, room for every default run's batches; at 2 GiB the
+# mind and mix default runs peaked at 13.1 GB instead of 12.0 (docs/strategies.md). A GPU engine
+# sizes its cache from gpu_memory_utilization and ignores this.
+CPU_KV_CACHE_GIB = 1
+
 
 def default_threads() -> int:
     n = os.cpu_count() or 1
@@ -22,7 +28,7 @@ def configure(threads: int | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # vLLM on CPU: run the engine in this process, with a bounded KV cache.
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(CPU_KV_CACHE_GIB))
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
