@@ -32,10 +32,14 @@ EMBEDDED_DEFAULT = {
     "task": "synthetic_web_of_lies",
     "student": DEFAULT_STUDENT,
     "teachers": ["scripted"],
-    # 250 seeded examples -> 150 train / 100 test; full fine-tuning, 120 updates of one example;
+    # 250 seeded examples -> 150 train / 100 test; full fine-tuning, 60 updates of one example;
     # measured in float32 and with bf16 forced, at two seeds (docs/embedded-default.md)
     "synthetic_n": 250,
-    "training": {"method": "full", "learning_rate": 1e-4, "max_steps": 120},
+    # trained on the 3-shot prompt it is evaluated with, only the question's rationale trained
+    # (the exemplars' answers are the same in every example): trained on the bare question, this
+    # student met the exemplars first at evaluation and its verdict changed with seed and dtype
+    "train_shots": 3,
+    "training": {"method": "full", "learning_rate": 1e-4, "max_steps": 60, "mask_history": True},
 }
 
 

@@ -164,10 +164,12 @@ def test_embedded_default_applies_only_when_nothing_names_the_experiment():
         EMBEDDED_DEFAULT["synthetic_n"],
         5,
     )
-    assert (cfg.training.method, cfg.training.lr(), cfg.training.max_steps) == ("full", 1e-4, 120)
+    assert (cfg.training.method, cfg.training.lr(), cfg.training.max_steps) == ("full", 1e-4, 60)
+    assert (cfg.train_shots, cfg.training.mask_history) == (3, True)  # trained on the prompt it is evaluated with
+    assert (load(None, {}).train_shots, load(None, {}).training.mask_history) == (0, False)  # the paper's, outside it
     assert cfg.training.per_device_batch_size == 1
     assert cfg.training.use_bf16() is runtime.has_cuda()  # float32 on every CPU, whatever its flags
     assert load(None, {}).training.lr() == 1e-4  # the paper's LoRA rate outside the embedded default
     assert load(None, {}).training.method == "lora"  # the paper's LoRA setting outside it
     # base is copied, never mutated
-    assert EMBEDDED_DEFAULT["training"] == {"method": "full", "learning_rate": 1e-4, "max_steps": 120}
+    assert EMBEDDED_DEFAULT["training"] == {"method": "full", "learning_rate": 1e-4, "max_steps": 60, "mask_history": True}
