@@ -359,17 +359,12 @@ def make_long_parent(ctx, short, records: list[dict], lora: dict, dtype: str, sh
             "updates": result.updates,
             "examples": result.examples,
             # what the updates saw (max_steps can stop before every example was seen)
-            "examples_seen": min(result.examples, result.updates * _global_batch(lora)),
+            "examples_seen": min(result.examples, result.updates * cfg.global_batch()),
             "final_loss": (result.loss_history or [{}])[-1].get("loss"),
             "build_seconds": round(time.time() - t0, 1),
         }
 
     return _cached_stage(ctx, "micota.long_parent", inputs, folder, "long-CoT parent", make)
-
-
-def _global_batch(lora: dict) -> int:
-    """Examples per update of the long parent's training (one process)."""
-    return int(lora.get("per_device_batch_size", 1)) * int(lora.get("grad_accum", 1))
 
 
 # -- the teacher assistant ----------------------------------------------------------------------------
