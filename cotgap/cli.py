@@ -192,7 +192,7 @@ def run(
         stage.print(
             f"[dim]embedded default: {cfg.task} ({cfg.synthetic_n} examples) · student {cfg.student} · "
             f"teacher {', '.join(cfg.teachers)} · {cfg.training.method} fine-tuning, lr {cfg.training.lr():g}, "
-            f"{cfg.training.max_steps} updates of {cfg.training.per_device_batch_size} "
+            f"{cfg.training.max_steps} updates of {cfg.training.per_device_batch_size} on the {cfg.train_shots}-shot prompt "
             "(README: The embedded default; name a task, student or teacher to leave it)[/]"
         )
     with output.chatter(consoles=(console, err), name="cotgap-run", json_stdout=as_json) as chatter:
