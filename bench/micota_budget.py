@@ -1,12 +1,13 @@
 """Cost of one update of micota's long-parent training on this CPU, by threads, sequence length and
-precision — the levers of the default run's 15-minute budget (issue 23, item 4).
+precision — the levers of the default run's 15-minute budget.
 
-The long parent is the short parent (qwen2.5-coder-0.5b-instruct) with LoRA r16/alpha32 on every
-linear layer, trained one example per step; its examples are the task's few-shot prompt followed by
-the teacher's long rationale. This times forward + backward + AdamW step on one such sequence of
-``--tokens`` tokens (random ids: the cost depends on the length, not the text), ``--steps`` times
-after one warm-up step, and prints wall and process CPU seconds per step (CPU time counts every
-thread: with one thread it is what an idle machine's wall time would be).
+The long parent is the short parent (qwen2.5-coder-0.5b-instruct) with LoRA on every linear layer at
+micota's ``LONG_PARENT_TRAINING`` rank, alpha and learning rate, trained one example per step; its
+examples are the task's few-shot prompt followed by the teacher's long rationale. This times forward
++ backward + AdamW step on one such sequence of ``--tokens`` tokens (random ids: the cost depends on
+the length, not the text), ``--steps`` times after one warm-up step, and prints wall and process CPU
+seconds per step (CPU time counts every thread: with one thread it is what an idle machine's wall
+time would be).
 
     nice -n 5 .venv/bin/python bench/micota_budget.py --model ~/.cache/cotgap/zoo/qwen2.5-coder-0.5b-instruct \
         --threads 1 --tokens 750 --steps 3 [--bf16]
@@ -33,14 +34,16 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     import torch
+    from cotgap_plugins.micota import LONG_PARENT_TRAINING as lp
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"))
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-4)
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
+    lora = LoraConfig(r=lp["lora_r"], lora_alpha=lp["lora_alpha"], target_modules="all-linear", task_type="CAUSAL_LM")
+    model = get_peft_model(model, lora)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lp["learning_rate"])
     ids = torch.randint(0, model.config.vocab_size, (1, args.tokens))
 
     def step() -> None:
