@@ -11,7 +11,7 @@ import os
 
 # vLLM's CPU KV cache, in GiB, unless VLLM_CPU_KVCACHE_SPACE is set: 1 GiB holds about 18k tokens
 # of the 1.5B default teacher's float32 cache, room for every default run's batches; at 2 GiB the
-# mind and mix default runs peaked at 13.1 GB instead of 12.0 (docs/strategies.md). A GPU engine
+# default runs with a 1.5B teacher peaked at 13.1 GB instead of 12.0 (docs/strategies.md). A GPU engine
 # sizes its cache from gpu_memory_utilization and ignores this.
 CPU_KV_CACHE_GIB = 1
 
